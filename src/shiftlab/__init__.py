@@ -1,3 +1,34 @@
-"""shiftlab: measure, explain and fix translation invariance and equivariance of PyTorch models."""
+"""shiftlab: measure, explain and fix translation invariance and equivariance of PyTorch models.
+
+Example:
+    >>> import shiftlab as sl
+    >>> x = torch.randn(2, 1, 8, 8)
+    >>> torch.equal(sl.shift(x, 1, 2), torch.roll(x, (1, 2), dims=(-2, -1)))
+    True
+"""
+
+import torch  # noqa: F401  (doctest namespace)
+
+from shiftlab.checks import check_equivariant, check_invariant
+from shiftlab.equivariance import EquivarianceResult, LayerEquivariance, equivariance
+from shiftlab.invariance import InvarianceResult, invariance
+from shiftlab.shifts import crop, crop_many, shift, shift_many
+from shiftlab.shiftsets import ShiftSet, as_shift_set
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "EquivarianceResult",
+    "InvarianceResult",
+    "LayerEquivariance",
+    "ShiftSet",
+    "as_shift_set",
+    "check_equivariant",
+    "check_invariant",
+    "crop",
+    "crop_many",
+    "equivariance",
+    "invariance",
+    "shift",
+    "shift_many",
+]

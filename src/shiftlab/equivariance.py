@@ -1,0 +1,329 @@
+"""Per-layer shift equivariance of any model (DESIGN section 2).
+
+For every module whose output is a 4-D map ``[N, C_l, H_l, W_l]``, in execution order, with stride
+``s_l = (H / H_l, W / W_l)`` inferred from shapes:
+
+- **aligned error** at shifts ``d`` with ``s_l | d``: ``||f_l(T_d x) - T_{d / s_l} f_l(x)|| / ||f_l(x)||``;
+- **unaligned error** at other ``d``: the same against the band-limited fractional shift
+  ``T_{d / s_l} f_l(x)``, the response of an ideal alias-free layer;
+- **interior errors**: the same over pixels at least ``b`` from the border in both maps (wrapped,
+  filled and border-band pixels masked, as StyleGAN3 masks wrapped pixels); ``b`` defaults to the
+  receptive-field radius at layer resolution.
+
+Errors are relative L2 norms pooled over the images, averaged over the non-zero shifts of each
+kind. Full >> interior means boundary (padding) effects; interior unaligned >> interior aligned
+means aliasing. Modules with other outputs are listed as skipped. A model with a dense 4-D output
+also gets EQ-T in dB (StyleGAN3) over its output with wrapped/filled pixels masked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from shiftlab.batching import ProgressFn, count_chunks, shifted_chunks, transform
+from shiftlab.layer_records import LayerAccumulator, layer_offsets
+from shiftlab.model_state import Measuring, measuring, model_device, model_dtype
+from shiftlab.shiftsets import ShiftSpec, as_shift_set
+from shiftlab.validation import check_finite_output, check_images
+
+__all__ = ["LayerEquivariance", "SkippedLayer", "EquivarianceResult", "equivariance"]
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+def _none_if_nan(v: float) -> float | None:
+    return None if math.isnan(v) else v
+
+
+def _mean_max(values: Tensor) -> tuple[float | None, float | None]:
+    values = values[~values.isnan()]
+    if values.numel() == 0:
+        return None, None
+    return float(values.mean()), float(values.max())
+
+
+@dataclass
+class LayerEquivariance:
+    """Equivariance errors of one layer (relative L2; None where no shift of that kind exists)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, int, int]
+    stride: tuple[float, float]
+    border: int
+    aligned_error: float | None
+    aligned_error_max: float | None
+    unaligned_error: float | None
+    unaligned_error_max: float | None
+    aligned_interior_error: float | None
+    unaligned_interior_error: float | None
+    error_by_shift: list[float] = field(repr=False)
+    interior_error_by_shift: list[float | None] = field(repr=False)
+
+    def worst(self, interior: bool = False) -> float:
+        """Largest error of the layer over all shifts (full map, or interior)."""
+        vals = self.interior_error_by_shift if interior else self.error_by_shift
+        vals = [v for v in vals if v is not None]
+        return max(vals) if vals else 0.0
+
+    def diagnose(self, tol: float = 1e-6) -> str:
+        """Why the layer breaks equivariance: ``equivariant``, ``boundary (padding)``, ``aliasing (stride)``, both, or ``not equivariant``.
+
+        Boundary: aligned full error above ``tol`` but the interior error under half of it.
+        Aliasing: unaligned interior error above ``tol`` and more than twice the aligned interior error.
+        """
+        if self.worst() <= tol:
+            return "equivariant"
+        causes = []
+        a_full, a_in = self.aligned_error or 0.0, self.aligned_interior_error
+        if a_full > tol and a_in is not None and a_in < 0.5 * a_full:
+            causes.append("boundary (padding)")
+        u = self.unaligned_interior_error if self.unaligned_interior_error is not None else self.unaligned_error
+        if u is not None and u > tol and u > 2 * (a_in or 0.0):
+            causes.append("aliasing (stride)")
+        return " + ".join(causes) if causes else "not equivariant"
+
+
+@dataclass
+class SkippedLayer:
+    """A module whose output is not a 4-D map; it has no spatial equivariance to measure."""
+
+    name: str
+    kind: str
+    output: str
+
+
+@dataclass
+class EquivarianceResult:
+    """Per-layer equivariance profile, in execution order."""
+
+    mode: str
+    shift_set: str
+    shifts: list[tuple[float, float]]
+    input_shape: tuple[int, int, int]
+    n_images: int
+    layers: list[LayerEquivariance]
+    skipped: list[SkippedLayer]
+    output_eq_t_db: float | None = None
+
+    def first_break(self, tol: float = 1e-6, *, interior: bool = False) -> LayerEquivariance | None:
+        """The first layer, in execution order, whose error (full or interior) exceeds ``tol``."""
+        for layer in self.layers:
+            if layer.worst(interior) > tol:
+                return layer
+        return None
+
+    def layer(self, name: str) -> LayerEquivariance:
+        """The record of the layer named ``name``."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no measured layer named {name!r}; measured: {[l.name for l in self.layers]}")
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (infinite EQ-T is written as a string ``"inf"``)."""
+        eq = self.output_eq_t_db
+        return {
+            "mode": self.mode,
+            "shift_set": self.shift_set,
+            "shifts": [list(s) for s in self.shifts],
+            "input_shape": list(self.input_shape),
+            "n_images": self.n_images,
+            "output_eq_t_db": str(eq) if eq is not None and math.isinf(eq) else eq,
+            "layers": [
+                {**vars(l), "shape": list(l.shape), "stride": list(l.stride), "diagnosis": l.diagnose()} for l in self.layers
+            ],
+            "skipped": [vars(s) for s in self.skipped],
+        }
+
+
+def _kernel_radius(module: nn.Module) -> int:
+    """Half-width of a leaf module's spatial window, in its input pixels (0 for pointwise ops)."""
+    k = getattr(module, "kernel_size", None) or getattr(module, "filt_size", None)
+    if k is None:
+        return 0
+    k = max(k) if isinstance(k, (tuple, list)) else int(k)
+    d = getattr(module, "dilation", 1)
+    d = max(d) if isinstance(d, (tuple, list)) else int(d)
+    return math.ceil((k - 1) / 2) * d
+
+
+def _selected_modules(model: nn.Module, layers: Sequence[str] | None) -> dict[nn.Module, str]:
+    named = dict(model.named_modules())
+    if layers is None:
+        return {m: name for name, m in named.items() if name and not isinstance(m, _CONTAINERS)}
+    unknown = [name for name in layers if name not in named or name == ""]
+    if unknown:
+        known = [n for n in named if n]
+        raise ValueError(f"unknown layer name(s) {unknown}; the model has: {known[:20]}{' ...' if len(known) > 20 else ''}")
+    return {named[name]: name for name in layers}
+
+
+class _Recorder:
+    """Forward hooks that accumulate errors per call site and track the receptive field."""
+
+    def __init__(self, selected: dict[nn.Module, str], offsets: Tensor, in_hw: tuple[int, int], mode: str, border: int | None):
+        self.selected, self.offsets, self.in_hw, self.mode, self.border = selected, offsets, in_hw, mode, border
+        self.records: dict[str, LayerAccumulator] = {}
+        self.skipped: dict[str, SkippedLayer] = {}
+        self.n = 0
+        self.shift_index = torch.empty(0, dtype=torch.long)
+        self.calls: dict[str, int] = {}
+        self.radius = 0.0  # receptive-field radius in input pixels, accumulated in execution order
+
+    def start(self, n: int, shift_index: Tensor) -> None:
+        self.n, self.shift_index, self.calls, self.radius = n, shift_index, {}, 0.0
+
+    def _site(self, name: str) -> str:
+        k = self.calls.get(name, 0)
+        self.calls[name] = k + 1
+        return name if k == 0 else f"{name}[{k}]"
+
+    def hook(self, module: nn.Module, inputs: tuple, output: object) -> None:
+        if not any(True for _ in module.children()):
+            x = inputs[0] if inputs and isinstance(inputs[0], Tensor) else None
+            if x is not None and x.dim() == 4:
+                self.radius += _kernel_radius(module) * self.in_hw[0] / x.shape[-2]
+        name = self.selected.get(module)
+        if name is None:
+            return
+        site = self._site(name)
+        if not isinstance(output, Tensor) or output.dim() != 4:
+            desc = f"shape {tuple(output.shape)}" if isinstance(output, Tensor) else type(output).__name__
+            self.skipped.setdefault(site, SkippedLayer(site, type(module).__name__, desc))
+            return
+        record = self.records.get(site)
+        shape = tuple(output.shape[1:])
+        if record is None:
+            stride = self.in_hw[0] / shape[1]
+            b = math.ceil(self.radius / stride - 1e-9) if self.border is None else math.ceil(self.border / stride)
+            record = LayerAccumulator(
+                site, type(module).__name__, shape, self.in_hw, b, layer_offsets(self.offsets, self.in_hw, shape[1:]), self.mode
+            )
+            self.records[site] = record
+        elif record.shape != shape:
+            raise ValueError(
+                f"the output shape of {site!r} changed between forward passes ({record.shape} vs {shape}); "
+                "shiftlab needs layer shapes that do not depend on the shift or the input content"
+            )
+        if output.shape[0] != self.n * (1 + len(self.shift_index)):
+            raise ValueError(f"{site!r} changed the batch size; per-layer equivariance needs batch-preserving layers")
+        check_finite_output(output, f"layer {site!r}")
+        record.add(output.detach(), self.n, self.shift_index)
+
+
+def _summarise(record: LayerAccumulator) -> LayerEquivariance:
+    full = record.relative_errors()
+    inner = record.relative_errors(interior=True)
+    nonzero = (record.offsets != 0).any(dim=1)
+    aligned, unaligned = record.aligned & nonzero, ~record.aligned
+    a_mean, a_max = _mean_max(full[aligned])
+    u_mean, u_max = _mean_max(full[unaligned])
+    stride = tuple(int(s) if float(s).is_integer() else round(s, 4) for s in record.stride)
+    return LayerEquivariance(
+        name=record.name,
+        kind=record.kind,
+        shape=record.shape,
+        stride=stride,
+        border=record.border,
+        aligned_error=a_mean,
+        aligned_error_max=a_max,
+        unaligned_error=u_mean,
+        unaligned_error_max=u_max,
+        aligned_interior_error=_mean_max(inner[aligned])[0],
+        unaligned_interior_error=_mean_max(inner[unaligned])[0],
+        error_by_shift=full.tolist(),
+        interior_error_by_shift=[_none_if_nan(v) for v in inner.tolist()],
+    )
+
+
+def equivariance(
+    model: nn.Module,
+    images: Tensor,
+    *,
+    shifts: ShiftSpec = 2,
+    mode: str = "circular",
+    layers: Sequence[str] | None = None,
+    border: int | None = None,
+    batch_size: int = 64,
+    crop_size: tuple[int, int] | None = None,
+    progress: ProgressFn | None = None,
+) -> EquivarianceResult:
+    """Measure the equivariance of every layer of ``model`` under a set of shifts.
+
+    Args:
+        model: any ``nn.Module`` taking ``[B, C, H, W]``; run in eval mode without autograd and
+            left exactly as it was (modes, hooks, parameters).
+        images: ``[N, C, H, W]`` floating point.
+        shifts: int ``m`` (all of ``[-m, m]^2``), a list of ``(dy, dx)`` or a ``ShiftSet``; fractional allowed.
+        mode: ``"circular"``, ``"zeros"``, ``"fourier"``, or ``"crop"`` (with ``crop_size``; the
+            reference is then a zero-filled shift and the interior errors are the meaningful ones).
+        layers: module paths to measure (``["features.3"]``); default every non-container module.
+        border: interior band in *input* pixels (scaled to each layer); default the receptive-field radius.
+        batch_size: images per forward pass, reference and shifted copies included.
+        crop_size: ``(h, w)`` for ``mode="crop"``.
+        progress: called as ``progress(done, total)`` after each forward pass.
+
+    Returns:
+        :class:`EquivarianceResult` with ``.layers`` in execution order, ``.skipped`` and
+        ``.first_break(tol)``.
+
+    Shape:
+        - images: ``(N, C, H, W)``
+        - each measured layer output: ``(N, C_l, H_l, W_l)``
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular"), nn.ReLU(), nn.MaxPool2d(2))
+        >>> net = net.double()
+        >>> res = equivariance(net, torch.randn(4, 1, 8, 8, dtype=torch.float64), shifts=[(0, 0), (2, 2), (1, 0)])
+        >>> res.first_break(1e-9).name
+        '2'
+    """
+    images = check_images(images)
+    shift_set = as_shift_set(shifts)
+    if mode == "crop":
+        if crop_size is None:
+            raise ValueError("mode='crop' needs crop_size=(h, w), the window the model sees")
+        transform(images[:1], shift_set.offsets, mode, crop_size)
+        in_hw = tuple(crop_size)
+    else:
+        shift_set.check_fits(*images.shape[-2:], mode)
+        in_hw = tuple(images.shape[-2:])
+    selected = _selected_modules(model, layers)
+    recorder = _Recorder(selected, shift_set.offsets, in_hw, mode, border)
+    root = _Recorder({model: "(output)"}, shift_set.offsets, in_hw, mode, 0)
+    device, dtype = model_device(model), model_dtype(model)
+    n_per = max(1, min(images.shape[0], batch_size // 2))
+    n_shift_per = max(1, batch_size // n_per - 1)
+    total = count_chunks(images.shape[0], len(shift_set), n_per * n_shift_per)
+    with measuring(model) as session:
+        for module in set(model.modules()) - {model}:
+            session.forward_hook(module, recorder.hook)
+        session.forward_hook(model, root.hook)
+        for done, chunk in enumerate(
+            shifted_chunks(images, shift_set, mode, n_per * n_shift_per, crop_size=crop_size, device=device, dtype=dtype), 1
+        ):
+            n = len(chunk.image_index)
+            x0 = transform(images[chunk.image_index], torch.zeros(1, 2, dtype=torch.float64), mode, crop_size)[0]
+            batch = torch.cat([x0.to(device=device, dtype=dtype), chunk.batch])
+            recorder.start(n, chunk.shift_index)
+            root.start(n, chunk.shift_index)
+            model(batch)
+            if progress:
+                progress(done, total)
+    out = root.records.get("(output)")
+    return EquivarianceResult(
+        mode=mode,
+        shift_set=shift_set.label,
+        shifts=shift_set.as_tuples(),
+        input_shape=(images.shape[1], *in_hw),
+        n_images=images.shape[0],
+        layers=[_summarise(r) for r in recorder.records.values()],
+        skipped=list(recorder.skipped.values()),
+        output_eq_t_db=out.eq_t_db() if out is not None else None,
+    )

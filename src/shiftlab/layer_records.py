@@ -1,0 +1,139 @@
+"""Per-layer accumulators of equivariance errors, filled inside forward hooks.
+
+A forward pass sees a batch ``[x; T_{d_1} x; ...; T_{d_s} x]`` (``(1 + s) n`` images). For a layer
+with output ``f_l`` of spatial size ``H_l x W_l`` and input size ``H x W``, the hook compares
+``f_l(T_d x)`` with ``T_{d'} f_l(x)``, ``d' = d * (H_l / H, W_l / W)``: a plain shift when ``d'`` is
+integral (*aligned*), the band-limited fractional shift otherwise (*unaligned*; the response of
+an ideal alias-free layer). It adds the squared errors and squared reference norms per shift, over
+the full map and over the *interior*: pixels at least ``b`` from the border in both
+``f_l(T_d x)`` and ``T_{d'} f_l(x)`` (so wrapped, filled and border-band pixels are masked).
+Only these sums are kept, so memory does not grow with depth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from shiftlab.shifts import shift_many
+
+__all__ = ["LayerAccumulator", "interior_mask", "layer_offsets"]
+
+
+def layer_offsets(offsets: Tensor, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Tensor:
+    """Input shifts ``[S, 2]`` expressed at a layer's resolution: ``d * (H_l / H, W_l / W)``."""
+    scale = torch.tensor([out_hw[0] / in_hw[0], out_hw[1] / in_hw[1]], dtype=torch.float64)
+    scaled = offsets * scale
+    # Snap values within rounding of an integer (e.g. 6 * 14/28) so aligned shifts are exact.
+    near = torch.round(scaled)
+    return torch.where((scaled - near).abs() < 1e-9, near, scaled)
+
+
+def interior_mask(offsets: Tensor, hw: tuple[int, int], border: int) -> Tensor:
+    """Boolean ``[S, H_l, W_l]``: pixel ``p`` with ``p`` and ``p - d'`` both ``border`` or more from the edge.
+
+    Fractional ``d'`` is rounded away from zero (conservative). ``p - d'`` outside the map means the
+    pixel wrapped (circular) or was filled (zeros), so it is masked too.
+    """
+    h, w = hw
+    d = offsets.sign() * offsets.abs().ceil()
+
+    def axis(n: int, dd: Tensor) -> Tensor:
+        idx = torch.arange(n, dtype=torch.float64)[None, :]
+        src_lo = idx - dd[:, None].ceil()
+        src_hi = idx - dd[:, None].floor()
+        inside = (idx >= border) & (idx < n - border)
+        return inside & (src_lo >= border) & (src_hi < n - border)
+
+    return axis(h, d[:, 0])[:, :, None] & axis(w, d[:, 1])[:, None, :]
+
+
+@dataclass
+class LayerAccumulator:
+    """Running sums for one layer (one call site) over every shift of the set.
+
+    Attributes:
+        name, kind: module path and class name.
+        shape: output ``(C, H_l, W_l)``.
+        in_hw: the network input's ``(H, W)``.
+        border: interior band ``b`` at layer resolution.
+        offsets: ``[S, 2]`` shifts at layer resolution.
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, int, int]
+    in_hw: tuple[int, int]
+    border: int
+    offsets: Tensor
+    mode: str
+    sq_err: Tensor = field(init=False)
+    sq_ref: Tensor = field(init=False)
+    sq_err_in: Tensor = field(init=False)
+    sq_ref_in: Tensor = field(init=False)
+    n_in: Tensor = field(init=False)
+    peak_lo: float = math.inf
+    peak_hi: float = -math.inf
+
+    def __post_init__(self) -> None:
+        s = self.offsets.shape[0]
+        self.sq_err, self.sq_ref, self.sq_err_in, self.sq_ref_in = (torch.zeros(s, dtype=torch.float64) for _ in range(4))
+        self.n_in = torch.zeros(s, dtype=torch.float64)
+        self.aligned = torch.all(self.offsets == torch.round(self.offsets), dim=1)
+        self._mask = interior_mask(self.offsets, self.shape[1:], self.border)
+
+    @property
+    def stride(self) -> tuple[float, float]:
+        return self.in_hw[0] / self.shape[1], self.in_hw[1] / self.shape[2]
+
+    def _targets(self, ref: Tensor, idx: Tensor) -> Tensor:
+        """``T_{d'} f_l(x)`` for the shifts ``idx``: ``[s, n, C, H_l, W_l]``; exact shifts where aligned."""
+        mode = "zeros" if self.mode == "crop" else self.mode
+        out = torch.empty((len(idx), *ref.shape), dtype=ref.dtype, device=ref.device)
+        aligned = self.aligned[idx]
+        for sel in (aligned, ~aligned):
+            if sel.any():
+                out[sel.to(ref.device)] = shift_many(ref, self.offsets[idx][sel], mode)
+        return out
+
+    def add(self, output: Tensor, n: int, shift_index: Tensor) -> None:
+        """Accumulate from a hooked output ``[(1 + s) n, C, H_l, W_l]`` (reference images first)."""
+        ref = output[:n].double()
+        shifted = output[n:].double().reshape(len(shift_index), n, *output.shape[1:])
+        target = self._targets(ref, shift_index)
+        diff2 = (shifted - target).square().sum(dim=(1, 2))  # [s, H_l, W_l]
+        tgt2 = target.square().sum(dim=(1, 2))
+        mask = self._mask[shift_index].to(diff2.device, diff2.dtype)
+        self.sq_err[shift_index] += diff2.sum(dim=(1, 2)).cpu()
+        self.sq_ref[shift_index] += ref.square().sum().cpu()
+        self.sq_err_in[shift_index] += (diff2 * mask).sum(dim=(1, 2)).cpu()
+        self.sq_ref_in[shift_index] += (tgt2 * mask).sum(dim=(1, 2)).cpu()
+        self.n_in[shift_index] += mask.sum(dim=(1, 2)).cpu() * n * output.shape[1]
+        self.peak_lo = min(self.peak_lo, float(ref.min()))
+        self.peak_hi = max(self.peak_hi, float(ref.max()))
+
+    def relative_errors(self, interior: bool = False) -> Tensor:
+        """Relative L2 error per shift ``[S]``; NaN where undefined (empty interior)."""
+        num, den = (self.sq_err_in, self.sq_ref_in) if interior else (self.sq_err, self.sq_ref)
+        err = torch.where(den > 0, (num / den.clamp_min(1e-300)).sqrt(), torch.where(num > 0, math.inf, 0.0))
+        if interior:
+            err = torch.where(self.n_in > 0, err, math.nan)
+        return err
+
+    def eq_t_db(self) -> float | None:
+        """StyleGAN3's EQ-T: ``10 log10(peak^2 / MSE)`` over masked pixels of every non-zero shift.
+
+        ``peak`` is the reference output's dynamic range (max - min). None without masked pixels.
+        """
+        nonzero = (self.offsets != 0).any(dim=1)
+        count = self.n_in[nonzero].sum()
+        if count == 0:
+            return None
+        mse = float(self.sq_err_in[nonzero].sum() / count)
+        peak = self.peak_hi - self.peak_lo
+        if mse == 0:
+            return math.inf
+        return 10 * math.log10(peak**2 / mse) if peak > 0 else -math.inf
