@@ -72,7 +72,7 @@ class LayerEquivariance:
         return max(vals) if vals else 0.0
 
     def diagnose(self, tol: float = 1e-6) -> str:
-        """Why the layer breaks equivariance: ``equivariant``, ``boundary (padding)``, ``aliasing (stride)``, both, or ``not equivariant``.
+        """Why the layer breaks equivariance: ``equivariant``, ``boundary``, ``aliasing``, ``boundary+aliasing`` or ``not equivariant``.
 
         Boundary: aligned full error above ``tol`` but the interior error under half of it.
         Aliasing: unaligned interior error above ``tol`` and more than twice the aligned interior error.
@@ -82,11 +82,11 @@ class LayerEquivariance:
         causes = []
         a_full, a_in = self.aligned_error or 0.0, self.aligned_interior_error
         if a_full > tol and a_in is not None and a_in < 0.5 * a_full:
-            causes.append("boundary (padding)")
+            causes.append("boundary")
         u = self.unaligned_interior_error if self.unaligned_interior_error is not None else self.unaligned_error
         if u is not None and u > tol and u > 2 * (a_in or 0.0):
-            causes.append("aliasing (stride)")
-        return " + ".join(causes) if causes else "not equivariant"
+            causes.append("aliasing")
+        return "+".join(causes) if causes else "not equivariant"
 
 
 @dataclass

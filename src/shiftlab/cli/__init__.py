@@ -1,0 +1,1 @@
+"""The ``shiftlab`` command line: a thin shell over the Python API."""

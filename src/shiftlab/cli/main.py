@@ -1,0 +1,46 @@
+"""Entry point of the ``shiftlab`` command: sub-commands ``measure``, ``study`` and ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from shiftlab import __version__
+from shiftlab.cli import measure
+
+DESCRIPTION = """\
+shiftlab answers, with measurements, whether a network is translation invariant and
+which layer stops it being equivariant, and why (stride/aliasing or padding/boundary).
+
+Sub-commands:
+  measure   invariance and the per-layer equivariance profile of any PyTorch model
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shiftlab", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"shiftlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    measure.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 ok, 2 bad usage or input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
+        print(f"shiftlab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""``shiftlab measure``: invariance and per-layer equivariance of a model, as tables and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from shiftlab.cli.model_loading import load_factory_model, load_weights
+from shiftlab.cli.progress import progress_bar
+from shiftlab.cli.tables import equivariance_table, invariance_table
+from shiftlab.equivariance import equivariance
+from shiftlab.invariance import invariance
+from shiftlab.io import write_json_atomic
+from shiftlab.shifts import MODES
+
+__all__ = ["add_parser", "run"]
+
+EPILOG = """\
+examples:
+  shiftlab measure examples/cnn.py:maxpool_cnn --input-shape 1,28,28
+  shiftlab measure examples/cnn.py:maxpool_cnn_circular --input-shape 1,28,28 --shifts 3 --json out.json
+  shiftlab measure my_model.py:build --images batch.npy --weights model.pt
+
+Errors are relative L2: ||f(T_d x) - T_d' f(x)|| / ||f(x)||, d' = d / stride of the layer.
+'aligned' shifts are multiples of the layer's stride (compared with an exact shift), 'unaligned'
+ones are compared with the band-limited fractional shift (an ideal alias-free layer). 'interior'
+masks the border band of width = receptive-field radius. Full >> interior: padding/boundary;
+unaligned interior >> aligned interior: aliasing from the stride.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "measure",
+        help="invariance and per-layer equivariance of a PyTorch model",
+        description="Measure how a model's predictions and every layer's feature maps respond to shifts of the input.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="path/to/file.py:factory, a function returning an nn.Module")
+    p.add_argument("--input-shape", help="C,H,W of random images (when no --images is given), e.g. 1,28,28")
+    p.add_argument("--images", help="a .npy or .pt tensor [N, C, H, W] (or [N, H, W]) of images to measure on")
+    p.add_argument("--weights", help="a state_dict file to load into the model (read with weights_only=True)")
+    p.add_argument("-n", "--num-images", type=int, default=64, help="number of images (random, or the first N of --images); default 64")
+    p.add_argument("--shifts", type=int, default=2, help="measure every shift in [-m, m]^2; default 2")
+    p.add_argument("--mode", choices=[m for m in MODES], default="circular", help="how images are shifted; default circular")
+    p.add_argument("--tol", type=float, default=1e-4, help="error above which a layer counts as broken; default 1e-4")
+    p.add_argument("--batch-size", type=int, default=128, help="images per forward pass; default 128")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random images; default 0")
+    p.add_argument("--json", dest="json_path", help="also write all results to this JSON file")
+    p.set_defaults(run=run)
+
+
+def _read_images(path: str, n: int) -> torch.Tensor:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"images file {p} does not exist")
+    if p.suffix == ".npy":
+        data = torch.from_numpy(np.load(p, allow_pickle=False))
+    elif p.suffix in (".pt", ".pth"):
+        data = torch.load(p, map_location="cpu", weights_only=True)
+        if not isinstance(data, torch.Tensor):
+            raise ValueError(f"{p} must hold a single tensor [N, C, H, W], got {type(data).__name__}")
+    else:
+        raise ValueError(f"--images must be a .npy or .pt file, got {p.name}")
+    if data.dim() == 3:
+        data = data.unsqueeze(1)
+    if not data.is_floating_point():
+        data = data.float() / (255.0 if data.dtype == torch.uint8 else 1.0)
+    return data[:n]
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"--input-shape must be C,H,W with positive integers, e.g. 1,28,28; got {text!r}")
+    return shape  # type: ignore[return-value]
+
+
+def _images(args: argparse.Namespace) -> torch.Tensor:
+    if args.images:
+        return _read_images(args.images, args.num_images)
+    if not args.input_shape:
+        raise ValueError("give --input-shape C,H,W for random images, or --images FILE")
+    gen = torch.Generator().manual_seed(args.seed)
+    return torch.rand((args.num_images, *_parse_shape(args.input_shape)), generator=gen)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console()
+    model = load_factory_model(args.model)
+    if args.weights:
+        load_weights(model, args.weights)
+    model.eval()
+    images = _images(args)
+    console.print(f"[bold]{args.model}[/]: {sum(p.numel() for p in model.parameters()):,} parameters, "
+                  f"{images.shape[0]} images of {tuple(images.shape[1:])}")
+    with progress_bar("per-layer equivariance", console) as update:
+        eq = equivariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size, progress=update)
+    inv = None
+    if eq.output_eq_t_db is None:
+        with progress_bar("invariance", console) as update:
+            inv = invariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size, progress=update)
+        console.print(invariance_table(inv))
+    else:
+        console.print(f"dense output: EQ-T = {eq.output_eq_t_db:.2f} dB (higher is more equivariant)")
+    console.print(equivariance_table(eq, args.tol))
+    first = eq.first_break(args.tol)
+    if first is None:
+        console.print(f"No layer breaks equivariance above {args.tol:g}.")
+    else:
+        console.print(f"First layer to break equivariance (> {args.tol:g}): [bold]{first.name}[/] ({first.kind}): {first.diagnose(args.tol)}")
+    if eq.skipped:
+        console.print("Skipped (output is not a 4-D map): " + ", ".join(f"{s.name} ({s.kind}, {s.output})" for s in eq.skipped))
+    if args.json_path:
+        payload = {
+            "model": args.model,
+            "weights": args.weights,
+            "images": args.images or f"random uniform, seed {args.seed}",
+            "invariance": inv.to_dict() if inv else None,
+            "equivariance": eq.to_dict(),
+        }
+        write_json_atomic(args.json_path, payload)
+        console.print(f"wrote {args.json_path}")
+    return 0

@@ -1,0 +1,20 @@
+"""Shift-robust downsampling layers: BlurPool (Zhang 2019) and adaptive polyphase sampling (APS,
+Chaman & Dokmanic 2021), their max-pooling variants, and helpers that rewrite strided
+convolutions as ``conv(stride 1) -> pool(stride)`` with the same weights."""
+
+from .aps import APSPool2d, aps_pool2d
+from .blurpool import PAD_TYPES, BlurPool2d, binomial_kernel2d, blur_pool2d
+from .downsample import MaxAPSPool2d, MaxBlurPool2d, aps_conv, blurred_conv
+
+__all__ = [
+    "PAD_TYPES",
+    "APSPool2d",
+    "BlurPool2d",
+    "MaxAPSPool2d",
+    "MaxBlurPool2d",
+    "aps_conv",
+    "aps_pool2d",
+    "binomial_kernel2d",
+    "blur_pool2d",
+    "blurred_conv",
+]

@@ -1,0 +1,187 @@
+"""Adaptive polyphase sampling (APS): shift-consistent subsampling.
+
+Follows Chaman & Dokmanic, *Truly shift-invariant CNNs* (CVPR 2021). Subsampling by ``s``
+keeps one of the ``s * s`` polyphase components ``x[..., i::s, j::s]``; plain striding always
+keeps ``(0, 0)``, so a 1-px shift of the input swaps in a different component (aliasing,
+DESIGN.md claim C2). APS keeps, per sample, the component with the largest norm over
+``(C, H, W)``. A circular shift ``T_d`` of ``x`` (``H, W`` divisible by ``s``) permutes the
+components and circularly shifts each of them, leaving their norms unchanged, so APS picks
+the same content: ``APS(T_d x)`` is an exact circular shift of ``APS(x)``. A network of
+circular-padded convolutions, pointwise nonlinearities, APS layers and a global pool is
+therefore exactly invariant to *every* circular shift (DESIGN.md claims C3, C4), even at
+random initialisation.
+
+Tie-breaking is deterministic: among components of equal norm the first in raster order
+over ``(i, j)``, i.e. the smallest flat index ``i * s + j``, is kept. (Exactly tied but
+different components can make the choice, and hence invariance, depend on the shift;
+with real-valued data this is rare. The reference implementation orders the components
+``(0, 0), (1, 0), (0, 1), (1, 1)``, so it breaks ties differently.)
+
+One systematic tie: at stride 2 every binomial blur (``filt_size >= 2``) has a zero at the
+Nyquist frequency, so it hands each input pixel's mass to the four phases in equal shares.
+For non-negative inputs (e.g. after a ReLU) all four phases then have the *same* L1 norm, the
+choice is decided by rounding, and invariance is lost. :class:`APSPool2d` warns about
+``norm=1`` with a blur at stride 2; use ``norm=2`` or ``inf`` there.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+from .blurpool import BlurPool2d, _check_input, _check_int, blur_pool2d
+
+__all__ = ["APSPool2d", "aps_pool2d"]
+
+Norm = int | float | str
+
+
+def _parse_norm(norm: Norm) -> float:
+    """Map ``1``, ``2``, ``inf`` / ``float('inf')`` / ``"inf"`` to a float order for ``vector_norm``."""
+    if isinstance(norm, str):
+        value = math.inf if norm.strip().lower() == "inf" else math.nan
+    elif isinstance(norm, (int, float)) and not isinstance(norm, bool):
+        value = float(norm)
+    else:
+        value = math.nan
+    if value not in (1.0, 2.0, math.inf):
+        raise ValueError(f"unknown norm {norm!r}; expected 1, 2 or inf (float('inf') or 'inf')")
+    return value
+
+
+def _select_phase(x: Tensor, stride: int, order: float) -> tuple[Tensor, Tensor]:
+    """Per sample, the polyphase component of largest ``order``-norm and its flat index."""
+    n, c, h, w = x.shape
+    if h % stride or w % stride:
+        raise ValueError(
+            f"APS needs H and W divisible by stride={stride}, got {h}x{w}; crop, pad or resize "
+            f"the input so both sides are multiples of {stride} (for exact shift invariance of "
+            f"a whole network: multiples of its total stride)"
+        )
+    # phases[b, c, k, i, l, j] == x[b, c, i + stride * k, j + stride * l]
+    phases = x.reshape(n, c, h // stride, stride, w // stride, stride)
+    norms = torch.linalg.vector_norm(phases.detach(), ord=order, dim=(1, 2, 4))  # [N, s, s]
+    indices = norms.flatten(1).argmax(dim=1)  # first maximum in raster order over (i, j)
+    batch = torch.arange(n, device=x.device)
+    return phases[batch, :, :, indices // stride, :, indices % stride], indices
+
+
+def aps_pool2d(
+    x: Tensor,
+    stride: int = 2,
+    norm: Norm = 2,
+    filt_size: int = 1,
+    pad_type: str = "circular",
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Adaptive polyphase sampling (functional APS, Chaman & Dokmanic 2021).
+
+    Optionally blurs with a stride-1 binomial filter (as :func:`blur_pool2d`), then keeps, for
+    each sample, the polyphase component ``x[n, :, i::stride, j::stride]`` of largest norm over
+    ``(C, H, W)``; ties go to the first maximum in raster order over ``(i, j)``. Vectorised over
+    the batch. Gradients flow through the kept component only.
+
+    Args:
+        x: input feature maps; ``H`` and ``W`` must be divisible by ``stride``.
+        stride: subsampling factor, >= 2.
+        norm: selection norm: ``1``, ``2`` or ``inf`` (``float('inf')`` or ``"inf"``).
+        filt_size: binomial blur size 1..7 applied first (1 means no blur). Do not combine a
+            blur at stride 2 with ``norm=1`` on non-negative inputs (see the module notes).
+        pad_type: padding of the blur, one of ``reflect``, ``replicate``, ``zeros``,
+            ``circular`` (circular keeps shift invariance exact).
+        return_indices: also return the chosen phases as flat indices ``i * stride + j``.
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`.
+        - Output: :math:`(N, C, H / stride, W / stride)`; with ``return_indices`` also a
+          ``long`` tensor of shape :math:`(N,)` with values in ``[0, stride**2)``.
+
+    Example:
+        >>> import torch
+        >>> from shiftlab.nn import aps_pool2d
+        >>> x = torch.zeros(1, 1, 4, 4)
+        >>> x[0, 0, 1, 2] = 5.0  # the big value sits in phase (i, j) = (1, 0)
+        >>> out, idx = aps_pool2d(x, stride=2, return_indices=True)
+        >>> idx
+        tensor([2])
+        >>> out.shape
+        torch.Size([1, 1, 2, 2])
+    """
+    _check_input(x)
+    _check_int(stride, "stride", 2)
+    order = _parse_norm(norm)
+    blurred = blur_pool2d(x, stride=1, filt_size=filt_size, pad_type=pad_type)
+    out, indices = _select_phase(blurred, stride, order)
+    return (out, indices) if return_indices else out
+
+
+class APSPool2d(nn.Module):
+    """Adaptive polyphase sampling layer (Chaman & Dokmanic 2021).
+
+    Module form of :func:`aps_pool2d`: a drop-in for the subsampling step of a strided layer
+    (see :class:`shiftlab.nn.MaxAPSPool2d` and :func:`shiftlab.nn.aps_conv`). With circular
+    padding everywhere in the network and a global pool at the end, the network is exactly
+    invariant to all circular shifts.
+
+    Args:
+        channels: number of input channels ``C``.
+        stride: subsampling factor, >= 2.
+        norm: selection norm: ``1``, ``2`` or ``inf`` (``float('inf')`` or ``"inf"``).
+        filt_size: binomial blur size 1..7 applied first (1 means no blur); the blur is the
+            child module ``blur`` (a stride-1 :class:`BlurPool2d`). With ``norm=1`` at stride 2
+            a blur makes all phases tie on non-negative inputs; a ``UserWarning`` says so.
+        pad_type: padding of the blur, one of ``reflect``, ``replicate``, ``zeros``,
+            ``circular``.
+        return_indices: make ``forward`` return ``(output, indices)`` with the chosen phases
+            as flat indices ``i * stride + j`` (like ``nn.MaxPool2d(return_indices=True)``).
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`, ``H`` and ``W`` divisible by ``stride``.
+        - Output: :math:`(N, C, H / stride, W / stride)`; with ``return_indices`` also a
+          ``long`` tensor of shape :math:`(N,)`.
+
+    Example:
+        >>> import torch
+        >>> from shiftlab.nn import APSPool2d
+        >>> pool = APSPool2d(8, stride=2, norm=2, filt_size=3)
+        >>> x = torch.rand(4, 8, 16, 16)
+        >>> shifted = torch.roll(x, shifts=(1, 3), dims=(-2, -1))
+        >>> torch.allclose(pool(x).sum((2, 3)), pool(shifted).sum((2, 3)))
+        True
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        stride: int = 2,
+        norm: Norm = 2,
+        filt_size: int = 1,
+        pad_type: str = "circular",
+        return_indices: bool = False,
+    ) -> None:
+        super().__init__()
+        self.channels = _check_int(channels, "channels", 1)
+        self.stride = _check_int(stride, "stride", 2)
+        self.norm = norm
+        self._order = _parse_norm(norm)
+        self.return_indices = return_indices
+        self.blur = BlurPool2d(channels, stride=1, filt_size=filt_size, pad_type=pad_type)
+        if self._order == 1.0 and stride == 2 and filt_size >= 2:
+            warnings.warn(
+                "APSPool2d(norm=1, stride=2, filt_size>=2): the blur gives all four phases the "
+                "same L1 norm on non-negative inputs (e.g. after ReLU), so the choice is decided "
+                "by rounding and shift invariance is lost; use norm=2 or norm='inf'",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        _check_input(x, self.channels)
+        out, indices = _select_phase(self.blur(x), self.stride, self._order)
+        return (out, indices) if self.return_indices else out
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, stride={self.stride}, norm={self.norm!r}"

@@ -1,0 +1,98 @@
+"""Training configuration and result records.
+
+Both are plain dataclasses with a JSON-safe ``to_dict()``; the checkpoint stores ``to_dict()``
+output (plain ``dict``/``list``/``int``/``float``/``str``) so it loads with
+``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+AUGMENTATIONS = ("none", "translate")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run.
+
+    The optimiser is :class:`torch.optim.AdamW` (decoupled weight decay, Loshchilov & Hutter);
+    with ``weight_decay=0`` it is identical to Adam. The learning rate is constant (no
+    schedule), which is why ``epochs`` may grow when a run is resumed.
+
+    Args:
+        epochs: number of passes over the training set (>= 1).
+        batch_size: samples per optimisation step (>= 1); the last batch of an epoch may be smaller.
+        lr: AdamW learning rate (> 0).
+        weight_decay: AdamW decoupled weight decay (>= 0).
+        seed: non-negative seed of the shuffling/augmentation/dropout random streams.
+        augment: ``"none"`` or ``"translate"`` (per-sample random zero-filled shift).
+        max_shift: for ``augment="translate"``, shifts (dy, dx) are drawn uniformly from
+            ``[-max_shift, max_shift]^2`` (must be >= 1); must be 0 for ``augment="none"``.
+
+    Example:
+        >>> TrainConfig(epochs=2, augment="translate", max_shift=2).to_dict()["max_shift"]
+        2
+    """
+
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    augment: str = "none"
+    max_shift: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _require(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        _require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
+        _require(
+            self.augment in AUGMENTATIONS,
+            f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}",
+        )
+        if self.augment == "translate":
+            _require(self.max_shift >= 1, f"augment='translate' needs max_shift >= 1, got {self.max_shift}")
+        else:
+            _require(self.max_shift == 0, f"max_shift={self.max_shift} has no effect with augment='none'; set it to 0")
+
+    def to_dict(self) -> dict:
+        """Return the fields as a plain, JSON-safe dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`shiftlab.training.train`.
+
+    Attributes:
+        history: one dict per completed epoch with keys ``epoch`` (1-based), ``train_loss``
+            (mean cross-entropy over the epoch's samples), ``train_acc`` (accuracy on the
+            augmented training batches, in train mode), ``val_acc`` (only when validation data
+            was given; eval mode) and ``seconds`` (wall time of the epoch).
+        epochs_completed: number of completed epochs (``len(history)``).
+        seconds: total training wall time, summed over all epochs including those run before a resume.
+        resumed_from: the epoch the run was resumed from, or ``None`` if it started from scratch.
+    """
+
+    history: list[dict] = field(default_factory=list)
+    epochs_completed: int = 0
+    seconds: float = 0.0
+    resumed_from: int | None = None
+
+    def to_dict(self) -> dict:
+        """Return the result as a plain, JSON-safe dict."""
+        return {
+            "history": [dict(row) for row in self.history],
+            "epochs_completed": self.epochs_completed,
+            "seconds": self.seconds,
+            "resumed_from": self.resumed_from,
+        }
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)

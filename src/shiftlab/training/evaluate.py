@@ -1,0 +1,49 @@
+"""Top-1 accuracy of a classifier, in eval mode, without touching the caller's train/eval flags."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ._validate import check_dataset
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Put ``model`` in eval mode for the block, then restore every submodule's own ``training`` flag."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def evaluate(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> float:
+    """Return the fraction of ``images`` whose arg-max logit equals the label.
+
+    Runs in eval mode under ``torch.no_grad()`` and restores the model's previous train/eval
+    mode (per submodule) afterwards.
+
+    Shape:
+        - images: ``[N, C, H, W]`` floating point
+        - labels: ``[N]`` ``torch.int64``
+        - model output: ``[B, K]`` logits
+
+    Example:
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+        >>> 0.0 <= evaluate(model, torch.zeros(3, 1, 2, 2), torch.zeros(3, dtype=torch.long)) <= 1.0
+        True
+    """
+    check_dataset(images, labels)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    correct = 0
+    with eval_mode(model), torch.no_grad():
+        for batch_images, batch_labels in zip(images.split(batch_size), labels.split(batch_size)):
+            correct += int((model(batch_images).argmax(dim=1) == batch_labels).sum())
+    return correct / len(labels)

@@ -1,0 +1,195 @@
+"""Seeded, deterministic, checkpointed and resumable training of an image classifier (CPU).
+
+Determinism. Every random draw comes from streams derived from ``(config.seed, epoch)`` alone
+(see :mod:`._rng`): a per-epoch ``torch.Generator`` shuffles and augments, and the global
+generator, seeded per epoch inside ``torch.random.fork_rng``, serves random layers such as
+dropout (the caller's global RNG state is left untouched). So the same config, initial weights
+and data give bitwise identical weights, and a run resumed after epoch k repeats exactly what the
+uninterrupted run does from epoch k + 1 on.
+
+Bitwise equality assumes the same machine, torch build and ``torch.get_num_threads()``: CPU
+kernels are deterministic for a fixed thread count, but a different count can change the
+reduction order of float sums. ``torch.use_deterministic_algorithms(True)`` is not set here,
+because it is a process-wide switch that belongs to the caller; on CPU it changes no kernel this
+loop uses (it matters mainly for CUDA), and training runs unchanged under it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._augment import random_translate
+from ._rng import data_generator, epoch_seeds, seeded_global_rng
+from ._validate import check_dataset, check_validation_pair
+from .checkpoint import Checkpoint, check_compatible, checkpoint_path, fingerprint, load_checkpoint, restore, save_checkpoint
+from .config import TrainConfig, TrainResult
+from .evaluate import evaluate
+from .progress import ProgressCallback, ProgressEvent
+
+
+def train(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    config: TrainConfig,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    val_images: Tensor | None = None,
+    val_labels: Tensor | None = None,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train ``model`` in place with AdamW on cross-entropy and return the per-epoch history.
+
+    The model is in train mode while training and is left in eval mode when ``train`` returns
+    (also if it raises). Each epoch shuffles the data, optionally applies a random zero-filled
+    translation per sample (``config.augment="translate"``), and takes one step per batch.
+
+    Checkpoints. With ``checkpoint_dir`` the state after each epoch is written atomically to
+    ``checkpoint_dir/checkpoint.pt`` (see :mod:`.checkpoint`); without ``resume`` an existing
+    checkpoint there is overwritten by the new run. With ``resume=True`` the run continues after
+    the checkpoint's last completed epoch, restoring weights, buffers, optimiser state and
+    history, so it ends with the same weights and numbers as an uninterrupted run; if no
+    checkpoint exists yet it starts from scratch; if all ``config.epochs`` are already done it
+    returns the saved result at once. An interruption (e.g. ``KeyboardInterrupt``) loses at most
+    the epoch in progress.
+
+    Args:
+        model: classifier mapping ``[B, C, H, W]`` to logits ``[B, K]``; on resume its weights
+            are replaced by the checkpoint's.
+        images, labels: the training set.
+        config: hyper-parameters; see :class:`TrainConfig`.
+        checkpoint_dir: directory for the checkpoint, or ``None`` for no checkpointing.
+        resume: continue from the checkpoint in ``checkpoint_dir`` (requires ``checkpoint_dir``).
+        val_images, val_labels: optional validation set, scored after every epoch (``val_acc``).
+        progress: called with a :class:`ProgressEvent` after every step and every epoch.
+
+    Returns:
+        The :class:`TrainResult` over all completed epochs, including any before a resume.
+
+    Raises:
+        TypeError, ValueError: malformed inputs (shapes, dtypes, NaN, empty, ``max_shift`` too large).
+        CheckpointError: (a ``ValueError``) the checkpoint is corrupt or does not match the
+            config (other than ``epochs``), the data or the model.
+        FloatingPointError: the training loss became NaN/inf; the message names epoch and step.
+
+    Shape:
+        - images: ``[N, C, H, W]`` floating point
+        - labels: ``[N]`` ``torch.int64``
+        - val_images: ``[M, C, H, W]``; val_labels: ``[M]``
+
+    Example:
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+        >>> x, y = torch.randn(8, 1, 2, 2), torch.arange(8) % 2
+        >>> train(model, x, y, TrainConfig(epochs=2, batch_size=4)).epochs_completed
+        2
+    """
+    _check_inputs(model, images, labels, config, val_images, val_labels, checkpoint_dir, resume)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    path = checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
+    data = _data_fingerprints(images, labels, val_images, val_labels) if path is not None else {}
+    history = _resume(path, model, optimizer, config, data) if resume and path.exists() else []
+    resumed_from = len(history) if history else None
+    steps = math.ceil(len(labels) / config.batch_size)
+    try:
+        model.train()
+        for epoch in range(len(history) + 1, config.epochs + 1):
+            row = _run_epoch(model, optimizer, images, labels, config, epoch, progress, val_images, val_labels)
+            history.append(row)
+            if path is not None:
+                state = Checkpoint(epoch, model.state_dict(), optimizer.state_dict(), history, config.to_dict(), data)
+                save_checkpoint(path, state)
+            if progress is not None:
+                progress(ProgressEvent("epoch", epoch, config.epochs, steps, steps, row["train_loss"], row))
+    finally:
+        model.eval()
+    return TrainResult(history, len(history), sum(row["seconds"] for row in history), resumed_from)
+
+
+def _check_inputs(model, images, labels, config, val_images, val_labels, checkpoint_dir, resume) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_dataset(images, labels)
+    check_validation_pair(val_images, val_labels)
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs a checkpoint_dir to resume from")
+    height, width = images.shape[-2:]
+    if config.max_shift >= min(height, width):
+        raise ValueError(f"max_shift={config.max_shift} must be smaller than the image size {height}x{width}")
+
+
+def _data_fingerprints(images: Tensor, labels: Tensor, val_images: Tensor | None, val_labels: Tensor | None) -> dict:
+    val = fingerprint(val_images, val_labels) if val_images is not None else None
+    return {"train": fingerprint(images, labels), "val": val}
+
+
+def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, data: dict) -> list[dict]:
+    """Restore model and optimiser from the checkpoint at ``path``; return its history."""
+    checkpoint = load_checkpoint(path)
+    check_compatible(checkpoint, config.to_dict(), data, path)
+    restore(checkpoint, model, optimizer, path)
+    return checkpoint.history
+
+
+def _run_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: Tensor,
+    labels: Tensor,
+    config: TrainConfig,
+    epoch: int,
+    progress: ProgressCallback | None,
+    val_images: Tensor | None,
+    val_labels: Tensor | None,
+) -> dict:
+    """Train one epoch (then score the validation set) and return its history row."""
+    start = time.perf_counter()
+    data_seed, model_seed = epoch_seeds(config.seed, epoch)
+    generator = data_generator(data_seed)
+    batches = torch.randperm(len(labels), generator=generator).split(config.batch_size)
+    total_loss, correct = 0.0, 0
+    if True:
+        for step, index in enumerate(batches, start=1):
+            batch_images, batch_labels = images[index], labels[index]
+            if config.augment == "translate":
+                batch_images = random_translate(batch_images, config.max_shift, generator)
+            loss, batch_correct = _step(model, optimizer, batch_images, batch_labels,
+                                        f"epoch {epoch}, step {step}/{len(batches)}", config.lr)
+            total_loss += loss * len(index)
+            correct += batch_correct
+            if progress is not None:
+                progress(ProgressEvent("step", epoch, config.epochs, step, len(batches), loss))
+    row = {"epoch": epoch, "train_loss": total_loss / len(labels), "train_acc": correct / len(labels)}
+    if val_images is not None:
+        row["val_acc"] = evaluate(model, val_images, val_labels)
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def _step(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor,
+          where: str, lr: float) -> tuple[float, int]:
+    """One optimisation step; return the batch loss and number of correct predictions.
+
+    The loss is checked before the update, so a NaN/inf loss raises with the weights of the
+    last good step.
+    """
+    logits = model(images)
+    loss = F.cross_entropy(logits, labels)
+    value = loss.item()
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"training loss became {value} at {where}; try a lower learning rate (lr={lr}) "
+            "or check the inputs and model for overflow"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return value, int((logits.argmax(dim=1) == labels).sum())
