@@ -152,11 +152,11 @@ def _run_epoch(
 ) -> dict:
     """Train one epoch (then score the validation set) and return its history row."""
     start = time.perf_counter()
-    data_seed, model_seed = epoch_seeds(config.seed, epoch)
+    data_seed, model_seed = epoch_seeds(config.seed, 1)
     generator = data_generator(data_seed)
     batches = torch.randperm(len(labels), generator=generator).split(config.batch_size)
     total_loss, correct = 0.0, 0
-    if True:
+    with seeded_global_rng(model_seed):
         for step, index in enumerate(batches, start=1):
             batch_images, batch_labels = images[index], labels[index]
             if config.augment == "translate":
