@@ -7,6 +7,7 @@ Elementwise tolerance as in :func:`torch.testing.assert_close`: ``|a - b| <= ato
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -53,8 +54,11 @@ def _assert_close_per_shift(got: Tensor, want: Tensor, mask: Tensor | None, shif
     """``got``/``want``: ``[S, ...]``; raise AssertionError naming the worst shift."""
     excess = (got - want).abs() - (atol + rtol * want.abs())
     err = (got - want).abs()
+    # NaN compares False with everything: count it as an infinite excess so NaN outputs fail.
+    excess = torch.nan_to_num(excess, nan=math.inf)
     if mask is not None:
-        excess, err = excess * mask, err * mask
+        zero = excess.new_zeros(())
+        excess, err = torch.where(mask, excess, zero), torch.where(mask, err, zero)
     worst_excess = excess.flatten(1).max(dim=1).values
     if (worst_excess > 0).any():
         k = int(worst_excess.argmax())

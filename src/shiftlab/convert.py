@@ -173,10 +173,14 @@ class ConversionReport:
         return [e.path for e in self.entries]
 
     def counts(self) -> dict[str, int]:
-        """Number of changed layers per ``"old_kind -> new_kind"``."""
+        """Number of changed layers per ``"old_kind -> new_kind"`` (downsampling changes) or
+        ``"old_kind: circular padding"`` (padding changes that keep the layer)."""
         out: dict[str, int] = {}
         for e in self.entries:
-            key = f"{e.old_kind} -> {e.new_kind}"
+            if e.change == "padding" and e.old_kind == e.new_kind:
+                key = f"{e.old_kind}: circular padding"
+            else:
+                key = f"{e.old_kind} -> {e.new_kind}"
             out[key] = out.get(key, 0) + 1
         return out
 

@@ -143,7 +143,13 @@ def invariance(
         for i0 in range(0, n, batch_size):
             x = images[i0 : i0 + batch_size]
             x0 = transform(x, torch.zeros(1, 2, dtype=torch.float64), mode, crop_size)[0]
-            clean_logits.append(_logits(model, x0.to(device=device, dtype=dtype)).cpu())
+            batch_logits = _logits(model, x0.to(device=device, dtype=dtype)).cpu()
+            if clean_logits and batch_logits.shape[1] != clean_logits[0].shape[1]:
+                raise ValueError(
+                    f"the model's output shape depends on the input: {clean_logits[0].shape[1]} classes for one batch, "
+                    f"{batch_logits.shape[1]} for another; invariance needs a fixed [N, classes] output"
+                )
+            clean_logits.append(batch_logits)
             done += 1
             if progress:
                 progress(done, total)

@@ -104,11 +104,19 @@ def _index_shift_many(x: Tensor, offsets: Tensor, circular: bool) -> Tensor:
 def _zeros_fourier_shift_many(x: Tensor, offsets: Tensor) -> Tensor:
     """Fractional zero-filled shifts: band-limited shift of the zero-padded image, cropped back."""
     h, w = x.shape[-2:]
-    py = int(math.ceil(offsets[:, 0].abs().max().item()))
-    px = int(math.ceil(offsets[:, 1].abs().max().item()))
-    padded = torch.nn.functional.pad(x.reshape(-1, h, w), (px, px, py, py)).reshape(*x.shape[:-2], h + 2 * py, w + 2 * px)
-    shifted = _fourier_shift_many(padded, offsets)
-    return shifted[..., py : py + h, px : px + w]
+    # Each shift pads by its own ceil(|d|): the band-limited shift depends on the padded period, so
+    # one padding for the whole set would make T_d x depend on the other shifts in the set.
+    pads = offsets.abs().ceil().long()
+    out: Tensor | None = None
+    for py, px in torch.unique(pads, dim=0).tolist():
+        sel = (pads[:, 0] == py) & (pads[:, 1] == px)
+        padded = torch.nn.functional.pad(x.reshape(-1, h, w), (px, px, py, py)).reshape(*x.shape[:-2], h + 2 * py, w + 2 * px)
+        shifted = _fourier_shift_many(padded, offsets[sel])[..., py : py + h, px : px + w]
+        if out is None:
+            out = shifted.new_empty((offsets.shape[0], *shifted.shape[1:]))
+        out[sel.to(out.device)] = shifted
+    assert out is not None
+    return out
 
 
 def shift_many(x: Tensor, shifts: Tensor | Sequence[Sequence[float]], mode: str = "circular") -> Tensor:

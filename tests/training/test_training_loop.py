@@ -30,6 +30,28 @@ def test_different_seed_gives_different_weights(small_digits, make_model):
     assert not state_equal(a, b)
 
 
+class Recorder(nn.Module):
+    """A linear classifier that keeps every input batch it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(64, 10)
+        self.batches: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batches.append(x.clone())
+        return self.linear(x.flatten(1))
+
+
+def test_each_epoch_shuffles_differently(small_digits):
+    images, labels = small_digits
+    model = Recorder()
+    train(model, images, labels, TrainConfig(epochs=2, batch_size=len(labels)))
+    first, second = model.batches
+    assert not torch.equal(first, second)
+    assert torch.equal(first.flatten(1).sum(0), second.flatten(1).sum(0))  # same samples, new order
+
+
 def test_does_not_touch_the_global_rng(small_digits, make_model):
     images, labels = small_digits
     before = torch.get_rng_state()

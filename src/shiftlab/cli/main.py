@@ -7,14 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from shiftlab import __version__
-from shiftlab.cli import measure
+from shiftlab.cli import measure, study
 
 DESCRIPTION = """\
 shiftlab answers, with measurements, whether a network is translation invariant and
 which layer stops it being equivariant, and why (stride/aliasing or padding/boundary).
 
 Sub-commands:
+  study     train the architectures of the question on real images, measure them, write a report
   measure   invariance and the per-layer equivariance profile of any PyTorch model
+  report    rebuild a study's report.html from its saved results
 """
 
 
@@ -24,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"shiftlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    study.add_parser(sub)
     measure.add_parser(sub)
     return parser
 
@@ -37,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as err:
         print(f"shiftlab {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -51,7 +51,8 @@ class Checkpoint:
 
     def to_payload(self) -> dict:
         """Return the dict that is written to disk, tagged with the format and version."""
-        return {"format": FORMAT, "version": VERSION, **{f.name: getattr(self, f.name) for f in fields(self)}}
+        state = {item.name: getattr(self, item.name) for item in fields(self)}
+        return {"format": FORMAT, "version": VERSION, **state}
 
 
 def checkpoint_path(directory: str | Path) -> Path:
@@ -88,6 +89,9 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         raise
 
 
+_FIELD_TYPES = {"epoch": int, "model": dict, "optimizer": dict, "history": list, "config": dict, "data": dict}
+
+
 def load_checkpoint(path: Path) -> Checkpoint:
     """Read and structurally validate the checkpoint at ``path``.
 
@@ -99,13 +103,11 @@ def load_checkpoint(path: Path) -> Checkpoint:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... on bad files
         raise CheckpointError(
-            f"cannot read checkpoint {path}: it is truncated or corrupt ({type(err).__name__}); {_RESTART_HINT}"
+            f"cannot read checkpoint {path}: it is truncated or corrupt, or not a weights-only "
+            f"checkpoint ({type(err).__name__}); {_RESTART_HINT}"
         ) from err
     _check_payload(payload, path)
     return Checkpoint(**{key: payload[key] for key in _FIELD_TYPES})
-
-
-_FIELD_TYPES = {"epoch": int, "model": dict, "optimizer": dict, "history": list, "config": dict, "data": dict}
 
 
 def _check_payload(payload: object, path: Path) -> None:

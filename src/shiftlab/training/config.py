@@ -55,9 +55,14 @@ class TrainConfig:
             f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}",
         )
         if self.augment == "translate":
-            _require(self.max_shift >= 1, f"augment='translate' needs max_shift >= 1, got {self.max_shift}")
+            _require(
+                self.max_shift >= 1, f"augment='translate' needs max_shift >= 1, got {self.max_shift}"
+            )
         else:
-            _require(self.max_shift == 0, f"max_shift={self.max_shift} has no effect with augment='none'; set it to 0")
+            _require(
+                self.max_shift == 0,
+                f"max_shift={self.max_shift} has no effect with augment='none'; set it to 0",
+            )
 
     def to_dict(self) -> dict:
         """Return the fields as a plain, JSON-safe dict."""
@@ -72,7 +77,8 @@ class TrainResult:
         history: one dict per completed epoch with keys ``epoch`` (1-based), ``train_loss``
             (mean cross-entropy over the epoch's samples), ``train_acc`` (accuracy on the
             augmented training batches, in train mode), ``val_acc`` (only when validation data
-            was given; eval mode) and ``seconds`` (wall time of the epoch).
+            was given; eval mode) and ``seconds`` (wall time of the epoch's training and
+            validation, not of writing its checkpoint).
         epochs_completed: number of completed epochs (``len(history)``).
         seconds: total training wall time, summed over all epochs including those run before a resume.
         resumed_from: the epoch the run was resumed from, or ``None`` if it started from scratch.

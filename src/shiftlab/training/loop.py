@@ -27,7 +27,15 @@ from torch import Tensor, nn
 from ._augment import random_translate
 from ._rng import data_generator, epoch_seeds, seeded_global_rng
 from ._validate import check_dataset, check_validation_pair
-from .checkpoint import Checkpoint, check_compatible, checkpoint_path, fingerprint, load_checkpoint, restore, save_checkpoint
+from .checkpoint import (
+    Checkpoint,
+    check_compatible,
+    checkpoint_path,
+    fingerprint,
+    load_checkpoint,
+    restore,
+    save_checkpoint,
+)
 from .config import TrainConfig, TrainResult
 from .evaluate import evaluate
 from .progress import ProgressCallback, ProgressEvent
@@ -100,10 +108,12 @@ def train(
     try:
         model.train()
         for epoch in range(len(history) + 1, config.epochs + 1):
-            row = _run_epoch(model, optimizer, images, labels, config, epoch, progress, val_images, val_labels)
+            row = _run_epoch(model, optimizer, images, labels, config, epoch, progress,
+                             val_images, val_labels)
             history.append(row)
             if path is not None:
-                state = Checkpoint(epoch, model.state_dict(), optimizer.state_dict(), history, config.to_dict(), data)
+                state = Checkpoint(epoch, model.state_dict(), optimizer.state_dict(), history,
+                                   config.to_dict(), data)
                 save_checkpoint(path, state)
             if progress is not None:
                 progress(ProgressEvent("epoch", epoch, config.epochs, steps, steps, row["train_loss"], row))
@@ -112,7 +122,16 @@ def train(
     return TrainResult(history, len(history), sum(row["seconds"] for row in history), resumed_from)
 
 
-def _check_inputs(model, images, labels, config, val_images, val_labels, checkpoint_dir, resume) -> None:
+def _check_inputs(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    config: TrainConfig,
+    val_images: Tensor | None,
+    val_labels: Tensor | None,
+    checkpoint_dir: str | Path | None,
+    resume: bool,
+) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(config, TrainConfig):
@@ -123,15 +142,21 @@ def _check_inputs(model, images, labels, config, val_images, val_labels, checkpo
         raise ValueError("resume=True needs a checkpoint_dir to resume from")
     height, width = images.shape[-2:]
     if config.max_shift >= min(height, width):
-        raise ValueError(f"max_shift={config.max_shift} must be smaller than the image size {height}x{width}")
+        raise ValueError(
+            f"max_shift={config.max_shift} must be smaller than the image size {height}x{width}"
+        )
 
 
-def _data_fingerprints(images: Tensor, labels: Tensor, val_images: Tensor | None, val_labels: Tensor | None) -> dict:
+def _data_fingerprints(
+    images: Tensor, labels: Tensor, val_images: Tensor | None, val_labels: Tensor | None
+) -> dict:
     val = fingerprint(val_images, val_labels) if val_images is not None else None
     return {"train": fingerprint(images, labels), "val": val}
 
 
-def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, data: dict) -> list[dict]:
+def _resume(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, data: dict
+) -> list[dict]:
     """Restore model and optimiser from the checkpoint at ``path``; return its history."""
     checkpoint = load_checkpoint(path)
     check_compatible(checkpoint, config.to_dict(), data, path)
@@ -152,7 +177,7 @@ def _run_epoch(
 ) -> dict:
     """Train one epoch (then score the validation set) and return its history row."""
     start = time.perf_counter()
-    data_seed, model_seed = epoch_seeds(config.seed, 1)
+    data_seed, model_seed = epoch_seeds(config.seed, epoch)
     generator = data_generator(data_seed)
     batches = torch.randperm(len(labels), generator=generator).split(config.batch_size)
     total_loss, correct = 0.0, 0

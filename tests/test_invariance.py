@@ -1,0 +1,377 @@
+"""Tests of :func:`shiftlab.invariance`: the metrics of DESIGN section 2, input checks, model state."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import shiftlab as sl
+from shiftlab.invariance import consistency_from_predictions
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread is far faster than two on a shared, busy CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# --- models and data --------------------------------------------------------------------------------
+
+
+class BrightestRow(nn.Module):
+    """Predicts (row of the brightest pixel // cell) mod K as one-hot logits: c(T_d x) is known exactly."""
+
+    def __init__(self, k: int, cell: int = 1) -> None:
+        super().__init__()
+        self.k, self.cell = k, cell
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        row = x.sum(dim=1).flatten(1).argmax(dim=1) // x.shape[-1]
+        return F.one_hot((row // self.cell) % self.k, self.k).to(x.dtype)
+
+
+def bright_images(rows_cols, h=9, w=9, seed=0) -> torch.Tensor:
+    """Images with background in [0, 0.5) and one pixel of value 1 at each given (row, col)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = 0.5 * torch.rand(len(rows_cols), 1, h, w, generator=gen, dtype=torch.float64)
+    for i, (r, c) in enumerate(rows_cols):
+        x[i, 0, r, c] = 1.0
+    return x
+
+
+def random_cnn(seed: int = 0) -> nn.Module:
+    """Zero-padded max-pool CNN with an FC head: predictions genuinely change with shifts."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 25, 4)
+    ).double().eval()
+
+
+def random_images(n=6, h=10, w=10, seed=1, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(n, 1, h, w, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+
+
+def bn_dropout_model() -> nn.Module:
+    """Model in training mode with BatchNorm (non-trivial running stats), Dropout and a frozen layer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5),
+        Poison(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3),
+    )
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(8, 1, 8, 8) * 3 + 1)  # move the BN running statistics off (0, 1)
+    model[0].weight.requires_grad_(False)
+    return model.train()
+
+
+class Poison(nn.Module):
+    """Identity, or NaN everywhere when ``active`` (a way to make a measurement fail inside)."""
+
+    active = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * math.nan if self.active else x
+
+
+def snapshot(model: nn.Module) -> dict:
+    return {
+        "training": {name: m.training for name, m in model.named_modules()},
+        "hooks": {name: (len(m._forward_hooks), len(m._forward_pre_hooks)) for name, m in model.named_modules()},
+        "requires_grad": {name: p.requires_grad for name, p in model.named_parameters()},
+        "state": {name: t.detach().clone() for name, t in model.state_dict(keep_vars=True).items()},
+    }
+
+
+def assert_unchanged(model: nn.Module, before: dict) -> None:
+    after = snapshot(model)
+    assert after["training"] == before["training"]
+    assert all(n == (0, 0) for n in after["hooks"].values()), after["hooks"]
+    assert after["requires_grad"] == before["requires_grad"]
+    assert before["state"].keys() == after["state"].keys()
+    for name, t in before["state"].items():
+        assert torch.equal(after["state"][name], t), name  # parameters and BN buffers bitwise
+
+
+# --- consistency -----------------------------------------------------------------------------------
+
+
+def test_predictions_are_the_models_top1_on_each_shift():
+    net, x = random_cnn(), random_images()
+    res = sl.invariance(net, x, shifts=2)
+    shifts = res.shifts
+    with torch.no_grad():
+        for s in (0, 7, 12, 24):
+            want = net(sl.shift(x, *shifts[s])).argmax(dim=1)
+            assert torch.equal(res.predictions[:, s], want)
+
+
+def test_consistency_equals_monte_carlo_two_random_shifts():
+    net, x = random_cnn(), random_images()
+    res = sl.invariance(net, x, shifts=2)
+    assert 0.2 < res.consistency < 0.9  # a non-trivial profile, or the comparison means little
+    gen = torch.Generator().manual_seed(123)
+    m = 40_000
+    n, s = res.predictions.shape
+    i = torch.randint(n, (m,), generator=gen)
+    a, b = torch.randint(s, (m,), generator=gen), torch.randint(s, (m,), generator=gen)
+    agree = (res.predictions[i, a] == res.predictions[i, b]).double()
+    p = float(agree.mean())
+    se = math.sqrt(p * (1 - p) / m)
+    assert abs(p - res.consistency) < 4 * se, (p, res.consistency, se)
+    # and re-running the model on freshly shifted images for a few random pairs agrees with predictions
+    with torch.no_grad():
+        for k in range(5):
+            ii, aa, bb = int(i[k]), int(a[k]), int(b[k])
+            ca = net(sl.shift(x[ii : ii + 1], *res.shifts[aa])).argmax()
+            cb = net(sl.shift(x[ii : ii + 1], *res.shifts[bb])).argmax()
+            assert bool(ca == cb) == bool(agree[k])
+
+
+def test_consistency_from_predictions_formula():
+    preds = torch.tensor([[0, 0, 1, 2], [3, 3, 3, 3], [0, 1, 2, 3]])
+    want = torch.tensor([(2 / 4) ** 2 + 2 * (1 / 4) ** 2, 1.0, 4 * (1 / 4) ** 2], dtype=torch.float64)
+    assert torch.allclose(consistency_from_predictions(preds, 4), want, rtol=0, atol=1e-15)
+
+
+def expected_metrics(rows_cols, labels, shifts, h, k, cell):
+    """Every metric of the hand-built BrightestRow model, from the definitions, by brute force."""
+    c = [[(((r + dy) % h) // cell) % k for dy, _ in shifts] for r, _ in rows_cols]
+    clean = [(r // cell) % k for r, _ in rows_cols]
+    n, s = len(rows_cols), len(shifts)
+    cons = sum(sum(ci[a] == ci[b] for a in range(s) for b in range(s)) / s**2 for ci in c) / n
+    clean_cons = sum(c[i][a] == clean[i] for i in range(n) for a in range(s)) / (n * s)
+    steps = [(a, b) for a, b in itertools.product(range(s), repeat=2)
+             if (shifts[b][0] - shifts[a][0], shifts[b][1] - shifts[a][1]) in ((1, 0), (0, 1))]
+    flip = sum(c[i][a] != c[i][b] for i in range(n) for a, b in steps) / (n * len(steps))
+    by_shift = [sum(c[i][a] == labels[i] for i in range(n)) / n for a in range(s)]
+    worst = sum(all(c[i][a] == labels[i] for a in range(s)) for i in range(n)) / n
+    acc = sum(clean[i] == labels[i] for i in range(n)) / n
+    e = math.e
+    changed = sum(c[i][a] != clean[i] for i in range(n) for a in range(s)) / (n * s)
+    prob_change = changed * (e - 1) / (e + k - 1)  # one-hot logits: p = e/(e+K-1) vs 1/(e+K-1)
+    return dict(predictions=c, consistency=cons, clean_consistency=clean_cons, flip_rate=flip,
+                accuracy_by_shift=by_shift, worst_case_accuracy=worst, accuracy=acc,
+                mean_accuracy=sum(by_shift) / s, top1_prob_change=prob_change)
+
+
+def test_all_metrics_hand_checked_on_a_known_model():
+    # rows 0..2 -> class 0, 3..5 -> 1, 6..8 -> 2; a 1-row shift changes the class only at cell edges
+    h, k, cell = 9, 3, 3
+    rows_cols = [(0, 0), (4, 2), (8, 8), (5, 5), (2, 7), (7, 1)]
+    labels = [0, 1, 1, 1, 2, 2]
+    x = bright_images(rows_cols, h=h)
+    res = sl.invariance(BrightestRow(k, cell), x, torch.tensor(labels), shifts=1)
+    want = expected_metrics(rows_cols, labels, res.shifts, h, k, cell)
+    assert res.predictions.tolist() == want["predictions"]
+    assert res.n_classes == k and res.n_images == 6 and len(res.shifts) == 9
+    for key in ("consistency", "clean_consistency", "flip_rate", "worst_case_accuracy", "accuracy",
+                "mean_accuracy", "top1_prob_change"):
+        assert getattr(res, key) == pytest.approx(want[key], abs=1e-12), key
+    assert res.accuracy_by_shift == pytest.approx(want["accuracy_by_shift"], abs=1e-12)
+    assert 0 < res.consistency < 1 and 0 < res.flip_rate < 1 and 0 < res.worst_case_accuracy < 1
+
+
+def test_metrics_without_labels_are_none_and_invariant_model_scores_one():
+    x = bright_images([(1, 1), (3, 4)])
+    res = sl.invariance(BrightestRow(1), x, shifts=2)  # one class: trivially invariant
+    assert res.consistency == 1.0 and res.clean_consistency == 1.0 and res.flip_rate == 0.0
+    assert res.consistency_sem == 0.0 and res.top1_prob_change == 0.0
+    assert res.accuracy is None and res.accuracy_by_shift is None and res.worst_case_accuracy is None
+
+
+def test_flip_rate_is_none_without_unit_steps():
+    res = sl.invariance(BrightestRow(3), bright_images([(1, 1)]), shifts=[(0, 0), (2, 2)])
+    assert res.flip_rate is None
+
+
+def test_to_dict_is_json_safe():
+    res = sl.invariance(random_cnn(), random_images(), torch.arange(6) % 4, shifts=1)
+    d = res.to_dict()
+    text = json.dumps(d, allow_nan=False)
+    back = json.loads(text)
+    assert back["consistency"] == res.consistency and back["shifts"][0] == [-1, -1]
+    assert "predictions" not in d
+    full = json.loads(json.dumps(res.to_dict(include_predictions=True), allow_nan=False))
+    assert full["predictions"] == res.predictions.tolist()
+
+
+def test_crop_mode_matches_hand_computation():
+    h, ch = 14, 8
+    rows_cols = [(5, 6), (8, 5), (6, 8)]
+    x = bright_images(rows_cols, h=h, w=h)
+    res = sl.invariance(BrightestRow(4), x, shifts=2, mode="crop", crop_size=(ch, ch))
+    top0 = (h - ch) // 2
+    want = [[(r - (top0 - dy)) % 4 for dy, _ in res.shifts] for r, _ in rows_cols]
+    assert res.predictions.tolist() == want
+    assert res.mode == "crop"
+    with pytest.raises(ValueError, match="needs crop_size"):
+        sl.invariance(BrightestRow(4), x, shifts=2, mode="crop")
+    with pytest.raises(ValueError, match="leaves the 14x14 image"):
+        sl.invariance(BrightestRow(4), x, shifts=4, mode="crop", crop_size=(ch, ch))
+
+
+def test_batch_size_does_not_change_results():
+    net, x = random_cnn(), random_images(5)
+    labels = torch.tensor([0, 1, 2, 3, 0])
+    ref = sl.invariance(net, x, labels, shifts=1, batch_size=1000)
+    for bs in (1, 3, 7):
+        res = sl.invariance(net, x, labels, shifts=1, batch_size=bs)
+        assert torch.equal(res.predictions, ref.predictions), bs
+        got = res.to_dict()
+        for key, value in ref.to_dict().items():
+            assert got[key] == (pytest.approx(value, abs=1e-12) if isinstance(value, float) else value), (bs, key)
+
+
+def test_images_are_cast_to_the_models_dtype():
+    seen = []
+
+    class Record(nn.Module):
+        def __init__(self, dtype):
+            super().__init__()
+            self.lin = nn.Linear(1, 3).to(dtype)
+
+        def forward(self, x):
+            seen.append(x.dtype)
+            return self.lin(x.mean(dim=(1, 2, 3))[:, None])
+
+    sl.invariance(Record(torch.float64).eval(), random_images(3, dtype=torch.float32), shifts=1)
+    assert seen and set(seen) == {torch.float64}
+    seen.clear()
+    sl.invariance(Record(torch.float32).eval(), random_images(3, dtype=torch.float64), shifts=1)
+    assert seen and set(seen) == {torch.float32}
+
+
+def test_progress_is_reported_to_the_end():
+    calls = []
+    sl.invariance(random_cnn(), random_images(5), shifts=1, batch_size=4, progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1][0] == calls[-1][1] and [d for d, _ in calls] == list(range(1, len(calls) + 1))
+
+
+# --- bad input --------------------------------------------------------------------------------------
+
+
+class ContentDependentClasses(nn.Module):
+    """Number of classes depends on the input: 3 when any pixel (0, 0) is non-zero, else 2."""
+
+    def forward(self, x):
+        k = 2 + int(bool(x[:, :, 0, 0].abs().sum() > 0))
+        return torch.zeros(x.shape[0], k, dtype=x.dtype)
+
+
+class MapOutput(nn.Module):
+    def forward(self, x):
+        return x  # a 4-D map, not [N, classes]
+
+
+class DropsBatch(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:1, :3]
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(1, 8, 8)), ValueError, r"4-D \[N, C, H, W\].*unsqueeze"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 1, 8, 8)), ValueError, r"must be 4-D"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8, dtype=torch.uint8)), TypeError, "must be floating point"),
+        (lambda: sl.invariance(BrightestRow(2), [[0.0]]), TypeError, "must be a torch.Tensor"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(0, 1, 8, 8)), ValueError, r"is empty \(N = 0\)"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), shifts=[]), ValueError, "shift set is empty"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), shifts=8), ValueError, "too large for 8x8 images"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long)), ValueError, "got 3 labels for 4 images"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), torch.zeros(2)), TypeError, "integer class indices"),
+        (lambda: sl.invariance(MapOutput(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(2, 1, 8, 8\)"),
+        (lambda: sl.invariance(DropsBatch(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(1, 3\)"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), batch_size=0), ValueError, "batch_size must be >= 1"),
+    ],
+    ids=["3d", "5d", "uint8", "list", "empty", "no-shifts", "shift-too-large", "labels-length", "float-labels",
+         "map-output", "batch-dropped", "batch-size-0"],
+)
+def test_bad_input_raises_with_message(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_images_rejected(bad):
+    x = torch.zeros(3, 1, 8, 8)
+    x[1, 0, 2, 2] = bad
+    with pytest.raises(ValueError, match=r"contain NaN or Inf values in 1 image\(s\)"):
+        sl.invariance(BrightestRow(2), x)
+
+
+def test_nan_model_output_rejected():
+    class NaNOut(nn.Module):
+        def forward(self, x):
+            return torch.full((x.shape[0], 3), math.nan)
+
+    with pytest.raises(ValueError, match="produced NaN or Inf outputs"):
+        sl.invariance(NaNOut(), torch.zeros(2, 1, 8, 8))
+
+
+def test_output_shape_depending_on_the_shift_rejected():
+    x = torch.zeros(2, 1, 8, 8)
+    x[:, 0, 1, 1] = 1.0  # the clean pass sees 2 classes; shift (-1, -1) moves the pixel to (0, 0): 3
+    with pytest.raises(ValueError, match="output shape depends on the shift: 2 classes unshifted, 3 shifted"):
+        sl.invariance(ContentDependentClasses(), x, shifts=1)
+
+
+def test_output_shape_depending_on_the_batch_content_rejected():
+    x = torch.zeros(4, 1, 8, 8)
+    x[2, 0, 0, 0] = 1.0  # the second clean batch (images 2, 3) has 3 classes, the first 2
+    with pytest.raises(ValueError, match="output shape depends on the input: 2 classes for one batch, 3 for another"):
+        sl.invariance(ContentDependentClasses(), x, shifts=[(0, 0)], batch_size=2)
+
+
+# --- model state ------------------------------------------------------------------------------------
+
+
+def test_training_model_warns_measures_in_eval_and_is_restored():
+    model = bn_dropout_model()
+    before = snapshot(model)
+    eval_copy = copy.deepcopy(model).eval()
+    x = random_images(4, 8, 8)
+    with pytest.warns(UserWarning, match="model is in training mode"):
+        res = sl.invariance(model, x, torch.tensor([0, 1, 2, 0]), shifts=1)
+    assert_unchanged(model, before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an eval-mode model gives no warning
+        ref = sl.invariance(eval_copy, x, torch.tensor([0, 1, 2, 0]), shifts=1)
+    assert torch.equal(res.predictions, ref.predictions)
+    assert res.to_dict() == ref.to_dict()
+
+
+@pytest.mark.parametrize("failure", ["nan-inside", "wrong-labels", "too-large-shift", "shape-change"])
+def test_model_restored_after_a_call_that_raises(failure):
+    model = bn_dropout_model()
+    x = random_images(4, 8, 8)
+    labels = torch.tensor([0, 1, 2, 0])
+    kwargs = {}
+    if failure == "nan-inside":
+        model[4].active = True
+    elif failure == "wrong-labels":
+        labels = labels[:3]
+    elif failure == "too-large-shift":
+        kwargs["shifts"] = 9
+    else:
+        model[7] = nn.Identity()  # [N, 4] -> still 2-D but then flatten gives ... keep a map output instead
+        model[6] = nn.Identity()  # the model now returns a 4-D map [N, 4, 1, 1]
+    before = snapshot(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(ValueError):
+            sl.invariance(model, x, labels, **kwargs)
+    assert_unchanged(model, before)
