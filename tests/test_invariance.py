@@ -293,9 +293,9 @@ class DropsBatch(nn.Module):
         (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), shifts=8), ValueError, "too large for 8x8 images"),
         (lambda: sl.invariance(BrightestRow(2), torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long)), ValueError, "got 3 labels for 4 images"),
         (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), torch.zeros(2)), TypeError, "integer class indices"),
-        (lambda: sl.invariance(MapOutput(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(2, 1, 8, 8\)"),
-        (lambda: sl.invariance(DropsBatch(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(1, 3\)"),
-        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), batch_size=0), ValueError, "batch_size must be >= 1"),
+        (lambda: sl.invariance(MapOutput().eval(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(2, 1, 8, 8\)"),
+        (lambda: sl.invariance(DropsBatch().eval(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(1, 3\)"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), batch_size=0), ValueError, "batch_size must be an int >= 1, got 0"),
     ],
     ids=["3d", "5d", "uint8", "list", "empty", "no-shifts", "shift-too-large", "labels-length", "float-labels",
          "map-output", "batch-dropped", "batch-size-0"],
@@ -319,21 +319,21 @@ def test_nan_model_output_rejected():
             return torch.full((x.shape[0], 3), math.nan)
 
     with pytest.raises(ValueError, match="produced NaN or Inf outputs"):
-        sl.invariance(NaNOut(), torch.zeros(2, 1, 8, 8))
+        sl.invariance(NaNOut().eval(), torch.zeros(2, 1, 8, 8))
 
 
 def test_output_shape_depending_on_the_shift_rejected():
     x = torch.zeros(2, 1, 8, 8)
     x[:, 0, 1, 1] = 1.0  # the clean pass sees 2 classes; shift (-1, -1) moves the pixel to (0, 0): 3
     with pytest.raises(ValueError, match="output shape depends on the shift: 2 classes unshifted, 3 shifted"):
-        sl.invariance(ContentDependentClasses(), x, shifts=1)
+        sl.invariance(ContentDependentClasses().eval(), x, shifts=1)
 
 
 def test_output_shape_depending_on_the_batch_content_rejected():
     x = torch.zeros(4, 1, 8, 8)
     x[2, 0, 0, 0] = 1.0  # the second clean batch (images 2, 3) has 3 classes, the first 2
     with pytest.raises(ValueError, match="output shape depends on the input: 2 classes for one batch, 3 for another"):
-        sl.invariance(ContentDependentClasses(), x, shifts=[(0, 0)], batch_size=2)
+        sl.invariance(ContentDependentClasses().eval(), x, shifts=[(0, 0)], batch_size=2)
 
 
 # --- model state ------------------------------------------------------------------------------------
@@ -367,8 +367,7 @@ def test_model_restored_after_a_call_that_raises(failure):
     elif failure == "too-large-shift":
         kwargs["shifts"] = 9
     else:
-        model[7] = nn.Identity()  # [N, 4] -> still 2-D but then flatten gives ... keep a map output instead
-        model[6] = nn.Identity()  # the model now returns a 4-D map [N, 4, 1, 1]
+        model[6], model[7] = nn.Identity(), nn.Identity()  # the model now returns a 4-D map [N, 4, 1, 1]
     before = snapshot(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -286,6 +286,8 @@ def equivariance(
     """
     images = check_images(images)
     shift_set = as_shift_set(shifts)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if mode == "crop":
         if crop_size is None:
             raise ValueError("mode='crop' needs crop_size=(h, w), the window the model sees")

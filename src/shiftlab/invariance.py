@@ -122,6 +122,8 @@ def invariance(
     """
     images = check_images(images)
     shift_set = as_shift_set(shifts)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     n = images.shape[0]
     if labels is not None:
         labels = check_labels(labels, n)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from shiftlab.training._augment import random_translate, translate_zeros
+from shiftlab.data.canvas import translate as translate_zeros
+from shiftlab.training._augment import random_translate
 
 
 def slow_translate(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

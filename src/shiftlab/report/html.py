@@ -38,7 +38,13 @@ p.sub { color: var(--muted); margin: 0 0 18px; font-size: 0.92rem; }
 blockquote { margin: 0; padding: 12px 18px; border-left: 4px solid var(--accent); background: #f2f6fc;
              font-size: 1.05rem; }
 blockquote p { margin: 4px 0; }
-.answer { font-size: 1.02rem; padding: 14px 18px; background: #fafbf4; border: 1px solid #e6e8d4; border-radius: 6px; }
+.answer { font-size: 1.02rem; padding: 4px 18px; background: #fafbf4; border: 1px solid #e6e8d4; border-radius: 6px; }
+.answer p { margin: 10px 0; }
+.scroll { overflow-x: auto; }
+table.results { font-size: 0.84rem; }
+table.results th { white-space: normal; vertical-align: bottom; }
+table.results td.arch { white-space: nowrap; }
+.sd { color: var(--muted); font-size: 0.92em; }
 table { border-collapse: collapse; width: 100%; font-size: 0.88rem; margin: 8px 0 14px; }
 th, td { padding: 6px 9px; text-align: left; vertical-align: top; border-bottom: 1px solid var(--line); }
 th { background: #eef1f6; font-weight: 600; white-space: nowrap; }
@@ -78,10 +84,10 @@ def _esc(text: object) -> str:
 def _pm(st: Stat, fmt: str = "{:.3f}", unit: str = "") -> str:
     if st.mean is None:
         return "–"
-    out = fmt.format(st.mean)
+    out = fmt.format(st.mean) + unit
     if st.n > 1 and st.std is not None:
-        out += " ± " + fmt.format(st.std)
-    return out + unit
+        out += f" <span class=\"sd\">± {fmt.format(st.std)}</span>"
+    return out
 
 
 def _int(st: Stat) -> str:
@@ -89,7 +95,7 @@ def _int(st: Stat) -> str:
         return "–"
     out = f"{round(st.mean):,}"
     if st.n > 1 and st.std:
-        out += f" ± {st.std:,.0f}"
+        out += f" <span class=\"sd\">± {st.std:,.0f}</span>"
     return out
 
 
@@ -124,7 +130,7 @@ def _results_table(groups: dict[tuple[str, str], Group]) -> str:
     for (m, cond), g in groups.items():
         rows.append(
             "<tr>"
-            f"<td><span class=\"dot\" style=\"background:{colour(m, models)}\"></span>{_esc(m)}</td>"
+            f"<td class=\"arch\"><span class=\"dot\" style=\"background:{colour(m, models)}\"></span>{_esc(m)}</td>"
             f"<td>{_esc(cond)}</td><td class=\"num\">{len(g.runs)}</td>"
             f"<td class=\"num\">{_int(g.stat('params'))}</td>"
             f"<td class=\"num\">{_pm(g.stat('test_accuracy'))}</td>"
@@ -135,7 +141,7 @@ def _results_table(groups: dict[tuple[str, str], Group]) -> str:
             f"<td class=\"num\">{_pm(g.stat('canvas.flip_rate'))}</td>"
             f"<td class=\"num\">{_pm(g.stat('train_seconds'), '{:.1f}', ' s')}</td>"
             "</tr>")
-    return f"<table class=\"results\">{head}<tbody>{''.join(rows)}</tbody></table>"
+    return f"<div class=\"scroll\"><table class=\"results\">{head}<tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def _figure_html(spec: FigureSpec, png: bytes, n: int) -> str:
@@ -278,7 +284,7 @@ def render_html(
 </section>
 <section id="answer">
 <h2>The answer</h2>
-<p class="answer">{_esc(verdict.answer)}</p>
+<div class="answer">{''.join(f'<p>{_esc(par)}</p>' for par in verdict.answer.split(chr(10) * 2))}</div>
 </section>
 <section id="claims">
 <h2>The claims, tested</h2>

@@ -97,7 +97,7 @@ class Claim:
 
 @dataclass
 class Verdict:
-    """The answer paragraph(s), the claims and the key numbers they were computed from."""
+    """The answer (paragraphs separated by a blank line), the claims and the key numbers behind them."""
 
     answer: str
     claims: list[Claim]
@@ -259,11 +259,11 @@ def _c1(ctx: _Ctx) -> Claim:
         "full_error_by_model": {m: f for m, _, f in rows},
         "interior_error_by_model": {m: i for m, i, _ in rows},
     }
-    where = f"the first stride-1 Conv2d of {len(rows)} model(s)"
+    where = f"The first stride-1 Conv2d of {len(rows)} model(s)"
     if interior is not None and interior > EXACT_ERROR_TOL:
         claim.status = REFUTED
         claim.evidence = (f"Even away from the border the layer is not equivariant: interior error up to {_e(interior)} "
-                          f"(> {_e(EXACT_ERROR_TOL)}) in {where}.")
+                          f"(> {_e(EXACT_ERROR_TOL)}) in {where[0].lower() + where[1:]}.")
         return claim
     if broken:
         worst = max(broken, key=lambda r: r[2])
@@ -542,25 +542,26 @@ def _answer(ctx: _Ctx, claims: dict[str, Claim]) -> tuple[str, dict]:
     if exact:
         parts.append(f"Exact invariance takes a different design: {', '.join(exact)} reaches circular consistency 1 in "
                      f"every seed.")
+    why: list[str] = []
     c7 = claims["C7"].numbers
     if c7:
         a_f, a_m = c7["fcn_test_accuracy"], c7["maxpool_test_accuracy"]
         as_well = abs(a_f - a_m) <= ACCURACY_CLOSE
         numbers.update(fcn_test_accuracy=a_f, maxpool_test_accuracy=a_m, performs_as_well=as_well,
                        largest_source=c7["largest_source"])
-        parts.append(f"On centred test images {c7['fcn']} scores {_c(a_f)} and {c7['maxpool']} {_c(a_m)}"
+        why.append(f"On centred test images {c7['fcn']} scores {_c(a_f)} and {c7['maxpool']} {_c(a_m)}"
                      + (": they perform as well, and a centred test set does not ask for invariance."
                         if as_well else f": here they do not perform as well (difference {_d(a_f - a_m)})."))
         shifted_f, shifted_m = c7.get("fcn_mean_shifted_accuracy"), c7.get("maxpool_mean_shifted_accuracy")
         if as_well and shifted_f is not None and shifted_m is not None:
-            parts.append(f"Over shifted positions their mean accuracy is {_c(shifted_f)} and {_c(shifted_m)}.")
+            why.append(f"Over shifted positions their mean accuracy is {_c(shifted_f)} and {_c(shifted_m)}.")
         gains = {k: v for k, v in c7["consistency_gain"].items() if v is not None}
         if gains:
             ranked = sorted(gains, key=lambda k: -gains[k])
-            parts.append("Where the invariance comes from, as measured: " + "; ".join(
+            why.append("Where the invariance comes from, as measured: " + "; ".join(
                 f"{_SOURCE_PHRASE[k]} changes canvas consistency by {_d(gains[k])}" for k in ranked)
                 + f". The largest source is {ranked[0]}" + (", not max-pooling." if ranked[0] != "max-pooling" else "."))
-    return " ".join(parts), numbers
+    return " ".join(parts) + ("\n\n" + " ".join(why) if why else ""), numbers
 
 
 def verdict(results: dict) -> Verdict:

@@ -61,7 +61,7 @@ def periodicity(res: InvarianceResult, stride: int) -> Periodicity:
         stride=stride,
         residue_agreement=[[None if v != v else float(v) for v in r] for r in table.tolist()],  # NaN -> None
         aligned=float(aligned),
-        unaligned=float(others.mean()) if others.numel() else float("nan"),
+        unaligned=float(others.mean()) if others.numel() else None,
         dx_values=offsets[row, 1].tolist(),
         agreement_by_dx=agree[row].tolist(),
     )

@@ -17,16 +17,16 @@ SCHEMA_VERSION = 1
 class Periodicity(TypedDict):
     """Agreement with the unshifted prediction by residue of the shift modulo the total stride S.
 
-    ``residue_agreement[ry][rx]`` = mean over images and over the canvas shifts ``d`` with
+    ``residue_agreement[ry][rx]`` (None where no shift has that residue) = mean over images and over the canvas shifts ``d`` with
     ``d mod S = (ry, rx)`` of ``[c(T_d x) = c(x)]``; ``aligned`` is the value at residue (0, 0)
     (shifts that are multiples of S), ``unaligned`` the mean over the other residues.
     ``agreement_by_dx`` is the agreement at ``(0, dx)`` for ``dx`` in ``dx_values``.
     """
 
     stride: int
-    residue_agreement: list[list[float]]
+    residue_agreement: list[list[float | None]]
     aligned: float
-    unaligned: float
+    unaligned: float | None
     dx_values: list[int]
     agreement_by_dx: list[float]
 
