@@ -5,6 +5,8 @@ Exact identities are checked bitwise (index shifts) or to ~1e-12 in float64 (Fou
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -143,6 +145,15 @@ def test_even_size_nyquist_is_scaled_by_cos_pi_d_as_documented():
 def test_zeros_integer_equals_per_pixel_reference(seed, h, w, dy, dx):
     x = rand(seed, 2, h, w)
     assert torch.equal(shift(x, dy, dx, mode="zeros"), zeros_reference(x, dy, dx))
+
+
+def test_zeros_fill_is_zero_even_next_to_non_finite_values():
+    x = torch.zeros(1, 4, 4)
+    x[0, 0, 0], x[0, 3, 3] = math.inf, math.nan
+    y = shift(x, 1, 1, mode="zeros")
+    assert y[0, 0].eq(0).all() and y[0, :, 0].eq(0).all()  # filled pixels are exactly 0
+    assert y[0, 1, 1] == math.inf
+    assert torch.equal(shift(torch.arange(6).reshape(2, 3), 0, 1, mode="zeros"), torch.tensor([[0, 0, 1], [0, 3, 4]]))
 
 
 @SETTINGS

@@ -96,7 +96,7 @@ def test_stride_paths_and_output(name: str) -> None:
     assert isinstance(model, ZooNet) and model.name == name
     assert model.total_stride == 8 and zoo.TOTAL_STRIDE == 8
     paths = dict(model.named_modules())
-    assert isinstance(paths["features.0"], nn.Conv2d) and isinstance(paths["features.1"], nn.ReLU)
+    assert isinstance(paths["features.0"], nn.Conv2d) and isinstance(paths["features.1"], nn.BatchNorm2d) and isinstance(paths["features.2"], nn.ReLU)
     assert "head.0" in paths
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [16, 32, 64]
@@ -119,8 +119,8 @@ def test_gap_models_take_other_sizes(name: str) -> None:
 def test_trunk_parameter_counts_equal() -> None:
     models = {name: build(name) for name in EXPECTED}
     trunk = {name: count_parameters(m.features) for name, m in models.items()}
-    # conv3x3: (1*9+1)*16 + (16*9+1)*32 + (32*9+1)*64
-    assert set(trunk.values()) == {160 + 4640 + 18496}
+    # conv3x3: (1*9+1)*16 + (16*9+1)*32 + (32*9+1)*64, BatchNorm: 2 * (16 + 32 + 64)
+    assert set(trunk.values()) == {160 + 4640 + 18496 + 224}
     for name in SAME_TRUNK:
         counts = models[name].parameter_counts()
         assert counts["total"] == counts["features"] + counts["head"] == count_parameters(
@@ -139,7 +139,7 @@ def test_count_parameters_trainable_only() -> None:
     model = build("fcn_gap")
     model.features.requires_grad_(False)
     assert count_parameters(model, trainable_only=True) == 650
-    assert count_parameters(model) == 23296 + 650
+    assert count_parameters(model) == 23520 + 650  # convs 23,296 + BatchNorm 224
 
 
 def test_padding_modes() -> None:

@@ -6,38 +6,39 @@ C2, C4): aliasing in strided layers (``downsample=``) and non-circular borders (
 
 Rules (``s`` a square integer stride > 1; ``k``, ``p``, ``d`` kernel, padding, dilation):
 
-============================  ==============================================  ==================================
-layer                         ``downsample="blur"`` (Zhang 2019)              ``downsample="aps"`` (Chaman 2021)
-============================  ==============================================  ==================================
-``Conv2d(stride s)``          :func:`shiftlab.nn.blurred_conv`                :func:`shiftlab.nn.aps_conv`
-``MaxPool2d(k, s, p, d)``     :class:`~shiftlab.nn.MaxBlurPool2d` (max at     :class:`~shiftlab.nn.MaxAPSPool2d`
-                              stride 1 with the same ``k, p, d``, then blur)  (circular pad, max, APS)
-``AvgPool2d(k, s)``, k == s   ``BlurPool2d(s)`` (the blur replaces the box    circular pad, ``AvgPool2d(k, 1)``,
-and p == 0                    filter; with ``filt_size=k`` it *is* the avg    ``APSPool2d(s)``
-                              pool for ``H`` divisible by ``s``)
-other strided ``AvgPool2d``   ``AvgPool2d(k, 1, p)``, then ``BlurPool2d(s)``  as above
-============================  ==============================================  ==================================
+- ``Conv2d(stride s)`` -> ``blur``: :func:`shiftlab.nn.blurred_conv` (same conv at stride 1,
+  then ``BlurPool2d(s)``); ``aps``: :func:`shiftlab.nn.aps_conv` (stride 1, then
+  ``APSPool2d(s)``). The conv keeps its weights (same values, same ``requires_grad``).
+- ``MaxPool2d(k, s, p, d)`` -> ``blur``: :class:`~shiftlab.nn.MaxBlurPool2d` (the max at
+  stride 1 with the same ``k, p, d``, then the blur); ``aps``:
+  :class:`~shiftlab.nn.MaxAPSPool2d` (circular pad, max at stride 1, APS).
+- ``AvgPool2d(k, s)`` with ``k == s``, ``p == 0`` -> ``blur``: ``BlurPool2d(s)`` (Zhang's
+  rule: the binomial blur replaces the box filter; with ``filt_size=k`` it *is* the avg pool
+  for ``H`` divisible by ``s``). Other strided avg pools -> ``AvgPool2d(k, 1, p)`` then
+  ``BlurPool2d(s)``. ``aps``: circular pad, ``AvgPool2d(k, 1)``, ``APSPool2d(s)``.
 
 With ``padding="circular"`` every ``Conv1d/2d/3d`` with padding gets ``padding_mode="circular"``,
 zero/constant/reflection/replication pad layers become ``CircularPad{1,2,3}d``, stride-1 pools
 with padding pad circularly first, every :class:`~shiftlab.nn.BlurPool2d` (also inside other
 shiftlab layers) gets ``pad_type="circular"``, and the dense max/avg of converted strided pools
-is computed circularly (pad ``p`` before, ``d (k - 1) - p`` after, so the map keeps its size before
-subsampling): with ``H, W`` divisible by the strides the network is then exactly equivariant to
-circular shifts by multiples of its strides (``blur``), or exactly invariant to every circular
-shift if it ends in a global pool (``aps``).
+is computed circularly (pad ``p`` before, ``d (k - 1) - p`` after, so the map keeps its size
+before subsampling). With ``H, W`` divisible by the strides the network is then exactly
+equivariant to circular shifts by multiples of its strides (``blur``), or exactly invariant to
+every circular shift if it ends in a global pool (``aps``).
 
-Output sizes. ``blur`` keeps every layer's output size: a stride-1 op followed by a blur of
-output size ``ceil(n / s)`` gives ``floor((n - 1) / s) + 1``, the size of the strided op, for
-convolutions and max pools (any ``k, p, d``) and for avg pools with ``k != s`` or ``p > 0``.
-Exceptions: an avg pool with ``k == s``, ``p == 0`` becomes ``ceil(H / s)`` instead of
-``floor(H / s)`` (equal for ``H`` divisible by ``s``); with ``padding="circular"`` a strided
-*pool* outputs ``ceil(H / s)``, which differs from the original only for "valid" pools with
-``k - 2 p > s`` (e.g. ``MaxPool2d(3, 2)`` without padding). ``aps`` outputs ``H / s`` and needs
-``H, W`` divisible by ``s`` at every APS layer; a strided conv whose stride-1 output
-``H + 2 p - d (k - 1)`` is not divisible by ``s`` (e.g. ``k=4, p=1, s=2``) fails at run time.
-Pass ``example_input`` to have every such change checked (a warning lists changed output
-shapes, an error names the layer that fails).
+Output sizes. ``blur`` keeps every layer's output size: a stride-1 op of output size ``n``
+followed by a blur of output size ``ceil(n / s)`` gives ``floor((n - 1) / s) + 1``, the size of
+the strided op, for convolutions, max pools (any ``k, p, d``) and avg pools with ``k != s`` or
+``p > 0``. Exceptions: an avg pool with ``k == s``, ``p == 0`` gives ``ceil(H / s)`` instead
+of ``floor(H / s)`` (equal for ``H`` divisible by ``s``); with ``padding="circular"`` a strided
+pool gives ``ceil(H / s)``, and ``aps`` pools give ``H / s``; for ``H`` divisible by ``s``
+that is the original size iff ``0 < k' - 2 p <= s`` with ``k' = d (k - 1) + 1`` (true for
+``MaxPool2d(2)`` and ``MaxPool2d(3, 2, padding=1)``, false for ``MaxPool2d(3, 2)``). ``aps``
+needs ``H, W`` divisible by ``s`` at every APS layer: a strided conv whose stride-1 output
+``H + 2 p - d (k - 1)`` is not divisible by ``s`` (e.g. ``k=4, p=1, s=2``) fails at run time;
+when it runs, its output size is the original one. Pass ``example_input`` to have all this
+checked at conversion time (a warning lists changed output shapes, an error names the layer
+that fails).
 
 Channels. :class:`~shiftlab.nn.BlurPool2d` and :class:`~shiftlab.nn.APSPool2d` are built for a
 channel count (and check it at run time), which a pooling layer does not know. With
@@ -260,7 +261,9 @@ class _Step:
     channels_from: str | None = None
 
 
-def _plan_one(m: nn.Module, downsample: str | None, circular: bool) -> tuple[str | None, str | None]:
+def _plan_one(
+    m: nn.Module, downsample: str | None, circular: bool
+) -> tuple[str | None, str | None]:
     """``(action, problem)`` for one module; at most one of them is not None."""
     down = downsample is not None
     if isinstance(m, BlurPool2d):
@@ -446,7 +449,7 @@ def _reference_tensor(model: nn.Module) -> Tensor | None:
 
 
 def _circular_dense_pad(k: tuple[int, ...], p: tuple[int, ...], d: tuple[int, ...]) -> nn.Module:
-    """Circular pad ``p`` before and ``d (k - 1) - p`` after: keeps ``H x W`` through a stride-1 op."""
+    """Circular pad ``p`` before, ``d (k - 1) - p`` after: a stride-1 op then keeps ``H x W``."""
     (kh, kw), (ph, pw), (dh, dw) = k, p, d
     return nn.CircularPad2d((pw, dw * (kw - 1) - pw, ph, dh * (kh - 1) - ph))
 

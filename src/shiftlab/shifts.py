@@ -96,8 +96,8 @@ def _index_shift_many(x: Tensor, offsets: Tensor, circular: bool) -> Tensor:
         row_ok = (rows >= 0) & (rows < h)
         col_ok = (cols >= 0) & (cols < w)
         out = x[..., rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]]
-        mask = (row_ok[:, :, None] & col_ok[:, None, :]).to(out.dtype)
-        out = out * mask
+        mask = row_ok[:, :, None] & col_ok[:, None, :]
+        out = torch.where(mask, out, torch.zeros((), dtype=out.dtype, device=out.device))  # not out * mask: inf * 0 = nan
     return out.movedim(-3, 0)
 
 

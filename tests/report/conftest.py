@@ -177,3 +177,14 @@ def run_dir(tmp_path: Path) -> Path:
     d.mkdir()
     (d / "results.json").write_text(json.dumps(make_results(), indent=1), encoding="utf-8")
     return d
+
+
+@pytest.fixture(scope="session")
+def built_report(tmp_path_factory) -> Path:
+    """A report built once per session from the default synthetic results (read-only for tests)."""
+    from shiftlab.report import build_report
+
+    d = tmp_path_factory.mktemp("built") / "run"
+    d.mkdir()
+    (d / "results.json").write_text(json.dumps(make_results(), indent=1), encoding="utf-8")
+    return build_report(d)

@@ -9,7 +9,9 @@ Every run of :mod:`shiftlab.study.schema` is flattened into
 - **layers**: the per-layer equivariance profile (``equivariance.layers``), matched by name.
 
 A :class:`Group` holds, for one (model, condition), the :class:`Stat` (mean, std, min, max over
-seeds; ``None`` values are left out) of each. ``std`` is the sample standard deviation
+seeds; ``None`` values are left out) of each. Series that do not line up across seeds (different
+lengths, or per-shift values over different shift samples) are left out and named in
+``Group.dropped``. ``std`` is the sample standard deviation
 (``ddof=1``) and 0 for a single seed.
 
 The architecture family of a group (max-pool trunk or strided trunk, FC or global-pool head) is
@@ -84,10 +86,8 @@ class SeriesStat:
     n: int
 
     @classmethod
-    def of(cls, arrays: list[np.ndarray], key: str) -> SeriesStat:
-        shapes = {a.shape for a in arrays}
-        if len(shapes) != 1:
-            raise ValueError(f"{key!r} has different lengths across seeds ({sorted(shapes)}); the runs are not comparable")
+    def of(cls, arrays: list[np.ndarray]) -> SeriesStat:
+        """Requires arrays of one shape (see :func:`_series_stats`)."""
         stack = np.stack(arrays).astype(float)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, as intended
@@ -180,6 +180,8 @@ class Group:
     scalars: dict[str, Stat] = field(repr=False)
     series: dict[str, SeriesStat] = field(repr=False)
     layers: list[LayerStat] = field(repr=False)
+    #: series left out because the seeds do not line up (different lengths or shift sets)
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:
@@ -282,11 +284,32 @@ def _group(model: str, condition: str, runs: list[dict]) -> Group:
     scalar_keys = list(dict.fromkeys(k for s, _ in flat for k in s))
     series_keys = list(dict.fromkeys(k for _, s in flat for k in s))
     scalars = {k: Stat.of(s.get(k) for s, _ in flat) for k in scalar_keys}
-    series = {}
-    for k in series_keys:
-        arrays = [s[k] for _, s in flat if k in s]
-        series[k] = SeriesStat.of(arrays, f"{model}/{condition}: {k}")
-    return Group(model, condition, runs, scalars, series, _layer_stats(runs, model, condition))
+    series, dropped = _series_stats(series_keys, [s for _, s in flat])
+    return Group(model, condition, runs, scalars, series, _layer_stats(runs, model, condition), dropped)
+
+
+def _series_stats(keys: list[str], per_run: list[dict[str, np.ndarray]]) -> tuple[dict[str, SeriesStat], list[str]]:
+    """Element-wise stats of the series that line up across seeds; the names of those that do not.
+
+    A series is averaged only if every seed has it with the same shape, and a per-shift series
+    (``X.accuracy_by_shift``) only if the seeds used the same shifts (``X.shifts``): circular
+    shifts, for instance, may be a different random sample per seed.
+    """
+    same_shape = {k for k in keys if len({r[k].shape for r in per_run if k in r}) == 1
+                  and all(k in r for r in per_run)}
+    out, dropped = {}, []
+    for k in keys:
+        ok = k in same_shape
+        if ok and k.endswith(".accuracy_by_shift"):
+            sk = k[: -len("accuracy_by_shift")] + "shifts"
+            ok = sk in same_shape and all(np.array_equal(per_run[0][sk], r[sk]) for r in per_run)
+        if ok and k.endswith(".shifts"):
+            ok = all(np.array_equal(per_run[0][k], r[k]) for r in per_run)
+        if ok:
+            out[k] = SeriesStat.of([r[k] for r in per_run])
+        else:
+            dropped.append(k)
+    return out, dropped
 
 
 def model_order(models: Iterable[str]) -> list[str]:
@@ -312,9 +335,11 @@ def aggregate(results: dict) -> dict[tuple[str, str], Group]:
 
     Returns an ordered dict (models in registry order, conditions centred-first).
 
+    Series that do not line up across the seeds of a group are left out (``Group.dropped``).
+
     Raises:
-        ValueError: two runs of a group disagree on the shapes of their series or layer profiles,
-            or the same (model, condition, seed) appears twice.
+        ValueError: the seeds of a group have different layer profiles, or the same
+            (model, condition, seed) appears twice.
     """
     buckets: dict[tuple[str, str], list[dict]] = {}
     for run in results["runs"]:

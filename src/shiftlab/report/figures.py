@@ -90,7 +90,8 @@ def _figure(width: float, height: float) -> Figure:
 
 def _legend_below(fig: Figure, handles: list, labels: list[str], ncol: int | None = None) -> None:
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=ncol or min(len(labels), 7), frameon=False)
+        fits = max(1, int(fig.get_figwidth() / 1.25))  # about 1.25 in per legend entry
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol or min(len(labels), fits), frameon=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ def fig_accuracy_heatmaps(groups: dict[tuple[str, str], Group]) -> Figure | None
     if vmax - vmin < 1e-9:
         vmin, vmax = vmin - 0.01, vmax + 0.01
     with matplotlib.rc_context({**_STYLE, "axes.grid": False}):
-        fig = _figure(1.75 * len(models) + 1.3, 1.95 * len(conds) + 0.6)
+        fig = _figure(1.75 * len(models) + 1.3, 1.62 * len(conds) + 0.75)
         axes = fig.subplots(len(conds), len(models), squeeze=False, sharex=True, sharey=True)
         im = None
         for r, cond in enumerate(conds):
@@ -324,7 +325,10 @@ def fig_periodicity(groups: dict[tuple[str, str], Group]) -> Figure | None:
                 lo, hi = min(xs), max(xs)
                 for s in sorted(strides):
                     for k in range(int(math.ceil(lo / s)), int(math.floor(hi / s)) + 1):
-                        ax.axvline(k * s, color="#888888", ls="--", lw=0.9, zorder=0)
+                        vline = ax.axvline(k * s, color="#444444", ls=(0, (4, 3)), lw=1.1, alpha=0.75, zorder=1)
+                        if "multiple of S" not in labels:
+                            handles.append(vline)
+                            labels.append("multiple of S")
                 ax.set_xlim(lo - 0.5, hi + 0.5)
             ax.set_title(f"{condition_label(cond)} (S = {', '.join(map(str, sorted(strides)))})")
             ax.set_xlabel("horizontal shift dx [px] (dy = 0)")

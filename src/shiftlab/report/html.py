@@ -41,7 +41,8 @@ blockquote p { margin: 4px 0; }
 .answer { font-size: 1.02rem; padding: 4px 18px; background: #fafbf4; border: 1px solid #e6e8d4; border-radius: 6px; }
 .answer p { margin: 10px 0; }
 .scroll { overflow-x: auto; }
-table.results { font-size: 0.84rem; }
+table.results { font-size: 0.83rem; }
+table.results th, table.results td { padding: 6px 6px; }
 table.results th { white-space: normal; vertical-align: bottom; }
 table.results td.arch { white-space: nowrap; }
 .sd { color: var(--muted); font-size: 0.92em; }
@@ -122,16 +123,17 @@ def _claims_table(v: Verdict) -> str:
 
 
 def _results_table(groups: dict[tuple[str, str], Group]) -> str:
-    head = ("<thead><tr><th>architecture</th><th>condition</th><th>seeds</th><th>parameters</th>"
+    head = ("<thead><tr><th>architecture</th><th>condition</th><th>params</th>"
             "<th>centred test acc.</th><th>canvas consistency</th><th>circular consistency</th>"
             "<th>worst-case acc.</th><th>mean shifted acc.</th><th>flip rate</th><th>training time</th></tr></thead>")
+    seeds = sorted({len(g.runs) for g in groups.values()})
     models = list(dict.fromkeys(m for m, _ in groups))
     rows = []
     for (m, cond), g in groups.items():
         rows.append(
             "<tr>"
             f"<td class=\"arch\"><span class=\"dot\" style=\"background:{colour(m, models)}\"></span>{_esc(m)}</td>"
-            f"<td>{_esc(cond)}</td><td class=\"num\">{len(g.runs)}</td>"
+            f"<td>{_esc(cond)}</td>"
             f"<td class=\"num\">{_int(g.stat('params'))}</td>"
             f"<td class=\"num\">{_pm(g.stat('test_accuracy'))}</td>"
             f"<td class=\"num\">{_pm(g.stat('canvas.consistency'))}</td>"
@@ -141,7 +143,10 @@ def _results_table(groups: dict[tuple[str, str], Group]) -> str:
             f"<td class=\"num\">{_pm(g.stat('canvas.flip_rate'))}</td>"
             f"<td class=\"num\">{_pm(g.stat('train_seconds'), '{:.1f}', ' s')}</td>"
             "</tr>")
-    return f"<div class=\"scroll\"><table class=\"results\">{head}<tbody>{''.join(rows)}</tbody></table></div>"
+    note = (f"<p>Mean ± standard deviation over {' or '.join(map(str, seeds))} seeds per row. Consistency, worst-case "
+            "and mean shifted accuracy and flip rate are under canvas shifts (the object moved on the canvas) unless "
+            "marked circular.</p>")
+    return f"{note}<div class=\"scroll\"><table class=\"results\">{head}<tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def _figure_html(spec: FigureSpec, png: bytes, n: int) -> str:
@@ -295,8 +300,6 @@ def render_html(
 <h2>Evidence</h2>
 {figs}
 <h3>All results</h3>
-<p>Mean ± standard deviation over seeds. Consistency, worst-case and mean shifted accuracy and flip rate are under
-canvas shifts (the object moved on the canvas) unless marked circular.</p>
 {_results_table(groups)}
 </section>
 <section id="methods">

@@ -4,7 +4,7 @@ Every zoo model is a :class:`ZooNet`: ``features`` (an ``nn.Sequential`` trunk o
 widths ``width, 2 * width, 4 * width``, total stride 8) and ``head`` (an ``nn.Sequential``
 classifier). Only the downsampling in the trunk and the head differ between models, so a
 per-layer report reads the same module paths for every model: ``features.0`` (first conv),
-``features.1`` (its ReLU), ..., ``head.0``, ...
+``features.1`` (its BatchNorm), ``features.2`` (its ReLU), ..., ``head.0``, ...
 """
 
 from __future__ import annotations

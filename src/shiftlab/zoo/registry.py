@@ -39,7 +39,9 @@ class ZooEntry(NamedTuple):
     default_padding_mode: str = "zeros"
 
 
-def _trunk_for(kind: str, in_channels: int, width: int, padding_mode: str, **pool_kw: Any) -> nn.Sequential:
+def _trunk_for(
+    kind: str, in_channels: int, width: int, padding_mode: str, **pool_kw: Any
+) -> nn.Sequential:
     if kind == "maxpool":
         return trunk(in_channels, width, conv_stride=1, padding_mode=padding_mode,
                      pool=lambda c: nn.MaxPool2d(STAGE_STRIDE))
