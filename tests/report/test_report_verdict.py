@@ -108,3 +108,15 @@ def test_single_condition_and_missing_families(synth):
     no_fcn = verdict(synth(models=("maxpool_fc", "maxpool_gap", "aps_gap")))
     assert "cannot be answered" in no_fcn.answer
     assert no_fcn.claim("C5").status == "not measured" and no_fcn.claim("C7").status == "not measured"
+
+
+def test_constant_classifiers_do_not_count_as_exactly_invariant(synth):
+    results = synth(aps_circular=1.0)
+    for run in results["runs"]:
+        if run["model"] == "aps_gap":
+            run["test_accuracy"] = 0.1  # 10 classes: chance
+    c3 = verdict(results).claim("C3")
+    assert c3.status != "confirmed" and c3.numbers["at_chance_models"] == ["aps_gap"]
+    assert "chance" in c3.evidence
+    results = synth(fcn_accuracy=0.1)
+    assert "Caution: fcn_gap" in verdict(results).answer

@@ -113,7 +113,7 @@ def fig_accuracy_by_distance(groups: dict[tuple[str, str], Group]) -> Figure | N
                 x = np.arange(len(s.mean))
                 (line,) = ax.plot(x, s.mean, marker="o", ms=3.5, lw=1.8, ls=_linestyle(g), color=colour(m, models))
                 if s.n > 1:
-                    ax.fill_between(x, s.min, s.max, color=colour(m, models), alpha=0.15, lw=0)
+                    ax.fill_between(x, s.min, s.max, color=colour(m, models), alpha=0.1, lw=0)
                 if m not in labels:
                     handles.append(line)
                     labels.append(m)

@@ -220,6 +220,12 @@ class _Ctx:
                 out.append((m, a.mean(key) - c.mean(key)))
         return out
 
+    def at_chance(self, g: Group) -> bool:
+        """Centred test accuracy within :data:`ACCURACY_CLOSE` of chance: a (near-)constant
+        classifier, trivially invariant."""
+        acc, k = g.mean("test_accuracy"), g.mean("canvas.n_classes")
+        return acc is not None and bool(k) and acc <= 1.0 / k + ACCURACY_CLOSE
+
     def fcn(self) -> list[Group]:
         return self.in_cond(pred=lambda g: g.fully_convolutional_strided)
 
@@ -349,15 +355,23 @@ def _c3(ctx: _Ctx) -> Claim:
     by_model = {m: gs for m, gs in by_model.items() if gs}
     if not by_model:
         return claim
+    trivial = [m for m, gs in by_model.items() if any(ctx.at_chance(g) for g in gs)]
+    chance_note = (f" Not counted: {', '.join(trivial)} (test accuracy at chance level: a constant classifier is "
+                   f"trivially invariant)." if trivial else "")
+    by_model = {m: gs for m, gs in by_model.items() if m not in trivial}
+    if not by_model:
+        claim.evidence = "Every global-pool network scores at chance level." + chance_note
+        claim.numbers = {"at_chance_models": trivial}
+        return claim
     circ = {m: _mean(g.mean("circular.consistency") for g in gs) for m, gs in by_model.items()}
     lowest = {m: _min(g.stat("circular.consistency").min for g in gs) for m, gs in by_model.items()}
     exact = [m for m, v in lowest.items() if v is not None and v >= 1 - EXACT_CONSISTENCY_TOL]
     others = [m for m in by_model if m not in exact and circ[m] is not None]
-    fc = [g for g in ctx.groups if g.head == "fc"]
+    fc = [g for g in ctx.groups if g.head == "fc" and not ctx.at_chance(g)]
     gp_mean = _mean(g.mean("circular.consistency") for gs in by_model.values() for g in gs)
     fc_mean = _mean(g.mean("circular.consistency") for g in fc)
     claim.numbers = {"circular_consistency": circ, "circular_consistency_min": lowest, "exact_models": exact,
-                     "global_pool_mean": gp_mean, "fc_mean": fc_mean}
+                     "at_chance_models": trivial, "global_pool_mean": gp_mean, "fc_mean": fc_mean}
     rest = ", ".join(f"{m} {_c(circ[m])}" for m in others)
     if exact:
         claim.status = CONFIRMED
@@ -367,10 +381,12 @@ def _c3(ctx: _Ctx) -> Claim:
         if others:
             claim.evidence += (f" The other global-pool networks reach {rest}: a network is only as invariant as the "
                                f"features before its pool.")
+        claim.evidence += chance_note
         return claim
     best = max((m for m in circ if circ[m] is not None), key=lambda m: circ[m], default=None)
     claim.evidence = (f"No global-pool network is exactly invariant to circular shifts (best {best} "
-                      f"{_c(circ.get(best))}, lowest seed {_c(lowest.get(best))}; all: {rest}).")
+                      f"{_c(circ.get(best))}, lowest seed {_c(lowest.get(best))}; all: {rest or 'n/a'}).")
+    claim.evidence += chance_note
     if gp_mean is not None and fc_mean is not None and gp_mean >= fc_mean + CONSISTENCY_MARGIN:
         claim.status = PARTLY
         claim.evidence += (f" Global pooling still helps: circular consistency {_c(gp_mean)} vs {_c(fc_mean)} with FC heads;"
@@ -543,6 +559,10 @@ def _answer(ctx: _Ctx, claims: dict[str, Claim]) -> tuple[str, dict]:
         f"translation invariant {than} the max-pooling networks ({_names(mp)}): consistency under translations of the "
         f"object on the canvas {_c(c_f)} vs {_c(c_m)} (difference {_d(diff)})."
     ]
+    chance = [g.model for g in fcn + mp if ctx.at_chance(g)]
+    if chance:
+        parts.append(f"Caution: {', '.join(chance)} score at chance level on centred test data; a constant classifier "
+                     f"is trivially invariant, so these consistencies say nothing about the architecture.")
     flips = [(n, f) for n, f in (("the FCNs", f_f), ("the max-pool networks", f_m)) if f is not None]
     if flips and any(f > FLIP_RATE_ZERO for _, f in flips):
         parts.append("Neither kind is truly invariant: a 1-pixel shift changes "
