@@ -90,12 +90,16 @@ def test_module_called_twice_gets_two_records_with_their_own_errors():
         res.layer("nope")
 
 
-def test_non_integer_stride_is_reported_not_a_crash():
+def test_layer_that_loses_a_border_row_keeps_its_nominal_stride():
+    # MaxPool2d(2, stride=1) maps 28 -> 27: a stride-1 layer, exact away from the lost row
     res = sl.equivariance(seeded(Net(pool=nn.MaxPool2d(2, stride=1))), images(h=28, w=28), shifts=1)
     rec = res.layer("features.2")
     assert rec.shape == (4, 27, 27)
-    assert rec.stride == (round(28 / 27, 4), round(28 / 27, 4))
-    assert rec.aligned_error is None and rec.unaligned_error is not None and math.isfinite(rec.unaligned_error)
+    assert rec.stride == (1, 1)
+    assert rec.unaligned_error is None
+    assert rec.aligned_error > 1e-3  # the wrapped/lost border row differs
+    assert rec.aligned_interior_error < 1e-6
+    assert rec.diagnose(1e-4) == "boundary"
     json.dumps(res.to_dict(), allow_nan=False)
 
 
@@ -332,3 +336,26 @@ def test_crop_mode_uses_the_window_size():
     assert res.layers[0].aligned_interior_error < 1e-12  # a crop is a zero-filled shift inside the window
     with pytest.raises(ValueError, match="needs crop_size"):
         sl.equivariance(model, images(2, 1, 14, 14), shifts=1, mode="crop")
+
+
+def test_a_bare_layer_is_measured_itself():
+    conv = nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular").double()
+    res = sl.equivariance(conv.eval(), torch.randn(2, 1, 8, 8, dtype=torch.float64), shifts=1)
+    assert [l.name for l in res.layers] == ["Conv2d"]
+    assert res.layers[0].aligned_error_max < 1e-12
+
+
+def test_infinite_errors_are_json_safe():
+    # a layer whose reference output is all zero but whose shifted output is not: relative error inf
+    class ZeroUnlessShifted(nn.Module):
+        def forward(self, x):
+            n = x.shape[0] // 2  # reference copies come first in the batch
+            out = x.clone()
+            out[:n] = 0
+            return out
+
+    net = nn.Sequential(ZeroUnlessShifted())
+    res = sl.equivariance(net, torch.rand(1, 1, 6, 6, dtype=torch.float64), shifts=[(0, 0), (1, 0)], batch_size=2)
+    assert math.isinf(res.layers[0].error_by_shift[1])
+    payload = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert payload["layers"][0]["error_by_shift"][1] == "inf"

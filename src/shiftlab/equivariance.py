@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from shiftlab.io import json_safe
 from shiftlab.batching import ProgressFn, count_chunks, shifted_chunks, transform
-from shiftlab.layer_records import LayerAccumulator, layer_offsets
+from shiftlab.layer_records import LayerAccumulator, layer_offsets, layer_stride
 from shiftlab.model_state import Measuring, measuring, model_device, model_dtype
 from shiftlab.shiftsets import ShiftSpec, as_shift_set
 from shiftlab.validation import check_finite_output, check_images
@@ -54,7 +55,7 @@ class LayerEquivariance:
     name: str
     kind: str
     shape: tuple[int, int, int]
-    stride: tuple[float, float]
+    stride: tuple[int, int]
     border: int
     aligned_error: float | None
     aligned_error_max: float | None
@@ -126,20 +127,20 @@ class EquivarianceResult:
         raise KeyError(f"no measured layer named {name!r}; measured: {[l.name for l in self.layers]}")
 
     def to_dict(self) -> dict:
-        """JSON-safe dict (infinite EQ-T is written as a string ``"inf"``)."""
-        eq = self.output_eq_t_db
-        return {
+        """JSON-safe dict: infinite values (EQ-T of an exact layer, the error of a layer whose
+        reference output is all zero) are written as the strings ``"inf"``/``"-inf"``."""
+        return json_safe({
             "mode": self.mode,
             "shift_set": self.shift_set,
             "shifts": [list(s) for s in self.shifts],
             "input_shape": list(self.input_shape),
             "n_images": self.n_images,
-            "output_eq_t_db": str(eq) if eq is not None and math.isinf(eq) else eq,
+            "output_eq_t_db": self.output_eq_t_db,
             "layers": [
                 {**vars(l), "shape": list(l.shape), "stride": list(l.stride), "diagnosis": l.diagnose()} for l in self.layers
             ],
             "skipped": [vars(s) for s in self.skipped],
-        }
+        })
 
 
 def _kernel_radius(module: nn.Module) -> int:
@@ -156,6 +157,8 @@ def _kernel_radius(module: nn.Module) -> int:
 def _selected_modules(model: nn.Module, layers: Sequence[str] | None) -> dict[nn.Module, str]:
     named = dict(model.named_modules())
     if layers is None:
+        if not any(True for _ in model.children()):
+            return {model: type(model).__name__}  # a bare layer: measure the layer itself
         return {m: name for name, m in named.items() if name and not isinstance(m, _CONTAINERS)}
     unknown = [name for name in layers if name not in named or name == ""]
     if unknown:
@@ -194,13 +197,13 @@ class _Recorder:
             return
         site = self._site(name)
         if not isinstance(output, Tensor) or output.dim() != 4:
-            desc = f"shape {tuple(output.shape)}" if isinstance(output, Tensor) else type(output).__name__
+            desc = f"shape (N, {', '.join(map(str, output.shape[1:]))})" if isinstance(output, Tensor) else type(output).__name__
             self.skipped.setdefault(site, SkippedLayer(site, type(module).__name__, desc))
             return
         record = self.records.get(site)
         shape = tuple(output.shape[1:])
         if record is None:
-            stride = self.in_hw[0] / shape[1]
+            stride = layer_stride(self.in_hw, shape[1:])[0]
             b = math.ceil(self.radius / stride - 1e-9) if self.border is None else math.ceil(self.border / stride)
             record = LayerAccumulator(
                 site, type(module).__name__, shape, self.in_hw, b, layer_offsets(self.offsets, self.in_hw, shape[1:]), self.mode
@@ -224,12 +227,11 @@ def _summarise(record: LayerAccumulator) -> LayerEquivariance:
     aligned, unaligned = record.aligned & nonzero, ~record.aligned
     a_mean, a_max = _mean_max(full[aligned])
     u_mean, u_max = _mean_max(full[unaligned])
-    stride = tuple(int(s) if float(s).is_integer() else round(s, 4) for s in record.stride)
     return LayerEquivariance(
         name=record.name,
         kind=record.kind,
         shape=record.shape,
-        stride=stride,
+        stride=record.stride,
         border=record.border,
         aligned_error=a_mean,
         aligned_error_max=a_max,
@@ -304,7 +306,7 @@ def equivariance(
     n_shift_per = max(1, batch_size // n_per - 1)
     total = count_chunks(images.shape[0], len(shift_set), n_per * n_shift_per)
     with measuring(model) as session:
-        for module in set(model.modules()) - {model}:
+        for module in set(model.modules()) - ({model} - set(selected)):
             session.forward_hook(module, recorder.hook)
         session.forward_hook(model, root.hook)
         for done, chunk in enumerate(

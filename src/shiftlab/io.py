@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_text_atomic", "write_json_atomic"]
+__all__ = ["json_safe", "write_text_atomic", "write_json_atomic"]
+
+
+def json_safe(value: object) -> object:
+    """``value`` with every non-finite float replaced by ``"inf"``, ``"-inf"`` or ``"nan"`` (recursively in dicts, lists, tuples)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

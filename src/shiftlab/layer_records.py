@@ -23,11 +23,21 @@ from shiftlab.shifts import shift_many
 __all__ = ["LayerAccumulator", "interior_mask", "layer_offsets"]
 
 
+def layer_stride(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int]:
+    """Integer stride of a layer: ``H / H_l`` rounded to the nearest integer >= 1 per axis.
+
+    Layers that lose or add border pixels (a 2x2 max-pool with stride 1 maps 28 to 27; a floor
+    pool maps 7 to 3) keep their nominal stride (1 and 2); their border mismatch shows up in the
+    full error, not the interior one.
+    """
+    return tuple(max(1, round(i / o)) for i, o in zip(in_hw, out_hw))  # type: ignore[return-value]
+
+
 def layer_offsets(offsets: Tensor, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Tensor:
-    """Input shifts ``[S, 2]`` expressed at a layer's resolution: ``d * (H_l / H, W_l / W)``."""
-    scale = torch.tensor([out_hw[0] / in_hw[0], out_hw[1] / in_hw[1]], dtype=torch.float64)
-    scaled = offsets * scale
-    # Snap values within rounding of an integer (e.g. 6 * 14/28) so aligned shifts are exact.
+    """Input shifts ``[S, 2]`` expressed at a layer's resolution: ``d / s_l`` (:func:`layer_stride`)."""
+    sy, sx = layer_stride(in_hw, out_hw)
+    scaled = offsets / torch.tensor([sy, sx], dtype=torch.float64)
+    # Snap values within rounding of an integer so aligned shifts are exact.
     near = torch.round(scaled)
     return torch.where((scaled - near).abs() < 1e-9, near, scaled)
 
@@ -86,8 +96,8 @@ class LayerAccumulator:
         self._mask = interior_mask(self.offsets, self.shape[1:], self.border)
 
     @property
-    def stride(self) -> tuple[float, float]:
-        return self.in_hw[0] / self.shape[1], self.in_hw[1] / self.shape[2]
+    def stride(self) -> tuple[int, int]:
+        return layer_stride(self.in_hw, self.shape[1:])
 
     def _targets(self, ref: Tensor, idx: Tensor) -> Tensor:
         """``T_{d'} f_l(x)`` for the shifts ``idx``: ``[s, n, C, H_l, W_l]``; exact shifts where aligned."""

@@ -200,3 +200,9 @@ def test_console_script_prints_the_tables(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Per-layer equivariance" in proc.stdout
     assert "First layer to break equivariance" in proc.stdout and "MaxPool2d" in proc.stdout
+
+
+def test_input_that_does_not_fit_the_model_exits_2(capsys):
+    code, _, err = run(capsys, "measure", ZERO, "--input-shape", "1,16,16", "-n", "2", "--shifts", "1")
+    assert code == 2
+    assert "the model failed" in err and "--input-shape" in err

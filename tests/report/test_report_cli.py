@@ -55,6 +55,11 @@ def test_corrupt_results(run_dir, synth):
     path.write_text(json.dumps(results), encoding="utf-8")
     with pytest.raises(ValueError, match=r"runs\[3\].*periodicity"):
         report_cli.run(_args(str(run_dir)))
+    results = synth()
+    del results["runs"][2]["canvas"]["accuracy_by_shift"]
+    path.write_text(json.dumps(results), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"runs\[2\]\.canvas.*accuracy_by_shift"):
+        report_cli.run(_args(str(run_dir)))
     assert not (run_dir / "report.html").exists()
 
 

@@ -43,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as err:
         print(f"shiftlab {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # raised inside the user's model, e.g. an input of the wrong shape
+        print(f"shiftlab {args.command}: error: the model failed: {err}\n"
+              "check that the images (--input-shape, --images, --data) fit the model", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from .aggregate import AUGMENTED, CENTRED, Group, Stat
-from .figures import FigureSpec, colour, condition_label
+from .figures import FigureSpec, colour
 from .verdict import THRESHOLDS, Verdict
 
 __all__ = ["QUESTION", "render_html"]

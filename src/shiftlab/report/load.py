@@ -16,6 +16,11 @@ _RUN_KEYS = (
     "canvas", "circular", "accuracy_by_distance", "periodicity", "equivariance",
 )
 _META_KEYS = ("dataset", "max_shift")
+_NESTED_KEYS = {
+    "canvas": ("consistency", "shifts", "accuracy_by_shift"),
+    "circular": ("consistency",),
+    "periodicity": ("stride", "aligned", "unaligned", "dx_values", "agreement_by_dx"),
+}
 _HOW_TO_FIX = "rebuild it with `shiftlab study` (the report is only a view over a study's saved results)"
 
 
@@ -68,3 +73,11 @@ def check_results(results: object) -> None:
         for key in ("canvas", "circular", "periodicity", "equivariance"):
             if not isinstance(run[key], dict):
                 raise ValueError(f"runs[{i}].{key} must be an object, got {type(run[key]).__name__}; {_HOW_TO_FIX}")
+        for key, fields in _NESTED_KEYS.items():
+            missing = [f for f in fields if f not in run[key]]
+            if missing:
+                raise ValueError(f"runs[{i}].{key} ({run['model']!r}, {run['condition']!r}) lacks {missing}; {_HOW_TO_FIX}")
+        p = run["periodicity"]
+        if not isinstance(p["dx_values"], list) or not isinstance(p["agreement_by_dx"], list) \
+                or len(p["dx_values"]) != len(p["agreement_by_dx"]):
+            raise ValueError(f"runs[{i}].periodicity: dx_values and agreement_by_dx must be lists of one length; {_HOW_TO_FIX}")

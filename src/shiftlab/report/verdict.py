@@ -288,10 +288,16 @@ def _c1(ctx: _Ctx) -> Claim:
     return claim
 
 
+def _stride(g: Group) -> int:
+    """The total stride S of the periodicity record (or of the run)."""
+    p = g.first_run().get("periodicity") or {}
+    return int(p.get("stride") or g.mean("total_stride") or 0)
+
+
 def _periodicity_measurable(g: Group) -> bool:
     """Do the canvas shifts reach a non-zero multiple of the total stride S?"""
     p = g.first_run().get("periodicity") or {}
-    s = int(p.get("stride") or g.mean("total_stride") or 0)
+    s = _stride(g)
     return s > 1 and any(int(dx) != 0 and int(dx) % s == 0 for dx in p.get("dx_values") or [])
 
 
@@ -407,13 +413,13 @@ def _c4(ctx: _Ctx) -> Claim:
     if not gp:
         p = ctx.groups[0].first_run().get("periodicity") or {}
         claim.evidence = (f"The canvas shifts (dx in {min(p.get('dx_values') or [0])}..{max(p.get('dx_values') or [0])}) "
-                          f"reach no non-zero multiple of the total stride S = {p.get('stride')}; raise max_shift to at "
-                          f"least S to test it.")
+                          f"reach no non-zero multiple of the total stride S = {_stride(ctx.groups[0])}; raise max_shift "
+                          f"to at least S to test it.")
         return claim
     al = _mean(g.mean("periodicity.aligned") for g in gp)
     un = _mean(g.mean("periodicity.unaligned") for g in gp)
     exact_al = all((g.stat("periodicity.aligned").min or 0) >= 1 - EXACT_CONSISTENCY_TOL for g in gp)
-    s = int((gp[0].first_run()["periodicity"]).get("stride"))
+    s = _stride(gp[0])
     claim.numbers = {"stride": s, "aligned": al, "unaligned": un, "aligned_exact": exact_al,
                      "by_group": {f"{g.model}/{g.condition}": [g.mean("periodicity.aligned"), g.mean("periodicity.unaligned")]
                                   for g in gp}}
