@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,20 @@ from rich.console import Console
 from shiftlab.cli.model_loading import load_factory_model, load_weights
 from shiftlab.cli.progress import progress_bar
 from shiftlab.cli.tables import equivariance_table, invariance_table
+from shiftlab.data import Canvas, load
 from shiftlab.equivariance import equivariance
 from shiftlab.invariance import invariance
 from shiftlab.io import write_json_atomic
 from shiftlab.shifts import MODES
+from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
 
 __all__ = ["add_parser", "run"]
 
 EPILOG = """\
 examples:
   shiftlab measure examples/cnn.py:maxpool_cnn --input-shape 1,28,28
+  shiftlab measure examples/cnn.py:maxpool_cnn --data mnist-5k          # real digits, with accuracy
+  shiftlab measure runs/study/checkpoints/fcn_gap__centred__seed0 --data mnist-5k --mode zeros
   shiftlab measure examples/cnn.py:maxpool_cnn_circular --input-shape 1,28,28 --shifts 3 --json out.json
   shiftlab measure my_model.py:build --images batch.npy --weights model.pt
 
@@ -42,9 +45,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="path/to/file.py:factory, a function returning an nn.Module")
+    p.add_argument("model", help="path/to/file.py:factory (a function returning an nn.Module), or a study "
+                   "checkpoint RUN_DIR/checkpoints/MODEL__CONDITION__seedN")
     p.add_argument("--input-shape", help="C,H,W of random images (when no --images is given), e.g. 1,28,28")
     p.add_argument("--images", help="a .npy or .pt tensor [N, C, H, W] (or [N, H, W]) of images to measure on")
+    p.add_argument("--data", help="measure on the test split of a dataset (mnist-5k, fashion-mnist, digits, idx, cifar10, "
+                   "folder), with accuracy; a study model sees it centred on its canvas")
+    p.add_argument("--data-root", help="directory of the dataset files, where the dataset needs one")
     p.add_argument("--weights", help="a state_dict file to load into the model (read with weights_only=True)")
     p.add_argument("-n", "--num-images", type=int, default=64, help="number of images (random, or the first N of --images); default 64")
     p.add_argument("--shifts", type=int, default=2, help="measure every shift in [-m, m]^2; default 2")
@@ -85,22 +92,38 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _images(args: argparse.Namespace) -> torch.Tensor:
+def _images(args: argparse.Namespace, canvas: Canvas | None) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """Images ``[N, C, H, W]``, labels ``[N]`` or None, and a description of where they came from."""
+    if args.data:
+        data = load(args.data, args.data_root, split="test").head(args.num_images)
+        images = canvas.centred(data.images) if canvas is not None else data.images
+        where = f"{args.data} test split" + (f", centred on a {canvas.canvas_size} canvas" if canvas is not None else "")
+        return images, data.labels, where
     if args.images:
-        return _read_images(args.images, args.num_images)
+        return _read_images(args.images, args.num_images), None, args.images
     if not args.input_shape:
-        raise ValueError("give --input-shape C,H,W for random images, or --images FILE")
+        raise ValueError("give --input-shape C,H,W for random images, --images FILE, or --data NAME")
     gen = torch.Generator().manual_seed(args.seed)
-    return torch.rand((args.num_images, *_parse_shape(args.input_shape)), generator=gen)
+    return torch.rand((args.num_images, *_parse_shape(args.input_shape)), generator=gen), None, f"random uniform, seed {args.seed}"
+
+
+def _model(args: argparse.Namespace) -> tuple[torch.nn.Module, Canvas | None]:
+    if is_study_checkpoint(args.model):
+        if args.weights:
+            raise ValueError("a study checkpoint holds its weights; --weights is for file.py:factory models")
+        found = load_study_model(args.model)
+        return found.model, found.canvas
+    model = load_factory_model(args.model)
+    if args.weights:
+        load_weights(model, args.weights)
+    return model, None
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    model = load_factory_model(args.model)
-    if args.weights:
-        load_weights(model, args.weights)
+    model, canvas = _model(args)
     model.eval()
-    images = _images(args)
+    images, labels, where = _images(args, canvas)
     console.print(f"[bold]{args.model}[/]: {sum(p.numel() for p in model.parameters()):,} parameters, "
                   f"{images.shape[0]} images of {tuple(images.shape[1:])}")
     with progress_bar("per-layer equivariance", console) as update:
@@ -108,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     inv = None
     if eq.output_eq_t_db is None:
         with progress_bar("invariance", console) as update:
-            inv = invariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size, progress=update)
+            inv = invariance(model, images, labels, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size, progress=update)
         console.print(invariance_table(inv))
     else:
         console.print(f"dense output: EQ-T = {eq.output_eq_t_db:.2f} dB (higher is more equivariant)")
@@ -124,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {
             "model": args.model,
             "weights": args.weights,
-            "images": args.images or f"random uniform, seed {args.seed}",
+            "images": where,
             "invariance": inv.to_dict() if inv else None,
             "equivariance": eq.to_dict(),
         }

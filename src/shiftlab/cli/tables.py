@@ -46,7 +46,7 @@ def equivariance_table(res: EquivarianceResult, tol: float = 1e-6) -> Table:
         ("layer", "left"), ("shape", "left"), ("stride", "right"), ("aligned", "right"),
         ("in.", "right"), ("unaligned", "right"), ("in.", "right"), ("cause", "left"),
     ]:
-        table.add_column(col, justify=justify, no_wrap=col != "layer")
+        table.add_column(col, justify=justify, no_wrap=col not in ("layer", "cause"), min_width=12 if col == "layer" else None)
     for l in res.layers:
         stride = "x".join(str(s) for s in dict.fromkeys(l.stride))
         table.add_row(

@@ -1,0 +1,65 @@
+"""Rebuild a trained model of a study run from its checkpoint (for ``shiftlab measure``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from shiftlab.data import Canvas, load
+from shiftlab.study.config import StudyConfig
+from shiftlab.training.checkpoint import checkpoint_path, load_checkpoint
+from shiftlab.zoo import TOTAL_STRIDE, ZooNet, build
+
+__all__ = ["StudyModel", "is_study_checkpoint", "load_study_model"]
+
+
+@dataclass
+class StudyModel:
+    """A trained study model with what is needed to feed it: its run's config and canvas."""
+
+    model: ZooNet
+    key: str
+    config: StudyConfig
+    canvas: Canvas
+
+
+def _locate(target: str | Path) -> tuple[Path, Path] | None:
+    """``(checkpoint file, run dir)`` when ``target`` is a study checkpoint (its directory or file)."""
+    path = Path(target)
+    file = checkpoint_path(path) if path.is_dir() else path
+    if file.name != "checkpoint.pt" or not file.is_file():
+        return None
+    run_dir = file.parent.parent.parent  # RUN_DIR/checkpoints/KEY/checkpoint.pt
+    return (file, run_dir) if (run_dir / "config.json").is_file() else None
+
+
+def is_study_checkpoint(target: str | Path) -> bool:
+    """True for ``RUN_DIR/checkpoints/KEY`` or ``RUN_DIR/checkpoints/KEY/checkpoint.pt``."""
+    return _locate(target) is not None
+
+
+def load_study_model(target: str | Path) -> StudyModel:
+    """Build the zoo model of a study checkpoint and load its trained weights (``weights_only``)."""
+    located = _locate(target)
+    if located is None:
+        raise FileNotFoundError(f"{target} is not a study checkpoint (expected RUN_DIR/checkpoints/MODEL__CONDITION__seedN)")
+    file, run_dir = located
+    config = StudyConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    key = file.parent.name
+    model_name = key.split("__")[0]
+    results = run_dir / "results.json"
+    if results.is_file():
+        meta = json.loads(results.read_text())["meta"]
+        classes, obj, in_channels = meta["classes"], tuple(meta["object_size"]), None
+    else:  # the study has not finished: read the dataset's shape
+        data = load(config.data, config.data_root, split="test", limit=1)
+        classes, obj, in_channels = data.classes, data.image_shape[1:], data.image_shape[0]
+    canvas = Canvas.for_object(obj, fraction=config.fraction, multiple_of=TOTAL_STRIDE)
+    checkpoint = load_checkpoint(file)
+    if in_channels is None:
+        in_channels = checkpoint.model["features.0.weight"].shape[1]
+    model = build(model_name, num_classes=len(classes), in_channels=in_channels, width=config.width,
+                  input_size=canvas.canvas_size)
+    model.load_state_dict(checkpoint.model)
+    return StudyModel(model.eval(), key, config, canvas)
