@@ -9,7 +9,9 @@ Example:
 
 import torch  # noqa: F401  (doctest namespace)
 
+from shiftlab import nn, zoo
 from shiftlab.checks import check_equivariant, check_invariant
+from shiftlab.conversion import ConversionReport, ConversionResult, convert
 from shiftlab.equivariance import EquivarianceResult, LayerEquivariance, equivariance
 from shiftlab.invariance import InvarianceResult, invariance
 from shiftlab.shifts import crop, crop_many, shift, shift_many
@@ -18,6 +20,8 @@ from shiftlab.shiftsets import ShiftSet, as_shift_set
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConversionReport",
+    "ConversionResult",
     "EquivarianceResult",
     "InvarianceResult",
     "LayerEquivariance",
@@ -25,10 +29,13 @@ __all__ = [
     "as_shift_set",
     "check_equivariant",
     "check_invariant",
+    "convert",
     "crop",
     "crop_many",
     "equivariance",
     "invariance",
+    "nn",
     "shift",
     "shift_many",
+    "zoo",
 ]

@@ -1,4 +1,4 @@
-"""Tests for shiftlab.convert: replacement counts on nested models, weights kept, original
+"""Tests for shiftlab.conversion: replacement counts on nested models, weights kept, original
 untouched, rejection of unconvertible layers, channel inference, exact APS invariance."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import nn
 
-from shiftlab.convert import ConversionReport, ConversionResult, convert
+from shiftlab.conversion import ConversionReport, ConversionResult, convert
 from shiftlab.nn import APSPool2d, BlurPool2d, MaxAPSPool2d, MaxBlurPool2d
 from shiftlab.zoo import build
 
