@@ -12,13 +12,7 @@ from torch import nn
 import shiftlab as sl
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is far faster than two on a shared, busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def seeded(module: nn.Module, seed: int = 0, dtype=torch.float64) -> nn.Module:

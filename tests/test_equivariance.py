@@ -19,13 +19,7 @@ from shiftlab.layer_records import LayerAccumulator
 eqmod = importlib.import_module("shiftlab.equivariance")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is far faster than two on a shared, busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(n=2, c=1, h=12, w=12, seed=0) -> torch.Tensor:

@@ -15,13 +15,7 @@ from hypothesis import strategies as st
 from shiftlab import crop, crop_many, shift, shift_many
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is far faster than two on a shared, busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SETTINGS = settings(max_examples=60, deadline=None)
