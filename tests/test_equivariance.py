@@ -348,7 +348,7 @@ def test_infinite_errors_are_json_safe():
             out[:n] = 0
             return out
 
-    net = nn.Sequential(ZeroUnlessShifted())
+    net = nn.Sequential(ZeroUnlessShifted()).eval()
     res = sl.equivariance(net, torch.rand(1, 1, 6, 6, dtype=torch.float64), shifts=[(0, 0), (1, 0)], batch_size=2)
     assert math.isinf(res.layers[0].error_by_shift[1])
     payload = json.loads(json.dumps(res.to_dict(), allow_nan=False))

@@ -153,7 +153,10 @@ def make_results(
     results = {
         "schema_version": SCHEMA_VERSION,
         "config": {"dataset": "digits", "models": list(models), "conditions": list(conditions), "seeds": list(seeds),
-                   "epochs": 2, "max_shift": max_shift, "command": "shiftlab study --dataset digits --epochs 2 --out run"},
+                   "epochs": 2, "max_shift": max_shift,
+                   # long on purpose: the page must wrap it, not overflow (checked in Chromium)
+                   "command": "shiftlab study --dataset digits --epochs 2 --out run --models " + ",".join(models)
+                              + " --conditions " + ",".join(conditions) + " --seeds " + ",".join(map(str, seeds))},
         "meta": {"dataset": "digits", "n_train": 1000, "n_test": 400, "n_eval": 50, "object_size": [6, 6],
                  "canvas_size": [CANVAS, CANVAS], "max_shift": max_shift, "classes": [str(i) for i in range(10)],
                  "hardware": "synthetic CPU", "torch_version": "2.x", "shiftlab_version": "0.1.0",

@@ -31,8 +31,18 @@ def test_groups_ordered_and_summarised(synth):
 
 
 def test_stat_ignores_missing_values():
-    assert Stat.of([None, 1.0, float("nan"), 3.0]) == Stat(2.0, math.sqrt(2), 1.0, 3.0, 2)
+    assert Stat.of([None, 1.0, float("nan"), "nan", 3.0]) == Stat(2.0, math.sqrt(2), 1.0, 3.0, 2)
     assert Stat.of([None]).mean is None and Stat.of([5]).std == 0.0
+    assert Stat.of(["inf", 1.0]).max == math.inf  # shiftlab.io.json_safe writes non-finite floats as strings
+
+
+def test_non_finite_strings_are_read_back(synth):
+    results = synth()
+    results["runs"][0]["canvas"]["top1_prob_change"] = "nan"
+    results["runs"][0]["accuracy_by_distance"][1] = "nan"
+    g = aggregate(results)[("maxpool_fc", "centred")]
+    assert g.stat("canvas.top1_prob_change").n == 1
+    assert "accuracy_by_distance" in g.series and g.series["accuracy_by_distance"].n == 2
 
 
 def test_series_that_do_not_line_up_are_dropped(synth):

@@ -97,3 +97,15 @@ def test_failure_while_writing_leaves_no_temp_file(run_dir, monkeypatch):
         build_report(run_dir)
     assert (run_dir / "report.html").read_text(encoding="utf-8") == old
     assert not _tmp_files(run_dir)
+
+
+def test_reproduce_command_from_a_study_config(tmp_path):
+    from shiftlab.report.html import _command
+    from shiftlab.study.config import StudyConfig
+
+    cmd, note = _command(StudyConfig.quick(data="digits").to_dict(), tmp_path / "run")
+    assert cmd == f"shiftlab study --quick --data digits --seeds 1 --epochs 2 --out {tmp_path / 'run'}"
+    cmd, _ = _command(StudyConfig(models=("fcn_gap", "maxpool_fc"), conditions=("centred",)).to_dict(), tmp_path)
+    assert "--models fcn_gap,maxpool_fc --conditions centred" in cmd and "--quick" not in cmd
+    _, note = _command(StudyConfig(lr=0.01).to_dict(), tmp_path)
+    assert "lr differs" in note and "run_study" in note

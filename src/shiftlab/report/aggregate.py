@@ -51,8 +51,22 @@ _LAYER_FIELDS = (
 _GLOBAL_POOLS = {"AdaptiveAvgPool2d": "gap", "AdaptiveMaxPool2d": "gmp"}
 
 
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number(v: object) -> float | None:
+    """A number of results.json as a float: ``None`` stays ``None``; the strings ``"inf"``,
+    ``"-inf"`` and ``"nan"`` (how :func:`shiftlab.io.json_safe` writes non-finite floats) are
+    read back; anything else is not a number (``None``)."""
+    if _is_number(v):
+        return float(v)
+    if isinstance(v, str):
+        return _NON_FINITE.get(v.strip().lower())
+    return None
 
 
 @dataclass(frozen=True)
@@ -67,11 +81,12 @@ class Stat:
 
     @classmethod
     def of(cls, values: Iterable[object]) -> Stat:
-        vals = [float(v) for v in values if _is_number(v) and not math.isnan(float(v))]
+        vals = [x for x in map(_number, values) if x is not None and not math.isnan(x)]
         if not vals:
             return cls(None, None, None, None, 0)
         arr = np.asarray(vals, dtype=float)
-        std = float(arr.std(ddof=1)) if len(vals) > 1 else 0.0
+        with np.errstate(invalid="ignore"):  # inf - inf: the std of an infinite value is NaN
+            std = float(arr.std(ddof=1)) if len(vals) > 1 else 0.0
         return cls(float(arr.mean()), std, float(arr.min()), float(arr.max()), len(vals))
 
 
@@ -117,12 +132,15 @@ def _numeric_array(value: list) -> np.ndarray | None:
     def ok(v: object) -> bool:
         if isinstance(v, list):
             return all(ok(x) for x in v)
-        return v is None or _is_number(v)
+        return v is None or _number(v) is not None
+
+    def conv(v: object) -> object:
+        return [conv(x) for x in v] if isinstance(v, list) else _number(v)
 
     if not value or not ok(value):
         return None
     try:
-        arr = np.array(value, dtype=float)
+        arr = np.array(conv(value), dtype=float)
     except ValueError:  # ragged
         return None
     return arr
@@ -131,8 +149,8 @@ def _numeric_array(value: list) -> np.ndarray | None:
 def _flatten(obj: dict, prefix: str, scalars: dict, series: dict) -> None:
     for key, value in obj.items():
         path = f"{prefix}{key}"
-        if _is_number(value):
-            scalars[path] = float(value)
+        if _number(value) is not None:
+            scalars[path] = _number(value)
         elif value is None:
             scalars.setdefault(path, None)
         elif isinstance(value, dict):
@@ -277,9 +295,8 @@ def _group(model: str, condition: str, runs: list[dict]) -> Group:
         _flatten({k: v for k, v in r.items() if k not in ("history", "equivariance")}, "", scalars, series)
         eq = r.get("equivariance") or {}
         for k in ("output_eq_t_db", "n_images"):
-            v = eq.get(k)
-            if _is_number(v):
-                scalars[f"equivariance.{k}"] = float(v)
+            if _number(eq.get(k)) is not None:
+                scalars[f"equivariance.{k}"] = _number(eq.get(k))
         flat.append((scalars, series))
     scalar_keys = list(dict.fromkeys(k for s, _ in flat for k in s))
     series_keys = list(dict.fromkeys(k for _, s in flat for k in s))

@@ -90,7 +90,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def _legend_below(fig: Figure, handles: list, labels: list[str], ncol: int | None = None) -> None:
     if handles:
-        fits = max(1, int(fig.get_figwidth() / 1.25))  # about 1.25 in per legend entry
+        fits = max(1, int(fig.get_figwidth() / 1.15))  # about 1.15 in per legend entry
         fig.legend(handles, labels, loc="outside lower center", ncol=ncol or min(len(labels), fits), frameon=False)
 
 

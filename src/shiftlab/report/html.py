@@ -66,9 +66,10 @@ figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; bord
 figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 8px; }
 figcaption b { color: var(--fg); }
 figcaption a { color: var(--accent); }
-dl.methods { display: grid; grid-template-columns: 210px 1fr; gap: 6px 16px; margin: 0; }
+dl.methods { display: grid; grid-template-columns: 210px minmax(0, 1fr); gap: 6px 16px; margin: 0; }
 dl.methods dt { font-weight: 600; color: var(--muted); }
-dl.methods dd { margin: 0; }
+dl.methods dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
+dl.methods dd pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace; font-size: 0.86rem; }
 pre { background: #f4f6f9; padding: 10px 12px; border-radius: 4px; overflow-x: auto; border: 1px solid var(--line); }
 details summary { cursor: pointer; color: var(--accent); margin: 8px 0; }
@@ -157,25 +158,48 @@ def _figure_html(spec: FigureSpec, png: bytes, n: int) -> str:
             f"(<a href=\"figures/{_esc(spec.name)}.svg\">SVG</a>)</figcaption></figure>")
 
 
-def _command(config: dict) -> tuple[str, str]:
-    """The command that reproduces the study, and where it came from."""
+def _command(config: dict, run_dir: Path) -> tuple[str, str]:
+    """The command that reproduces the study, and a note on where it came from."""
     for key in ("command", "argv", "cli"):
         value = config.get(key)
         if isinstance(value, str) and value.strip():
-            return value.strip(), f"config.json ({key})"
+            return value.strip(), f"from config.json ({key})"
         if isinstance(value, list) and value:
-            return " ".join(str(v) for v in value), f"config.json ({key})"
-    parts = ["shiftlab study"]
-    for key, value in config.items():
-        flag = "--" + str(key).replace("_", "-")
-        if isinstance(value, bool):
-            if value:
-                parts.append(flag)
-        elif isinstance(value, (int, float, str)):
-            parts.append(f"{flag} {value}")
-        elif isinstance(value, list) and all(isinstance(v, (int, float, str)) for v in value):
-            parts.append(f"{flag} {','.join(str(v) for v in value)}")
-    return " ".join(parts), "reconstructed from config.json (see `shiftlab study --help`)"
+            return " ".join(str(v) for v in value), f"from config.json ({key})"
+    try:
+        return _study_command(config, run_dir)
+    except Exception:  # a config this shiftlab cannot read: list it as options
+        parts = ["shiftlab study"] + [f"--{k.replace('_', '-')} {v}" for k, v in config.items()
+                                      if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+        return " ".join(parts), "reconstructed from config.json; check the options with `shiftlab study --help`"
+
+
+def _study_command(config: dict, run_dir: Path) -> tuple[str, str]:
+    """``shiftlab study`` options that give back ``config`` (a :class:`~shiftlab.study.config.StudyConfig`)."""
+    from shiftlab.study.config import CONDITIONS, StudyConfig
+    from shiftlab.zoo import names
+
+    cfg = StudyConfig.from_dict(config)
+    over = {"data": cfg.data, "data_root": cfg.data_root, "seeds": cfg.seeds, "epochs": cfg.epochs,
+            "models": cfg.models, "conditions": cfg.conditions}
+    quick = StudyConfig.quick(**over) == cfg
+    args = ["shiftlab study"] + (["--quick"] if quick else []) + [f"--data {cfg.data}"]
+    if cfg.data_root:
+        args.append(f"--data-root {cfg.data_root}")
+    args += [f"--seeds {cfg.seeds}", f"--epochs {cfg.epochs}"]
+    if list(cfg.models) != names():
+        args.append("--models " + ",".join(cfg.models))
+    if tuple(cfg.conditions) != tuple(CONDITIONS):
+        args.append("--conditions " + ",".join(cfg.conditions))
+    args.append(f"--out {run_dir}")
+    note = "reconstructed from config.json"
+    if not quick and StudyConfig(**over) != cfg:
+        base = StudyConfig(**over).to_dict()
+        differ = sorted(k for k, v in cfg.to_dict().items() if base.get(k) != v)
+        note += (f"; {', '.join(differ)} {'differs' if len(differ) == 1 else 'differ'} from the defaults and "
+                 "cannot be set on the command line: run shiftlab.study.runner.run_study(StudyConfig.from_dict(config), "
+                 "out) from Python with this config.json")
+    return " ".join(args), note
 
 
 def _methods(results: dict, groups: dict[tuple[str, str], Group], run_dir: Path) -> str:
@@ -204,7 +228,7 @@ def _methods(results: dict, groups: dict[tuple[str, str], Group], run_dir: Path)
         desc = {CENTRED: "trained on objects always centred on the canvas",
                 AUGMENTED: f"trained with random translations of the object (uniform in [-{m}, {m}]²)"}.get(cond, cond)
         conds.append(f"<li><b>{_esc(cond)}</b>: {_esc(desc)}</li>")
-    command, source = _command(config)
+    command, source = _command(config, run_dir)
     classes = meta.get("classes") or []
     items = [
         ("Dataset", f"{meta.get('dataset')} ({len(classes)} classes); {meta.get('n_train', '–')} training and "

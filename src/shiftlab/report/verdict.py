@@ -273,18 +273,18 @@ def _c1(ctx: _Ctx) -> Claim:
         return claim
     if broken:
         worst = max(broken, key=lambda r: r[2])
-        interior_txt = f"exact in the interior (error ≤ {_e(interior)})" if interior is not None else "no interior measured"
+        interior_txt = f"exact in the interior (max error {_e(interior)})" if interior is not None else "no interior measured"
         claim.status = PARTLY if interior is not None else NOT_MEASURED
         claim.evidence = (f"{where}: {interior_txt}, broken at the border (full-map error up to {_e(worst[2])}, "
                           f"{worst[0]}): the padding, not the convolution, breaks it"
                           f" in {', '.join(r[0] for r in broken)}.")
         if exact:
-            claim.evidence += (f" With padding that wraps, {', '.join(r[0] for r in exact)} is exact on the whole map "
-                               f"(error ≤ {_e(max(r[2] for r in exact))}).")
+            claim.evidence += (f" {', '.join(r[0] for r in exact)} {'is' if len(exact) == 1 else 'are'} exact on the whole "
+                               f"map too (max error {_e(max(r[2] for r in exact))}).")
         return claim
     claim.status = CONFIRMED
-    claim.evidence = (f"{where}: exact on the whole map (error ≤ {_e(max(r[2] for r in rows))}) and in the interior "
-                      f"(≤ {_e(interior)}).")
+    claim.evidence = (f"{where}: exact on the whole map (max error {_e(max(r[2] for r in rows))}) and in the interior "
+                      f"(max {_e(interior)}).")
     return claim
 
 
@@ -332,8 +332,8 @@ def _c2(ctx: _Ctx) -> Claim:
         "periodicity_aligned": p_al, "periodicity_unaligned": p_un,
     }
     text = (f"{len(ok)} of {len(rows)} downsampling layers{' (interior)' if interior else ' (full map: no layer has an interior)'} are exact at shifts that are multiples of their stride "
-            f"(aligned error ≤ {_e(max(r[2] for r in ok)) if ok else 'n/a'}) and not at other shifts "
-            f"(unaligned error ≥ {_e(min(r[3] for r in ok)) if ok else 'n/a'}, ≥ {ALIASING_RATIO:g}x the aligned one).")
+            f"(max aligned error {_e(max(r[2] for r in ok)) if ok else 'n/a'}) and not at other shifts "
+            f"(min unaligned error {_e(min(r[3] for r in ok)) if ok else 'n/a'}, ≥ {ALIASING_RATIO:g}x the aligned one).")
     bad = [r for r in rows if not r[4]]
     if bad:
         text += " Exceptions: " + "; ".join(f"{m} {n} (aligned {_e(a)}, unaligned {_e(u)}, {w})" for m, n, a, u, _, w in bad[:4])
