@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from shiftlab import __version__
-from shiftlab.cli import measure, study
+from shiftlab.cli import measure, report, study
 
 DESCRIPTION = """\
 shiftlab answers, with measurements, whether a network is translation invariant and
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     study.add_parser(sub)
     measure.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 

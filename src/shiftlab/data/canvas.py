@@ -269,6 +269,30 @@ def random_translate(images: Tensor, max_shift: Size, generator: torch.Generator
     return translate(images, random_offsets(images.shape[0], max_shift, generator=generator))
 
 
+def content_extent(images: Tensor, threshold: float = 0.0) -> tuple[int, int]:
+    """The largest height and width, over the images, of each image's own content box.
+
+    An image's content box is the smallest box holding its pixels ``> threshold`` (any channel).
+
+    Shape:
+        - images: :math:`(N, C, H, W)`
+
+    Example:
+        >>> x = torch.zeros(2, 1, 6, 6); x[0, 0, 1, 2] = 1; x[1, 0, 3, 1:4] = 1
+        >>> content_extent(x)
+        (1, 3)
+    """
+    on = (images > threshold).any(dim=1)  # [N, H, W]
+
+    def extent(mask: Tensor) -> int:  # mask [N, L]: any content along one axis
+        idx = torch.arange(mask.shape[1])
+        first = torch.where(mask, idx, mask.shape[1]).min(dim=1).values
+        last = torch.where(mask, idx, -1).max(dim=1).values
+        return int((last - first + 1).clamp_min(0).max()) if mask.numel() else 0
+
+    return extent(on.any(dim=2)), extent(on.any(dim=1))
+
+
 @dataclass(frozen=True, init=False)
 class Canvas:
     """An ``object_size`` object on a ``canvas_size`` canvas, with the three placements of the study.
@@ -295,6 +319,21 @@ class Canvas:
         """The canvas of :func:`canvas_size_for` for this object size."""
         pair = _pair(object_size, "object_size")
         return cls(pair, canvas_size_for(pair, fraction, multiple_of))
+
+    @classmethod
+    def for_content(cls, images: Tensor, fraction: float = 0.25, multiple_of: int = 1) -> Canvas:
+        """A canvas for ``images`` on which their *content* can move ``fraction`` of its extent.
+
+        The margin on each side is ``ceil(fraction * extent)``, where ``extent`` is
+        :func:`content_extent` (e.g. MNIST digits fill a 20x20 box of their 28x28 frame, so
+        ``fraction=0.25`` gives margins of 5 and, with ``multiple_of=8``, a 40x40 canvas).
+        """
+        h, w = images.shape[-2:]
+        eh, ew = content_extent(images)
+        size = tuple(
+            -(-(n + 2 * math.ceil(fraction * e)) // multiple_of) * multiple_of for n, e in ((h, eh), (w, ew))
+        )
+        return cls((h, w), size)
 
     @property
     def max_shift(self) -> tuple[int, int]:

@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from shiftlab.data import Canvas, load
+from shiftlab.data import Canvas
 from shiftlab.study.config import StudyConfig
+from shiftlab.study.runner import prepare_data
 from shiftlab.training.checkpoint import checkpoint_path, load_checkpoint
-from shiftlab.zoo import TOTAL_STRIDE, ZooNet, build
+from shiftlab.zoo import ZooNet, build
 
 __all__ = ["StudyModel", "is_study_checkpoint", "load_study_model"]
 
@@ -51,14 +52,12 @@ def load_study_model(target: str | Path) -> StudyModel:
     results = run_dir / "results.json"
     if results.is_file():
         meta = json.loads(results.read_text())["meta"]
-        classes, obj, in_channels = meta["classes"], tuple(meta["object_size"]), None
-    else:  # the study has not finished: read the dataset's shape
-        data = load(config.data, config.data_root, split="test", limit=1)
-        classes, obj, in_channels = data.classes, data.image_shape[1:], data.image_shape[0]
-    canvas = Canvas.for_object(obj, fraction=config.fraction, multiple_of=TOTAL_STRIDE)
+        classes, canvas = meta["classes"], Canvas(tuple(meta["object_size"]), tuple(meta["canvas_size"]))
+    else:  # the study has not finished: derive the canvas from the training data, as the study did
+        data = prepare_data(config)
+        classes, canvas = data.classes, data.canvas
     checkpoint = load_checkpoint(file)
-    if in_channels is None:
-        in_channels = checkpoint.model["features.0.weight"].shape[1]
+    in_channels = checkpoint.model["features.0.weight"].shape[1]
     model = build(model_name, num_classes=len(classes), in_channels=in_channels, width=config.width,
                   input_size=canvas.canvas_size)
     model.load_state_dict(checkpoint.model)

@@ -41,7 +41,7 @@ class StudyConfig:
     width: int = 8
     n_train: int | None = None
     n_test: int | None = None
-    n_eval: int = 64
+    n_eval: int = 100
     fraction: float = 0.25
     n_circular: int = 48
     n_profile: int = 16

@@ -18,12 +18,14 @@ __all__ = ["measure_model", "periodicity", "accuracy_by_distance", "profile_shif
 
 
 def profile_shifts(stride: int) -> ShiftSet:
-    """Shifts for the per-layer profile: aligned at every stage (1, 2, 4, ... S) plus odd ones."""
+    """Shifts for the per-layer profile: aligned at every stage (1, 2, 4, ... S) plus odd ones,
+    and ``2 S`` (circularly, objects then wrap across the border, where padding matters)."""
     pairs = {(0, 0), (0, 1), (1, 0), (1, 1), (2, 3)}
     s = 2
     while s <= stride:
         pairs |= {(0, s), (s, 0), (s, s)}
         s *= 2
+    pairs |= {(0, 2 * stride), (2 * stride, 2 * stride)}
     return ShiftSet.from_list(sorted(pairs))
 
 

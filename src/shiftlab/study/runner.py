@@ -26,6 +26,7 @@ import torch
 
 import shiftlab
 from shiftlab.data import Canvas, ImageDataset, load
+from shiftlab.data.canvas import content_extent
 from shiftlab.io import write_json_atomic, write_text_atomic
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.measurements import measure_model
@@ -51,14 +52,18 @@ class StudyData:
 
 
 def prepare_data(config: StudyConfig) -> StudyData:
-    """Load the dataset and place every object at the centre of a canvas with room to move."""
+    """Load the dataset and place every image at the centre of a canvas with room to move.
+
+    The canvas leaves ``config.fraction`` of the objects' extent (:func:`content_extent`) free on
+    every side, rounded up so its size is a multiple of the zoo's total stride.
+    """
     train_set: ImageDataset = load(config.data, config.data_root, split="train")
     test_set: ImageDataset = load(config.data, config.data_root, split="test")
     if config.n_train:
         train_set = train_set.head(config.n_train)
     if config.n_test:
         test_set = test_set.head(config.n_test)
-    canvas = Canvas.for_object(train_set.image_shape[1:], fraction=config.fraction, multiple_of=TOTAL_STRIDE)
+    canvas = Canvas.for_content(train_set.images, fraction=config.fraction, multiple_of=TOTAL_STRIDE)
     eval_set = test_set.head(config.n_eval)
     return StudyData(
         canvas.centred(train_set.images), train_set.labels,
@@ -171,7 +176,8 @@ def run_study(
     h, w = data.canvas.canvas_size
     meta = {
         "dataset": config.data, "n_train": int(data.train_x.shape[0]), "n_test": int(data.test_x.shape[0]),
-        "n_eval": int(data.eval_x.shape[0]), "object_size": list(data.canvas.object_size), "canvas_size": [h, w],
+        "n_eval": int(data.eval_x.shape[0]), "object_size": list(data.canvas.object_size),
+        "object_extent": list(content_extent(data.train_x)), "canvas_size": [h, w],
         "max_shift": int(min(data.canvas.max_shift)), "classes": data.classes, "hardware": _hardware(),
         "torch_version": torch.__version__, "shiftlab_version": shiftlab.__version__, "started": started,
         "seconds": time.perf_counter() - t0,

@@ -64,7 +64,8 @@ class StudyMeta(TypedDict):
     n_train: int
     n_test: int
     n_eval: int  # images used for the shift measurements
-    object_size: list[int]
+    object_size: list[int]  # the images' H, W
+    object_extent: list[int]  # the largest content box of an image (e.g. 20x20 for MNIST digits)
     canvas_size: list[int]
     max_shift: int
     classes: list[str]
