@@ -95,8 +95,9 @@ def test_periodicity_groups_agreement_by_residue():
 
 
 def test_shift_sets_of_the_study():
-    prof = profile_shifts(8).as_tuples()
-    assert {(0, 8), (8, 8), (0, 4), (0, 1)} <= set(prof)
+    prof = profile_shifts(8, 40).as_tuples()
+    assert {(0, 8), (8, 8), (0, 4), (0, 1), (0, 16), (16, 16)} <= set(prof)
+    assert max(max(abs(a), abs(b)) for a, b in profile_shifts(8, 16).as_tuples()) == 8
     circ = circular_shifts((16, 16), 10, seed=1)
     assert len(circ) == 10 and circ.as_tuples()[0] == (0, 0)
     assert all(0 <= dy < 16 and 0 <= dx < 16 for dy, dx in circ.as_tuples())

@@ -17,15 +17,17 @@ from shiftlab.training import evaluate
 __all__ = ["measure_model", "periodicity", "accuracy_by_distance", "profile_shifts", "circular_shifts"]
 
 
-def profile_shifts(stride: int) -> ShiftSet:
-    """Shifts for the per-layer profile: aligned at every stage (1, 2, 4, ... S) plus odd ones,
-    and ``2 S`` (circularly, objects then wrap across the border, where padding matters)."""
+def profile_shifts(stride: int, size: int) -> ShiftSet:
+    """Shifts for the per-layer profile on ``size x size`` images: aligned at every stage (1, 2,
+    4, ... S), odd ones, and the largest multiple of S up to ``size / 2`` (circularly, centred
+    objects then wrap across the border, where the padding matters)."""
     pairs = {(0, 0), (0, 1), (1, 0), (1, 1), (2, 3)}
     s = 2
     while s <= stride:
         pairs |= {(0, s), (s, 0), (s, s)}
         s *= 2
-    pairs |= {(0, 2 * stride), (2 * stride, 2 * stride)}
+    big = max(stride, (size // 2) // stride * stride)
+    pairs |= {(0, big), (big, big)}
     return ShiftSet.from_list(sorted(pairs))
 
 
@@ -99,7 +101,8 @@ def measure_model(
     """
     canvas = invariance(model, eval_images, eval_labels, shifts=ShiftSet.grid(max_shift), mode="zeros", progress=progress)
     circ = invariance(model, eval_images, eval_labels, shifts=circular_shifts(tuple(eval_images.shape[-2:]), n_circular), mode="circular")
-    profile = equivariance(model, eval_images[:n_profile], shifts=profile_shifts(stride), mode="circular")
+    profile = equivariance(model, eval_images[:n_profile], shifts=profile_shifts(stride, min(eval_images.shape[-2:])),
+                           mode="circular")
     return {
         "test_accuracy": evaluate(model, test_images, test_labels),
         "canvas": canvas.to_dict(),
