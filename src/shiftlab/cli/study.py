@@ -17,7 +17,7 @@ __all__ = ["add_parser", "run"]
 
 EPILOG = """\
 examples:
-  shiftlab study --quick                      # a ~90 s smoke run (1 seed, 2 epochs, small sets)
+  shiftlab study --quick                      # a ~1 minute smoke run (1 seed, 4 epochs, small sets)
   shiftlab study --out runs/mnist             # the default study on MNIST-5k (3 seeds)
   shiftlab study --data fashion-mnist --out runs/fashion
   shiftlab study --out runs/mnist --resume    # continue an interrupted study; nothing is lost
@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", help="directory of the dataset files (for idx, cifar10, folder, or a non-default location)")
     p.add_argument("--out", default="runs/study", help="run directory; default runs/study")
     p.add_argument("--seeds", type=int, help="seeds per architecture and condition; default 3 (quick: 1)")
-    p.add_argument("--epochs", type=int, help="training epochs; default 3 (quick: 2)")
+    p.add_argument("--epochs", type=int, help="training epochs; default 8 (quick: 4)")
     p.add_argument("--models", help=f"comma-separated subset of: {','.join(zoo_names())}")
     p.add_argument("--conditions", help=f"comma-separated subset of: {','.join(CONDITIONS)}")
     p.add_argument("--quick", action="store_true", help="small and fast: a smoke test of the whole pipeline, not evidence")

@@ -35,7 +35,7 @@ class StudyConfig:
     models: tuple[str, ...] = field(default_factory=lambda: tuple(zoo_names()))
     conditions: tuple[str, ...] = CONDITIONS
     seeds: int = 3
-    epochs: int = 3
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 2e-3
     width: int = 8
@@ -62,7 +62,7 @@ class StudyConfig:
     @classmethod
     def quick(cls, **overrides: object) -> StudyConfig:
         """A small run that finishes in about a minute and a half on 2 cores (smoke test, not evidence)."""
-        preset = dict(seeds=1, epochs=2, n_train=1500, n_test=300, n_eval=24, n_circular=16, n_profile=8)
+        preset = dict(seeds=1, epochs=4, n_train=2000, n_test=500, n_eval=32, n_circular=16, n_profile=8)
         preset.update(overrides)
         return cls(**preset)  # type: ignore[arg-type]
 

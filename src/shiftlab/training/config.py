@@ -30,6 +30,8 @@ class TrainConfig:
         augment: ``"none"`` or ``"translate"`` (per-sample random zero-filled shift).
         max_shift: for ``augment="translate"``, shifts (dy, dx) are drawn uniformly from
             ``[-max_shift, max_shift]^2`` (must be >= 1); must be 0 for ``augment="none"``.
+        precise_bn: recompute BatchNorm statistics exactly at the end of each epoch, over up to
+            2,048 training images with the epoch's augmentation (see :mod:`.precise_bn`).
 
     Example:
         >>> TrainConfig(epochs=2, augment="translate", max_shift=2).to_dict()["max_shift"]
@@ -43,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     augment: str = "none"
     max_shift: int = 0
+    precise_bn: bool = True
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")

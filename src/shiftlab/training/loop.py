@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._augment import random_translate
+from .precise_bn import has_batchnorm, recompute_batchnorm
 from ._rng import data_generator, epoch_seeds, seeded_global_rng
 from ._validate import check_dataset, check_validation_pair
 from .checkpoint import (
@@ -164,6 +165,10 @@ def _resume(
     return checkpoint.history
 
 
+#: Training images used to recompute BatchNorm statistics at the end of each epoch.
+PRECISE_BN_IMAGES = 2048
+
+
 def _run_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -192,6 +197,10 @@ def _run_epoch(
             correct += batch_correct
             if progress is not None:
                 progress(ProgressEvent("step", epoch, config.epochs, step, len(batches), loss))
+        if config.precise_bn and has_batchnorm(model):
+            recount = batches[: max(1, PRECISE_BN_IMAGES // config.batch_size)]
+            augment = (lambda x: random_translate(x, config.max_shift, generator)) if config.augment == "translate" else None
+            recompute_batchnorm(model, [images[index] for index in recount], augment)
     row = {"epoch": epoch, "train_loss": total_loss / len(labels), "train_acc": correct / len(labels)}
     if val_images is not None:
         row["val_acc"] = evaluate(model, val_images, val_labels)

@@ -1,0 +1,50 @@
+"""Precise BatchNorm statistics (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm").
+
+BatchNorm's running averages (momentum 0.1) lag behind weights that still change quickly at the
+end of a short training run; in eval mode the network then sees statistics of older weights. We
+recompute them at the end of every epoch as exact averages over training batches, with the
+epoch's own augmentation, so eval mode matches the trained weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["has_batchnorm", "recompute_batchnorm"]
+
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    """True when ``model`` holds a BatchNorm layer that tracks running statistics."""
+    return any(isinstance(m, _BN) and m.track_running_stats for m in model.modules())
+
+
+@torch.no_grad()
+def recompute_batchnorm(model: nn.Module, batches: list[Tensor], transform: Callable[[Tensor], Tensor] | None = None) -> None:
+    """Replace every BatchNorm's running mean/var by their average over ``batches``.
+
+    The model runs in train mode (batch statistics) with cumulative averaging (``momentum=None``);
+    each layer's momentum and the model's mode are restored afterwards. Parameters are untouched.
+
+    Shape:
+        - each batch: ``[B, C, H, W]``
+    """
+    layers = [m for m in model.modules() if isinstance(m, _BN) and m.track_running_stats]
+    momenta = [m.momentum for m in layers]
+    modes = {m: m.training for m in model.modules()}
+    try:
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        for batch in batches:
+            model(transform(batch) if transform is not None else batch)
+    finally:
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+        for m, training in modes.items():
+            m.training = training
