@@ -177,3 +177,14 @@ def test_random_placement_property(h, w, margin_y, margin_x, seed):
     placed, offsets = canvas.random(images, seed=seed)
     assert torch.equal(placed, slow_place(images, canvas.canvas_size, offsets))
     assert torch.allclose(placed.sum(dim=(1, 2, 3)), images.sum(dim=(1, 2, 3)))
+
+
+def test_canvas_for_content_uses_the_content_extent_and_a_minimum_margin():
+    from shiftlab.data.canvas import Canvas, content_extent
+
+    images = torch.zeros(3, 1, 28, 28)
+    images[0, 0, 4:24, 6:20] = 1.0  # a 20 x 14 object in a 28 x 28 frame
+    assert content_extent(images) == (20, 14)
+    assert Canvas.for_content(images, 0.25).canvas_size == (28 + 2 * 5, 28 + 2 * 4)
+    assert Canvas.for_content(images, 0.25, multiple_of=8).canvas_size == (40, 40)
+    assert Canvas.for_content(images, 0.25, multiple_of=8, min_margin=8).canvas_size == (48, 48)

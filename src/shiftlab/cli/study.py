@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", help="directory of the dataset files (for idx, cifar10, folder, or a non-default location)")
     p.add_argument("--out", default="runs/study", help="run directory; default runs/study")
     p.add_argument("--seeds", type=int, help="seeds per architecture and condition; default 3 (quick: 1)")
-    p.add_argument("--epochs", type=int, help="training epochs; default 8 (quick: 4)")
+    p.add_argument("--epochs", type=int, help="training epochs; default 6 (quick: 4)")
     p.add_argument("--models", help=f"comma-separated subset of: {','.join(zoo_names())}")
     p.add_argument("--conditions", help=f"comma-separated subset of: {','.join(CONDITIONS)}")
     p.add_argument("--quick", action="store_true", help="small and fast: a smoke test of the whole pipeline, not evidence")

@@ -321,17 +321,17 @@ class Canvas:
         return cls(pair, canvas_size_for(pair, fraction, multiple_of))
 
     @classmethod
-    def for_content(cls, images: Tensor, fraction: float = 0.25, multiple_of: int = 1) -> Canvas:
+    def for_content(cls, images: Tensor, fraction: float = 0.25, multiple_of: int = 1, min_margin: int = 0) -> Canvas:
         """A canvas for ``images`` on which their *content* can move ``fraction`` of its extent.
 
-        The margin on each side is ``ceil(fraction * extent)``, where ``extent`` is
+        The margin around each image on each side is ``max(ceil(fraction * extent), min_margin)``, where ``extent`` is
         :func:`content_extent` (e.g. MNIST digits fill a 20x20 box of their 28x28 frame, so
         ``fraction=0.25`` gives margins of 5 and, with ``multiple_of=8``, a 40x40 canvas).
         """
         h, w = images.shape[-2:]
         eh, ew = content_extent(images)
         size = tuple(
-            -(-(n + 2 * math.ceil(fraction * e)) // multiple_of) * multiple_of for n, e in ((h, eh), (w, ew))
+            -(-(n + 2 * max(math.ceil(fraction * e), min_margin)) // multiple_of) * multiple_of for n, e in ((h, eh), (w, ew))
         )
         return cls((h, w), size)
 

@@ -35,13 +35,13 @@ class StudyConfig:
     models: tuple[str, ...] = field(default_factory=lambda: tuple(zoo_names()))
     conditions: tuple[str, ...] = CONDITIONS
     seeds: int = 3
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 64
     lr: float = 2e-3
     width: int = 8
     n_train: int | None = None
     n_test: int | None = None
-    n_eval: int = 100
+    n_eval: int = 64
     fraction: float = 0.25
     n_circular: int = 48
     n_profile: int = 16
