@@ -109,25 +109,25 @@ def _aps_gap(*, num_classes: int, in_channels: int, width: int, input_size: tupl
 ZOO: dict[str, ZooEntry] = {
     "maxpool_fc": ZooEntry(
         _fc_model("maxpool", "maxpool_fc"),
-        "classic CNN: conv3x3-ReLU-MaxPool2d(2) x3, flatten, fully connected head"),
+        "classic CNN: conv3x3-BN-ReLU-MaxPool2d(2) x3, flatten, fully connected head"),
     "strided_fc": ZooEntry(
         _fc_model("strided", "strided_fc"),
-        "conv3x3 stride 2-ReLU x3 (no pooling), flatten, fully connected head"),
+        "conv3x3 stride 2-BN-ReLU x3 (no pooling), flatten, fully connected head"),
     "fcn_gap": ZooEntry(
         _gap_model("strided", "fcn_gap", "avg"),
-        "fully convolutional: conv3x3 stride 2-ReLU x3, 1x1 conv classifier, global average pool"),
+        "fully convolutional: conv3x3 stride 2-BN-ReLU x3, 1x1 conv classifier, global average pool"),
     "fcn_gmp": ZooEntry(
         _gap_model("strided", "fcn_gmp", "max"),
-        "fully convolutional: conv3x3 stride 2-ReLU x3, 1x1 conv classifier, global max pool"),
+        "fully convolutional: conv3x3 stride 2-BN-ReLU x3, 1x1 conv classifier, global max pool"),
     "maxpool_gap": ZooEntry(
         _gap_model("maxpool", "maxpool_gap", "avg"),
-        "conv3x3-ReLU-MaxPool2d(2) x3, 1x1 conv classifier, global average pool"),
+        "conv3x3-BN-ReLU-MaxPool2d(2) x3, 1x1 conv classifier, global average pool"),
     "blurpool_gap": ZooEntry(
         _blurpool_gap,
-        "anti-aliased (Zhang 2019): conv3x3-ReLU-MaxBlurPool2d x3, 1x1 conv, global average pool"),
+        "anti-aliased (Zhang 2019): conv3x3-BN-ReLU-MaxBlurPool2d x3, 1x1 conv, global average pool"),
     "aps_gap": ZooEntry(
         _aps_gap,
-        "truly shift-invariant (APS, Chaman & Dokmanic 2021): circular conv3x3-ReLU-MaxAPSPool2d "
+        "truly shift-invariant (APS, Chaman & Dokmanic 2021): circular conv3x3-BN-ReLU-MaxAPSPool2d "
         "x3, 1x1 conv, global average pool",
         default_padding_mode="circular"),
 }
