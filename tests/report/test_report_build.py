@@ -104,7 +104,7 @@ def test_reproduce_command_from_a_study_config(tmp_path):
     from shiftlab.study.config import StudyConfig
 
     cmd, note = _command(StudyConfig.quick(data="digits").to_dict(), tmp_path / "run")
-    assert cmd == f"shiftlab study --quick --data digits --seeds 1 --epochs 2 --out {tmp_path / 'run'}"
+    assert cmd == f"shiftlab study --quick --data digits --seeds 1 --epochs {StudyConfig.quick().epochs} --out {tmp_path / 'run'}"
     cmd, _ = _command(StudyConfig(models=("fcn_gap", "maxpool_fc"), conditions=("centred",)).to_dict(), tmp_path)
     assert "--models fcn_gap,maxpool_fc --conditions centred" in cmd and "--quick" not in cmd
     _, note = _command(StudyConfig(lr=0.01).to_dict(), tmp_path)
