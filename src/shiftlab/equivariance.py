@@ -281,7 +281,7 @@ def equivariance(
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular"), nn.ReLU(), nn.MaxPool2d(2))
-        >>> net = net.double()
+        >>> net = net.double().eval()
         >>> res = equivariance(net, torch.randn(4, 1, 8, 8, dtype=torch.float64), shifts=[(0, 0), (2, 2), (1, 0)])
         >>> res.first_break(1e-9).name
         '2'
