@@ -603,9 +603,11 @@ def _answer(ctx: _Ctx, claims: dict[str, Claim]) -> tuple[str, dict]:
 def verdict(results: dict) -> Verdict:
     """The answer and claims C1-C7 computed from a ``results.json`` dict (no figures needed).
 
-    Example:
-        >>> v = verdict(json.loads(Path("run/results.json").read_text()))  # doctest: +SKIP
-        >>> [(c.id, c.status) for c in v.claims]                             # doctest: +SKIP
+    Example (on a finished study's run directory)::
+
+        v = verdict(json.loads(Path("runs/study/results.json").read_text()))
+        print(v.answer)
+        print([(c.id, c.status) for c in v.claims])
     """
     ctx = _Ctx(results)
     claims = {c.id: c for c in (f(ctx) for f in (_c1, _c2, _c3, _c4, _c5, _c6, _c7))}
