@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as err:
         print(f"shiftlab {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = " (finished epochs are checkpointed: rerun with --resume to continue)" if args.command == "study" else ""
+        print(f"shiftlab {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
     except RuntimeError as err:  # raised inside the user's model, e.g. an input of the wrong shape
         print(f"shiftlab {args.command}: error: the model failed: {err}\n"
               "check that the images (--input-shape, --images, --data) fit the model", file=sys.stderr)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from shiftlab.study.config import CONDITIONS, StudyConfig
-from shiftlab.study.runner import run_study
+from shiftlab.study.runner import check_run_dir, run_study
 from shiftlab.zoo import names as zoo_names
 
 __all__ = ["add_parser", "run"]
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     config = config_from_args(args)
     out = Path(args.out)
+    check_run_dir(config, out, args.resume)  # before any progress bar: a wrong --out fails at once
     t0 = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:

@@ -34,7 +34,7 @@ from shiftlab.study.schema import SCHEMA_VERSION, RunRecord, StudyResults
 from shiftlab.training import TrainConfig, train
 from shiftlab.zoo import TOTAL_STRIDE, build, count_parameters
 
-__all__ = ["StudyData", "prepare_data", "run_study", "run_key", "write_results"]
+__all__ = ["StudyData", "check_run_dir", "prepare_data", "run_study", "run_key", "write_results"]
 
 
 @dataclass
@@ -133,6 +133,20 @@ def _hardware() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {platform.system()} {platform.release()}"
 
 
+def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> None:
+    """Raise when ``out`` holds another study (without ``resume``) or one with another config."""
+    saved = out / "config.json"
+    if not saved.exists():
+        return
+    if not resume:
+        raise FileExistsError(f"{out} already holds a study; pass --resume to continue it, or choose another --out")
+    old = json.loads(saved.read_text())
+    if old != config.to_dict():
+        diff = sorted(k for k in set(old) | set(config.to_dict()) if old.get(k) != config.to_dict().get(k))
+        raise ValueError(f"--resume with a different configuration than {saved} (differs in: {', '.join(diff)}); "
+                         "use the same options or another --out")
+
+
 def run_study(
     config: StudyConfig,
     out: str | Path,
@@ -149,16 +163,8 @@ def run_study(
     must not hold an earlier study.
     """
     out = Path(out)
-    saved = out / "config.json"
-    if saved.exists():
-        if not resume:
-            raise FileExistsError(f"{out} already holds a study; pass --resume to continue it, or choose another --out")
-        old = json.loads(saved.read_text())
-        if old != config.to_dict():
-            diff = sorted(k for k in set(old) | set(config.to_dict()) if old.get(k) != config.to_dict().get(k))
-            raise ValueError(f"--resume with a different configuration than {saved} (differs in: {', '.join(diff)}); "
-                             "use the same options or another --out")
-    write_json_atomic(saved, config.to_dict())
+    check_run_dir(config, out, resume)
+    write_json_atomic(out / "config.json", config.to_dict())
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     data = prepare_data(config)
     jobs = [(m, c, s) for m in config.models for c in config.conditions for s in range(config.seeds)]

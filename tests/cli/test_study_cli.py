@@ -1,0 +1,44 @@
+"""``shiftlab study`` command line: options, early errors, interruption."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+import shiftlab.cli.study as study_cli
+from shiftlab.cli.main import build_parser, main
+from shiftlab.study.config import StudyConfig
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["study", *argv])
+
+
+def test_options_map_to_the_config():
+    cfg = study_cli.config_from_args(parse("--models", "fcn_gap, maxpool_fc", "--seeds", "2", "--epochs", "3",
+                                           "--conditions", "centred", "--data", "digits"))
+    assert cfg == StudyConfig(data="digits", models=("fcn_gap", "maxpool_fc"), seeds=2, epochs=3, conditions=("centred",))
+    quick = study_cli.config_from_args(parse("--quick", "--seeds", "2"))
+    assert quick == StudyConfig.quick(seeds=2)
+
+
+def test_unknown_model_is_a_clear_error(capsys):
+    assert main(["study", "--models", "resnet", "--out", "unused"]) == 2
+    assert "unknown model(s) ['resnet']" in capsys.readouterr().err
+
+
+def test_existing_run_dir_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.setattr(study_cli, "run_study", lambda *a, **k: pytest.fail("must not start"))
+    assert main(["study", "--out", str(tmp_path)]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+
+
+def test_interruption_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_cli, "run_study", interrupted)
+    assert main(["study", "--out", str(tmp_path / "run")]) == 130
+    assert "rerun with --resume" in capsys.readouterr().err
