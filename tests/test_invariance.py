@@ -151,13 +151,14 @@ def expected_metrics(rows_cols, labels, shifts, h, k, cell):
              if (shifts[b][0] - shifts[a][0], shifts[b][1] - shifts[a][1]) in ((1, 0), (0, 1))]
     flip = sum(c[i][a] != c[i][b] for i in range(n) for a, b in steps) / (n * len(steps))
     by_shift = [sum(c[i][a] == labels[i] for i in range(n)) / n for a in range(s)]
+    clean_by_shift = [sum(c[i][a] == clean[i] for i in range(n)) / n for a in range(s)]
     worst = sum(all(c[i][a] == labels[i] for a in range(s)) for i in range(n)) / n
     acc = sum(clean[i] == labels[i] for i in range(n)) / n
     e = math.e
     changed = sum(c[i][a] != clean[i] for i in range(n) for a in range(s)) / (n * s)
     prob_change = changed * (e - 1) / (e + k - 1)  # one-hot logits: p = e/(e+K-1) vs 1/(e+K-1)
     return dict(predictions=c, consistency=cons, clean_consistency=clean_cons, flip_rate=flip,
-                accuracy_by_shift=by_shift, worst_case_accuracy=worst, accuracy=acc,
+                accuracy_by_shift=by_shift, clean_consistency_by_shift=clean_by_shift, worst_case_accuracy=worst, accuracy=acc,
                 mean_accuracy=sum(by_shift) / s, top1_prob_change=prob_change)
 
 
@@ -175,6 +176,7 @@ def test_all_metrics_hand_checked_on_a_known_model():
                 "mean_accuracy", "top1_prob_change"):
         assert getattr(res, key) == pytest.approx(want[key], abs=1e-12), key
     assert res.accuracy_by_shift == pytest.approx(want["accuracy_by_shift"], abs=1e-12)
+    assert res.clean_consistency_by_shift == pytest.approx(want["clean_consistency_by_shift"], abs=1e-12)
     assert 0 < res.consistency < 1 and 0 < res.flip_rate < 1 and 0 < res.worst_case_accuracy < 1
 
 

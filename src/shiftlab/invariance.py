@@ -5,7 +5,7 @@ For images ``x_1..x_N`` and a shift set ``S`` (used uniformly), with top-1 class
 - **consistency** = mean over images of ``sum_k (n_k / |S|)^2``, ``n_k`` the number of shifts in
   ``S`` at which the image is classified ``k``: exactly the probability that two shifts drawn
   independently from ``U(S)`` agree (Zhang 2019's consistency, computed without sampling);
-- **clean consistency** = ``P_{a ~ U(S)}[c(T_a x) = c(x)]``;
+- **clean consistency** = ``P_{a ~ U(S)}[c(T_a x) = c(x)]``, also per shift;
 - **accuracy** (unshifted), **accuracy by shift** ``acc(d)``, **mean shifted accuracy**;
 - **worst-case accuracy** = fraction of images classified correctly at *every* ``d`` in ``S``;
 - **flip rate** = ``P[c(T_d x) != c(T_{d+e} x)]`` over the unit steps ``e`` inside ``S``
@@ -47,6 +47,7 @@ class InvarianceResult:
     clean_consistency: float
     top1_prob_change: float
     flip_rate: float | None
+    clean_consistency_by_shift: list[float] = field(default_factory=list)
     accuracy: float | None = None
     mean_accuracy: float | None = None
     worst_case_accuracy: float | None = None
@@ -189,6 +190,7 @@ def invariance(
         consistency=float(per_image.mean()),
         consistency_sem=float(per_image.std(unbiased=True) / math.sqrt(n)) if n > 1 else 0.0,
         clean_consistency=float((preds == clean_pred[:, None]).double().mean()),
+        clean_consistency_by_shift=(preds == clean_pred[:, None]).double().mean(dim=0).tolist(),
         top1_prob_change=float(prob_change.mean()),
         flip_rate=flip,
         predictions=preds,

@@ -52,6 +52,7 @@ def test_csv_is_tidy_one_row_per_run_measurement_and_shift(tiny_run):
                and r["measurement"] == "canvas" and (int(r["dy"]), int(r["dx"])) == (0, 0))
     k = [tuple(s) for s in first["canvas"]["shifts"]].index((0, 0))
     assert float(row["accuracy"]) == pytest.approx(first["canvas"]["accuracy_by_shift"][k], abs=1e-6)
+    assert float(row["agreement_with_unshifted"]) == 1.0  # the unshifted image agrees with itself
 
 
 def test_existing_study_needs_resume_and_the_same_config(tiny_run, tmp_path):
@@ -101,3 +102,13 @@ def test_shift_sets_of_the_study():
     circ = circular_shifts((16, 16), 10, seed=1)
     assert len(circ) == 10 and circ.as_tuples()[0] == (0, 0)
     assert all(0 <= dy < 16 and 0 <= dx < 16 for dy, dx in circ.as_tuples())
+
+
+def test_pandas_reads_the_csv_and_the_json(tiny_run):
+    pd = pytest.importorskip("pandas")  # installed with mlxtend
+    out, results = tiny_run
+    frame = pd.read_csv(out / "results.csv")
+    assert set(frame["measurement"]) == {"canvas", "circular"}
+    assert frame["accuracy"].between(0, 1).all() and frame["dy"].dtype.kind == "i"
+    runs = pd.json_normalize(json.loads((out / "results.json").read_text())["runs"])
+    assert len(runs) == len(results["runs"]) and "canvas.consistency" in runs.columns

@@ -114,8 +114,8 @@ def _csv(runs: list[RunRecord]) -> str:
     for r in runs:
         for kind in ("canvas", "circular"):
             res = r[kind]
-            for (dy, dx), acc in zip(res["shifts"], res["accuracy_by_shift"]):
-                writer.writerow([r["model"], r["condition"], r["seed"], kind, dy, dx, f"{acc:.6g}", "",
+            for (dy, dx), acc, agree in zip(res["shifts"], res["accuracy_by_shift"], res["clean_consistency_by_shift"]):
+                writer.writerow([r["model"], r["condition"], r["seed"], kind, dy, dx, f"{acc:.6g}", f"{agree:.6g}",
                                  f"{r['test_accuracy']:.6g}", f"{res['consistency']:.6g}", r["params"],
                                  f"{r['train_seconds']:.3f}"])
     return buf.getvalue()
