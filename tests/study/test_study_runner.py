@@ -88,7 +88,8 @@ def test_periodicity_groups_agreement_by_residue():
     shifts = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]
     # image 0 agrees with the unshifted class only at even shifts; image 1 everywhere
     preds = torch.tensor([[0 if dy % 2 == 0 and dx % 2 == 0 else 1 for dy, dx in shifts], [3] * len(shifts)])
-    res = InvarianceResult("zeros", "grid(2)", shifts, 2, 4, 0.0, 0.0, 0.0, 0.0, None, predictions=preds)
+    agree = (preds == preds[:, shifts.index((0, 0))][:, None]).double().mean(dim=0).tolist()
+    res = InvarianceResult("zeros", "grid(2)", shifts, 2, 4, 0.0, 0.0, 0.0, 0.0, None, clean_consistency_by_shift=agree)
     p = periodicity(res, 2)
     assert p["aligned"] == 1.0 and p["unaligned"] == 0.5
     assert p["residue_agreement"] == [[1.0, 0.5], [0.5, 0.5]]

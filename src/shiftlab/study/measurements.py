@@ -41,14 +41,10 @@ def circular_shifts(size: tuple[int, int], n: int, seed: int = 0) -> ShiftSet:
 
 
 def periodicity(res: InvarianceResult, stride: int) -> Periodicity:
-    """Agreement with the unshifted prediction, grouped by the shift modulo ``stride``."""
-    if res.predictions is None:
-        raise ValueError("periodicity needs the result's predictions")
+    """Agreement with the unshifted prediction (``res.clean_consistency_by_shift``), grouped by
+    the shift modulo ``stride``."""
     offsets = torch.tensor(res.shifts, dtype=torch.long)
-    zero = [i for i, s in enumerate(res.shifts) if tuple(s) == (0, 0)]
-    if not zero:
-        raise ValueError("periodicity needs the shift (0, 0) in the set")
-    agree = (res.predictions == res.predictions[:, zero[0] : zero[0] + 1]).double().mean(dim=0)  # [S]
+    agree = torch.tensor(res.clean_consistency_by_shift, dtype=torch.float64)  # [S]
     residues = offsets.remainder(stride)
     table = torch.full((stride, stride), float("nan"), dtype=torch.float64)
     for ry in range(stride):
