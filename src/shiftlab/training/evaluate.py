@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import torch
 from torch import Tensor, nn
 
+from shiftlab.model_state import measuring
+
 from ._validate import check_dataset
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put ``model`` in eval mode for the block, then restore every submodule's own ``training`` flag."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def evaluate(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> float:
@@ -43,7 +30,7 @@ def evaluate(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int =
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     correct = 0
-    with eval_mode(model), torch.no_grad():
+    with measuring(model, warn=False):  # eval mode, no autograd, every module's mode restored after
         for batch_images, batch_labels in zip(images.split(batch_size), labels.split(batch_size)):
             correct += int((model(batch_images).argmax(dim=1) == batch_labels).sum())
     return correct / len(labels)
