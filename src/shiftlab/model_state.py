@@ -23,8 +23,7 @@ __all__ = ["Measuring", "measuring", "model_device", "model_dtype"]
 class Measuring:
     """Handle yielded by :func:`measuring`; registers hooks that are removed on exit."""
 
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
+    def __init__(self) -> None:
         self._handles: list[RemovableHandle] = []
 
     def forward_hook(self, module: nn.Module, hook: Callable) -> None:
@@ -80,7 +79,7 @@ def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
             UserWarning,
             stacklevel=4,
         )
-    session = Measuring(model)
+    session = Measuring()
     try:
         model.eval()
         with torch.no_grad():

@@ -17,7 +17,20 @@ from torch import Tensor
 
 from shiftlab.shifts import is_integer_shift
 
-__all__ = ["ShiftSet", "as_shift_set", "ShiftSpec"]
+__all__ = ["ShiftSet", "as_shift_set", "ShiftSpec", "offset_grid"]
+
+
+def offset_grid(max_dy: int, max_dx: int, step: int = 1) -> Tensor:
+    """Every ``(k * step, l * step)`` in ``[-max_dy, max_dy] x [-max_dx, max_dx]``, row-major (``dy`` outer).
+
+    Shape:
+        - output: ``(P, 2)`` int64, ``P = (2 floor(max_dy / step) + 1) (2 floor(max_dx / step) + 1)``
+    """
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    dy = torch.arange(-(max_dy // step), max_dy // step + 1) * step
+    dx = torch.arange(-(max_dx // step), max_dx // step + 1) * step
+    return torch.cartesian_prod(dy, dx).reshape(-1, 2)
 
 
 @dataclass(frozen=True)
@@ -47,11 +60,8 @@ class ShiftSet:
         """Every ``d`` in ``{-m, ..., m}^2`` (multiples of ``step``), row-major from ``(-m, -m)``."""
         if not isinstance(m, int) or isinstance(m, bool) or m < 0:
             raise ValueError(f"a shift range must be a non-negative int, got {m!r}")
-        if step < 1:
-            raise ValueError(f"step must be >= 1, got {step}")
-        r = torch.arange(-(m // step) * step, m + 1, step, dtype=torch.float64)
-        gy, gx = torch.meshgrid(r, r, indexing="ij")
-        return cls(torch.stack([gy.reshape(-1), gx.reshape(-1)], dim=1), label=f"grid({m})" if step == 1 else f"grid({m}, step={step})")
+        label = f"grid({m})" if step == 1 else f"grid({m}, step={step})"
+        return cls(offset_grid(m, m, step).to(torch.float64), label=label)
 
     @classmethod
     def from_list(cls, shifts: Iterable[Sequence[float]]) -> ShiftSet:

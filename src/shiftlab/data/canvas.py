@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from shiftlab.shiftsets import offset_grid
+
 Size = int | Sequence[int]
 
 
@@ -189,12 +191,7 @@ def grid_offsets(max_shift: Size, step: int = 1) -> Tensor:
     Shape:
         - output: :math:`(P, 2)` int64 with :math:`P = (2 \\lfloor my/step \\rfloor + 1)(2 \\lfloor mx/step \\rfloor + 1)`
     """
-    if step < 1:
-        raise ValueError(f"step must be >= 1, got {step}")
-    my, mx = _pair(max_shift, "max_shift")
-    dy = torch.arange(-(my // step), my // step + 1) * step
-    dx = torch.arange(-(mx // step), mx // step + 1) * step
-    return torch.cartesian_prod(dy, dx).reshape(-1, 2)
+    return offset_grid(*_pair(max_shift, "max_shift"), step)
 
 
 def place_grid(images: Tensor, canvas_size: Size, offsets: Tensor) -> Tensor:
