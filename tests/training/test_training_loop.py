@@ -236,3 +236,25 @@ def test_evaluate_is_eval_mode_no_grad_and_restores_modes(small_digits):
         model.eval()
         expected = (model(images).argmax(1) == labels).float().mean().item()
     assert first == pytest.approx(expected)
+
+
+def test_target_accuracy_stops_early_and_says_converged(digits, make_model):
+    images, labels = digits
+    full = train(make_model(), images, labels, TrainConfig(epochs=8, lr=3e-3))
+    accs = [row["train_acc"] for row in full.history]
+    target = accs[2]  # reached at epoch 3 at the latest
+    first = next(i for i, a in enumerate(accs) if a >= target) + 1
+    stopped = train(make_model(), images, labels, TrainConfig(epochs=8, lr=3e-3, target_accuracy=target))
+    assert stopped.converged is True and stopped.epochs_completed == first < 8
+    assert numbers(stopped.history) == numbers(full.history[:first])
+    never = train(make_model(), images, labels, TrainConfig(epochs=2, lr=3e-3, target_accuracy=1.0))
+    assert never.converged is False and never.epochs_completed == 2
+    assert full.converged is None
+
+
+def test_resume_of_a_converged_run_trains_no_further(tmp_path, digits, make_model):
+    images, labels = digits
+    config = TrainConfig(epochs=8, lr=3e-3, target_accuracy=0.5)
+    first = train(make_model(), images, labels, config, checkpoint_dir=tmp_path)
+    again = train(make_model(), images, labels, config, checkpoint_dir=tmp_path, resume=True)
+    assert again.converged and again.epochs_completed == first.epochs_completed < 8

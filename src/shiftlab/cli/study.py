@@ -1,4 +1,4 @@
-"""``shiftlab study``: train the zoo on real images, measure every model, write the report."""
+"""``shiftlab study``: train the zoo's factorial on real images, measure every model, write the report."""
 
 from __future__ import annotations
 
@@ -7,27 +7,36 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from shiftlab.study.config import CONDITIONS, StudyConfig
-from shiftlab.study.runner import check_run_dir, run_study
+from shiftlab.study.conditions import CONDITIONS
+from shiftlab.study.config import PRESETS, StudyConfig
+from shiftlab.study.runner import check_run_dir, default_workers, run_study
 from shiftlab.zoo import names as zoo_names
 
 __all__ = ["add_parser", "run"]
 
 EPILOG = """\
-examples:
-  shiftlab study --quick                      # a ~1 minute smoke run (1 seed, 4 epochs, small sets)
-  shiftlab study --out runs/mnist             # the default study on MNIST-5k (3 seeds)
-  shiftlab study --data fashion-mnist --out runs/fashion
-  shiftlab study --out runs/mnist --resume    # continue an interrupted study; nothing is lost
-  shiftlab study --models fcn_gap,maxpool_fc --seeds 2
+presets:
+  default  MNIST-5k; strided conv, max-pool and blurred strided conv x FC and global-average-pool heads;
+           centred and augmented training; 3 seeds; 500 eval images (~15 minutes on 2 cores)
+  quick    a smoke test of the whole pipeline (~1-2 minutes; not evidence)
+  full     every downsampling x every head, every condition, 5 seeds (hours; use --data fashion-mnist)
 
-Each architecture is trained under two conditions (objects always centred; random translation
-on the canvas), for each seed, then measured: centred accuracy, accuracy at every canvas position,
-consistency under canvas and circular shifts, worst-case accuracy, the per-layer equivariance
-profile, and the periodicity of the predictions with the total stride. The run directory gets
-config.json, results.json, results.csv, checkpoints/, figures/ and report.html.
+examples:
+  shiftlab study                                  # the default study into runs/study
+  shiftlab study --quick --out runs/quick
+  shiftlab study --preset full --data fashion-mnist --out runs/fashion
+  shiftlab study --out runs/study --resume        # continue an interrupted study; nothing is lost
+  shiftlab study --models strided_gap,maxpool_fc --conditions centred --seeds 5 --width 32
+
+Every model is trained until its training accuracy reaches the target (or flagged as not
+converged), then measured on the same evaluation images at every shift of a set that covers
+every residue modulo the total stride: consistency, agreement with the unshifted prediction,
+accuracy, flip rate, the aliasing signature and the per-layer profile. Differences between
+matched models get 95% paired bootstrap intervals; the report's verdict says "inconclusive"
+when an interval does not clear the margin. The run directory gets config.json, runs/,
+checkpoints/, results.json, results.csv, figures/ and report.html.
 """
 
 
@@ -36,35 +45,62 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "study",
         help="train the architectures of the question on real images, measure them, write the report",
         description="Does an FCN have the translation invariance of a max-pooling network, and why does it perform as well? "
-        "Train, measure and report.",
+        "Train a factorial of downsampling x head, measure, and report with confidence intervals.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", default="mnist-5k", help="dataset: mnist-5k (default), fashion-mnist, digits, idx, cifar10, folder")
+    p.add_argument("--preset", choices=list(PRESETS), default="default", help="what to run (see below); default: default")
+    p.add_argument("--quick", action="store_true", help="same as --preset quick")
+    p.add_argument("--data", help="dataset: mnist-5k (default), fashion-mnist, digits, idx, cifar10, folder")
     p.add_argument("--data-root", help="directory of the dataset files (for idx, cifar10, folder, or a non-default location)")
     p.add_argument("--out", default="runs/study", help="run directory; default runs/study")
-    p.add_argument("--seeds", type=int, help="seeds per architecture and condition; default 3 (quick: 1)")
-    p.add_argument("--epochs", type=int, help="training epochs; default 6 (quick: 4)")
-    p.add_argument("--models", help=f"comma-separated subset of: {','.join(zoo_names())}")
+    p.add_argument("--models", help=f"comma-separated zoo models (<downsampling>_<head>): {','.join(zoo_names())}")
     p.add_argument("--conditions", help=f"comma-separated subset of: {','.join(CONDITIONS)}")
-    p.add_argument("--quick", action="store_true", help="small and fast: a smoke test of the whole pipeline, not evidence")
+    p.add_argument("--seeds", type=int, help="seeds per model and condition (default 3; full: 5)")
+    p.add_argument("--width", type=int, help="channels of the first stage, then 2x and 4x (default 16)")
+    p.add_argument("--max-epochs", type=int, help="most training epochs; training stops earlier at the target accuracy")
+    p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged (default 0.98)")
+    p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"worker processes, one torch thread each (default: the number of cores, {default_workers()} here); "
+                   "results are identical for any number")
     p.add_argument("--resume", action="store_true", help="continue the study in --out from where it stopped")
     p.add_argument("--no-report", action="store_true", help="skip writing report.html")
     p.set_defaults(run=run)
 
 
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 def config_from_args(args: argparse.Namespace) -> StudyConfig:
     """The :class:`StudyConfig` the options ask for."""
-    overrides: dict = {"data": args.data, "data_root": args.data_root}
-    if args.seeds is not None:
-        overrides["seeds"] = args.seeds
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.models:
-        overrides["models"] = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    if args.conditions:
-        overrides["conditions"] = tuple(c.strip() for c in args.conditions.split(",") if c.strip())
-    return StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
+    return StudyConfig.preset(
+        "quick" if args.quick else args.preset, data=args.data, data_root=args.data_root, models=_split(args.models),
+        conditions=_split(args.conditions), seeds=args.seeds, width=args.width, max_epochs=args.max_epochs,
+        target_accuracy=args.target_accuracy, n_eval=args.n_eval,
+    )
+
+
+class _Bars:
+    """A bar for the jobs and a line per job in progress."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.jobs = bar.add_task("jobs", total=None)
+        self.lines: dict[str, TaskID] = {}
+
+    def on_job(self, key: str, done: int, total: int) -> None:
+        self.bar.update(self.jobs, completed=done, total=total)
+        line = self.lines.pop(key, None)
+        if line is not None:
+            self.bar.remove_task(line)
+
+    def progress(self, key: str, stage: str, done: int, total: int) -> None:
+        if key not in self.lines:
+            self.lines[key] = self.bar.add_task("", total=total)
+        what = {"train": "train epoch", "head": "new head epoch", "measure": "measure shifts"}[stage]
+        self.bar.update(self.lines[key], completed=done, total=total, description=f"  {key}: {what}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,26 +109,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_run_dir(config, out, args.resume)  # before any progress bar: a wrong --out fails at once
     t0 = time.perf_counter()
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
-        runs_task = bar.add_task("runs", total=None)
-        step_task = bar.add_task("", total=None)
-
-        def on_run(key: str, i: int, n: int) -> None:
-            bar.update(runs_task, completed=i, total=n, description=f"runs ({key})")
-
-        def on_train(event) -> None:  # ProgressEvent
-            if event.kind == "step":
-                done = (event.epoch - 1) * event.steps + event.step
-                bar.update(step_task, completed=done, total=event.epochs * event.steps,
-                           description=f"  train epoch {event.epoch}/{event.epochs} loss {event.loss:.3f}")
-
-        def on_measure(done: int, total: int) -> None:
-            bar.update(step_task, completed=done, total=total, description="  measure canvas shifts")
-
-        results = run_study(config, out, resume=args.resume, on_run=on_run, on_train=on_train, on_measure=on_measure)
-        bar.update(runs_task, completed=len(results["runs"]), total=len(results["runs"]), description="runs")
-    console.print(f"{len(results['runs'])} runs in {time.perf_counter() - t0:.0f} s; results in {out / 'results.json'}")
+        bars = _Bars(bar)
+        results = run_study(config, out, resume=args.resume, workers=args.workers, on_job=bars.on_job,
+                            progress=bars.progress)
+    console.print(f"{len(results.runs)} runs in {time.perf_counter() - t0:.0f} s with {results.meta.workers} worker(s); "
+                  f"results in {out / 'results.json'}")
     if not args.no_report:
         from shiftlab.report import build_report, verdict
 

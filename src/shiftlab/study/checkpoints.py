@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shiftlab.data import Canvas
+from shiftlab.study.conditions import condition
 from shiftlab.study.config import StudyConfig
-from shiftlab.study.runner import prepare_data
+from shiftlab.study.data import prepare_data
 from shiftlab.training.checkpoint import checkpoint_path, load_checkpoint
 from shiftlab.zoo import ZooNet, build
 
@@ -48,17 +49,15 @@ def load_study_model(target: str | Path) -> StudyModel:
     file, run_dir = located
     config = StudyConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     key = file.parent.name
-    model_name = key.split("__")[0]
-    results = run_dir / "results.json"
-    if results.is_file():
-        meta = json.loads(results.read_text())["meta"]
-        classes, canvas = meta["classes"], Canvas(tuple(meta["object_size"]), tuple(meta["canvas_size"]))
-    else:  # the study has not finished: derive the canvas from the training data, as the study did
-        data = prepare_data(config)
-        classes, canvas = data.classes, data.canvas
+    model_name, condition_name = key.split("__")[:2]
+    cond = condition(condition_name)
+    data = prepare_data(config)  # the canvas and classes, derived from the training data as the study did
+    classes, canvas = data.classes, data.canvas
     checkpoint = load_checkpoint(file)
     in_channels = checkpoint.model["features.0.weight"].shape[1]
-    model = build(model_name, num_classes=len(classes), in_channels=in_channels, width=config.width,
-                  input_size=canvas.canvas_size)
+    n_classes = 2 if cond.probe else len(classes)
+    padding = "circular" if cond.circular_padding else config.padding
+    model = build(model_name, num_classes=n_classes, in_channels=in_channels, width=config.width,
+                  input_size=canvas.canvas_size, padding_mode=padding)
     model.load_state_dict(checkpoint.model)
     return StudyModel(model.eval(), key, config, canvas)

@@ -1,50 +1,79 @@
-"""Configuration of a study run (saved as ``config.json`` in the run directory)."""
+"""Configuration of a study run (saved as ``config.json`` in the run directory) and its presets.
+
+The design is described in ``docs/study.md``: a factorial of downsampling x head (the zoo,
+:mod:`shiftlab.zoo`), trained under several conditions (:mod:`.conditions`), several seeds each,
+measured on the same evaluation images (paired).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 
+from shiftlab.study.conditions import CONDITIONS
 from shiftlab.zoo import names as zoo_names
 
-__all__ = ["CONDITIONS", "StudyConfig"]
+__all__ = ["DEFAULT_MODELS", "PRESETS", "StudyConfig"]
 
-#: Training conditions: objects always centred, or randomly translated on the canvas.
-CONDITIONS = ("centred", "augmented")
+#: The default run's models: the three decisive downsamplings (plain strided conv = the FCN's,
+#: max-pool = the classic CNN's, blurred strided conv = the anti-aliased FCN) x the two heads of
+#: the question (fully connected; global average pool). A balanced 3 x 2 factorial.
+DEFAULT_MODELS = ("strided_fc", "strided_gap", "maxpool_fc", "maxpool_gap", "blurstrided_fc", "blurstrided_gap")
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """What to train and measure.
+    """What to train and measure. Every field is part of the run's identity (``--resume`` checks it).
 
     Attributes:
         data: dataset name (:func:`shiftlab.data.names`); ``data_root`` where its files are.
-        models: zoo architectures to train.
-        seeds: number of seeds (0, 1, ...) per architecture and condition.
-        epochs, batch_size, lr: training (AdamW).
-        width: channels of the first stage (then 2x, 4x).
+        models: zoo models (``<downsampling>_<head>``) to train.
+        conditions: training conditions (:data:`shiftlab.study.conditions.CONDITIONS`).
+        seeds: seeds (0, 1, ...) per model and condition.
+        max_epochs: the most epochs a model trains; it stops earlier at ``target_accuracy``.
+        target_accuracy: training accuracy a model must reach to count as converged
+            (``docs/study.md``, "Convergence"); a model that does not is flagged, never compared
+            on performance.
+        batch_size, lr: training (AdamW, constant learning rate).
+        width: channels of the first stage (then 2x, 4x) of every model.
+        padding: the convs' ``padding_mode`` in every condition but the padding ablation.
         n_train, n_test: cap on training / test images (class-balanced), None for all.
-        n_eval: test images used for the shift measurements (every canvas position each).
-        fraction: canvas margin as a fraction of the object size (shifts of this much exist).
-        n_circular: circular shifts sampled (seeded) over the full period for circular consistency.
+        n_eval: test images every model is measured on (the same for all: paired).
+        fraction: canvas margin as a fraction of the objects' extent.
+        augment_range: R; the augmented condition trains on shifts in ``[-R, R]^2`` and is
+            measured in that range and beyond it.
+        probe_offset: the position probe places objects at ``dx = -p`` or ``+p`` (class 0 / 1);
+            ``2p`` is a multiple of the total stride, so the two placements differ by a
+            circular shift the trunk is equivariant to.
+        probe_epochs: epochs of position-probe training (a fixed budget: the probe asks whether
+            position is learnable at all).
         n_profile: images for the per-layer equivariance profile.
+        n_boot: bootstrap replicates for the intervals.
+        margin: differences smaller than this (in consistency, agreement or accuracy) count as
+            "about the same" (``docs/definitions.md``, "Intervals").
     """
 
     data: str = "mnist-5k"
     data_root: str | None = None
-    models: tuple[str, ...] = field(default_factory=lambda: tuple(zoo_names()))
-    conditions: tuple[str, ...] = CONDITIONS
+    models: tuple[str, ...] = DEFAULT_MODELS
+    conditions: tuple[str, ...] = ("centred", "augmented")
     seeds: int = 3
-    epochs: int = 6
+    max_epochs: int = 20
+    target_accuracy: float = 0.98
     batch_size: int = 64
     lr: float = 2e-3
-    width: int = 8
+    width: int = 16
+    padding: str = "zeros"
     n_train: int | None = None
     n_test: int | None = None
-    n_eval: int = 64
+    n_eval: int = 500
     fraction: float = 0.25
-    n_circular: int = 48
+    augment_range: int = 4
+    probe_offset: int = 8
+    probe_epochs: int = 4
     n_profile: int = 16
+    n_boot: int = 2000
+    margin: float = 0.02
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in zoo_names()]
@@ -55,16 +84,25 @@ class StudyConfig:
             raise ValueError(f"unknown condition(s) {bad}; choose from {list(CONDITIONS)}")
         if not self.models or not self.conditions:
             raise ValueError("a study needs at least one model and one condition")
-        for name in ("seeds", "epochs", "batch_size", "width", "n_eval", "n_circular", "n_profile"):
+        for name in ("seeds", "max_epochs", "batch_size", "width", "n_eval", "augment_range", "probe_offset",
+                     "probe_epochs", "n_profile", "n_boot"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.target_accuracy <= 1:
+            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        if not 0 < self.margin < 1:
+            raise ValueError(f"margin must be in (0, 1), got {self.margin}")
+        if self.padding not in ("zeros", "circular"):
+            raise ValueError(f"padding must be 'zeros' or 'circular', got {self.padding!r}")
 
     @classmethod
-    def quick(cls, **overrides: object) -> StudyConfig:
-        """A small run that finishes in about a minute and a half on 2 cores (smoke test, not evidence)."""
-        preset = dict(seeds=1, epochs=4, n_train=2000, n_test=500, n_eval=32, n_circular=16, n_profile=8)
-        preset.update(overrides)
-        return cls(**preset)  # type: ignore[arg-type]
+    def preset(cls, name: str, **overrides: object) -> StudyConfig:
+        """The config of preset ``name`` (:data:`PRESETS`) with ``overrides`` applied."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {list(PRESETS)}")
+        fields = dict(PRESETS[name])
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**fields)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -73,6 +111,26 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> StudyConfig:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming unknown or missing fields."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a study config must be a JSON object, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown} (written by another shiftlab version?)")
         d = dict(d)
-        d["models"], d["conditions"] = tuple(d["models"]), tuple(d["conditions"])
+        for key in ("models", "conditions"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
+
+
+#: Named presets: ``default`` answers both halves of the question within ~15 minutes on 2 cores;
+#: ``quick`` is a smoke test of the pipeline (not evidence); ``full`` is every factorial cell,
+#: every condition and 5 seeds.
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "quick": dict(models=("strided_fc", "strided_gap", "maxpool_fc", "maxpool_gap"), seeds=2, max_epochs=3,
+                  n_train=1000, n_test=300, n_eval=100, n_profile=4, n_boot=500, width=8, target_accuracy=0.9),
+    "full": dict(models=tuple(zoo_names()), conditions=CONDITIONS, seeds=5),
+}

@@ -1,20 +1,69 @@
-"""Measure one trained model of the study: accuracy, invariance on the canvas and circularly,
-the accuracy heatmap and its periodicity with the total stride, and the per-layer profile."""
+"""Measure one trained model of the study: per-image shift statistics on the canvas, the
+aliasing signature, the per-layer profile (``docs/definitions.md``; ``docs/study.md``, "Measurement").
+
+Per-image statistics are what the paired bootstrap resamples (:mod:`shiftlab.stats`): every model
+is measured on the same images and shifts, so an image's values line up across models.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from shiftlab.equivariance import equivariance
-from shiftlab.invariance import InvarianceResult, invariance
+from shiftlab.invariance import consistency_from_predictions, invariance
 from shiftlab.shiftsets import ShiftSet
-from shiftlab.study.schema import Periodicity
-from shiftlab.training import evaluate
+from shiftlab.study.records import Periodicity, ShiftProfile
 
-__all__ = ["measure_model", "periodicity", "accuracy_by_distance", "profile_shifts", "circular_shifts"]
+__all__ = ["IMAGE_METRICS", "CanvasMeasurement", "correct_per_image", "image_statistics", "layer_profile", "measure_canvas",
+           "periodicity", "probe_correct", "profile_shifts", "study_shifts"]
+
+#: The per-image statistics of a canvas measurement (``docs/definitions.md``). Each is a mean of
+#: 0/1 indicators over a set of shifts; ``consistency_correct`` is NaN for images misclassified
+#: at the centre (conditional consistency).
+IMAGE_METRICS = (
+    "consistency",          # sum_k (n_k / |S|)^2
+    "consistency_correct",  # consistency, only for images correct at the centre (else NaN)
+    "agreement",            # clean consistency: P_d[c(T_d x) = c(x)]
+    "accuracy",             # mean accuracy over the shifts
+    "correct_centre",       # correct at d = 0
+    "worst_case",           # correct at every shift
+    "aligned",              # agreement with c(x) at the non-zero multiples of the total stride
+    "unaligned",            # agreement at the shifts that are not multiples of it
+    "flip_rate",            # P[c(T_d x) != c(T_{d+e} x)], unit steps e inside the set
+    "agreement_in",         # agreement at shifts within the training range R (max(|dy|, |dx|) <= R)
+    "agreement_beyond",     # agreement at shifts beyond R
+    "accuracy_in",
+    "accuracy_beyond",
+)
+
+
+def study_shifts(stride: int, max_shift: int, in_range: int) -> ShiftSet:
+    """The study's canvas shift set: every residue modulo ``stride`` and the distance range.
+
+    A core grid ``[-c, c]^2`` with ``c = max(stride // 2, in_range)`` (it holds every residue
+    ``(dy mod S, dx mod S)`` and every unit step around the centre), plus the axis shifts
+    ``(0, +-d)``, ``(+-d, 0)`` for ``d = c + 2, c + 4, ...`` and every multiple of ``stride`` up
+    to ``max_shift``, plus the diagonals ``(+-S, +-S)`` when ``S <= max_shift``.
+
+    MNIST on the 48x48 canvas (S = 8, max shift 10, R = 4): 81 + 12 + 4 = 97 shifts.
+    """
+    c = max(stride // 2, in_range)
+    if c > max_shift:
+        raise ValueError(f"the canvas allows shifts up to {max_shift} px, fewer than the {c} px the "
+                         f"shift set needs (stride {stride}, training range {in_range}); use a larger canvas")
+    pairs = {(dy, dx) for dy in range(-c, c + 1) for dx in range(-c, c + 1)}
+    far = set(range(c + 2, max_shift + 1, 2)) | set(range(stride, max_shift + 1, stride))
+    for d in sorted(far):
+        if d > c:
+            pairs |= {(0, d), (0, -d), (d, 0), (-d, 0)}
+    if stride <= max_shift:
+        pairs |= {(stride, stride), (stride, -stride), (-stride, stride), (-stride, -stride)}
+    return ShiftSet.from_list(sorted(pairs, key=lambda p: (max(abs(p[0]), abs(p[1])), p)))
 
 
 def profile_shifts(stride: int, size: int) -> ShiftSet:
@@ -31,79 +80,135 @@ def profile_shifts(stride: int, size: int) -> ShiftSet:
     return ShiftSet.from_list(sorted(pairs))
 
 
-def circular_shifts(size: tuple[int, int], n: int, seed: int = 0) -> ShiftSet:
-    """``(0, 0)`` and ``n - 1`` distinct random shifts covering one full period ``[0, H) x [0, W)``."""
-    gen = torch.Generator().manual_seed(seed)
-    h, w = size
-    order = torch.randperm(h * w - 1, generator=gen)[: max(0, min(n, h * w) - 1)] + 1
-    pairs = [(0, 0)] + [(int(k) // w, int(k) % w) for k in order]
-    return ShiftSet(torch.tensor(pairs, dtype=torch.float64), label=f"random circular({n}, seed={seed})")
+@dataclass
+class CanvasMeasurement:
+    """A model measured under canvas translations.
+
+    Attributes:
+        per_image: :data:`IMAGE_METRICS` -> ``(N,)`` float64 array.
+        profile: means over images at every shift.
+        periodicity: the aliasing signature (agreement by residue modulo the total stride).
+    """
+
+    per_image: dict[str, np.ndarray]
+    profile: ShiftProfile
+    periodicity: Periodicity
 
 
-def periodicity(res: InvarianceResult, stride: int) -> Periodicity:
-    """Agreement with the unshifted prediction (``res.clean_consistency_by_shift``), grouped by
-    the shift modulo ``stride``."""
-    offsets = torch.tensor(res.shifts, dtype=torch.long)
-    agree = torch.tensor(res.clean_consistency_by_shift, dtype=torch.float64)  # [S]
-    residues = offsets.remainder(stride)
-    table = torch.full((stride, stride), float("nan"), dtype=torch.float64)
-    for ry in range(stride):
-        for rx in range(stride):
-            sel = (residues[:, 0] == ry) & (residues[:, 1] == rx)
-            if sel.any():
-                table[ry, rx] = agree[sel].mean()
-    aligned = table[0, 0]
-    others = table.flatten()[1:]
-    others = others[~others.isnan()]
-    row = (offsets[:, 0] == 0).nonzero()[:, 0]
-    row = row[offsets[row, 1].argsort()]
-    return Periodicity(
-        stride=stride,
-        residue_agreement=[[None if v != v else float(v) for v in r] for r in table.tolist()],  # NaN -> None
-        aligned=float(aligned),
-        unaligned=float(others.mean()) if others.numel() else None,
-        dx_values=offsets[row, 1].tolist(),
-        agreement_by_dx=agree[row].tolist(),
-    )
+def _mean_over(hits: Tensor, columns: Tensor) -> Tensor:
+    """Row means of ``hits[:, columns]``; NaN when ``columns`` is empty. ``(N, S) -> (N,)``."""
+    if not bool(columns.any()):
+        return torch.full((hits.shape[0],), float("nan"), dtype=torch.float64)
+    return hits[:, columns].to(torch.float64).mean(dim=1)
 
 
-def accuracy_by_distance(res: InvarianceResult) -> list[float]:
-    """Mean accuracy at each Chebyshev distance ``max(|dy|, |dx|)`` = list index."""
-    if res.accuracy_by_shift is None:
-        raise ValueError("accuracy by distance needs labels")
-    offsets = torch.tensor(res.shifts, dtype=torch.float64)
-    dist = offsets.abs().max(dim=1).values.round().long()
-    acc = torch.tensor(res.accuracy_by_shift, dtype=torch.float64)
-    return [float(acc[dist == d].mean()) for d in range(int(dist.max()) + 1)]
-
-
-def measure_model(
-    model: nn.Module,
-    test_images: Tensor,
-    test_labels: Tensor,
-    eval_images: Tensor,
-    eval_labels: Tensor,
-    *,
-    max_shift: int,
-    stride: int,
-    n_circular: int,
-    n_profile: int,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """All measurements of the study for one model (the ``RunRecord`` fields after training).
+def image_statistics(predictions: Tensor, labels: Tensor, shifts: Tensor, *, n_classes: int, stride: int,
+                     in_range: int) -> dict[str, np.ndarray]:
+    """The per-image statistics of :data:`IMAGE_METRICS` from a prediction table.
 
     Shape:
-        - test_images, eval_images: ``(N, C, H, W)`` centred canvases; labels ``(N,)``
+        - predictions: ``(N, |S|)`` int64 top-1 classes, column ``j`` at shift ``shifts[j]``
+        - labels: ``(N,)``; shifts: ``(|S|, 2)`` integer-valued, containing ``(0, 0)``
+        - output: name -> ``(N,)`` float64
     """
-    canvas = invariance(model, eval_images, eval_labels, shifts=ShiftSet.grid(max_shift), mode="zeros", progress=progress)
-    circ = invariance(model, eval_images, eval_labels, shifts=circular_shifts(tuple(eval_images.shape[-2:]), n_circular), mode="circular")
-    profile = equivariance(model, eval_images[:n_profile], shifts=profile_shifts(stride, min(eval_images.shape[-2:])),
-                           mode="circular")
-    return {
-        "test_accuracy": evaluate(model, test_images, test_labels),
-        "canvas": canvas.to_dict(),
-        "circular": circ.to_dict(),
-        "accuracy_by_distance": accuracy_by_distance(canvas),
-        "periodicity": periodicity(canvas, stride),
-        "equivariance": profile.to_dict(),
+    offsets = shifts.round().long()
+    zero = ((offsets == 0).all(dim=1)).nonzero()
+    if zero.numel() != 1:
+        raise ValueError("the shift set must contain (0, 0) exactly once")
+    centre = predictions[:, int(zero[0, 0])]
+    agree = predictions == centre[:, None]
+    correct = predictions == labels[:, None]
+    multiple = (offsets.remainder(stride) == 0).all(dim=1)
+    nonzero = (offsets != 0).any(dim=1)
+    dist = offsets.abs().max(dim=1).values
+    inside, beyond = dist <= in_range, dist > in_range
+    index = {tuple(o): j for j, o in enumerate(offsets.tolist())}
+    pairs = [(j, index[(dy + ey, dx + ex)]) for j, (dy, dx) in enumerate(offsets.tolist())
+             for ey, ex in ((0, 1), (1, 0)) if (dy + ey, dx + ex) in index]
+    consistency = consistency_from_predictions(predictions, n_classes)
+    correct_centre = correct[:, int(zero[0, 0])]
+    if pairs:
+        a, b = torch.tensor(pairs).T
+        flips = (predictions[:, a] != predictions[:, b]).to(torch.float64).mean(dim=1)
+    else:
+        flips = torch.full((predictions.shape[0],), float("nan"), dtype=torch.float64)
+    stats = {
+        "consistency": consistency,
+        "consistency_correct": torch.where(correct_centre, consistency, torch.tensor(float("nan"), dtype=torch.float64)),
+        "agreement": agree.to(torch.float64).mean(dim=1),
+        "accuracy": correct.to(torch.float64).mean(dim=1),
+        "correct_centre": correct_centre.to(torch.float64),
+        "worst_case": correct.all(dim=1).to(torch.float64),
+        "aligned": _mean_over(agree, multiple & nonzero),
+        "unaligned": _mean_over(agree, ~multiple),
+        "flip_rate": flips,
+        "agreement_in": _mean_over(agree, inside),
+        "agreement_beyond": _mean_over(agree, beyond),
+        "accuracy_in": _mean_over(correct, inside),
+        "accuracy_beyond": _mean_over(correct, beyond),
     }
+    return {k: v.numpy() for k, v in stats.items()}
+
+
+def periodicity(shifts: Tensor, agreement: Tensor, stride: int) -> Periodicity:
+    """Agreement with the unshifted prediction grouped by the shift modulo ``stride``.
+
+    Shape: shifts ``(|S|, 2)``, agreement ``(|S|,)`` (mean over images at each shift).
+    """
+    offsets = shifts.round().long()
+    residues = offsets.remainder(stride)
+    table: list[list[float | None]] = []
+    for ry in range(stride):
+        row: list[float | None] = []
+        for rx in range(stride):
+            sel = (residues[:, 0] == ry) & (residues[:, 1] == rx) & (offsets != 0).any(dim=1)
+            row.append(float(agreement[sel].mean()) if sel.any() else None)
+        table.append(row)
+    on_row = (offsets[:, 0] == 0).nonzero()[:, 0]
+    on_row = on_row[offsets[on_row, 1].argsort()]
+    return Periodicity(stride=stride, residue_agreement=table, dx_values=offsets[on_row, 1].tolist(),
+                       agreement_by_dx=[float(v) for v in agreement[on_row]])
+
+
+def measure_canvas(model: nn.Module, images: Tensor, labels: Tensor, *, shifts: ShiftSet, n_classes: int,
+                   stride: int, in_range: int, progress: Callable[[int, int], None] | None = None) -> CanvasMeasurement:
+    """Measure ``model`` at every shift of ``shifts`` of the centred canvases ``images`` (zero fill).
+
+    Shape:
+        - images: ``(N, C, H, W)`` centred canvases; labels ``(N,)``
+    """
+    res = invariance(model, images, labels, shifts=shifts, mode="zeros", progress=progress)
+    table = res.predictions
+    offsets = torch.tensor(res.shifts, dtype=torch.float64)
+    per_image = image_statistics(table, labels, offsets, n_classes=n_classes, stride=stride, in_range=in_range)
+    agreement = torch.tensor(res.clean_consistency_by_shift, dtype=torch.float64)
+    profile = ShiftProfile(shifts=[[int(round(a)), int(round(b))] for a, b in res.shifts],
+                           accuracy=list(res.accuracy_by_shift or []), agreement=agreement.tolist())
+    return CanvasMeasurement(per_image, profile, periodicity(offsets, agreement, stride))
+
+
+def layer_profile(model: nn.Module, images: Tensor, stride: int) -> dict:
+    """The per-layer equivariance profile under circular shifts (:func:`shiftlab.equivariance`).
+
+    Shape: images ``(n, C, H, W)``.
+    """
+    size = min(images.shape[-2:])
+    return equivariance(model, images, shifts=profile_shifts(stride, size), mode="circular").to_dict()
+
+
+def probe_correct(model: nn.Module, images: Tensor, labels: Tensor) -> np.ndarray:
+    """Per-image accuracy of the position probe: the mean over an image's two placements.
+
+    Shape: images ``(2N, C, H, W)`` and labels ``(2N,)`` from
+    :func:`shiftlab.study.conditions.probe_eval_set` -> ``(N,)``.
+    """
+    hits = correct_per_image(model, images, labels)
+    n = hits.shape[0] // 2
+    return (hits[:n] + hits[n:]) / 2
+
+
+def correct_per_image(model: nn.Module, images: Tensor, labels: Tensor) -> np.ndarray:
+    """``1.0`` where ``model`` classifies an image right, else ``0.0``. ``(N, C, H, W) -> (N,)``."""
+    with torch.inference_mode():
+        preds = torch.cat([model(chunk).argmax(dim=1) for chunk in images.split(256)])
+    return (preds == labels).to(torch.float64).numpy()

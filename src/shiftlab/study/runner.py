@@ -1,23 +1,30 @@
-"""Run the study: for every architecture x condition x seed, train (checkpointed, resumable),
-measure, and save; then write ``results.json``, ``results.csv`` and the report.
+"""Run the study: every model x condition x seed is a job (:mod:`.job`), run in parallel worker
+processes with one torch thread each; then the analysis (:mod:`.analysis`) and ``results.json``.
 
 Run directory layout::
 
     RUN_DIR/config.json        the StudyConfig
     RUN_DIR/checkpoints/KEY/   training checkpoints (one per run, each epoch)
     RUN_DIR/runs/KEY.json      one RunRecord per finished run (a finished run is never redone)
-    RUN_DIR/results.json       StudyResults (schema.py); results.csv: one row per run and shift
+    RUN_DIR/runs/KEY.npz       its per-image statistics (the bootstrap's input)
+    RUN_DIR/results.json       StudyResults: config, meta, runs, analysis; results.csv: one row per run and shift
     RUN_DIR/report.html        the report (shiftlab report RUN_DIR rebuilds it)
+
+Results do not depend on the number of workers: every job is seeded and runs single-threaded
+(``torch.set_num_threads(1)``; a float sum's order depends on the thread count), whichever
+process runs it.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import multiprocessing
+import os
 import platform
+import queue as queue_module
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,112 +32,30 @@ from pathlib import Path
 import torch
 
 import shiftlab
-from shiftlab.data import Canvas, ImageDataset, load
 from shiftlab.data.canvas import content_extent
-from shiftlab.io import write_json_atomic, write_text_atomic
+from shiftlab.io import write_json_atomic
+from shiftlab.study.analysis import analyse
 from shiftlab.study.config import StudyConfig
-from shiftlab.study.measurements import measure_model
-from shiftlab.study.schema import SCHEMA_VERSION, RunRecord, StudyResults
-from shiftlab.training import TrainConfig, train
-from shiftlab.zoo import TOTAL_STRIDE, build, count_parameters
+from shiftlab.study.data import StudyData, prepare_data
+from shiftlab.study.job import Job, Progress, record_paths, run_job
+from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord, load_per_image
+from shiftlab.study.results import StudyMeta, StudyResults, write_results
+from shiftlab.zoo import build, info
 
-__all__ = ["StudyData", "check_run_dir", "prepare_data", "run_study", "run_key", "write_results"]
-
-
-@dataclass
-class StudyData:
-    """Centred canvases of the train / test / eval images. Shapes ``[N, C, H, W]``, labels ``[N]``."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    eval_x: torch.Tensor
-    eval_y: torch.Tensor
-    canvas: Canvas
-    classes: list[str]
+__all__ = ["check_run_dir", "default_workers", "jobs_of", "run_study"]
 
 
-def prepare_data(config: StudyConfig) -> StudyData:
-    """Load the dataset and place every image at the centre of a canvas with room to move.
-
-    The canvas leaves ``config.fraction`` of the objects' extent (:func:`content_extent`) free on
-    every side, and at least the zoo's total stride S (so shifts by S exist, for the periodicity
-    and claim C4), rounded up so its size is a multiple of S. MNIST: 28 -> 48, shifts up to 10.
-    """
-    train_set: ImageDataset = load(config.data, config.data_root, split="train")
-    test_set: ImageDataset = load(config.data, config.data_root, split="test")
-    if config.n_train:
-        train_set = train_set.head(config.n_train)
-    if config.n_test:
-        test_set = test_set.head(config.n_test)
-    canvas = Canvas.for_content(train_set.images, fraction=config.fraction, multiple_of=TOTAL_STRIDE, min_margin=TOTAL_STRIDE)
-    eval_set = test_set.head(config.n_eval)
-    return StudyData(
-        canvas.centred(train_set.images), train_set.labels,
-        canvas.centred(test_set.images), test_set.labels,
-        canvas.centred(eval_set.images), eval_set.labels,
-        canvas, list(train_set.classes),
-    )
+def default_workers() -> int:
+    """The number of CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
 
 
-def run_key(model: str, condition: str, seed: int) -> str:
-    """File-name key of one run."""
-    return f"{model}__{condition}__seed{seed}"
-
-
-def _train_config(config: StudyConfig, condition: str, seed: int, max_shift: int) -> TrainConfig:
-    augment = condition == "augmented"
-    return TrainConfig(
-        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=seed,
-        augment="translate" if augment else "none", max_shift=max_shift if augment else 0,
-    )
-
-
-def _one_run(config: StudyConfig, data: StudyData, out: Path, model_name: str, condition: str, seed: int,
-             resume: bool, on_train: Callable | None, on_measure: Callable | None) -> RunRecord:
-    max_shift = min(data.canvas.max_shift)
-    torch.manual_seed(seed)
-    model = build(model_name, num_classes=len(data.classes), in_channels=data.train_x.shape[1], width=config.width,
-                  input_size=tuple(data.train_x.shape[-2:]))
-    result = train(model, data.train_x, data.train_y, _train_config(config, condition, seed, max_shift),
-                   checkpoint_dir=out / "checkpoints" / run_key(model_name, condition, seed), resume=resume,
-                   progress=on_train)
-    measured = measure_model(model, data.test_x, data.test_y, data.eval_x, data.eval_y, max_shift=max_shift,
-                             stride=model.total_stride, n_circular=config.n_circular, n_profile=config.n_profile,
-                             progress=on_measure)
-    return RunRecord(
-        model=model_name, condition=condition, seed=seed, params=count_parameters(model),
-        total_stride=model.total_stride, train_seconds=result.seconds, history=result.history, **measured,
-    )
-
-
-def _csv(runs: list[RunRecord]) -> str:
-    """Tidy table: one row per run, measurement (canvas / circular) and shift."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["model", "condition", "seed", "measurement", "dy", "dx", "accuracy", "agreement_with_unshifted",
-                     "test_accuracy", "consistency", "params", "train_seconds"])
-    for r in runs:
-        for kind in ("canvas", "circular"):
-            res = r[kind]
-            for (dy, dx), acc, agree in zip(res["shifts"], res["accuracy_by_shift"], res["clean_consistency_by_shift"]):
-                writer.writerow([r["model"], r["condition"], r["seed"], kind, dy, dx, f"{acc:.6g}", f"{agree:.6g}",
-                                 f"{r['test_accuracy']:.6g}", f"{res['consistency']:.6g}", r["params"],
-                                 f"{r['train_seconds']:.3f}"])
-    return buf.getvalue()
-
-
-def write_results(out: Path, config: StudyConfig, meta: dict, runs: list[RunRecord]) -> StudyResults:
-    """Write ``results.json`` and ``results.csv`` atomically; return the results."""
-    results = StudyResults(schema_version=SCHEMA_VERSION, config=config.to_dict(), meta=meta, runs=runs)  # type: ignore[typeddict-item]
-    write_json_atomic(out / "results.json", results)
-    write_text_atomic(out / "results.csv", _csv(runs))
-    return results
-
-
-def _hardware() -> str:
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {platform.system()} {platform.release()}"
+def jobs_of(config: StudyConfig) -> list[Job]:
+    """Every job of ``config``, condition-major."""
+    return [Job(m, c, s) for c in config.conditions for m in config.models for s in range(config.seeds)]
 
 
 def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> None:
@@ -140,11 +65,126 @@ def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> None:
         return
     if not resume:
         raise FileExistsError(f"{out} already holds a study; pass --resume to continue it, or choose another --out")
-    old = json.loads(saved.read_text())
+    try:
+        old = json.loads(saved.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{saved} is damaged ({err}); delete it (the runs are kept) and resume again") from err
     if old != config.to_dict():
-        diff = sorted(k for k in set(old) | set(config.to_dict()) if old.get(k) != config.to_dict().get(k))
+        mine = config.to_dict()
+        diff = sorted(k for k in set(old) | set(mine) if not isinstance(old, dict) or old.get(k) != mine.get(k))
         raise ValueError(f"--resume with a different configuration than {saved} (differs in: {', '.join(diff)}); "
                          "use the same options or another --out")
+
+
+def _finished(out: Path, job: Job) -> RunRecord | None:
+    """The saved record of ``job``, or None when it has not finished or its files are damaged
+    (then they are removed, and the job is redone)."""
+    json_path, npz_path = record_paths(out, job.key)
+    if not json_path.exists():
+        return None
+    try:
+        record = RunRecord.from_dict(json.loads(json_path.read_text()), source=str(json_path))
+        load_per_image(npz_path)
+        return record
+    except (RecordError, UnicodeDecodeError, json.JSONDecodeError, FileNotFoundError):
+        json_path.unlink(missing_ok=True)
+        npz_path.unlink(missing_ok=True)
+        return None
+
+
+# --- worker processes -------------------------------------------------------------------------
+_WORKER: dict = {}
+
+
+def _init_worker(events: multiprocessing.Queue | None) -> None:
+    torch.set_num_threads(1)
+    _WORKER["events"] = events
+
+
+def _worker_data(config: StudyConfig) -> StudyData:
+    key = json.dumps(config.to_dict(), sort_keys=True)
+    if _WORKER.get("data_key") != key:
+        _WORKER["data"], _WORKER["data_key"] = prepare_data(config), key
+    return _WORKER["data"]
+
+
+def _worker_job(config: StudyConfig, job: Job, out: str, resume: bool) -> str:
+    events = _WORKER.get("events")
+    progress = None if events is None else (lambda *event: events.put(event))
+    run_job(config, _worker_data(config), job, Path(out), resume=resume, progress=progress)
+    return job.key
+
+
+def _cost(config: StudyConfig, data: StudyData, job: Job) -> int:
+    """Multiply-adds of one forward pass: long jobs go first, so the workers finish together."""
+    model = build(job.model, num_classes=len(data.classes), in_channels=data.train_x.shape[1], width=config.width,
+                  input_size=data.canvas.canvas_size)
+    return info(model, data.canvas.canvas_size).macs
+
+
+@dataclass
+class _Callbacks:
+    on_job: Callable[[str, int, int], None] | None
+    progress: Progress | None
+
+
+def _run_in_process(config: StudyConfig, data: StudyData, jobs: list[Job], out: Path, resume: bool,
+                    calls: _Callbacks, done0: int, total: int) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for i, job in enumerate(jobs):
+            run_job(config, data, job, out, resume=resume, progress=calls.progress)
+            if calls.on_job:
+                calls.on_job(job.key, done0 + i + 1, total)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_in_pool(config: StudyConfig, jobs: list[Job], out: Path, resume: bool, workers: int, calls: _Callbacks,
+                 done0: int, total: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue() if calls.progress else None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(events,))
+    try:
+        pending: set[Future] = {pool.submit(_worker_job, config, job, str(out), resume) for job in jobs}
+        done = done0
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _drain(events, calls.progress)
+            for future in finished:
+                key = future.result()  # re-raises a job's error here
+                done += 1
+                if calls.on_job:
+                    calls.on_job(key, done, total)
+        pool.shutdown(wait=True)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+
+
+def _drain(events: multiprocessing.Queue | None, progress: Progress | None) -> None:
+    if events is None or progress is None:
+        return
+    while True:
+        try:
+            progress(*events.get_nowait())
+        except queue_module.Empty:
+            return
+
+
+def _meta(config: StudyConfig, data: StudyData, started: str, seconds: float, workers: int) -> StudyMeta:
+    h, w = data.canvas.canvas_size
+    return StudyMeta(
+        dataset=config.data, n_train=int(data.train_x.shape[0]), n_test=int(data.test_x.shape[0]),
+        n_eval=int(data.eval_x.shape[0]), object_size=list(data.canvas.object_size),
+        object_extent=list(content_extent(data.train_x)), canvas_size=[h, w], max_shift=data.max_shift,
+        classes=data.classes, device="cpu", workers=workers, threads_per_worker=1,
+        hardware=f"{platform.processor() or platform.machine()}, {default_workers()} cores, {platform.system()} {platform.release()}",
+        torch_version=torch.__version__, shiftlab_version=shiftlab.__version__, started=started, seconds=seconds,
+    )
 
 
 def run_study(
@@ -152,41 +192,51 @@ def run_study(
     out: str | Path,
     *,
     resume: bool = False,
-    on_run: Callable[[str, int, int], None] | None = None,
-    on_train: Callable | None = None,
-    on_measure: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    on_job: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> StudyResults:
-    """Train and measure every run of ``config`` into ``out``; returns the results.
+    """Train and measure every job of ``config`` into ``out``, analyse, write ``results.json``.
 
-    With ``resume=True`` finished runs are read back and unfinished ones continue from their
-    last checkpointed epoch; the config must then equal the saved one. Without it, ``out``
-    must not hold an earlier study.
+    Args:
+        config: what to run.
+        out: the run directory.
+        resume: read finished runs back (damaged ones are redone) and continue unfinished
+            trainings from their last epoch; the config must equal the saved one. Without it,
+            ``out`` must not hold an earlier study.
+        workers: worker processes (default: the number of cores); 1 runs in this process.
+            Every job runs with one torch thread, so results are identical for any count.
+        on_job: called as ``on_job(key, finished, total)`` after each job.
+        progress: called as ``progress(key, stage, done, total)`` as jobs train and measure.
+
+    Returns:
+        the :class:`~shiftlab.study.results.StudyResults` also written to ``out/results.json``.
     """
     out = Path(out)
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     check_run_dir(config, out, resume)
+    data = prepare_data(config)  # fails on a missing dataset before anything is written
     write_json_atomic(out / "config.json", config.to_dict())
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
-    data = prepare_data(config)
-    jobs = [(m, c, s) for m in config.models for c in config.conditions for s in range(config.seeds)]
-    runs: list[RunRecord] = []
-    for i, (model_name, condition, seed) in enumerate(jobs):
-        key = run_key(model_name, condition, seed)
-        if on_run:
-            on_run(key, i, len(jobs))
-        record_path = out / "runs" / f"{key}.json"
-        if resume and record_path.exists():
-            runs.append(json.loads(record_path.read_text()))
-            continue
-        record = _one_run(config, data, out, model_name, condition, seed, resume, on_train, on_measure)
-        write_json_atomic(record_path, record)
-        runs.append(record)
-    h, w = data.canvas.canvas_size
-    meta = {
-        "dataset": config.data, "n_train": int(data.train_x.shape[0]), "n_test": int(data.test_x.shape[0]),
-        "n_eval": int(data.eval_x.shape[0]), "object_size": list(data.canvas.object_size),
-        "object_extent": list(content_extent(data.train_x)), "canvas_size": [h, w],
-        "max_shift": int(min(data.canvas.max_shift)), "classes": data.classes, "hardware": _hardware(),
-        "torch_version": torch.__version__, "shiftlab_version": shiftlab.__version__, "started": started,
-        "seconds": time.perf_counter() - t0,
-    }
-    return write_results(out, config, meta, runs)
+    jobs = jobs_of(config)
+    todo = [job for job in jobs if not (resume and _finished(out, job))]
+    costs = {m: _cost(config, data, Job(m, "centred", 0)) for m in {job.model for job in todo}}
+    todo.sort(key=lambda job: -costs[job.model])
+    calls = _Callbacks(on_job, progress)
+    done0 = len(jobs) - len(todo)
+    if workers == 1 or len(todo) <= 1:
+        _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs))
+    else:
+        _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs))
+    records, per_image = [], []
+    for job in jobs:
+        record = _finished(out, job)
+        if record is None:  # pragma: no cover (a job that returned has written its files)
+            raise RecordError(f"run {job.key} finished but its record is missing")
+        records.append(record)
+        per_image.append(load_per_image(record_paths(out, job.key)[1]))
+    analysis = analyse(config, records, per_image)
+    meta = _meta(config, data, started, time.perf_counter() - t0, workers)
+    return write_results(out, StudyResults(SCHEMA_VERSION, config.to_dict(), meta, records, analysis))

@@ -32,6 +32,10 @@ class TrainConfig:
             ``[-max_shift, max_shift]^2`` (must be >= 1); must be 0 for ``augment="none"``.
         precise_bn: recompute BatchNorm statistics exactly at the end of each epoch, over up to
             2,048 training images with the epoch's augmentation (see :mod:`.precise_bn`).
+        target_accuracy: stop after the first epoch whose training accuracy (``train_acc``: over
+            that epoch's batches, in train mode, with its augmentation: a conservative estimate
+            of the final weights' accuracy) reaches this; ``epochs`` is then the maximum.
+            ``None`` trains all ``epochs``. See ``docs/study.md`` ("Convergence").
 
     Example:
         >>> TrainConfig(epochs=2, augment="translate", max_shift=2).to_dict()["max_shift"]
@@ -46,6 +50,7 @@ class TrainConfig:
     augment: str = "none"
     max_shift: int = 0
     precise_bn: bool = True
+    target_accuracy: float | None = None
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -57,6 +62,9 @@ class TrainConfig:
             self.augment in AUGMENTATIONS,
             f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}",
         )
+        if self.target_accuracy is not None:
+            _require(0 < self.target_accuracy <= 1,
+                     f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
         if self.augment == "translate":
             _require(
                 self.max_shift >= 1, f"augment='translate' needs max_shift >= 1, got {self.max_shift}"
@@ -77,6 +85,8 @@ class TrainResult:
     """Outcome of :func:`shiftlab.training.train`.
 
     Attributes:
+        converged: ``True`` when ``config.target_accuracy`` was reached (training stopped
+            there), ``False`` when all epochs ran without reaching it, ``None`` without a target.
         history: one dict per completed epoch with keys ``epoch`` (1-based), ``train_loss``
             (mean cross-entropy over the epoch's samples), ``train_acc`` (accuracy on the
             augmented training batches, in train mode), ``val_acc`` (only when validation data
@@ -91,6 +101,7 @@ class TrainResult:
     epochs_completed: int = 0
     seconds: float = 0.0
     resumed_from: int | None = None
+    converged: bool | None = None
 
     def to_dict(self) -> dict:
         """Return the result as a plain, JSON-safe dict."""
@@ -99,6 +110,7 @@ class TrainResult:
             "epochs_completed": self.epochs_completed,
             "seconds": self.seconds,
             "resumed_from": self.resumed_from,
+            "converged": self.converged,
         }
 
 

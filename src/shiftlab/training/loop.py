@@ -66,7 +66,9 @@ def train(
     the checkpoint's last completed epoch, restoring weights, buffers, optimiser state and
     history, so it ends with the same weights and numbers as an uninterrupted run; if no
     checkpoint exists yet it starts from scratch; if all ``config.epochs`` are already done it
-    returns the saved result at once. An interruption (e.g. ``KeyboardInterrupt``) loses at most
+    returns the saved result at once. With ``config.target_accuracy`` training stops after the
+    first epoch whose training accuracy reaches it (also when resuming a run that had reached
+    it). An interruption (e.g. ``KeyboardInterrupt``) loses at most
     the epoch in progress.
 
     Args:
@@ -109,6 +111,8 @@ def train(
     try:
         model.train()
         for epoch in range(len(history) + 1, config.epochs + 1):
+            if _reached(history, config):
+                break
             row = _run_epoch(model, optimizer, images, labels, config, epoch, progress,
                              val_images, val_labels)
             history.append(row)
@@ -120,7 +124,15 @@ def train(
                 progress(ProgressEvent("epoch", epoch, config.epochs, steps, steps, row["train_loss"], row))
     finally:
         model.eval()
-    return TrainResult(history, len(history), sum(row["seconds"] for row in history), resumed_from)
+    converged = None if config.target_accuracy is None else _reached(history, config)
+    return TrainResult(history, len(history), sum(row["seconds"] for row in history), resumed_from,
+                       converged)
+
+
+def _reached(history: list[dict], config: TrainConfig) -> bool:
+    """Whether the last completed epoch reached ``config.target_accuracy``."""
+    target = config.target_accuracy
+    return target is not None and bool(history) and history[-1]["train_acc"] >= target
 
 
 def _check_inputs(

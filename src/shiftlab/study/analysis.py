@@ -1,0 +1,266 @@
+"""The study's analysis, computed once from the runs' per-image statistics
+(``docs/study.md``, "Analysis"; ``docs/definitions.md``, "Intervals", "Factorial effects").
+
+- every cell (model x condition): each metric's mean with a 95% paired bootstrap interval over
+  seeds and images, its convergence, its size;
+- the matched pairs of the question (:data:`PAIRS`), as differences with intervals and an outcome
+  (``more``, ``less``, ``about the same``, ``inconclusive``) against the margin;
+- main effects and interactions of the balanced factorial (downsampling x head x condition)
+  among the cells present, never means over unlike subsets.
+
+All intervals use the same bootstrap replicates (one seed), so every difference is paired.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shiftlab.stats import (
+    Comparison,
+    Design,
+    Effect,
+    Interval,
+    PairedSample,
+    cell_means,
+    compare,
+    interaction,
+    main_effect,
+)
+from shiftlab.study.config import StudyConfig
+from shiftlab.study.records import RunRecord
+
+__all__ = ["PAIRS", "Analysis", "CellStats", "Pair", "analyse", "cell_key"]
+
+#: Conditions measured on the same images (so their cells can be compared as pairs).
+IMAGE_GROUPS = (("centred", "augmented", "circular"), ("transfer", "transfer_control"), ("probe", "probe_circular"))
+#: Metrics the matched pairs and the factorial effects are computed for.
+PAIR_METRICS = ("consistency", "consistency_correct", "agreement", "accuracy", "test_accuracy", "flip_rate",
+                "agreement_beyond", "aligned", "unaligned")
+EFFECT_METRICS = ("consistency", "test_accuracy")
+#: Seed of the bootstrap replicates (one for the whole analysis: every interval is paired).
+BOOT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A matched comparison of the question: ``a`` against ``b`` in the same condition."""
+
+    id: str
+    a: str
+    b: str
+    question: str
+
+
+#: The matched pairs the verdict answers (``docs/study.md``, "Verdict").
+PAIRS = (
+    Pair("fcn_vs_classic", "strided_gap", "maxpool_fc", "the FCN against the classic max-pool CNN (FC head)"),
+    Pair("fcn_vs_maxpool_gap", "strided_gap", "maxpool_gap", "the FCN against a max-pool network with the same global-pool head"),
+    Pair("fcn_twin", "blurstrided_gap", "strided_gap", "the anti-aliased FCN against the FCN"),
+    Pair("classic_twin", "maxblur_fc", "maxpool_fc", "the anti-aliased classic CNN against the classic CNN"),
+    Pair("maxpool_gap_twin", "maxblur_gap", "maxpool_gap", "the anti-aliased max-pool GAP network against its plain twin"),
+    Pair("aa_fcn_vs_classic", "blurstrided_gap", "maxpool_fc", "the anti-aliased FCN against the classic CNN"),
+    Pair("fcn_head", "strided_gap", "strided_fc", "a global-pool head against an FC head on the strided trunk"),
+    Pair("maxpool_head", "maxpool_gap", "maxpool_fc", "a global-pool head against an FC head on the max-pool trunk"),
+    Pair("aps_vs_fcn", "aps_gap", "strided_gap", "adaptive polyphase sampling against the FCN"),
+)
+
+
+def cell_key(model: str, condition: str) -> str:
+    """The key of a cell: ``"model|condition"``."""
+    return f"{model}|{condition}"
+
+
+@dataclass
+class CellStats:
+    """One model under one condition, over its seeds.
+
+    ``metrics``: metric -> mean over seeds and images with its 95% interval. ``converged``: how
+    many of the ``n_seeds`` runs reached the target training accuracy (None: no target).
+    """
+
+    model: str
+    downsampling: str
+    head: str
+    padding: str
+    condition: str
+    n_seeds: int
+    n_images: int
+    params: int
+    macs: int
+    receptive_field: int
+    converged: int | None
+    final_train_accuracy: float
+    epochs: float
+    metrics: dict[str, Interval]
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.model, self.condition)
+
+    @property
+    def all_converged(self) -> bool | None:
+        return None if self.converged is None else self.converged == self.n_seeds
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "metrics"}
+        d["metrics"] = {k: v.to_dict() for k, v in self.metrics.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CellStats:
+        d = dict(d)
+        d["metrics"] = {k: Interval(**v) for k, v in d["metrics"].items()}
+        return cls(**d)
+
+
+@dataclass
+class Analysis:
+    """Everything the verdict and the report use, with intervals.
+
+    ``comparisons``: the matched pairs present (:data:`PAIRS`; ``Comparison.label`` is
+    ``"<pair id>|<condition>"``, ``a`` and ``b`` are cell keys); ``effects``: main effects and
+    two-way interactions of the balanced factorial.
+    """
+
+    margin: float
+    level: float
+    n_boot: int
+    cells: list[CellStats]
+    comparisons: list[Comparison] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+    def cell(self, model: str, condition: str) -> CellStats | None:
+        for c in self.cells:
+            if c.model == model and c.condition == condition:
+                return c
+        return None
+
+    def comparison(self, pair_id: str, condition: str, metric: str) -> Comparison | None:
+        for c in self.comparisons:
+            if c.label == f"{pair_id}|{condition}" and c.metric == metric:
+                return c
+        return None
+
+    def to_dict(self) -> dict:
+        return {"margin": self.margin, "level": self.level, "n_boot": self.n_boot,
+                "cells": [c.to_dict() for c in self.cells],
+                "comparisons": [c.to_dict() for c in self.comparisons],
+                "effects": [e.to_dict() for e in self.effects]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Analysis:
+        comparisons = [Comparison(c["label"], c["a"], c["b"], c["metric"], Interval(**c["interval"]), c["margin"],
+                                  c["outcome"]) for c in d["comparisons"]]
+        effects = [Effect(e["kind"], tuple(e["factors"]), tuple(tuple(p) for p in e["levels"]), e["metric"],
+                          Interval(**e["interval"])) for e in d["effects"]]
+        return cls(d["margin"], d["level"], d["n_boot"], [CellStats.from_dict(c) for c in d["cells"]], comparisons,
+                   effects)
+
+
+def _samples(records: list[RunRecord], per_image: list[dict[str, np.ndarray]], seeds: int,
+             conditions: tuple[str, ...]) -> dict[str, PairedSample]:
+    """metric -> sample of the cells of ``conditions`` (one image group): ``[seeds, images]`` arrays."""
+    rows: dict[str, dict[str, list]] = {}
+    for record, arrays in zip(records, per_image):
+        if record.condition not in conditions:
+            continue
+        for metric, values in arrays.items():
+            rows.setdefault(metric, {}).setdefault(cell_key(record.model, record.condition), [None] * seeds)[record.seed] = values
+    samples = {}
+    for metric, cells in rows.items():
+        stacked = {k: np.stack(v) for k, v in cells.items() if all(x is not None for x in v)}
+        stacked = {k: v for k, v in stacked.items() if not np.isnan(v).all()}
+        if stacked:
+            samples[metric] = PairedSample(stacked)
+    return samples
+
+
+def _cells(records: list[RunRecord], samples: dict[str, dict[str, PairedSample]], config: StudyConfig) -> list[CellStats]:
+    by_cell: dict[str, list[RunRecord]] = {}
+    for r in records:
+        by_cell.setdefault(cell_key(r.model, r.condition), []).append(r)
+    intervals: dict[str, dict[str, Interval]] = {}
+    for group in samples.values():
+        for metric, sample in group.items():
+            for key, interval in cell_means(sample, n_boot=config.n_boot, seed=BOOT_SEED).items():
+                intervals.setdefault(key, {})["test_accuracy" if metric == "test_correct" else metric] = interval
+    cells = []
+    for key, runs in by_cell.items():
+        first = runs[0]
+        flags = [r.training.converged for r in runs]
+        n_images = max((s.n_images for g in samples.values() for s in g.values() if key in s.values), default=0)
+        cells.append(CellStats(
+            model=first.model, downsampling=first.downsampling, head=first.head, padding=first.padding,
+            condition=first.condition, n_seeds=len(runs), n_images=n_images, params=first.params, macs=first.macs,
+            receptive_field=first.receptive_field, converged=None if flags[0] is None else sum(bool(f) for f in flags),
+            final_train_accuracy=float(np.mean([r.training.final_train_accuracy for r in runs])),
+            epochs=float(np.mean([r.training.epochs for r in runs])), metrics=intervals.get(key, {})))
+    return cells
+
+
+def _comparisons(samples: dict[str, dict[str, PairedSample]], config: StudyConfig) -> list[Comparison]:
+    out = []
+    for condition in config.conditions:
+        group = next(g for g in IMAGE_GROUPS if condition in g)
+        for pair in PAIRS:
+            a, b = cell_key(pair.a, condition), cell_key(pair.b, condition)
+            for metric in PAIR_METRICS:
+                sample = samples.get(group[0], {}).get("test_correct" if metric == "test_accuracy" else metric)
+                if sample is None or a not in sample.values or b not in sample.values:
+                    continue
+                out.append(compare(sample, a, b, metric=metric, margin=config.margin, label=f"{pair.id}|{condition}",
+                                   n_boot=config.n_boot, seed=BOOT_SEED))
+    return out
+
+
+def _design(cells: list[CellStats], conditions: tuple[str, ...]) -> Design | None:
+    """The largest balanced downsampling x head (x condition) design among ``cells``."""
+    present = {(c.downsampling, c.head, c.condition): c.key for c in cells if c.condition in conditions}
+    downs = tuple(dict.fromkeys(k[0] for k in present))
+    heads = tuple(dict.fromkeys(k[1] for k in present))
+    conds = tuple(c for c in conditions if any(k[2] == c for k in present))
+    if len(downs) < 2 and len(heads) < 2:
+        return None
+    if any((d, h, c) not in present for d in downs for h in heads for c in conds):
+        return None
+    factors = {"downsampling": downs, "head": heads, "condition": conds}
+    return Design(factors, lambda levels: present[(levels["downsampling"], levels["head"], levels["condition"])])
+
+
+def _effects(cells: list[CellStats], samples: dict[str, dict[str, PairedSample]], config: StudyConfig) -> list[Effect]:
+    """Main effects (each level against the first) and two-way interactions, per metric."""
+    conditions = tuple(c for c in ("centred", "augmented") if c in config.conditions)
+    design = _design(cells, conditions)
+    if design is None:
+        return []
+    out = []
+    for metric in EFFECT_METRICS:
+        sample = samples["centred"].get("test_correct" if metric == "test_accuracy" else metric)
+        if sample is None:
+            continue
+        contrasts = [(f, (lv, levels[0])) for f, levels in design.factors.items() for lv in levels[1:]]
+        for factor, pair in contrasts:
+            out.append(Effect("main", (factor,), (pair,), metric, main_effect(
+                design, sample, factor, pair[0], pair[1], n_boot=config.n_boot, seed=BOOT_SEED)))
+        for (f1, p1), (f2, p2) in itertools.combinations(contrasts, 2):
+            if f1 != f2:
+                out.append(Effect("interaction", (f1, f2), (p1, p2), metric, interaction(
+                    design, sample, f1, p1, f2, p2, n_boot=config.n_boot, seed=BOOT_SEED)))
+    return out
+
+
+def analyse(config: StudyConfig, records: list[RunRecord], per_image: list[dict[str, np.ndarray]]) -> Analysis:
+    """The analysis of a study's runs.
+
+    Args:
+        config: the study's config (seeds, margin, bootstrap size).
+        records: every run; ``per_image[i]`` the per-image arrays of ``records[i]``
+            (metric -> ``(n_images,)``).
+    """
+    samples = {group[0]: _samples(records, per_image, config.seeds, group) for group in IMAGE_GROUPS}
+    cells = _cells(records, samples, config)
+    return Analysis(config.margin, 0.95, config.n_boot, cells, _comparisons(samples, config),
+                    _effects(cells, samples, config))

@@ -1,0 +1,106 @@
+"""A study's results as typed objects: ``results.json`` (config, provenance, every run, the
+analysis) and the tidy ``results.csv``; written by the runner, read by the report."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from shiftlab.io import write_json_atomic, write_text_atomic
+from shiftlab.study.analysis import Analysis
+from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord
+
+__all__ = ["StudyMeta", "StudyResults", "load_results", "write_results"]
+
+
+@dataclass
+class StudyMeta:
+    """Provenance: dataset, canvas, where and how long it ran."""
+
+    dataset: str
+    n_train: int
+    n_test: int
+    n_eval: int  # images every model is measured on
+    object_size: list[int]  # the images' H, W
+    object_extent: list[int]  # the largest content box of an image (e.g. 20x20 for MNIST digits)
+    canvas_size: list[int]
+    max_shift: int
+    classes: list[str]
+    device: str
+    workers: int
+    threads_per_worker: int
+    hardware: str
+    torch_version: str
+    shiftlab_version: str
+    started: str  # ISO 8601
+    seconds: float  # wall time of the study (jobs and analysis; a resumed study: this session's)
+
+
+@dataclass
+class StudyResults:
+    """Top level of ``results.json``. ``config`` is :meth:`StudyConfig.to_dict`."""
+
+    schema_version: int
+    config: dict
+    meta: StudyMeta
+    runs: list[RunRecord]
+    analysis: Analysis
+
+    def to_dict(self) -> dict:
+        return {"schema_version": self.schema_version, "config": self.config, "meta": dataclasses.asdict(self.meta),
+                "runs": [r.to_dict() for r in self.runs], "analysis": self.analysis.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict, *, source: str = "results") -> StudyResults:
+        """Read results back; :class:`RecordError` (a ``ValueError``) names ``source`` when malformed."""
+        if not isinstance(d, dict) or d.get("schema_version") != SCHEMA_VERSION:
+            found = d.get("schema_version") if isinstance(d, dict) else type(d).__name__
+            raise RecordError(f"{source} has schema version {found!r}, this shiftlab reads {SCHEMA_VERSION}; "
+                              "rerun the study with this version")
+        try:
+            return cls(SCHEMA_VERSION, d["config"], StudyMeta(**d["meta"]),
+                       [RunRecord.from_dict(r, source=f"{source} run {i}") for i, r in enumerate(d["runs"])],
+                       Analysis.from_dict(d["analysis"]))
+        except (KeyError, TypeError) as err:
+            raise RecordError(f"{source} is not a valid results file ({type(err).__name__}: {err})") from err
+
+
+def load_results(path: str | Path) -> StudyResults:
+    """Read ``results.json`` (or the run directory holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{path} not found: run `shiftlab study --out {path.parent}` first") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(f"{path} is damaged ({err}); `shiftlab study --out {path.parent} --resume` rewrites it") from err
+    return StudyResults.from_dict(payload, source=str(path))
+
+
+def _csv(runs: list[RunRecord]) -> str:
+    """Tidy table: one row per run and canvas shift (pandas.read_csv reads it)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["model", "downsampling", "head", "padding", "condition", "seed", "dy", "dx", "accuracy",
+                     "agreement_with_unshifted", "test_accuracy", "consistency", "converged", "params"])
+    for r in runs:
+        if r.profile is None:
+            continue
+        for (dy, dx), acc, agree in zip(r.profile.shifts, r.profile.accuracy, r.profile.agreement):
+            writer.writerow([r.model, r.downsampling, r.head, r.padding, r.condition, r.seed, dy, dx, f"{acc:.6g}",
+                             f"{agree:.6g}", f"{r.summary['test_accuracy']:.6g}", f"{r.summary['consistency']:.6g}",
+                             r.training.converged, r.params])
+    return buf.getvalue()
+
+
+def write_results(out: Path, results: StudyResults) -> StudyResults:
+    """Write ``results.json`` and ``results.csv`` atomically; return ``results``."""
+    write_json_atomic(out / "results.json", results.to_dict())
+    write_text_atomic(out / "results.csv", _csv(results.runs))
+    return results
