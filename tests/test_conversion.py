@@ -193,7 +193,7 @@ def test_filt_size_one_reproduces_the_original() -> None:
     """BlurPool with filt_size 1 is plain subsampling: the conversion computes the same function;
     an avg pool k == s is a blur with filt_size k."""
     torch.manual_seed(0)
-    for name in ["fcn_gap", "maxpool_gap", "maxpool_fc"]:
+    for name in ["strided_gap", "maxpool_gap", "maxpool_fc"]:
         model = build(name).double()
         x = torch.randn(3, 1, 32, 32, dtype=torch.float64)
         new, _ = convert(model, "blur", filt_size=1)
@@ -319,7 +319,7 @@ def test_report_formats() -> None:
 # --------------------------------------------------------------------------- exact invariance
 
 
-@pytest.mark.parametrize("name", ["fcn_gap", "maxpool_gap", "fcn_gmp"])
+@pytest.mark.parametrize("name", ["strided_gap", "maxpool_gap", "strided_gmp"])
 def test_aps_circular_conversion_is_exactly_invariant(name: str) -> None:
     torch.manual_seed(0)
     model = build(name, seed=3).double()

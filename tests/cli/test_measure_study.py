@@ -14,13 +14,13 @@ from shiftlab.study.runner import run_study
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    run_study(StudyConfig(data="digits", models=("fcn_gap",), conditions=("centred",), seeds=1, epochs=1,
+    run_study(StudyConfig(data="digits", models=("strided_gap",), conditions=("centred",), seeds=1, epochs=1,
                           n_train=200, n_test=50, n_eval=8, n_circular=4, n_profile=2), out)
     return out
 
 
 def test_measure_a_study_checkpoint_on_its_dataset(study_dir, tmp_path, capsys):
-    ckpt = study_dir / "checkpoints" / "fcn_gap__centred__seed0"
+    ckpt = study_dir / "checkpoints" / "strided_gap__centred__seed0"
     out = tmp_path / "m.json"
     code = main(["measure", str(ckpt), "--data", "digits", "-n", "20", "--shifts", "1", "--mode", "zeros", "--json", str(out)])
     assert code == 0, capsys.readouterr().err
@@ -33,11 +33,11 @@ def test_measure_a_study_checkpoint_on_its_dataset(study_dir, tmp_path, capsys):
     assert payload["equivariance"]["input_shape"] == [1, *results["meta"]["canvas_size"]]
     assert "centred on a" in payload["images"]
     assert [l["name"] for l in payload["equivariance"]["layers"]][0] == "features.0"
-    assert run["model"] == "fcn_gap"
+    assert run["model"] == "strided_gap"
 
 
 def test_checkpoint_file_path_also_works_and_weights_are_refused(study_dir, capsys):
-    ckpt = study_dir / "checkpoints" / "fcn_gap__centred__seed0" / "checkpoint.pt"
+    ckpt = study_dir / "checkpoints" / "strided_gap__centred__seed0" / "checkpoint.pt"
     assert main(["measure", str(ckpt), "--data", "digits", "-n", "4", "--shifts", "1"]) == 0
     assert main(["measure", str(ckpt), "--data", "digits", "--weights", str(ckpt)]) == 2
     assert "--weights is for file.py:factory" in capsys.readouterr().err

@@ -1,115 +1,121 @@
-"""The study runner on real digits: results layout, CSV, resume after an interruption."""
+"""The study runner on real digits: run directory, typed records, identical results for any
+worker count, resume after an interruption, damaged records redone."""
 
 from __future__ import annotations
 
-import csv
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
-import torch
 
 from shiftlab.study.config import StudyConfig
-from shiftlab.study.measurements import circular_shifts, periodicity, profile_shifts
-from shiftlab.study.runner import run_key, run_study
-from shiftlab.invariance import InvarianceResult
+from shiftlab.study.job import Job, record_paths
+from shiftlab.study.records import load_per_image
+from shiftlab.study.results import load_results
+from shiftlab.study.runner import jobs_of, run_study
 
-TINY = dict(data="digits", models=("fcn_gap", "maxpool_fc"), seeds=1, epochs=2, n_train=300, n_test=100, n_eval=12,
-            n_circular=8, n_profile=4)
+TINY = dict(data="digits", models=("strided_gap", "maxpool_fc"), conditions=("centred", "augmented"), seeds=2,
+            max_epochs=2, n_train=300, n_test=100, n_eval=12, n_profile=4, n_boot=100, width=4, target_accuracy=0.5)
+
+
+def _strip_times(results) -> dict:
+    """``results`` as a dict without wall times (which differ between runs)."""
+    d = results.to_dict()
+    del d["meta"]
+    for run in d["runs"]:
+        run["seconds"] = run["training"]["seconds"] = 0
+        for row in run["training"]["history"] + run["training"]["head_history"]:
+            row["seconds"] = 0
+    return d
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    return out, run_study(StudyConfig(**TINY), out)
+    return out, run_study(StudyConfig(**TINY), out, workers=1)
 
 
-def test_run_directory_holds_config_results_csv_and_checkpoints(tiny_run):
+def test_run_directory_holds_config_records_results_csv_and_checkpoints(tiny_run):
     out, results = tiny_run
     assert json.loads((out / "config.json").read_text()) == StudyConfig(**TINY).to_dict()
-    saved = json.loads((out / "results.json").read_text())
-    assert saved == json.loads(json.dumps(results))
-    assert {(r["model"], r["condition"]) for r in saved["runs"]} == {
-        (m, c) for m in TINY["models"] for c in ("centred", "augmented")
-    }
-    for r in saved["runs"]:
-        assert (out / "checkpoints" / run_key(r["model"], r["condition"], r["seed"]) / "checkpoint.pt").is_file()
-        assert len(r["history"]) == TINY["epochs"]
-        assert 0.0 <= r["test_accuracy"] <= 1.0
-        grid = r["canvas"]["shifts"]
-        m = saved["meta"]["max_shift"]
-        assert len(grid) == (2 * m + 1) ** 2
-        assert len(r["accuracy_by_distance"]) == m + 1
-    assert saved["meta"]["canvas_size"][0] % 8 == 0 and saved["meta"]["n_eval"] == TINY["n_eval"]
+    assert load_results(out).to_dict() == json.loads(json.dumps(results.to_dict()))
+    assert [(r.model, r.condition, r.seed) for r in results.runs] == [
+        (j.model, j.condition, j.seed) for j in jobs_of(StudyConfig(**TINY))]
+    for r in results.runs:
+        assert (out / "checkpoints" / r.key / "checkpoint.pt").is_file()
+        assert (r.downsampling, r.head) == {"strided_gap": ("strided", "gap"), "maxpool_fc": ("maxpool", "fc")}[r.model]
+        assert 1 <= r.training.epochs <= TINY["max_epochs"] and len(r.training.history) == r.training.epochs
+        assert r.training.converged == (r.training.final_train_accuracy >= TINY["target_accuracy"])
+        arrays = load_per_image(record_paths(out, r.key)[1])
+        assert arrays["consistency"].shape == (TINY["n_eval"],)
+        assert r.summary["consistency"] == pytest.approx(arrays["consistency"].mean())
+        assert r.receptive_field == {"strided_gap": 15, "maxpool_fc": 22}[r.model] and r.macs > 0
 
 
-def test_csv_is_tidy_one_row_per_run_measurement_and_shift(tiny_run):
+def test_analysis_has_a_cell_per_model_and_condition_with_intervals(tiny_run):
+    _, results = tiny_run
+    cells = {(c.model, c.condition): c for c in results.analysis.cells}
+    assert set(cells) == {(m, c) for m in TINY["models"] for c in TINY["conditions"]}
+    for cell in cells.values():
+        ci = cell.metrics["consistency"]
+        assert ci.low <= ci.estimate <= ci.high and cell.n_seeds == 2 and cell.n_images == TINY["n_eval"]
+        runs = [r for r in results.runs if r.model == cell.model and r.condition == cell.condition]
+        assert ci.estimate == pytest.approx(np.mean([r.summary["consistency"] for r in runs]))
+    fcn_vs_classic = results.analysis.comparison("fcn_vs_classic", "centred", "consistency")
+    a, b = cells[("strided_gap", "centred")], cells[("maxpool_fc", "centred")]
+    assert fcn_vs_classic.interval.estimate == pytest.approx(a.metrics["consistency"].estimate - b.metrics["consistency"].estimate)
+
+
+def test_csv_is_tidy_and_pandas_reads_it(tiny_run):
     out, results = tiny_run
-    rows = list(csv.DictReader((out / "results.csv").open()))
-    expected = sum(len(r["canvas"]["shifts"]) + len(r["circular"]["shifts"]) for r in results["runs"])
-    assert len(rows) == expected
-    first = results["runs"][0]
-    row = next(r for r in rows if r["model"] == first["model"] and r["condition"] == first["condition"]
-               and r["measurement"] == "canvas" and (int(r["dy"]), int(r["dx"])) == (0, 0))
-    k = [tuple(s) for s in first["canvas"]["shifts"]].index((0, 0))
-    assert float(row["accuracy"]) == pytest.approx(first["canvas"]["accuracy_by_shift"][k], abs=1e-6)
-    assert float(row["agreement_with_unshifted"]) == 1.0  # the unshifted image agrees with itself
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == sum(len(r.profile.shifts) for r in results.runs)
+    assert set(frame["model"]) == set(TINY["models"]) and set(frame["head"]) == {"gap", "fc"}
+    assert frame["accuracy"].between(0, 1).all()
+
+
+def test_two_workers_give_identical_results(tiny_run, tmp_path):
+    _, one = tiny_run
+    two = run_study(StudyConfig(**TINY), tmp_path, workers=2)
+    assert two.meta.workers == 2
+    assert _strip_times(two) == _strip_times(one)
 
 
 def test_existing_study_needs_resume_and_the_same_config(tiny_run, tmp_path):
     out, _ = tiny_run
     with pytest.raises(FileExistsError, match="--resume"):
         run_study(StudyConfig(**TINY), out)
-    with pytest.raises(ValueError, match="epochs"):
-        run_study(StudyConfig(**{**TINY, "epochs": 3}), out, resume=True)
+    with pytest.raises(ValueError, match="differs in: seeds"):
+        run_study(StudyConfig(**{**TINY, "seeds": 3}), out, resume=True)
 
 
 def test_interrupted_study_resumes_to_the_same_numbers(tiny_run, tmp_path):
-    _, reference = tiny_run
-    out = tmp_path / "interrupted"
-    calls = {"n": 0}
+    _, full = tiny_run
+    config = StudyConfig(**TINY)
+    calls = []
 
-    def interrupt_in_second_epoch_of_second_run(event):
-        if event.kind == "epoch":
-            calls["n"] += 1
-        if calls["n"] == TINY["epochs"] + 1 and event.kind == "step" and event.epoch == 2:
+    def stop_after_two(key, done, total):
+        calls.append(key)
+        if len(calls) == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_study(StudyConfig(**TINY), out, on_train=interrupt_in_second_epoch_of_second_run)
-    assert len(list((out / "runs").glob("*.json"))) == 1  # the first run finished and was saved
-    resumed = run_study(StudyConfig(**TINY), out, resume=True)
-    strip = lambda runs: [{k: v for k, v in r.items() if k not in ("train_seconds", "history")} for r in runs]
-    assert strip(resumed["runs"]) == strip(json.loads(json.dumps(reference["runs"])))
-    losses = lambda runs: [[h["train_loss"] for h in r["history"]] for r in runs]
-    assert losses(resumed["runs"]) == losses(reference["runs"])
+        run_study(config, tmp_path, workers=1, on_job=stop_after_two)
+    finished = sorted(p.name for p in (tmp_path / "runs").glob("*.json"))
+    assert len(finished) == 2
+    resumed = run_study(config, tmp_path, resume=True, workers=1)
+    assert _strip_times(resumed) == _strip_times(full)
+    assert not list(tmp_path.rglob("*.tmp*"))
 
 
-def test_periodicity_groups_agreement_by_residue():
-    shifts = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]
-    # image 0 agrees with the unshifted class only at even shifts; image 1 everywhere
-    preds = torch.tensor([[0 if dy % 2 == 0 and dx % 2 == 0 else 1 for dy, dx in shifts], [3] * len(shifts)])
-    agree = (preds == preds[:, shifts.index((0, 0))][:, None]).double().mean(dim=0).tolist()
-    res = InvarianceResult("zeros", "grid(2)", shifts, 2, 4, 0.0, 0.0, 0.0, 0.0, None, clean_consistency_by_shift=agree)
-    p = periodicity(res, 2)
-    assert p["aligned"] == 1.0 and p["unaligned"] == 0.5
-    assert p["residue_agreement"] == [[1.0, 0.5], [0.5, 0.5]]
-    assert p["dx_values"] == [-2, -1, 0, 1, 2] and p["agreement_by_dx"] == [1.0, 0.5, 1.0, 0.5, 1.0]
-
-
-def test_shift_sets_of_the_study():
-    prof = profile_shifts(8, 40).as_tuples()
-    assert {(0, 8), (8, 8), (0, 4), (0, 1), (0, 16), (16, 16)} <= set(prof)
-    assert max(max(abs(a), abs(b)) for a, b in profile_shifts(8, 16).as_tuples()) == 8
-    circ = circular_shifts((16, 16), 10, seed=1)
-    assert len(circ) == 10 and circ.as_tuples()[0] == (0, 0)
-    assert all(0 <= dy < 16 and 0 <= dx < 16 for dy, dx in circ.as_tuples())
-
-
-def test_pandas_reads_the_csv_and_the_json(tiny_run):
-    pd = pytest.importorskip("pandas")  # installed with mlxtend
-    out, results = tiny_run
-    frame = pd.read_csv(out / "results.csv")
-    assert set(frame["measurement"]) == {"canvas", "circular"}
-    assert frame["accuracy"].between(0, 1).all() and frame["dy"].dtype.kind == "i"
-    runs = pd.json_normalize(json.loads((out / "results.json").read_text())["runs"])
-    assert len(runs) == len(results["runs"]) and "canvas.consistency" in runs.columns
+def test_a_damaged_record_is_redone_on_resume(tiny_run, tmp_path):
+    out, full = tiny_run
+    config = StudyConfig(**{**TINY, "conditions": ("centred",), "seeds": 1})
+    first = run_study(config, tmp_path, workers=1)
+    key = Job("strided_gap", "centred", 0).key
+    json_path, npz_path = record_paths(tmp_path, key)
+    json_path.write_text("{}")
+    npz_path.write_bytes(b"not an npz")
+    again = run_study(config, tmp_path, resume=True, workers=1)
+    assert _strip_times(again) == _strip_times(first)

@@ -25,7 +25,7 @@ EPILOG = """\
 examples:
   shiftlab measure examples/cnn.py:maxpool_cnn --input-shape 1,28,28
   shiftlab measure examples/cnn.py:maxpool_cnn --data mnist-5k          # real digits, with accuracy
-  shiftlab measure runs/study/checkpoints/fcn_gap__centred__seed0 --data mnist-5k --mode zeros
+  shiftlab measure runs/study/checkpoints/strided_gap__centred__seed0 --data mnist-5k --mode zeros
   shiftlab measure examples/cnn.py:maxpool_cnn_circular --input-shape 1,28,28 --shifts 3 --json out.json
   shiftlab measure my_model.py:build --images batch.npy --weights model.pt
 

@@ -191,7 +191,8 @@ def _cells(records: list[RunRecord], samples: dict[str, dict[str, PairedSample]]
     for key, runs in by_cell.items():
         first = runs[0]
         flags = [r.training.converged for r in runs]
-        n_images = max((s.n_images for g in samples.values() for s in g.values() if key in s.values), default=0)
+        n_images = next((g[m].n_images for g in samples.values() for m in ("consistency", "probe_accuracy")
+                         if m in g and key in g[m].values), 0)
         cells.append(CellStats(
             model=first.model, downsampling=first.downsampling, head=first.head, padding=first.padding,
             condition=first.condition, n_seeds=len(runs), n_images=n_images, params=first.params, macs=first.macs,

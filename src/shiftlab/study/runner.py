@@ -159,8 +159,9 @@ def _run_in_pool(config: StudyConfig, jobs: list[Job], out: Path, resume: bool, 
                     calls.on_job(key, done, total)
         pool.shutdown(wait=True)
     except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list(getattr(pool, "_processes", {}).values()):
+        for process in processes:
             process.terminate()
         raise
 
@@ -206,6 +207,8 @@ def run_study(
             ``out`` must not hold an earlier study.
         workers: worker processes (default: the number of cores); 1 runs in this process.
             Every job runs with one torch thread, so results are identical for any count.
+            Workers are started with ``spawn``: a script calling this with ``workers > 1``
+            needs the ``if __name__ == "__main__":`` guard.
         on_job: called as ``on_job(key, finished, total)`` after each job.
         progress: called as ``progress(key, stage, done, total)`` as jobs train and measure.
 

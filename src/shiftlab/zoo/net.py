@@ -34,20 +34,26 @@ class ZooNet(nn.Module):
     Args:
         features: the trunk; its output is the last feature map before the head.
         head: the classifier, from the trunk's feature map to logits ``[N, num_classes]``.
-        name: the zoo name (e.g. ``"fcn_gap"``).
+        name: the zoo name (e.g. ``"strided_gap"``).
+        downsampling: the trunk's downsampling kind (one of ``shiftlab.zoo.DOWNSAMPLINGS``).
+        head_kind: the head's kind (one of ``shiftlab.zoo.HEADS``).
         total_stride: the trunk's total downsampling factor (8 for every zoo model): the last
             feature map is ``H / 8 x W / 8`` for ``H, W`` divisible by 8.
         input_size: ``(H, W)`` the model only accepts (fully connected heads, whose ``Linear``
             layer is sized for one feature-map size), or ``None`` for any input size.
         require_divisible: if true, ``forward`` rejects inputs whose ``H`` or ``W`` is not a
-            multiple of ``total_stride`` (used by ``aps_gap``, whose exact invariance to
+            multiple of ``total_stride`` (used by the ``aps_*`` models, whose exact invariance to
             circular shifts needs it). Can be switched off by setting the attribute.
+
+    ``downsampling`` and ``head_kind`` are stored as given (:func:`shiftlab.zoo.build` sets them
+    from the model's :class:`~shiftlab.zoo.ZooSpec`), so consumers read them instead of parsing
+    ``name``.
 
     Attributes ``num_classes`` and ``in_channels`` are set by :func:`shiftlab.zoo.build`.
 
     Shape:
         - Input: :math:`(N, C_{in}, H, W)`; ``H, W`` should be divisible by ``total_stride``
-          (required for ``aps_gap``; equal to ``input_size`` for fully connected heads).
+          (required for ``aps_*`` models; equal to ``input_size`` for fully connected heads).
         - Output: :math:`(N, num\\_classes)`.
     """
 
@@ -57,6 +63,8 @@ class ZooNet(nn.Module):
         head: nn.Sequential,
         *,
         name: str,
+        downsampling: str,
+        head_kind: str,
         total_stride: int = 8,
         input_size: tuple[int, int] | None = None,
         require_divisible: bool = False,
@@ -65,6 +73,8 @@ class ZooNet(nn.Module):
         self.features = features
         self.head = head
         self.name = name
+        self.downsampling = downsampling
+        self.head_kind = head_kind
         self.total_stride = total_stride
         self.input_size = input_size
         self.require_divisible = require_divisible
@@ -103,4 +113,5 @@ class ZooNet(nn.Module):
 
     def extra_repr(self) -> str:
         size = "any" if self.input_size is None else f"{self.input_size[0]}x{self.input_size[1]}"
-        return f"name={self.name!r}, total_stride={self.total_stride}, input_size={size}"
+        return (f"name={self.name!r}, downsampling={self.downsampling!r}, head_kind={self.head_kind!r}, "
+                f"total_stride={self.total_stride}, input_size={size}")

@@ -1,152 +1,40 @@
-"""The zoo registry: model names, builders, descriptions and :func:`build`."""
+"""Build any model of the factorial zoo by name: :func:`build`."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
-from torch import nn
-
-from shiftlab.nn import MaxAPSPool2d, MaxBlurPool2d
 
 from .blocks import (
+    DOWNSAMPLING_OPTIONS,
     NUM_STAGES,
     PADDING_MODES,
     STAGE_STRIDE,
-    fc_head,
+    downsampling_trunk,
     feature_shape,
-    pool_head,
+    head,
     stage_widths,
-    trunk,
 )
 from .net import ZooNet
+from .spec import ZooSpec, spec
 
-__all__ = ["TOTAL_STRIDE", "ZOO", "ZooEntry", "build", "describe", "names"]
+__all__ = ["TOTAL_STRIDE", "build", "default_padding_mode"]
 
 #: Total stride of every zoo trunk (3 stages of stride 2).
 TOTAL_STRIDE = STAGE_STRIDE**NUM_STAGES
 
-
-class ZooEntry(NamedTuple):
-    """A registry entry: ``builder(num_classes=, in_channels=, width=, input_size=,
-    padding_mode=, **kwargs) -> ZooNet``, a one-line description and the default conv
-    ``padding_mode``."""
-
-    builder: Callable[..., ZooNet]
-    description: str
-    default_padding_mode: str = "zeros"
+#: Model-specific ``build`` options of each head kind.
+_HEAD_OPTIONS: dict[str, tuple[str, ...]] = {"fc": ("hidden",), "gap": (), "gmp": ()}
 
 
-def _trunk_for(
-    kind: str, in_channels: int, width: int, padding_mode: str, **pool_kw: Any
-) -> nn.Sequential:
-    if kind == "maxpool":
-        return trunk(in_channels, width, conv_stride=1, padding_mode=padding_mode,
-                     pool=lambda c: nn.MaxPool2d(STAGE_STRIDE))
-    if kind == "strided":
-        return trunk(in_channels, width, conv_stride=STAGE_STRIDE, padding_mode=padding_mode)
-    if kind == "maxblur":
-        return trunk(in_channels, width, conv_stride=1, padding_mode=padding_mode,
-                     pool=lambda c: MaxBlurPool2d(c, kernel_size=2, stride=STAGE_STRIDE, **pool_kw))
-    if kind == "maxaps":
-        return trunk(in_channels, width, conv_stride=1, padding_mode=padding_mode,
-                     pool=lambda c: MaxAPSPool2d(c, kernel_size=2, stride=STAGE_STRIDE, **pool_kw))
-    raise ValueError(f"unknown trunk kind {kind!r}")  # pragma: no cover (internal)
+def default_padding_mode(name: str) -> str:
+    """The conv ``padding_mode`` ``build(name)`` uses by default: ``circular`` for ``aps_*``, else ``zeros``.
 
-
-def _fc_model(kind: str, name: str) -> Callable[..., ZooNet]:
-    def builder(*, num_classes: int, in_channels: int, width: int, input_size: tuple[int, int],
-                padding_mode: str, hidden: int | None = None) -> ZooNet:
-        h, w = input_size
-        if h < TOTAL_STRIDE or w < TOTAL_STRIDE:
-            raise ValueError(f"{name} needs input_size of at least {TOTAL_STRIDE}x{TOTAL_STRIDE}, "
-                             f"got {h}x{w}")
-        features = _trunk_for(kind, in_channels, width, padding_mode)
-        c, fh, fw = feature_shape(features, in_channels, input_size)
-        return ZooNet(features, fc_head(c * fh * fw, num_classes, hidden), name=name,
-                      total_stride=TOTAL_STRIDE, input_size=(h, w))
-
-    return builder
-
-
-def _gap_model(kind: str, name: str, pool: str = "avg") -> Callable[..., ZooNet]:
-    def builder(*, num_classes: int, in_channels: int, width: int, input_size: tuple[int, int],
-                padding_mode: str) -> ZooNet:
-        features = _trunk_for(kind, in_channels, width, padding_mode)
-        head = pool_head(stage_widths(width)[-1], num_classes, pool)
-        return ZooNet(features, head, name=name, total_stride=TOTAL_STRIDE)
-
-    return builder
-
-
-def _blurpool_gap(*, num_classes: int, in_channels: int, width: int, input_size: tuple[int, int],
-                  padding_mode: str, filt_size: int = 4, pad_type: str | None = None) -> ZooNet:
-    if pad_type is None:
-        pad_type = "circular" if padding_mode == "circular" else "reflect"
-    features = _trunk_for("maxblur", in_channels, width, padding_mode, filt_size=filt_size,
-                          pad_type=pad_type)
-    head = pool_head(stage_widths(width)[-1], num_classes, "avg")
-    return ZooNet(features, head, name="blurpool_gap", total_stride=TOTAL_STRIDE)
-
-
-def _aps_gap(*, num_classes: int, in_channels: int, width: int, input_size: tuple[int, int],
-             padding_mode: str, norm: int | float | str = 2, filt_size: int = 1) -> ZooNet:
-    h, w = input_size
-    if h % TOTAL_STRIDE or w % TOTAL_STRIDE:
-        raise ValueError(f"aps_gap needs input_size divisible by its total stride {TOTAL_STRIDE} "
-                         f"(exact invariance to circular shifts holds only then), got {h}x{w}")
-    features = _trunk_for("maxaps", in_channels, width, padding_mode, norm=norm,
-                          filt_size=filt_size)
-    head = pool_head(stage_widths(width)[-1], num_classes, "avg")
-    return ZooNet(features, head, name="aps_gap", total_stride=TOTAL_STRIDE,
-                  require_divisible=True)
-
-
-#: name -> :class:`ZooEntry`. All models share the trunk depth (3 stages), the widths
-#: ``width, 2 * width, 4 * width`` and the total stride 8; only downsampling and head differ.
-ZOO: dict[str, ZooEntry] = {
-    "maxpool_fc": ZooEntry(
-        _fc_model("maxpool", "maxpool_fc"),
-        "classic CNN: conv3x3-BN-ReLU-MaxPool2d(2) x3, flatten, fully connected head"),
-    "strided_fc": ZooEntry(
-        _fc_model("strided", "strided_fc"),
-        "conv3x3 stride 2-BN-ReLU x3 (no pooling), flatten, fully connected head"),
-    "fcn_gap": ZooEntry(
-        _gap_model("strided", "fcn_gap", "avg"),
-        "fully convolutional: conv3x3 stride 2-BN-ReLU x3, 1x1 conv classifier, global average pool"),
-    "fcn_gmp": ZooEntry(
-        _gap_model("strided", "fcn_gmp", "max"),
-        "fully convolutional: conv3x3 stride 2-BN-ReLU x3, 1x1 conv classifier, global max pool"),
-    "maxpool_gap": ZooEntry(
-        _gap_model("maxpool", "maxpool_gap", "avg"),
-        "conv3x3-BN-ReLU-MaxPool2d(2) x3, 1x1 conv classifier, global average pool"),
-    "blurpool_gap": ZooEntry(
-        _blurpool_gap,
-        "anti-aliased (Zhang 2019): conv3x3-BN-ReLU-MaxBlurPool2d x3, 1x1 conv, global average pool"),
-    "aps_gap": ZooEntry(
-        _aps_gap,
-        "truly shift-invariant (APS, Chaman & Dokmanic 2021): circular conv3x3-BN-ReLU-MaxAPSPool2d "
-        "x3, 1x1 conv, global average pool",
-        default_padding_mode="circular"),
-}
-
-
-def names() -> list[str]:
-    """Names of the zoo models, in registry order."""
-    return list(ZOO)
-
-
-def _entry(name: str) -> ZooEntry:
-    if name not in ZOO:
-        raise ValueError(f"unknown zoo model {name!r}; expected one of {names()}")
-    return ZOO[name]
-
-
-def describe(name: str) -> str:
-    """One-line description of the zoo model ``name``."""
-    return _entry(name).description
+    APS models default to circular padding because their exact invariance to every circular
+    shift holds only then.
+    """
+    return "circular" if spec(name).downsampling == "aps" else "zeros"
 
 
 def _size_pair(input_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -163,6 +51,42 @@ def _check_positive(value: object, what: str) -> int:
     return value
 
 
+def _check_sizes(zoo_spec: ZooSpec, size: tuple[int, int]) -> None:
+    h, w = size
+    s = TOTAL_STRIDE
+    if zoo_spec.head == "fc" and (h < s or w < s):
+        raise ValueError(f"{zoo_spec.name} needs input_size of at least {s}x{s}, got {h}x{w}")
+    if zoo_spec.downsampling == "aps" and (h % s or w % s):
+        raise ValueError(f"{zoo_spec.name} needs input_size divisible by its total stride {s} "
+                         f"(exact invariance to circular shifts holds only then), got {h}x{w}")
+
+
+def _check_options(zoo_spec: ZooSpec, kwargs: dict[str, Any]) -> None:
+    accepted = [*DOWNSAMPLING_OPTIONS[zoo_spec.downsampling], *_HEAD_OPTIONS[zoo_spec.head]]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(f"{zoo_spec.name} got unexpected keyword argument(s) {unknown}; "
+                        f"it accepts {accepted or 'none'}")
+
+
+def _assemble(zoo_spec: ZooSpec, num_classes: int, in_channels: int, width: int,
+              size: tuple[int, int], padding_mode: str, options: dict[str, Any]) -> ZooNet:
+    hidden = options.pop("hidden", None)
+    features = downsampling_trunk(zoo_spec.downsampling, in_channels, width, padding_mode,
+                                  **options)
+    feature_hw = tuple(feature_shape(features, in_channels, size)[1:]) if zoo_spec.head == "fc" else None
+    return ZooNet(
+        features,
+        head(zoo_spec.head, stage_widths(width)[-1], num_classes, feature_hw, hidden),
+        name=zoo_spec.name,
+        downsampling=zoo_spec.downsampling,
+        head_kind=zoo_spec.head,
+        total_stride=TOTAL_STRIDE,
+        input_size=size if zoo_spec.head == "fc" else None,
+        require_divisible=zoo_spec.downsampling == "aps",
+    )
+
+
 def build(
     name: str,
     num_classes: int = 10,
@@ -174,69 +98,68 @@ def build(
     seed: int | None = None,
     **kwargs: Any,
 ) -> ZooNet:
-    """Build the zoo model ``name`` at random initialisation.
+    """Build the zoo model ``name`` (``f"{downsampling}_{head}"``) at random initialisation.
 
-    All zoo models have the same trunk: 3 stages of a 3x3 conv (padding 1) and a ReLU, widths
-    ``width, 2 * width, 4 * width``, each stage downsampling by 2 (total stride 8). They differ
-    only in how a stage downsamples (stride-2 conv, ``MaxPool2d(2)``, ``MaxBlurPool2d``,
-    ``MaxAPSPool2d``) and in the head (flatten + ``Linear``, or 1x1 conv + global pool).
+    All zoo models have the same trunk: 3 stages of a 3x3 conv (padding 1), BatchNorm and a
+    ReLU, widths ``width, 2 * width, 4 * width``, each stage downsampling by 2 (total stride 8).
+    They differ only in how a stage downsamples (``strided``: stride-2 conv; ``maxpool``:
+    ``MaxPool2d(2)``; ``blurstrided``: ``BlurPool2d``; ``maxblur``: ``MaxBlurPool2d``; ``aps``:
+    ``MaxAPSPool2d``) and in the head (``fc``: flatten + ``Linear``; ``gap`` / ``gmp``: 1x1
+    conv + global average / max pool). See :func:`shiftlab.zoo.spec`.
 
-    Input ``H, W`` should be divisible by the total stride 8. For ``aps_gap`` it is required
+    Input ``H, W`` should be divisible by the total stride 8. For ``aps_*`` models it is required
     (exact invariance to circular shifts holds only then; checked here and in ``forward``).
     Fully connected heads (``*_fc``) accept only inputs of ``input_size``; global-pool heads
     accept any size.
 
     Args:
-        name: one of :func:`names`.
+        name: one of :func:`shiftlab.zoo.names`.
         num_classes: number of output logits.
         in_channels: input image channels.
         width: channels of the first stage.
         input_size: ``H`` (square) or ``(H, W)``: sizes the ``Linear`` layer of ``*_fc`` models;
-            validated for ``aps_gap``; otherwise unused.
+            validated for ``aps_*``; otherwise unused.
         padding_mode: conv ``padding_mode`` (``zeros``, ``reflect``, ``replicate``,
-            ``circular``); ``None`` means the model's default (``circular`` for ``aps_gap``,
-            ``zeros`` otherwise).
+            ``circular``); ``None`` means :func:`default_padding_mode` (``circular`` for
+            ``aps_*``, ``zeros`` otherwise).
         seed: if given, initialise with ``torch.manual_seed(seed)`` without touching the
             global random state.
-        **kwargs: model-specific options: ``hidden`` (``*_fc``: width of a hidden FC layer),
-            ``filt_size``, ``pad_type`` (``blurpool_gap``; ``pad_type`` defaults to ``circular``
-            with circular ``padding_mode``, else ``reflect``), ``norm``, ``filt_size``
-            (``aps_gap``).
+        **kwargs: model-specific options: ``hidden`` (``*_fc``: width of a hidden FC layer);
+            ``filt_size`` (default 4), ``pad_type`` (``blurstrided_*``, ``maxblur_*``;
+            ``pad_type`` defaults to ``circular`` with circular ``padding_mode``, else
+            ``reflect``); ``norm`` (default 2), ``filt_size`` (default 1) (``aps_*``).
 
     Returns:
-        a :class:`ZooNet` with ``.name``, ``.total_stride`` (8), ``.num_classes`` and
-        ``.in_channels``; module paths ``features.<i>`` and ``head.<i>``.
+        a :class:`ZooNet` with ``.name``, ``.downsampling``, ``.head_kind``, ``.total_stride``
+        (8), ``.num_classes`` and ``.in_channels``; module paths ``features.<i>`` and
+        ``head.<i>``.
 
     Raises:
         ValueError: unknown ``name`` (the message lists the names), bad sizes, ``input_size``
-            not divisible by 8 for ``aps_gap``.
+            not divisible by 8 for ``aps_*``.
         TypeError: a keyword argument the model does not accept.
 
     Example:
-        >>> model = build("fcn_gap", num_classes=10, in_channels=1, width=16)
+        >>> model = build("strided_gap", num_classes=10, in_channels=1, width=16)
+        >>> model.downsampling, model.head_kind
+        ('strided', 'gap')
         >>> model(torch.zeros(2, 1, 32, 32)).shape
         torch.Size([2, 10])
     """
-    entry = _entry(name)
+    zoo_spec = spec(name)
     num_classes = _check_positive(num_classes, "num_classes")
     in_channels = _check_positive(in_channels, "in_channels")
     width = _check_positive(width, "width")
     size = _size_pair(input_size)
-    mode = entry.default_padding_mode if padding_mode is None else padding_mode
+    mode = default_padding_mode(name) if padding_mode is None else padding_mode
     if mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {list(PADDING_MODES)}, got {mode!r}")
-    accepted = [p for p, v in inspect.signature(entry.builder).parameters.items()
-                if v.kind is inspect.Parameter.KEYWORD_ONLY
-                and p not in ("num_classes", "in_channels", "width", "input_size", "padding_mode")]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise TypeError(f"{name} got unexpected keyword argument(s) {unknown}; "
-                        f"it accepts {accepted or 'none'}")
+    _check_options(zoo_spec, kwargs)
+    _check_sizes(zoo_spec, size)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        model = entry.builder(num_classes=num_classes, in_channels=in_channels, width=width,
-                              input_size=size, padding_mode=mode, **kwargs)
+        model = _assemble(zoo_spec, num_classes, in_channels, width, size, mode, dict(kwargs))
     model.num_classes = num_classes
     model.in_channels = in_channels
     return model
