@@ -1,8 +1,8 @@
 """Convert a model's downsampling to anti-aliased (BlurPool) or adaptive polyphase (APS) form.
 
 :func:`convert` returns a converted deep copy of a model and a report of every layer it
-changed. It fixes the two causes of lost shift invariance/equivariance (DESIGN.md claims C1,
-C2, C4): aliasing in strided layers (``downsample=``) and non-circular borders (``padding=``).
+changed. It fixes the two causes of lost shift invariance/equivariance (``docs/study.md``,
+"Claims", C1, C2, C4): aliasing in strided layers (``downsample=``) and non-circular borders (``padding=``).
 
 Rules (``s`` a square integer stride > 1; ``k``, ``p``, ``d`` kernel, padding, dilation):
 

@@ -1,4 +1,4 @@
-"""Per-layer shift equivariance of any model (DESIGN section 2).
+"""Per-layer shift equivariance of any model (``docs/definitions.md``, "Equivariance metrics").
 
 For every module whose output is a 4-D map ``[N, C_l, H_l, W_l]``, in execution order, with stride
 ``s_l = (H / H_l, W / W_l)`` inferred from shapes:

@@ -1,4 +1,4 @@
-"""Shift invariance of a classifier's predictions (DESIGN section 2).
+"""Shift invariance of a classifier's predictions (``docs/definitions.md``, "Invariance metrics").
 
 For images ``x_1..x_N`` and a shift set ``S`` (used uniformly), with top-1 class ``c``:
 

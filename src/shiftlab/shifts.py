@@ -1,4 +1,4 @@
-"""Translation operators on image tensors (DESIGN section 2).
+"""Translation operators on image tensors (``docs/definitions.md``, "Shifts").
 
 Conventions: a shift ``d = (dy, dx)`` moves content *down* by ``dy`` rows and *right* by ``dx``
 columns, so that ``(T_d x)[i, j] = x[i - dy, j - dx]``.

@@ -1,4 +1,4 @@
-"""Sets of shifts ``S`` over which invariance and equivariance are measured (DESIGN section 2).
+"""Sets of shifts ``S`` over which invariance and equivariance are measured (``docs/definitions.md``, "Shifts").
 
 A shift set is given as
 

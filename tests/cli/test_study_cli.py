@@ -16,11 +16,24 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_options_map_to_the_config():
-    cfg = study_cli.config_from_args(parse("--models", "fcn_gap, maxpool_fc", "--seeds", "2", "--epochs", "3",
-                                           "--conditions", "centred", "--data", "digits"))
-    assert cfg == StudyConfig(data="digits", models=("fcn_gap", "maxpool_fc"), seeds=2, epochs=3, conditions=("centred",))
-    quick = study_cli.config_from_args(parse("--quick", "--seeds", "2"))
-    assert quick == StudyConfig.quick(seeds=2)
+    cfg = study_cli.config_from_args(parse("--models", "strided_gap, maxpool_fc", "--seeds", "2", "--max-epochs", "3",
+                                           "--conditions", "centred,probe", "--data", "digits", "--width", "32",
+                                           "--target-accuracy", "0.9", "--n-eval", "100"))
+    assert cfg == StudyConfig(data="digits", models=("strided_gap", "maxpool_fc"), seeds=2, max_epochs=3,
+                              conditions=("centred", "probe"), width=32, target_accuracy=0.9, n_eval=100)
+    assert study_cli.config_from_args(parse("--quick", "--seeds", "3")) == StudyConfig.preset("quick", seeds=3)
+    assert study_cli.config_from_args(parse("--preset", "quick")) == StudyConfig.preset("quick")
+    full = study_cli.config_from_args(parse("--preset", "full", "--data", "fashion-mnist"))
+    assert full.seeds == 5 and len(full.models) == 15 and full.data == "fashion-mnist"
+    assert study_cli.config_from_args(parse()) == StudyConfig()
+
+
+def test_help_explains_presets_and_workers(capsys):
+    with pytest.raises(SystemExit):
+        main(["study", "--help"])
+    text = capsys.readouterr().out
+    for word in ("--preset", "--workers", "--width", "inconclusive", "quick", "full"):
+        assert word in text
 
 
 def test_unknown_model_is_a_clear_error(capsys):

@@ -1,6 +1,6 @@
 """Translated variants of small images: objects placed on a larger zero canvas.
 
-This realises the **zeros** shift of DESIGN.md section 2 without losing content: an ``h x w``
+This realises the **zeros** shift (``docs/definitions.md``, "Shifts") without losing content: an ``h x w``
 object is pasted into an ``H x W`` canvas of zeros, at the centred position
 ``(top, left) = ((H - h) // 2, (W - w) // 2)`` plus an integer offset ``(dy, dx)`` (positive
 ``dy`` moves the object down, positive ``dx`` right). Offsets must keep the whole object inside:
@@ -103,7 +103,7 @@ def translate(images: Tensor, offsets: Tensor | Sequence[Sequence[int]]) -> Tens
     """Move each image by its own integer offset, filling vacated pixels with zeros.
 
     ``out[n, :, i, j] = images[n, :, i - dy_n, j - dx_n]`` where that pixel exists, else 0 (the
-    **zeros** shift of DESIGN.md, per sample). Content moved past the border is lost.
+    **zeros** shift of ``docs/definitions.md``, per sample). Content moved past the border is lost.
 
     Shape:
         - images: :math:`(N, C, H, W)`

@@ -3,12 +3,12 @@
 Follows Chaman & Dokmanic, *Truly shift-invariant CNNs* (CVPR 2021). Subsampling by ``s``
 keeps one of the ``s * s`` polyphase components ``x[..., i::s, j::s]``; plain striding always
 keeps ``(0, 0)``, so a 1-px shift of the input swaps in a different component (aliasing,
-DESIGN.md claim C2). APS keeps, per sample, the component with the largest norm over
+``docs/study.md``, "Claims", C2). APS keeps, per sample, the component with the largest norm over
 ``(C, H, W)``. A circular shift ``T_d`` of ``x`` (``H, W`` divisible by ``s``) permutes the
 components and circularly shifts each of them, leaving their norms unchanged, so APS picks
 the same content: ``APS(T_d x)`` is an exact circular shift of ``APS(x)``. A network of
 circular-padded convolutions, pointwise nonlinearities, APS layers and a global pool is
-therefore exactly invariant to *every* circular shift (DESIGN.md claims C3, C4), even at
+therefore exactly invariant to *every* circular shift (``docs/study.md``, "Claims", C3, C4), even at
 random initialisation.
 
 Tie-breaking is deterministic: among components of equal norm the first in raster order

@@ -1,7 +1,7 @@
 """Anti-aliased downsampling: binomial blur followed by subsampling (BlurPool).
 
 Follows Zhang, *Making Convolutional Networks Shift-Invariant Again* (ICML 2019): a strided
-layer is equivariant only to shifts that are multiples of its stride (DESIGN.md claim C2);
+layer is equivariant only to shifts that are multiples of its stride (``docs/study.md``, "Claims", C2);
 low-pass filtering before subsampling reduces the aliasing that breaks equivariance to the
 other ("unaligned") shifts. The definition matches the paper's reference implementation:
 a normalised binomial filter of size ``filt_size``, padding ``(filt_size - 1) // 2`` on the
@@ -10,7 +10,7 @@ the given stride, and plain subsampling ``x[..., ::stride, ::stride]`` when ``fi
 The output size is ``ceil(H / stride) x ceil(W / stride)`` for every ``filt_size``.
 
 With ``pad_type="circular"`` and ``H, W`` divisible by ``stride`` the layer is exactly
-equivariant to circular shifts that are multiples of ``stride`` (DESIGN.md section 2,
+equivariant to circular shifts that are multiples of ``stride`` (``docs/definitions.md``, "Equivariance metrics",
 *aligned error* zero).
 """
 

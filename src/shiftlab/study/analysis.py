@@ -218,7 +218,8 @@ def _comparisons(samples: dict[str, dict[str, PairedSample]], config: StudyConfi
 
 
 def _design(cells: list[CellStats], conditions: tuple[str, ...]) -> Design | None:
-    """The largest balanced downsampling x head (x condition) design among ``cells``."""
+    """The downsampling x head x condition design of the levels present, when it is balanced
+    (every combination present); None otherwise (then no effects are computed)."""
     present = {(c.downsampling, c.head, c.condition): c.key for c in cells if c.condition in conditions}
     downs = tuple(dict.fromkeys(k[0] for k in present))
     heads = tuple(dict.fromkeys(k[1] for k in present))

@@ -1,6 +1,6 @@
 """Vectorised random zero-filled translation, the ``augment="translate"`` of training.
 
-Zero-fill convention (DESIGN.md section 2, mode "zeros"): content moves by d = (dy, dx) and
+Zero-fill convention (``docs/definitions.md``, "Shifts", mode "zeros"): content moves by d = (dy, dx) and
 vacated pixels become 0. The per-sample shift itself is :func:`shiftlab.data.canvas.translate`.
 """
 

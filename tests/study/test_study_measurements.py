@@ -1,0 +1,81 @@
+"""The study's shift set and per-image statistics, checked against hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from shiftlab.study.measurements import image_statistics, measure_canvas, periodicity, study_shifts
+from shiftlab.zoo import build
+
+
+def test_study_shifts_cover_every_residue_and_the_distance_range():
+    shifts = study_shifts(8, 10, 4).offsets.round().long()
+    pairs = {tuple(p) for p in shifts.tolist()}
+    assert len(pairs) == len(shifts) == 97
+    assert {(dy % 8, dx % 8) for dy, dx in pairs} == {(a, b) for a in range(8) for b in range(8)}
+    assert {max(abs(dy), abs(dx)) for dy, dx in pairs} == {0, 1, 2, 3, 4, 6, 8, 10}
+    assert {(0, 8), (8, 0), (0, -8), (-8, 0), (8, 8), (-8, -8), (8, -8), (-8, 8)} <= pairs
+    assert max(max(abs(dy), abs(dx)) for dy, dx in pairs) <= 10
+
+
+def test_study_shifts_refuse_a_canvas_too_small():
+    with pytest.raises(ValueError, match="larger canvas"):
+        study_shifts(8, 3, 4)
+
+
+def test_image_statistics_match_a_hand_computation():
+    shifts = torch.tensor([[0, 0], [0, 1], [1, 0], [0, 2], [0, 8], [1, 1]], dtype=torch.float64)
+    # image 0: class 3 at the centre and (0,1), class 5 elsewhere; image 1: always class 1
+    preds = torch.tensor([[3, 3, 5, 5, 3, 5], [1, 1, 1, 1, 1, 1]])
+    labels = torch.tensor([3, 2])
+    s = image_statistics(preds, labels, shifts, n_classes=10, stride=8, in_range=1)
+    assert s["consistency"][0] == pytest.approx((3 / 6) ** 2 + (3 / 6) ** 2) and s["consistency"][1] == 1.0
+    assert s["agreement"].tolist() == pytest.approx([3 / 6, 1.0])
+    assert s["accuracy"].tolist() == pytest.approx([3 / 6, 0.0])
+    assert s["correct_centre"].tolist() == [1.0, 0.0] and s["worst_case"].tolist() == [0.0, 0.0]
+    assert s["consistency_correct"][0] == s["consistency"][0] and math.isnan(s["consistency_correct"][1])
+    assert s["aligned"].tolist() == [1.0, 1.0]  # (0, 8) is the only non-zero multiple of 8
+    assert s["unaligned"][0] == pytest.approx(1 / 4)  # (0,1) agrees; (1,0), (0,2), (1,1) do not
+    # unit steps inside the set: (0,0)-(0,1), (0,0)-(1,0), (0,1)-(0,2), (0,1)-(1,1), (1,0)-(1,1)
+    assert s["flip_rate"][0] == pytest.approx(3 / 5) and s["flip_rate"][1] == 0.0
+    assert s["agreement_in"][0] == pytest.approx(2 / 4)  # (0,0), (0,1), (1,0), (1,1)
+    assert s["agreement_beyond"][0] == pytest.approx(1 / 2)  # (0,2) no, (0,8) yes
+    assert s["accuracy_beyond"][0] == pytest.approx(1 / 2)
+
+
+def test_periodicity_groups_by_residue_without_the_zero_shift():
+    shifts = torch.tensor([[0, 0], [0, 8], [0, 1], [0, 9], [0, -8]], dtype=torch.float64)
+    agree = torch.tensor([1.0, 0.9, 0.2, 0.4, 0.7], dtype=torch.float64)
+    p = periodicity(shifts, agree, 8)
+    assert p.residue_agreement[0][0] == pytest.approx(0.8)  # (0,8) and (0,-8), not (0,0)
+    assert p.residue_agreement[0][1] == pytest.approx(0.3)
+    assert p.residue_agreement[1][1] is None
+    assert p.dx_values == [-8, 0, 1, 8, 9] and p.agreement_by_dx == pytest.approx([0.7, 1.0, 0.2, 0.9, 0.4])
+
+
+def test_a_constant_classifier_is_perfectly_consistent_and_right_or_wrong_everywhere():
+    class Constant(nn.Module):
+        def forward(self, x):
+            return torch.tensor([0.0, 1.0]).expand(x.shape[0], 2)
+
+    images = torch.rand(5, 1, 24, 24)
+    m = measure_canvas(Constant().eval(), images, torch.tensor([1, 1, 0, 1, 0]), shifts=study_shifts(8, 10, 4),
+                       n_classes=2, stride=8, in_range=4)
+    assert np.all(m.per_image["consistency"] == 1.0) and np.all(m.per_image["flip_rate"] == 0.0)
+    assert m.per_image["worst_case"].tolist() == [1.0, 1.0, 0.0, 1.0, 0.0]
+
+
+def test_circular_gap_trunk_agrees_at_every_multiple_of_the_stride_on_a_zero_canvas():
+    """Objects on a blank canvas: a circular-padded global-pool net is exactly invariant to canvas
+    moves by multiples of S (they are circular shifts of the canvas); the aliasing signature sees it."""
+    model = build("strided_gap", width=4, input_size=48, padding_mode="circular", seed=0).double().eval()
+    images = torch.zeros(6, 1, 48, 48, dtype=torch.float64)
+    images[:, :, 14:34, 14:34] = torch.rand(6, 1, 20, 20, dtype=torch.float64)
+    m = measure_canvas(model, images, torch.zeros(6, dtype=torch.long), shifts=study_shifts(8, 10, 4),
+                       n_classes=10, stride=8, in_range=4)
+    assert np.all(m.per_image["aligned"] == 1.0)
