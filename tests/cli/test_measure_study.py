@@ -14,8 +14,8 @@ from shiftlab.study.runner import run_study
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    run_study(StudyConfig(data="digits", models=("strided_gap",), conditions=("centred",), seeds=1, epochs=1,
-                          n_train=200, n_test=50, n_eval=8, n_circular=4, n_profile=2), out)
+    run_study(StudyConfig(data="digits", models=("strided_gap",), conditions=("centred",), seeds=1, max_epochs=1,
+                          n_train=200, n_test=50, n_eval=8, n_profile=2, n_boot=50), out, workers=1)
     return out
 
 

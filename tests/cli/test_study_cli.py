@@ -55,3 +55,15 @@ def test_interruption_says_how_to_resume(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(study_cli, "run_study", interrupted)
     assert main(["study", "--out", str(tmp_path / "run")]) == 130
     assert "rerun with --resume" in capsys.readouterr().err
+
+
+def test_a_dataset_typo_fails_and_leaves_no_run_directory_behind(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["study", "--data", "mnist", "--out", str(out)]) == 2
+    assert "unknown dataset 'mnist'" in capsys.readouterr().err
+    assert not (out / "config.json").exists()
+
+
+def test_zero_workers_is_a_clear_error(tmp_path, capsys):
+    assert main(["study", "--workers", "0", "--out", str(tmp_path / "run")]) == 2
+    assert "workers must be >= 1" in capsys.readouterr().err

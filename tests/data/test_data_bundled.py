@@ -10,7 +10,7 @@ from shiftlab.data import fashion_mnist, mnist5k
 
 def test_names():
     assert sd.names() == ["cifar10", "digits", "fashion-mnist", "folder", "idx", "mnist-5k"]
-    with pytest.raises(KeyError, match="unknown dataset 'mnist'.*mnist-5k"):
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*mnist-5k"):
         sd.load("mnist")
 
 

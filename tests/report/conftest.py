@@ -1,193 +1,168 @@
-"""Synthetic ``results.json`` dicts that follow :mod:`shiftlab.study.schema` exactly.
+"""Synthetic study results for the report tests, built through the real analysis.
 
-The numbers are made up (no training): each model gets a per-layer profile shaped like the zoo's
-(one stage of total stride 2 on an 8x8 canvas), a 5x5 grid of canvas shifts (max_shift 2), two
-conditions and two seeds. Knobs set the quantities the verdict reads, so a test can flip a claim
-by changing one number.
+:func:`make_results` takes, per cell (model x condition), the means the verdict reads
+(consistency, test accuracy, agreement at multiples of S and elsewhere, training accuracy and
+convergence, probe accuracy) and draws per-image values around them, then runs
+:func:`shiftlab.study.analysis.analyse` (paired bootstrap, matched pairs, factorial effects), so
+every interval and outcome is computed as in a real study. No training.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
-from shiftlab.study.schema import SCHEMA_VERSION
+from shiftlab.study.analysis import analyse
+from shiftlab.study.config import StudyConfig
+from shiftlab.study.records import SCHEMA_VERSION, Periodicity, RunRecord, ShiftProfile, TrainingRecord
+from shiftlab.study.results import StudyMeta, StudyResults, write_results
+from shiftlab.zoo import spec
 
-MODELS = ("maxpool_fc", "strided_fc", "fcn_gap", "fcn_gmp", "maxpool_gap", "blurpool_gap", "aps_gap")
-CONDITIONS = ("centred", "augmented")
-SEEDS = (0, 1)
-MAX_SHIFT = 2
-STRIDE = 2
-CANVAS = 8
-
-
-def _layer(name, kind, shape, stride, aligned, unaligned, aligned_in, unaligned_in, n_shifts):
-    """One equivariance layer record, as ``EquivarianceResult.to_dict`` writes it."""
-    return {
-        "name": name, "kind": kind, "shape": list(shape), "stride": [stride, stride], "border": 1,
-        "aligned_error": aligned, "aligned_error_max": None if aligned is None else aligned * 1.5,
-        "unaligned_error": unaligned, "unaligned_error_max": None if unaligned is None else unaligned * 1.5,
-        "aligned_interior_error": aligned_in, "unaligned_interior_error": unaligned_in,
-        "error_by_shift": [0.0] * n_shifts, "interior_error_by_shift": [None] * n_shifts,
-        "diagnosis": "boundary",
-    }
+STRIDE = 8
+PROFILE_SHIFTS = [[0, 0], [0, 1], [0, 8], [8, 8], [2, 3]]
+CANVAS_SHIFTS = [[dy, dx] for dy in range(-2, 3) for dx in range(-2, 3)] + [[0, -8], [0, 8], [8, 0], [-8, 0]]
 
 
-def _profile(model: str, *, border_error: float, interior_error: float, aliasing: float, n_shifts: int) -> dict:
-    circular = model == "aps_gap"
-    full = interior_error if circular else border_error
-    s1 = dict(aligned=full, unaligned=None, aligned_in=interior_error, unaligned_in=None, n_shifts=n_shifts)
-    down = dict(aligned=full, unaligned=aliasing + 0.05, aligned_in=interior_error, unaligned_in=aliasing, n_shifts=n_shifts)
-    c, h = 4, CANVAS // STRIDE
+@dataclass
+class Cell:
+    """What a synthetic cell measures (means over seeds and images)."""
+
+    consistency: float = 0.5
+    test_accuracy: float = 0.95
+    aligned: float = 0.95
+    unaligned: float = 0.5
+    train_accuracy: float = 0.99
+    converged: bool = True
+    probe_accuracy: float = 0.5
+
+
+def _layer(name, kind, shape, stride, aligned, unaligned, interior, unaligned_interior, by_shift):
+    return {"name": name, "kind": kind, "shape": list(shape), "stride": [stride, stride], "border": 1,
+            "aligned_error": aligned, "aligned_error_max": aligned, "unaligned_error": unaligned,
+            "unaligned_error_max": unaligned, "aligned_interior_error": interior,
+            "unaligned_interior_error": unaligned_interior, "error_by_shift": by_shift,
+            "interior_error_by_shift": [None] * len(by_shift), "diagnosis": "boundary+aliasing"}
+
+
+def _equivariance(model: str, circular: bool) -> dict:
+    """A per-layer profile shaped like the zoo's: exact at aligned shifts in the interior (and on
+    the whole map with circular padding), aliasing at the others."""
+    down, head = spec(model).downsampling, spec(model).head
+    border = 0.0 if circular else 0.02
+    aliased = [0.0, 0.3, 0.0, 0.0, 0.3]
     layers = []
-    if model.startswith("maxpool"):
-        layers += [_layer("features.0", "Conv2d", (c, CANVAS, CANVAS), 1, **s1),
-                   _layer("features.1", "ReLU", (c, CANVAS, CANVAS), 1, **s1),
-                   _layer("features.2", "MaxPool2d", (c, h, h), STRIDE, **down)]
-    elif model.startswith(("strided", "fcn")):
-        layers += [_layer("features.0", "Conv2d", (c, h, h), STRIDE, **down),
-                   _layer("features.1", "ReLU", (c, h, h), STRIDE, **down)]
-    else:
-        inner = "BlurPool2d" if model.startswith("blurpool") else "APSPool2d"
-        outer = "MaxBlurPool2d" if model.startswith("blurpool") else "MaxAPSPool2d"
-        sub = "blur" if model.startswith("blurpool") else "aps"
-        trim = dict(s1, aligned=None, unaligned=0.1, aligned_in=None, unaligned_in=0.05)
-        layers += [_layer("features.0", "Conv2d", (c, CANVAS, CANVAS), 1, **s1),
-                   _layer("features.1", "ReLU", (c, CANVAS, CANVAS), 1, **s1),
-                   _layer("features.2.pool", "MaxPool2d", (c, CANVAS - 1, CANVAS - 1), round(CANVAS / (CANVAS - 1), 4), **trim),
-                   _layer(f"features.2.{sub}", inner, (c, h, h), STRIDE, **down),
-                   _layer("features.2", outer, (c, h, h), STRIDE, **down)]
-    skipped = []
-    if model.endswith("_fc"):
-        skipped = [{"name": "head.0", "kind": "Flatten", "output": "shape (4, 64)"},
-                   {"name": "head.1", "kind": "Linear", "output": "shape (4, 10)"}]
-    else:
-        pool = "AdaptiveMaxPool2d" if model.endswith("_gmp") else "AdaptiveAvgPool2d"
-        layers += [_layer("head.0", "Conv2d", (10, h, h), STRIDE, **dict(down, aligned_in=None, unaligned_in=None)),
-                   _layer("head.1", pool, (10, 1, 1), CANVAS, None, 0.01, None, None, n_shifts)]
-        skipped = [{"name": "head.2", "kind": "Flatten", "output": "shape (4, 10)"}]
-    return {"mode": "circular", "shift_set": "grid(m=2)", "shifts": [[dy, dx] for dy in range(-2, 3) for dx in range(-2, 3)],
-            "input_shape": [1, CANVAS, CANVAS], "n_images": 4, "output_eq_t_db": None, "layers": layers, "skipped": skipped}
+    if down != "strided":
+        layers.append(_layer("features.0", "Conv2d", (4, 48, 48), 1, border, None, 0.0, None, [border] * 5))
+    layers.append(_layer("features.1", "Conv2d" if down == "strided" else "MaxPool2d", (4, 24, 24), 2, border,
+                         0.3, 0.0, 0.25, aliased))
+    layers.append(_layer("features.2", "Conv2d", (16, 6, 6), 8, border, 0.5, 0.0, 0.45, [0.0, 0.5, 0.0, 0.0, 0.5]))
+    if head != "fc":
+        pool = "AdaptiveAvgPool2d" if head == "gap" else "AdaptiveMaxPool2d"
+        layers.append(_layer("head.1", pool, (10, 1, 1), 48, None, 0.4, None, None, [0.0, 0.4, 1e-7, 1e-7, 0.4]))
+    return {"mode": "circular", "shift_set": "list", "shifts": PROFILE_SHIFTS, "input_shape": [1, 48, 48],
+            "n_images": 4, "output_eq_t_db": None, "layers": layers, "skipped": []}
 
 
-def _invariance(mode: str, consistency: float, flip: float, accuracy: float, n: int = 50) -> dict:
-    shifts = [[float(dy), float(dx)] for dy in range(-MAX_SHIFT, MAX_SHIFT + 1) for dx in range(-MAX_SHIFT, MAX_SHIFT + 1)]
-    by_shift = [round(accuracy - 0.04 * max(abs(dy), abs(dx)) * (1.0 - consistency) * 4, 6) for dy, dx in shifts]
-    by_shift = [min(1.0, max(0.0, a)) for a in by_shift]
-    return {
-        "mode": mode, "shift_set": f"grid(m={MAX_SHIFT})" if mode == "zeros" else "random(25)", "shifts": shifts,
-        "n_images": n, "n_classes": 10, "consistency": consistency, "consistency_sem": 0.004,
-        "clean_consistency": min(1.0, consistency + 0.01), "top1_prob_change": round(1 - consistency, 6), "flip_rate": flip,
-        "accuracy": accuracy, "mean_accuracy": sum(by_shift) / len(by_shift),
-        "worst_case_accuracy": max(0.0, accuracy - 3 * (1 - consistency)), "accuracy_by_shift": by_shift,
-    }
+def _around(rng: np.random.Generator, mean: float, n: int, sd: float = 0.05) -> np.ndarray:
+    """``n`` values in [0, 1] whose mean is ``mean`` (to float precision where no clipping binds)."""
+    noise = rng.normal(0.0, sd, n)
+    return np.clip(mean + noise - noise.mean(), 0.0, 1.0)
 
 
-def make_results(
-    *,
-    models: tuple[str, ...] = MODELS,
-    conditions: tuple[str, ...] = CONDITIONS,
-    seeds: tuple[int, ...] = SEEDS,
-    fcn_consistency: float = 0.80,
-    maxpool_consistency: float = 0.90,
-    fc_head_delta: float = -0.10,
-    augmentation_effect: float = 0.08,
-    aps_circular: float = 1.0,
-    maxpool_flip_rate: float = 0.05,
-    fcn_accuracy: float = 0.90,
-    maxpool_accuracy: float = 0.905,
-    border_error: float = 0.05,
-    interior_error: float = 1e-7,
-    aliasing: float = 0.3,
-    aligned_agreement: float = 1.0,
-    unaligned_agreement: float = 0.85,
-    max_shift: int = MAX_SHIFT,
-    seed_noise: float = 0.004,
-) -> dict:
-    """A results.json dict. Knobs (centred condition; the augmented one adds ``augmentation_effect``):
-
-    - ``fcn_consistency``: canvas consistency of fcn_gap / fcn_gmp (strided_fc gets it + ``fc_head_delta``);
-    - ``maxpool_consistency``: mean canvas consistency of maxpool_fc / maxpool_gap (FC = + delta/2, GAP = - delta/2);
-    - ``fc_head_delta``: FC head minus global-pool head consistency, same trunk;
-    - ``aps_circular``: circular consistency of aps_gap in every seed (1.0 = exactly invariant);
-    - ``aligned_agreement`` / ``unaligned_agreement``: periodicity of the global-pool models.
-    """
-    base = {
-        "fcn_gap": fcn_consistency, "fcn_gmp": fcn_consistency, "strided_fc": fcn_consistency + fc_head_delta,
-        "maxpool_fc": maxpool_consistency + fc_head_delta / 2, "maxpool_gap": maxpool_consistency - fc_head_delta / 2,
-        "blurpool_gap": 0.95, "aps_gap": 0.97,
-    }
-    accuracy = {"fcn_gap": fcn_accuracy, "maxpool_fc": maxpool_accuracy}
-    n_eq = 25
-    runs = []
-    for model in models:
-        for cond in conditions:
-            for seed in seeds:
-                noise = seed_noise * (1 if seed % 2 else -1)
-                cons = min(1.0, max(0.0, base.get(model, 0.85) + (augmentation_effect if cond == "augmented" else 0) + noise))
-                acc = accuracy.get(model, 0.9) + noise / 2
-                is_gp = not model.endswith("_fc")
-                circ = aps_circular if model == "aps_gap" else min(1.0, cons - (0.1 if model.endswith("_fc") else 0.03))
-                flip = maxpool_flip_rate if model.startswith("maxpool") else 0.1
-                dx_values = list(range(-max_shift, max_shift + 1))
-                al = aligned_agreement if is_gp else 0.8
-                un = unaligned_agreement if is_gp else 0.75
-                by_dx = [al if dx % STRIDE == 0 else un for dx in dx_values]
-                residue = [[al if (ry, rx) == (0, 0) else un for rx in range(STRIDE)] for ry in range(STRIDE)]
-                runs.append({
-                    "model": model, "condition": cond, "seed": seed, "params": 1000 + 10 * len(model),
-                    "total_stride": STRIDE, "train_seconds": 12.0 + seed,
-                    "history": [{"epoch": 1, "train_loss": 0.5, "train_acc": 0.8, "seconds": 6.0},
-                                {"epoch": 2, "train_loss": 0.3, "train_acc": 0.9, "seconds": 6.0}],
-                    "test_accuracy": acc,
-                    "canvas": _invariance("zeros", cons, flip, acc),
-                    "circular": _invariance("circular", circ, flip, acc),
-                    "accuracy_by_distance": [acc - 0.5 * d * (1 - cons) for d in range(max_shift + 1)],
-                    "periodicity": {"stride": STRIDE, "residue_agreement": residue, "aligned": al, "unaligned": un,
-                                    "dx_values": dx_values, "agreement_by_dx": by_dx},
-                    "equivariance": _profile(model, border_error=border_error, interior_error=interior_error,
-                                             aliasing=aliasing, n_shifts=n_eq),
-                })
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "config": {"dataset": "digits", "models": list(models), "conditions": list(conditions), "seeds": list(seeds),
-                   "epochs": 2, "max_shift": max_shift,
-                   # long on purpose: the page must wrap it, not overflow (checked in Chromium)
-                   "command": "shiftlab study --dataset digits --epochs 2 --out run --models " + ",".join(models)
-                              + " --conditions " + ",".join(conditions) + " --seeds " + ",".join(map(str, seeds))},
-        "meta": {"dataset": "digits", "n_train": 1000, "n_test": 400, "n_eval": 50, "object_size": [6, 6],
-                 "canvas_size": [CANVAS, CANVAS], "max_shift": max_shift, "classes": [str(i) for i in range(10)],
-                 "hardware": "synthetic CPU", "torch_version": "2.x", "shiftlab_version": "0.1.0",
-                 "started": "2025-01-01T12:00:00", "seconds": 321.0},
-        "runs": runs,
-    }
-    json.dumps(results, allow_nan=False)  # JSON-safe, as the schema requires
-    return results
+def _bernoulli(rng: np.random.Generator, p: float, n: int) -> np.ndarray:
+    k = int(round(p * n))
+    return rng.permutation(np.r_[np.ones(k), np.zeros(n - k)])
 
 
-@pytest.fixture
-def synth():
-    """The factory :func:`make_results` (call it with knobs)."""
-    return make_results
+def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images: int = 200, n_boot: int = 200,
+                 margin: float = 0.02, target: float = 0.98) -> StudyResults:
+    """Study results of ``cells`` ((model, condition) -> :class:`Cell`), analysed for real."""
+    models = tuple(dict.fromkeys(m for m, _ in cells))
+    conditions = tuple(dict.fromkeys(c for _, c in cells))
+    config = StudyConfig(models=models, conditions=conditions, seeds=seeds, n_boot=n_boot, margin=margin,
+                         target_accuracy=target, n_eval=n_images, max_epochs=3, width=8)
+    rng = np.random.default_rng(0)
+    records, per_image = [], []
+    for (model, cond), c in cells.items():
+        s = spec(model)
+        for seed in range(seeds):
+            probe = cond.startswith("probe")
+            if probe:
+                arrays = {"probe_accuracy": _bernoulli(rng, c.probe_accuracy, n_images),
+                          "test_correct": _bernoulli(rng, c.probe_accuracy, n_images)}
+            else:
+                cons = _around(rng, c.consistency, n_images)
+                correct = _bernoulli(rng, c.test_accuracy, n_images)
+                arrays = {"consistency": cons, "consistency_correct": np.where(correct > 0, cons, np.nan),
+                          "agreement": _around(rng, (c.aligned + c.unaligned) / 2, n_images),
+                          "accuracy": _around(rng, c.test_accuracy - 0.1, n_images),
+                          "correct_centre": correct, "worst_case": _bernoulli(rng, 0.3, n_images),
+                          "aligned": _around(rng, c.aligned, n_images), "unaligned": _around(rng, c.unaligned, n_images),
+                          "flip_rate": _around(rng, 0.2, n_images), "test_correct": correct}
+                arrays["aliasing_gap"] = arrays["aligned"] - arrays["unaligned"]
+            history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": c.train_accuracy * e / 3, "seconds": 1.0}
+                       for e in (1, 2, 3)]
+            training = TrainingRecord(epochs=3, converged=None if probe else c.converged,
+                                      target_accuracy=None if probe else target,
+                                      final_train_accuracy=c.train_accuracy, final_train_loss=0.3, seconds=3.0,
+                                      history=history)
+            summary = {k: float(np.nanmean(v)) for k, v in arrays.items()}
+            summary["test_accuracy"] = summary.pop("test_correct")
+            acc = [max(0.0, c.test_accuracy - 0.02 * max(abs(dy), abs(dx))) for dy, dx in CANVAS_SHIFTS]
+            records.append(RunRecord(
+                key=f"{model}__{cond}__seed{seed}", model=model, downsampling=s.downsampling, head=s.head,
+                padding="circular" if cond in ("circular", "probe_circular") else "zeros", condition=cond, seed=seed,
+                width=8, params=6330 if s.downsampling == "strided" else 17530, macs=10**6, receptive_field=22,
+                total_stride=STRIDE, training=training, summary=summary,
+                profile=None if probe else ShiftProfile(CANVAS_SHIFTS, acc, [c.unaligned] * len(CANVAS_SHIFTS)),
+                periodicity=None if probe else Periodicity(
+                    STRIDE, [[c.aligned if (ry, rx) == (0, 0) else c.unaligned for rx in range(STRIDE)]
+                             for ry in range(STRIDE)], [-8, -2, -1, 0, 1, 2, 8],
+                    [c.aligned, c.unaligned, c.unaligned, 1.0, c.unaligned, c.unaligned, c.aligned]),
+                equivariance=None if probe else _equivariance(model, cond == "circular"), seconds=3.0))
+            per_image.append(arrays)
+    meta = StudyMeta(dataset="mnist-5k", n_train=1000, n_test=n_images, n_eval=n_images, object_size=[28, 28],
+                     object_extent=[20, 20], canvas_size=[48, 48], max_shift=10, classes=[str(i) for i in range(10)],
+                     device="cpu", workers=1, threads_per_worker=1, hardware="test", torch_version="2",
+                     shiftlab_version="0.1.0", started="2026-01-01T00:00:00+00:00", seconds=12.0)
+    return StudyResults(SCHEMA_VERSION, config.to_dict(), meta, records, analyse(config, records, per_image))
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """A run directory holding a default synthetic results.json."""
-    d = tmp_path / "run"
-    d.mkdir()
-    (d / "results.json").write_text(json.dumps(make_results(), indent=1), encoding="utf-8")
-    return d
+def full_cells() -> dict[tuple[str, str], Cell]:
+    """A full synthetic study: strided, max-pool and blurred-strided trunks x FC and GAP heads,
+    every condition; the numbers of the review (FCN 0.30, classic CNN 0.21, max-pool GAP 0.90)."""
+    base = {"strided_fc": Cell(0.18, 0.95, 0.1, 0.3), "strided_gap": Cell(0.30, 0.95, 0.99, 0.1),
+            "maxpool_fc": Cell(0.21, 0.97, 0.15, 0.5), "maxpool_gap": Cell(0.90, 0.97, 0.99, 0.85),
+            "blurstrided_fc": Cell(0.5, 0.96, 0.3, 0.6), "blurstrided_gap": Cell(0.97, 0.96, 0.98, 0.97)}
+    cells = {}
+    for cond in ("centred", "augmented", "circular", "transfer", "transfer_control", "probe", "probe_circular"):
+        for m, c in base.items():
+            gap = m.endswith("_gap")
+            cells[(m, cond)] = Cell(
+                consistency=min(1.0, c.consistency + (0.1 if cond in ("augmented", "transfer") else 0.0)),
+                test_accuracy=0.6 if cond.startswith("transfer") else c.test_accuracy, aligned=c.aligned,
+                unaligned=c.unaligned,
+                probe_accuracy=(0.5 if cond == "probe_circular" else 0.9) if gap else 1.0)
+    return cells
 
 
 @pytest.fixture(scope="session")
-def built_report(tmp_path_factory) -> Path:
-    """A report built once per session from the default synthetic results (read-only for tests)."""
+def full_results() -> StudyResults:
+    return make_results(full_cells(), n_boot=100, n_images=120, seeds=2)
+
+
+@pytest.fixture
+def run_dir(tmp_path, full_results):
+    out = tmp_path / "run"
+    out.mkdir()
+    write_results(out, full_results)
+    return out
+
+
+@pytest.fixture
+def built_report(run_dir):
     from shiftlab.report import build_report
 
-    d = tmp_path_factory.mktemp("built") / "run"
-    d.mkdir()
-    (d / "results.json").write_text(json.dumps(make_results(), indent=1), encoding="utf-8")
-    return build_report(d)
+    return build_report(run_dir)

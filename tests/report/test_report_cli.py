@@ -1,70 +1,49 @@
-"""`shiftlab report RUN_DIR`, run in-process through its parser."""
+"""``shiftlab report RUN_DIR`` through the real entry point: output, and one-line errors."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
-import pytest
-
-from shiftlab.cli import report as report_cli
-
-
-def _args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="shiftlab")
-    sub = parser.add_subparsers(dest="command")
-    report_cli.add_parser(sub)
-    return parser.parse_args(["report", *argv])
+from shiftlab.cli.main import main
 
 
 def test_rebuilds_from_saved_results(run_dir, capsys):
-    args = _args(str(run_dir), "--quiet")
-    assert args.run is report_cli.run
-    assert args.run(args) == 0
+    assert main(["report", str(run_dir), "--quiet"]) == 0
     assert (run_dir / "report.html").is_file() and (run_dir / "figures" / "consistency.svg").is_file()
     assert str(run_dir / "report.html") in capsys.readouterr().out
 
 
 def test_verdict_only_writes_nothing(run_dir, capsys):
-    args = _args(str(run_dir), "--verdict-only")
-    assert report_cli.run(args) == 0
+    assert main(["report", str(run_dir), "--verdict-only"]) == 0
     out = capsys.readouterr().out
-    assert "C1" in out and "C7" in out and "Answer" in out
+    assert "Answer" in out and "C1" in out and "C9" in out
     assert not (run_dir / "report.html").exists() and not (run_dir / "figures").exists()
 
 
-def test_missing_results(tmp_path):
-    with pytest.raises(FileNotFoundError, match="results.json.*shiftlab study"):
-        report_cli.run(_args(str(tmp_path)))
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        report_cli.run(_args(str(tmp_path / "nowhere")))
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("shiftlab report: error: ") and "\n" not in err and "Traceback" not in err
+    return err
 
 
-def test_corrupt_results(run_dir, synth):
+def test_missing_run_dir_or_results(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in _one_line_error(capsys)
+    assert main(["report", str(tmp_path)]) == 2
+    assert "results.json not found" in _one_line_error(capsys)
+
+
+def test_damaged_results(run_dir, capsys):
     path = run_dir / "results.json"
-    path.write_text('{"schema_version": 1, "runs": [', encoding="utf-8")
-    with pytest.raises(ValueError, match="corrupt.*shiftlab study"):
-        report_cli.run(_args(str(run_dir)))
-    results = synth()
-    results["schema_version"] = 99
-    path.write_text(json.dumps(results), encoding="utf-8")
-    with pytest.raises(ValueError, match="schema_version"):
-        report_cli.run(_args(str(run_dir)))
-    results = synth()
-    del results["runs"][3]["periodicity"]
-    path.write_text(json.dumps(results), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"runs\[3\].*periodicity"):
-        report_cli.run(_args(str(run_dir)))
-    results = synth()
-    del results["runs"][2]["canvas"]["accuracy_by_shift"]
-    path.write_text(json.dumps(results), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"runs\[2\]\.canvas.*accuracy_by_shift"):
-        report_cli.run(_args(str(run_dir)))
+    good = json.loads(path.read_text())
+    path.write_text('{"schema_version": 2, "runs": [')
+    assert main(["report", str(run_dir)]) == 2
+    assert "damaged" in _one_line_error(capsys)
+    path.write_text(json.dumps(dict(good, schema_version=1)))
+    assert main(["report", str(run_dir), "--verdict-only"]) == 2
+    assert "schema version 1" in _one_line_error(capsys)
+    del good["runs"][0]["training"]
+    path.write_text(json.dumps(good))
+    assert main(["report", str(run_dir)]) == 2
+    assert "not a valid run record" in _one_line_error(capsys)
     assert not (run_dir / "report.html").exists()
-
-
-def test_help_mentions_usage():
-    parser = argparse.ArgumentParser(prog="shiftlab")
-    report_cli.add_parser(parser.add_subparsers())
-    with pytest.raises(SystemExit):
-        parser.parse_args(["report", "--help"])

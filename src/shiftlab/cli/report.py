@@ -8,22 +8,26 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from shiftlab.report import build_report, load_results, verdict
+from shiftlab.report import Verdict, build_report, verdict
+from shiftlab.report.prose import claim_text
+from shiftlab.study.results import load_results
 
 __all__ = ["add_parser", "run"]
 
 EPILOG = """\
 examples:
-  shiftlab report runs/fashion
-  shiftlab report runs/fashion --verdict-only
+  shiftlab report runs/study
+  shiftlab report runs/study --verdict-only
 
 Reads RUN_DIR/results.json (written by `shiftlab study`) and writes RUN_DIR/figures/*.png and
 *.svg and RUN_DIR/report.html: one self-contained page (figures embedded, nothing fetched from
-the network) with the answer to the question, claims C1-C7 with their measured status, the
-figures, a results table and the methods. No retraining: the report is a view over saved results.
+the network) with the answer point by point, the factorial table with 95% intervals, main
+effects and interactions, the figures, claims C1-C9 with their measured status and the methods.
+No retraining: the report is a view over saved results.
 """
 
-_STATUS_STYLE = {"confirmed": "bold green", "refuted": "bold red", "partly": "bold yellow", "not measured": "dim"}
+_STATUS_STYLE = {"confirmed": "bold green", "refuted": "bold red", "partly": "bold yellow",
+                 "inconclusive": "yellow", "not measured": "dim"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,30 +44,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _print_verdict(console: Console, v) -> None:
+def _print_verdict(console: Console, v: Verdict) -> None:
     console.print("[bold]Answer[/]")
     for par in v.answer.split("\n\n"):
-        console.print(par)
+        console.print(par, highlight=False)
         console.print()
     table = Table(show_lines=False)
-    table.add_column("claim")
+    table.add_column("claim")  # texts: shiftlab.report.CLAIMS
     table.add_column("status")
     table.add_column("evidence", overflow="fold")
     for c in v.claims:
-        table.add_row(c.id, f"[{_STATUS_STYLE.get(c.status, '')}]{c.status}[/]", c.evidence)
+        table.add_row(c.id, f"[{_STATUS_STYLE.get(c.status, '')}]{c.status}[/]", claim_text(c))
     console.print(table)
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
     run_dir = Path(args.run_dir)
-    if getattr(args, "verdict_only", False):
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} does not exist: give the --out directory of a `shiftlab study` run")
+    if args.verdict_only:
         _print_verdict(console, verdict(load_results(run_dir)))
         return 0
     path = build_report(run_dir)
-    if getattr(args, "quiet", False):
-        console.print(str(path), highlight=False)
+    if args.quiet:
+        console.print(str(path), highlight=False, soft_wrap=True)
         return 0
     _print_verdict(console, verdict(load_results(run_dir)))
-    console.print(f"wrote {path} and figures in {run_dir / 'figures'}", highlight=False)
+    console.print(f"wrote {path} and figures in {run_dir / 'figures'}", highlight=False, soft_wrap=True)
     return 0

@@ -64,7 +64,7 @@ def load(
         - labels: :math:`(N,)`, int64
 
     Raises:
-        KeyError: for an unknown name.
+        ValueError: for an unknown name (the message lists the known ones).
         FileNotFoundError: if the data is not on this machine; the message says how to get it.
 
     Example:
@@ -73,6 +73,6 @@ def load(
         (100, (1, 8, 8))
     """
     if name not in LOADERS:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(names())}")
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(names())}")
     dataset = LOADERS[name](root, split, **options)
     return dataset if limit is None else dataset.head(limit)

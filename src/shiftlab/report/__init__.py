@@ -1,16 +1,26 @@
-"""The report: a view over a study's saved ``results.json`` (no retraining).
+"""The report: a view over a study's saved results (:class:`shiftlab.study.results.StudyResults`),
+rebuilt without retraining (``docs/study.md``, "Report").
 
-- :func:`build_report` ``(run_dir) -> Path``: figures (PNG + SVG) and a self-contained
-  ``report.html`` (inline CSS, figures embedded as data URIs, nothing fetched from the network);
-- :func:`verdict` ``(results) -> Verdict``: the answer to the question and the status of claims
-  C1-C7 (DESIGN section 1), computed from the numbers with the thresholds of
-  :mod:`shiftlab.report.verdict`;
-- :func:`aggregate` ``(results)``: per model x condition statistics over seeds of every metric.
+- :func:`verdict` ``(results) -> Verdict``: the question answered point by point
+  (``.answer``: paragraphs; ``.points``: typed matched pairs, mechanism, performance, effects,
+  transfer and probe; ``.claims``: claims C1-C9);
+- :func:`evaluate_claims` ``(results)``: the registry :data:`CLAIMS` of small evaluators, each
+  returning a :class:`ClaimResult` (status, numbers, intervals, decisions);
+- :func:`build_report` ``(run_dir) -> Path``: figures (PNG + SVG) and one self-contained
+  ``report.html``.
+
+Example::
+
+    from shiftlab.study.results import load_results
+    from shiftlab.report import verdict
+    print(verdict(load_results("runs/study")).answer)
 """
 
-from .aggregate import Group, Stat, aggregate
 from .build import build_report
-from .load import load_results
-from .verdict import Claim, Verdict, verdict
+from .claims import CLAIMS, STATUSES, Claim, ClaimResult, evaluate_claims
+from .points import ClaimPoint, EffectsPoint, MechanismPoint, PairPoint, PerformancePoint
+from .thresholds import THRESHOLDS
+from .verdict import Point, Verdict, verdict
 
-__all__ = ["Claim", "Group", "Stat", "Verdict", "aggregate", "build_report", "load_results", "verdict"]
+__all__ = ["CLAIMS", "STATUSES", "THRESHOLDS", "Claim", "ClaimPoint", "ClaimResult", "EffectsPoint", "MechanismPoint",
+           "PairPoint", "PerformancePoint", "Point", "Verdict", "build_report", "evaluate_claims", "verdict"]

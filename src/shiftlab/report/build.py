@@ -7,34 +7,28 @@ import tempfile
 from pathlib import Path
 
 from shiftlab.io import write_text_atomic
+from shiftlab.study.results import load_results
 
-from . import figures as _figures
-from .aggregate import aggregate
-from .html import render_html
-from .load import load_results
+from .figures import FIGURES, render
+from .page import render_page
 from .verdict import verdict
 
-__all__ = ["REPORT_FILE", "FIGURES_DIR", "build_report"]
+__all__ = ["FIGURES_DIR", "REPORT_FILE", "build_report"]
 
 REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"
 
 
-def _file_mode() -> int:
-    """The mode ``open()`` would give a new file (0o666 minus the umask); ``mkstemp`` gives 0o600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Like :func:`shiftlab.io.write_text_atomic`, for bytes (and with the usual file mode)."""
+    """Like :func:`shiftlab.io.write_text_atomic`, for bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            os.fchmod(f.fileno(), _file_mode())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -44,35 +38,29 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 def build_report(run_dir: str | Path) -> Path:
     """Build the report of a study run from its saved results (no retraining).
 
-    Reads ``run_dir/results.json``, writes every figure to ``run_dir/figures/<name>.png`` and
+    Reads ``run_dir/results.json``, writes each figure to ``run_dir/figures/<name>.png`` and
     ``.svg`` and the page to ``run_dir/report.html``, and returns the page's path. Everything is
-    computed and drawn in memory first and each file is replaced atomically (``report.html`` last,
-    with :func:`shiftlab.io.write_text_atomic`), so a failure leaves the previous report untouched.
+    computed and drawn in memory first and each file is replaced atomically (the page last), so a
+    failure leaves the previous report untouched. See ``docs/study.md``, "Report".
 
     Raises:
-        FileNotFoundError: no ``run_dir`` or no ``results.json`` in it.
-        ValueError: ``results.json`` is corrupt or does not follow :mod:`shiftlab.study.schema`.
+        FileNotFoundError: no ``results.json`` in ``run_dir``.
+        ValueError: ``results.json`` is damaged or from another schema version.
     """
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir} does not exist: run `shiftlab study --out {run_dir}` first")
     results = load_results(run_dir)
-    groups = aggregate(results)
     v = verdict(results)
-    rendered: list[tuple[_figures.FigureSpec, bytes, str]] = []
-    for spec in _figures.FIGURES:
-        if spec.function == "fig_sources":
-            fig = spec.draw(groups, v.numbers.get("sources"))
-        else:
-            fig = spec.draw(groups)
-        if fig is None:
-            continue
-        png, svg = _figures.render(fig)
-        rendered.append((spec, png, svg))
-    page = render_html(results, groups, v, [(spec, png) for spec, png, _ in rendered], run_dir)
-    fig_dir = run_dir / FIGURES_DIR
-    for spec, png, svg in rendered:
-        _write_bytes_atomic(fig_dir / f"{spec.name}.png", png)
-        _write_bytes_atomic(fig_dir / f"{spec.name}.svg", svg.encode("utf-8"))
+    drawn = []
+    for spec in FIGURES:
+        fig = spec.draw(results)
+        if fig is not None:
+            drawn.append((spec, *render(fig)))
+    page = render_page(results, v, [(spec, png) for spec, png, _ in drawn], run_dir)
+    for spec, png, svg in drawn:
+        _write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.png", png)
+        _write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.svg", svg.encode("utf-8"))
     out = run_dir / REPORT_FILE
     write_text_atomic(out, page)
-    os.chmod(out, _file_mode())  # write_text_atomic's temporary file is 0o600; a report is for reading
     return out

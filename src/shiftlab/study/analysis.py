@@ -32,7 +32,7 @@ from shiftlab.stats import (
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.records import RunRecord
 
-__all__ = ["PAIRS", "Analysis", "CellStats", "Pair", "analyse", "cell_key"]
+__all__ = ["CONDITION_PAIRS", "PAIRS", "Analysis", "CellStats", "ConditionPair", "Pair", "analyse", "cell_key"]
 
 #: Conditions measured on the same images (so their cells can be compared as pairs).
 IMAGE_GROUPS = (("centred", "augmented", "circular"), ("transfer", "transfer_control"), ("probe", "probe_circular"))
@@ -66,6 +66,29 @@ PAIRS = (
     Pair("maxpool_head", "maxpool_gap", "maxpool_fc", "a global-pool head against an FC head on the max-pool trunk"),
     Pair("aps_vs_fcn", "aps_gap", "strided_gap", "adaptive polyphase sampling against the FCN"),
 )
+
+
+@dataclass(frozen=True)
+class ConditionPair:
+    """A within-model comparison: the same model under condition ``a`` against condition ``b``
+    (measured on the same images, so the difference is paired)."""
+
+    id: str
+    a: str
+    b: str
+    question: str
+
+
+#: The within-model condition contrasts (``Comparison.label`` is ``"<id>|<model>"``).
+CONDITION_PAIRS = (
+    ConditionPair("augmentation", "augmented", "centred", "training on translated objects against centred ones"),
+    ConditionPair("padding", "circular", "centred", "circular padding against zero padding"),
+    ConditionPair("transfer", "transfer", "transfer_control",
+                  "a trunk trained on other classes at random positions against one trained centred (new classes)"),
+    ConditionPair("probe_padding", "probe", "probe_circular", "position probe: zero padding against circular padding"),
+)
+CONDITION_METRICS = ("consistency", "consistency_correct", "accuracy", "test_accuracy", "agreement_beyond",
+                     "probe_accuracy")
 
 
 def cell_key(model: str, condition: str) -> str:
@@ -121,8 +144,9 @@ class Analysis:
     """Everything the verdict and the report use, with intervals.
 
     ``comparisons``: the matched pairs present (:data:`PAIRS`; ``Comparison.label`` is
-    ``"<pair id>|<condition>"``, ``a`` and ``b`` are cell keys); ``effects``: main effects and
-    two-way interactions of the balanced factorial.
+    ``"<pair id>|<condition>"``, ``a`` and ``b`` are cell keys; the within-model contrasts of
+    :data:`CONDITION_PAIRS` are labelled ``"<id>|<model>"``); ``effects``: main effects and two-way
+    interactions of the balanced factorial.
     """
 
     margin: float
@@ -143,6 +167,10 @@ class Analysis:
             if c.label == f"{pair_id}|{condition}" and c.metric == metric:
                 return c
         return None
+
+    def condition_comparison(self, pair_id: str, model: str, metric: str) -> Comparison | None:
+        """The paired contrast ``pair_id`` (:data:`CONDITION_PAIRS`) of ``model`` on ``metric``."""
+        return self.comparison(pair_id, model, metric)
 
     def to_dict(self) -> dict:
         return {"margin": self.margin, "level": self.level, "n_boot": self.n_boot,
@@ -214,19 +242,31 @@ def _comparisons(samples: dict[str, dict[str, PairedSample]], config: StudyConfi
                     continue
                 out.append(compare(sample, a, b, metric=metric, margin=config.margin, label=f"{pair.id}|{condition}",
                                    n_boot=config.n_boot, seed=BOOT_SEED))
+    for pair in CONDITION_PAIRS:
+        group = next(g for g in IMAGE_GROUPS if pair.a in g)
+        for model in config.models:
+            a, b = cell_key(model, pair.a), cell_key(model, pair.b)
+            for metric in CONDITION_METRICS:
+                sample = samples.get(group[0], {}).get("test_correct" if metric == "test_accuracy" else metric)
+                if sample is None or a not in sample.values or b not in sample.values:
+                    continue
+                out.append(compare(sample, a, b, metric=metric, margin=config.margin, label=f"{pair.id}|{model}",
+                                   n_boot=config.n_boot, seed=BOOT_SEED))
     return out
 
 
 def _design(cells: list[CellStats], conditions: tuple[str, ...]) -> Design | None:
-    """The downsampling x head x condition design of the levels present, when it is balanced
-    (every combination present); None otherwise (then no effects are computed)."""
+    """A balanced downsampling x head x condition design among ``cells``: the heads run with
+    every downsampling, and the downsamplings run with every such head under every condition
+    (e.g. ``aps_gap`` without ``aps_fc`` leaves APS out). None when fewer than 2 levels remain."""
     present = {(c.downsampling, c.head, c.condition): c.key for c in cells if c.condition in conditions}
+    conds = tuple(c for c in conditions if any(k[2] == c for k in present))
     downs = tuple(dict.fromkeys(k[0] for k in present))
     heads = tuple(dict.fromkeys(k[1] for k in present))
-    conds = tuple(c for c in conditions if any(k[2] == c for k in present))
-    if len(downs) < 2 and len(heads) < 2:
-        return None
-    if any((d, h, c) not in present for d in downs for h in heads for c in conds):
+    full_heads = tuple(h for h in heads if sum(all((d, h, c) in present for c in conds) for d in downs) >= 2)
+    downs = tuple(d for d in downs if all((d, h, c) in present for h in full_heads for c in conds))
+    heads = full_heads
+    if len(downs) < 2 and len(heads) < 2 or not downs or not heads:
         return None
     factors = {"downsampling": downs, "head": heads, "condition": conds}
     return Design(factors, lambda levels: present[(levels["downsampling"], levels["head"], levels["condition"])])

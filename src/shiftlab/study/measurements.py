@@ -34,6 +34,7 @@ IMAGE_METRICS = (
     "worst_case",           # correct at every shift
     "aligned",              # agreement with c(x) at the non-zero multiples of the total stride
     "unaligned",            # agreement at the shifts that are not multiples of it
+    "aliasing_gap",         # aligned - unaligned (the aliasing signature, paired within each image)
     "flip_rate",            # P[c(T_d x) != c(T_{d+e} x)], unit steps e inside the set
     "agreement_in",         # agreement at shifts within the training range R (max(|dy|, |dx|) <= R)
     "agreement_beyond",     # agreement at shifts beyond R
@@ -141,6 +142,7 @@ def image_statistics(predictions: Tensor, labels: Tensor, shifts: Tensor, *, n_c
         "worst_case": correct.all(dim=1).to(torch.float64),
         "aligned": _mean_over(agree, multiple & nonzero),
         "unaligned": _mean_over(agree, ~multiple),
+        "aliasing_gap": _mean_over(agree, multiple & nonzero) - _mean_over(agree, ~multiple),
         "flip_rate": flips,
         "agreement_in": _mean_over(agree, inside),
         "agreement_beyond": _mean_over(agree, beyond),

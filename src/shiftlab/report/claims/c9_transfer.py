@@ -1,0 +1,50 @@
+"""C9 (Biscione & Bowers 2021): invariance learned from translated data transfers to new classes
+(``docs/study.md``, "Conditions": transfer).
+
+Per model, on the held-out classes (trained only at the centre, measured everywhere): consistency
+after a trunk trained on translated objects of the other classes (``transfer``) against a trunk
+trained on centred ones (``transfer_control``), as the analysis' paired contrast ``transfer``
+(the same held-out images and seeds in both cells).
+Cells at chance (a constant classifier is trivially invariant) are not counted.
+"""
+
+from __future__ import annotations
+
+from shiftlab.stats import decide
+from shiftlab.study.results import StudyResults
+
+from ..evidence import at_chance, models
+from .result import CONFIRMED, INCONCLUSIVE, NOT_MEASURED, PARTLY, REFUTED, ClaimResult
+
+__all__ = ["evaluate"]
+
+
+def evaluate(results: StudyResults) -> ClaimResult:
+    margin = results.analysis.margin
+    intervals, outcomes, notes = {}, {}, []
+    for model in models(results):
+        t, c = results.analysis.cell(model, "transfer"), results.analysis.cell(model, "transfer_control")
+        if t is None or c is None or "consistency" not in t.metrics or "consistency" not in c.metrics:
+            continue
+        trivial = [cell.condition for cell in (t, c) if at_chance(results, cell)]
+        if trivial:
+            notes.append(f"{model} is at chance in {' and '.join(trivial)}: trivially invariant, not counted")
+            continue
+        for metric in ("consistency", "accuracy"):
+            paired = results.analysis.condition_comparison("transfer", model, metric)
+            if paired is not None:
+                intervals[f"{model}:transfer:{metric}"] = t.metrics[metric]
+                intervals[f"{model}:control:{metric}"] = c.metrics[metric]
+                intervals[f"{model}:{metric}"], outcomes[f"{model}:{metric}"] = paired.interval, paired.outcome
+    found = [o for k, o in outcomes.items() if k.endswith(":consistency")]
+    if not found:
+        return ClaimResult("C9", NOT_MEASURED, notes=tuple(notes) or ("transfer and transfer_control were not both run",))
+    if all(o == "more" for o in found):
+        status = CONFIRMED
+    elif "more" in found:
+        status = PARTLY
+    elif all(o in ("about the same", "less") for o in found):
+        status = REFUTED
+    else:
+        status = INCONCLUSIVE
+    return ClaimResult("C9", status, {}, intervals, outcomes, tuple(notes))

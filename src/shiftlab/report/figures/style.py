@@ -1,0 +1,84 @@
+"""The figures' shared look: one colour per model (hue = downsampling, shade = head), one line
+style per head, matplotlib's object-oriented API on an Agg canvas (no pyplot state)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+
+__all__ = ["DPI", "STYLE", "colour", "condition_label", "legend_below", "linestyle", "new_figure", "render"]
+
+DPI = 110
+STYLE = {
+    "font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
+    "legend.fontsize": 8.5, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+    "grid.color": "#dddddd", "grid.linewidth": 0.6, "axes.axisbelow": True, "svg.fonttype": "path",
+    "svg.hashsalt": "shiftlab",
+}
+#: downsampling -> colours of the heads fc, gap, gmp (dark to light).
+_PALETTE = {
+    "strided": ("#b2182b", "#ef6548", "#f4a582"),
+    "maxpool": ("#08519c", "#4292c6", "#9ecae1"),
+    "blurstrided": ("#006d2c", "#41ab5d", "#a1d99b"),
+    "maxblur": ("#54278f", "#807dba", "#bcbddc"),
+    "aps": ("#8c510a", "#d8a31a", "#dfc27d"),
+}
+_HEADS = ("fc", "gap", "gmp")
+_LINES = {"fc": "-", "gap": "--", "gmp": ":"}
+_CONDITIONS = {"centred": "trained centred", "augmented": "trained with translations", "circular": "circular padding",
+               "transfer": "transfer", "transfer_control": "transfer control", "probe": "probe, zero padding",
+               "probe_circular": "probe, circular padding"}
+
+
+def _split(model: str) -> tuple[str, str]:
+    down, _, head = model.rpartition("_")
+    return down, head
+
+
+def colour(model: str) -> str:
+    """The colour of a zoo model (``<downsampling>_<head>``), the same in every figure.
+
+    Example:
+        >>> colour("strided_gap"), colour("maxpool_fc")
+        ('#ef6548', '#08519c')
+    """
+    down, head = _split(model)
+    shades = _PALETTE.get(down)
+    if shades is None or head not in _HEADS:
+        return "#555555"
+    return shades[_HEADS.index(head)]
+
+
+def linestyle(model: str) -> str:
+    """Solid for FC heads, dashed for global average pool, dotted for global max pool."""
+    return _LINES.get(_split(model)[1], "-.")
+
+
+def condition_label(condition: str) -> str:
+    return _CONDITIONS.get(condition, condition)
+
+
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def legend_below(fig: Figure, handles: list, labels: list[str], ncol: int | None = None) -> None:
+    if handles:
+        fits = max(1, int(fig.get_figwidth() / 1.25))
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol or min(len(labels), fits), frameon=False)
+
+
+def render(fig: Figure) -> tuple[bytes, str]:
+    """PNG bytes (:data:`DPI`) and SVG text of a figure, without timestamps (rebuilds are identical)."""
+    png, svg = io.BytesIO(), io.BytesIO()
+    with matplotlib.rc_context(STYLE):
+        FigureCanvasAgg(fig).print_png(png, metadata={"Software": None})
+        FigureCanvasSVG(fig).print_svg(svg, metadata={"Date": None, "Creator": None})
+    FigureCanvasAgg(fig)
+    return png.getvalue(), svg.getvalue().decode("utf-8")

@@ -1,0 +1,79 @@
+"""How numbers are written in the report and the verdict: values with their intervals, signed
+differences with their confidence intervals (``docs/definitions.md``, "Intervals")."""
+
+from __future__ import annotations
+
+from shiftlab.stats import Interval
+
+__all__ = ["fmt", "fmt_diff", "fmt_error", "fmt_int", "fmt_interval", "fmt_seconds"]
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A proportion (consistency, agreement, accuracy).
+
+    Example:
+        >>> fmt(0.31234), fmt(None)
+        ('0.312', 'n/a')
+    """
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_interval(iv: Interval | None, digits: int = 3) -> str:
+    """A value with its interval, the interval to one digit less.
+
+    Example:
+        >>> fmt_interval(Interval(0.3123, 0.2912, 0.3333))
+        '0.312 [0.29, 0.33]'
+    """
+    if iv is None:
+        return "n/a"
+    d = max(digits - 1, 1)
+    return f"{iv.estimate:.{digits}f} [{iv.low:.{d}f}, {iv.high:.{d}f}]"
+
+
+def fmt_diff(iv: Interval, digits: int = 2) -> str:
+    """A signed difference with its confidence interval.
+
+    Example:
+        >>> fmt_diff(Interval(0.1, 0.07, 0.13))
+        '+0.10 [95% CI +0.07, +0.13]'
+    """
+    return f"{iv.estimate:+.{digits}f} [{round(100 * iv.level):d}% CI {iv.low:+.{digits}f}, {iv.high:+.{digits}f}]"
+
+
+def fmt_error(value: float | None) -> str:
+    """A relative L2 equivariance error.
+
+    Example:
+        >>> fmt_error(0.0), fmt_error(0.01234), fmt_error(None)
+        ('0', '1.2e-02', 'n/a')
+    """
+    if value is None:
+        return "n/a"
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def fmt_int(value: float | None) -> str:
+    """A count with thousands separators.
+
+    Example:
+        >>> fmt_int(17530.0)
+        '17,530'
+    """
+    return "n/a" if value is None else f"{round(value):,}"
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """A duration.
+
+    Example:
+        >>> fmt_seconds(42.0), fmt_seconds(900.0), fmt_seconds(9000.0)
+        ('42.0 s', '15.0 min', '2.50 h')
+    """
+    if seconds is None:
+        return "n/a"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"

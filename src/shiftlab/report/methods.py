@@ -1,0 +1,126 @@
+"""The report's methods section: everything needed to redo the study by hand (``docs/study.md``),
+read from the saved config and provenance."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from shiftlab.study.analysis import BOOT_SEED
+from shiftlab.study.conditions import condition
+from shiftlab.study.config import PRESETS, StudyConfig
+from shiftlab.study.measurements import study_shifts
+from shiftlab.study.results import StudyResults
+from shiftlab.zoo import spec
+
+from .evidence import models
+from .fmt import fmt_seconds
+from .thresholds import THRESHOLDS
+
+__all__ = ["methods_html", "study_command"]
+
+#: Config fields ``shiftlab study`` takes as options (the rest come from the preset).
+_OPTIONS = ("data", "data_root", "models", "conditions", "seeds", "width", "max_epochs", "target_accuracy", "n_eval")
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def study_command(config: dict, out: str) -> tuple[str, str]:
+    """The ``shiftlab study`` command that gives back ``config``, and a note when no command can.
+
+    Example:
+        >>> study_command(StudyConfig.preset("quick").to_dict(), "runs/q")[0]
+        'shiftlab study --preset quick --out runs/q'
+    """
+    cfg = StudyConfig.from_dict(config)
+    given = {k: getattr(cfg, k) for k in _OPTIONS}
+    for preset in PRESETS:
+        if StudyConfig.preset(preset, **given) != cfg:
+            continue
+        base = StudyConfig.preset(preset)
+        args = ["shiftlab study"] + ([f"--preset {preset}"] if preset != "default" else [])
+        for k in _OPTIONS:
+            v = getattr(cfg, k)
+            if v != getattr(base, k):
+                v = ",".join(v) if isinstance(v, tuple) else v
+                args.append(f"--{k.replace('_', '-')} {v}")
+        return " ".join(args + [f"--out {out}"]), ""
+    differ = sorted(k for k, v in cfg.to_dict().items() if k not in _OPTIONS and StudyConfig().to_dict()[k] != v)
+    return (f"python -c \"from shiftlab.study.config import StudyConfig; from shiftlab.study.runner import run_study; "
+            f"import json; run_study(StudyConfig.from_dict(json.load(open('config.json'))), '{out}')\"",
+            f"{', '.join(differ)} cannot be set on the command line; run it from Python with this config")
+
+
+def _shift_set(results: StudyResults) -> str:
+    cfg, meta = results.config, results.meta
+    strides = sorted({r.total_stride for r in results.runs})
+    parts = []
+    for s in strides:
+        try:
+            n = len(study_shifts(s, meta.max_shift, cfg["augment_range"]))
+        except ValueError as err:
+            n = f"n/a ({err})"
+        c = max(s // 2, cfg["augment_range"])
+        parts.append(f"total stride S = {s}: every (dy, dx) in [-{c}, {c}]² (every residue modulo S and every unit "
+                     f"step), the axis shifts (0, ±d), (±d, 0) for d = {c + 2}, {c + 4}, … and every multiple of S up to "
+                     f"{meta.max_shift}, and the diagonals (±S, ±S): {n} shifts")
+    return "; ".join(parts) + ". The object moves on the canvas; vacated pixels are zero."
+
+
+def methods_html(results: StudyResults, run_dir: Path) -> str:
+    cfg, meta = results.config, results.meta
+    a = results.analysis
+    command, note = study_command(cfg, str(run_dir))
+    arch = "".join(f"<li><b>{esc(m)}</b>: {esc(spec(m).description)}</li>" for m in models(results))
+    conds = "".join(f"<li><b>{esc(c)}</b>: {esc(condition(c).description)}</li>" for c in cfg.get("conditions", []))
+    items = [
+        ("Dataset", f"{meta.dataset}: {len(meta.classes)} classes; {meta.n_train} training and {meta.n_test} test images "
+                    f"(class-balanced caps); {meta.n_eval} test images measured under shifts, the same for every model"),
+        ("Canvas", f"objects of {'×'.join(map(str, meta.object_size))} px (content at most "
+                   f"{'×'.join(map(str, meta.object_extent))} px) centred on a {'×'.join(map(str, meta.canvas_size))} px "
+                   f"zero canvas; shifts up to {meta.max_shift} px keep the content on the canvas"),
+        ("Shift set", _shift_set(results)),
+        ("Models", f"width {cfg.get('width')} (channels w, 2w, 4w), padding {cfg.get('padding')}; each stage conv3x3 - "
+                   f"BatchNorm - ReLU [- pool], total stride 8:<ul>{arch}</ul>"),
+        ("Conditions", f"<ul>{conds}</ul>augmentation range R = {cfg.get('augment_range')} px; probe offset ±"
+                       f"{cfg.get('probe_offset')} px"),
+        ("Training", f"AdamW, constant learning rate {cfg.get('lr')}, batch size {cfg.get('batch_size')}; at most "
+                     f"{cfg.get('max_epochs')} epochs, stopping at the end of the first epoch whose training accuracy "
+                     f"reaches the target {cfg.get('target_accuracy')}; a run that never reaches it is flagged "
+                     f"'not converged' and not compared on performance. The position probe trains a fixed "
+                     f"{cfg.get('probe_epochs')} epochs (no target). Transfer: the trunk trains on the first half of the "
+                     "classes, then is frozen and a new head trains on the other half (centred) to the same target."),
+        ("Seeds", f"{cfg.get('seeds')} per model and condition (the seed sets the weight initialisation and the batch order)"),
+        ("Per-layer profile", f"circular shifts of {cfg.get('n_profile')} evaluation canvases: relative L2 error of "
+                              "every layer against the shifted reference, aligned (shift a multiple of the layer's "
+                              "stride) and unaligned (against a band-limited fractional shift), full map and interior"),
+        ("Statistics", f"per cell, metric means over seeds and images with 95% intervals from a paired two-way "
+                       f"bootstrap ({a.n_boot} replicates, seed {BOOT_SEED}): each replicate resamples seeds and images "
+                       f"once for every cell, so differences and factorial effects are paired. A difference is 'more' "
+                       f"when its interval lies above +{a.margin:g} (the margin), 'less' below −{a.margin:g}, 'about the "
+                       f"same' inside (−{a.margin:g}, +{a.margin:g}), else 'inconclusive'. The same model under two "
+                       "conditions measured on the same images (augmented / circular against centred, transfer against "
+                       "control, the two probes) is a paired contrast too; aligned against unaligned agreement is the "
+                       "per-image difference. Only centred test accuracy against mean shifted accuracy (different "
+                       "image sets) uses the conservative interval [low_A − high_B, high_A − low_B]; the probe is "
+                       "compared with chance (0.5) by its own interval."),
+        ("Hardware", f"{meta.hardware}; device {meta.device}; {meta.workers} worker process(es), "
+                     f"{meta.threads_per_worker} thread(s) each"),
+        ("Software", f"torch {meta.torch_version}, shiftlab {meta.shiftlab_version}"),
+        ("Wall time", f"{fmt_seconds(meta.seconds)} (started {meta.started})"),
+        ("Rebuild", f"<pre>{esc(command)}</pre>" + (f'<p class="note">{esc(note)}</p>' if note else "")
+                    + f"<pre>shiftlab report {esc(run_dir)}</pre>"),
+    ]
+    raw = {"Models", "Conditions", "Rebuild"}
+    dl = "".join(f"<dt>{esc(k)}</dt><dd>{v if k in raw else esc(v)}</dd>" for k, v in items)
+    thresholds = "".join(f"<tr><td><code>{esc(k)}</code></td><td class=\"num\">{v:g}</td><td>{esc(d)}</td></tr>"
+                         for k, (v, d) in THRESHOLDS.items())
+    return (f'<dl class="methods">{dl}</dl><h3>Thresholds</h3><p class="note">Named constants of '
+            "<code>shiftlab.report.thresholds</code> that decide what intervals do not: when a layer is exact, when a "
+            "downsampling aliases, when a cell is at chance.</p>"
+            "<table><thead><tr><th>constant</th><th>value</th><th>meaning</th></tr></thead>"
+            f"<tbody>{thresholds}</tbody></table><details><summary>Full configuration (config.json)</summary>"
+            f"<pre>{esc(json.dumps(cfg, indent=2, sort_keys=True))}</pre></details>")

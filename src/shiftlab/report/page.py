@@ -1,0 +1,151 @@
+"""The report page: one self-contained HTML file (inline CSS, figures as base64 PNG data URIs, no
+scripts, nothing fetched from the network). Sections, in order: the question, the answer, the
+point-by-point verdict, the factorial table, the effects, the figures, the claims, the methods."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from shiftlab.study.results import StudyResults
+
+from .figures import FigureSpec
+from .methods import methods_html
+from .points import EffectsPoint
+from .tables import claims_table, effects_table, factorial_tables, points_table
+from .verdict import Verdict
+
+__all__ = ["QUESTION", "SECTIONS", "render_page"]
+
+#: The question, verbatim from its source.
+QUESTION = (
+    "Does a fully convolutional network share the same translation invariance properties we get from networks "
+    "that use max-pooling?",
+    "If not, why do they perform as well as networks which use max-pooling?",
+)
+#: Section ids of the page, in order.
+SECTIONS = ("question", "answer", "points", "cells", "effects", "figures", "claims", "methods")
+
+_CSS = """
+:root { --fg: #1d2330; --muted: #5b6474; --line: #dde2ea; --zebra: #f5f7fa; --accent: #2f5d9e; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #fbfbfd; color: var(--fg);
+       font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1160px; margin: 0 auto; padding: 28px 28px 60px; background: #fff; min-height: 100vh;
+       box-shadow: 0 0 0 1px var(--line); }
+h1 { font-size: 1.7rem; line-height: 1.25; margin: 0 0 6px; }
+h2 { font-size: 1.3rem; margin: 38px 0 12px; padding-bottom: 5px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 1.05rem; margin: 24px 0 6px; }
+p.sub, p.note { color: var(--muted); font-size: 0.9rem; margin: 4px 0 10px; }
+blockquote { margin: 0; padding: 12px 18px; border-left: 4px solid var(--accent); background: #f2f6fc; font-size: 1.05rem; }
+blockquote p { margin: 4px 0; }
+.answer { padding: 4px 18px; background: #fafbf4; border: 1px solid #e6e8d4; border-radius: 6px; }
+.answer p { margin: 10px 0; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 0.84rem; margin: 8px 0 14px; }
+th, td { padding: 5px 7px; text-align: left; vertical-align: top; border-bottom: 1px solid var(--line); }
+th { background: #eef1f6; font-weight: 600; vertical-align: bottom; }
+tbody tr:nth-child(even) { background: var(--zebra); }
+td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.ci { display: block; color: var(--muted); font-size: 0.86em; }
+table.cells td, table.points td { font-size: 0.8rem; }
+.ok { color: #1e7b34; } .warn { color: #b3261e; font-weight: 600; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 0.78rem; font-weight: 700;
+         white-space: nowrap; border: 1px solid #cfd5de; background: #eceff3; color: #5b6474; }
+.badge.more, .badge.confirmed { color: #1e7b34; background: #e3f4e7; border-color: #a8d8b4; }
+.badge.less, .badge.refuted { color: #b3261e; background: #fbe5e3; border-color: #eeb0aa; }
+.badge.about-the-same { color: #2f5d9e; background: #e6eefa; border-color: #b5c9ea; }
+.badge.inconclusive, .badge.partly { color: #8a5a00; background: #fff1d0; border-color: #ecc97a; }
+.badge.under-fits { color: #6b2f8a; background: #f3e6fa; border-color: #d3b2e6; }
+td.model { white-space: nowrap; }
+table.claims td:nth-child(2) { width: 27%; }
+.dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; }
+figure { margin: 22px 0 30px; }
+figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; border: 1px solid var(--line); border-radius: 4px; }
+figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 8px; }
+figcaption b { color: var(--fg); }
+dl.methods { display: grid; grid-template-columns: 170px minmax(0, 1fr); gap: 6px 16px; margin: 0; }
+dl.methods dt { font-weight: 600; color: var(--muted); }
+dl.methods dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
+dl.methods ul { margin: 2px 0; padding-left: 18px; }
+code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.84rem; }
+pre { background: #f4f6f9; padding: 8px 10px; border-radius: 4px; border: 1px solid var(--line);
+      white-space: pre-wrap; overflow-wrap: anywhere; }
+nav { font-size: 0.88rem; margin: 8px 0 0; } nav a { color: var(--accent); margin-right: 12px; }
+footer { margin-top: 40px; color: var(--muted); font-size: 0.82rem; border-top: 1px solid var(--line); padding-top: 10px; }
+"""
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _figure(spec: FigureSpec, png: bytes, n: int) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure id="fig-{esc(spec.name)}"><img src="data:image/png;base64,{data}" alt="{esc(spec.title)}">'
+            f"<figcaption><b>Figure {n}. {esc(spec.title)}.</b> {esc(spec.caption)} "
+            f"(Also <code>figures/{esc(spec.name)}.svg</code>.)</figcaption></figure>")
+
+
+def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpec, bytes]], run_dir: Path) -> str:
+    """The whole page as a string."""
+    meta = results.meta
+    n_models = len({c.model for c in results.analysis.cells})
+    sub = (f"shiftlab report · {esc(meta.dataset)} · {n_models} models × {len(results.config.get('conditions', []))} "
+           f"conditions × {results.config.get('seeds')} seeds · {len(results.runs)} trained models · study of "
+           f"{esc(meta.started[:10])} · run directory <code>{esc(run_dir.name)}</code>")
+    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
+    answer = "".join(f"<p>{esc(par)}</p>" for par in v.answer.split("\n\n"))
+    effects = [p for p in v.points if isinstance(p, EffectsPoint)]
+    effects_html = "".join(f"<h3>{esc(p.metric.replace('_', ' '))}</h3>{effects_table(p)}" for p in effects)
+    figs = "".join(_figure(spec, png, i + 1) for i, (spec, png) in enumerate(figures))
+    margin = results.analysis.margin
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>shiftlab report: is an FCN as translation invariant as a max-pooling network?</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>Is a fully convolutional network as translation invariant as a max-pooling network?</h1>
+<p class="sub">{sub}</p>
+<nav>{nav}</nav>
+</header>
+<section id="question"><h2>The question</h2>
+<blockquote>{''.join(f'<p>{esc(q)}</p>' for q in QUESTION)}</blockquote></section>
+<section id="answer"><h2>The answer</h2>
+<p class="note">Every "more", "less" or "about the same" below is a 95% paired bootstrap interval of a difference
+that clears the margin of {margin:g}; otherwise the comparison is "inconclusive" and its interval is given. A model
+that did not reach the target training accuracy is said to under-fit and is not compared on performance.</p>
+<div class="answer">{answer}</div></section>
+<section id="points"><h2>Point by point</h2>
+<p class="note">The matched pairs of the question: A against B in the same condition, on the same images and seeds.
+Conditional consistency is consistency over the images a model classifies correctly at the centre, so accuracy is not
+mistaken for invariance.</p>
+{points_table(v)}</section>
+<section id="cells"><h2>The factorial table</h2>
+<p class="note">Every cell (model × condition): parameters, multiply-adds at the canvas size, receptive field, epochs
+trained (mean over seeds), final training accuracy and how many seeds reached the target, then each metric's mean
+over seeds and images with its 95% interval. S is the total stride.</p>
+{factorial_tables(results)}</section>
+<section id="effects"><h2>Main effects and interactions</h2>
+<p class="note">Over the balanced factorial (downsampling × head × training): a main effect is the mean over the
+cells at one level minus the mean at the baseline level, every combination of the other factors weighted equally;
+an interaction is the difference of differences.</p>
+{effects_html}</section>
+<section id="figures"><h2>Figures</h2>{figs}</section>
+<section id="claims"><h2>The claims, tested</h2>
+<p class="note">Claims made in the answers to the question, each with the status the measurements give it.</p>
+{claims_table(v.claims)}</section>
+<section id="methods"><h2>Methods</h2>{methods_html(results, run_dir)}</section>
+<footer>Generated by shiftlab {esc(meta.shiftlab_version)} from <code>results.json</code> (schema version
+{results.schema_version}); the page is self-contained.</footer>
+</main>
+</body>
+</html>
+"""

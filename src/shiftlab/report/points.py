@@ -1,0 +1,212 @@
+"""The verdict's points: the question answered piece by piece, as typed results (no prose; the
+text is rendered by :mod:`shiftlab.report.prose`). ``docs/study.md``, "Verdict".
+
+- :class:`PairPoint`: a matched pair of the question (the FCN against the classic max-pool CNN,
+  against a max-pool network with the same head, each against its anti-aliased twin) on
+  consistency and conditional consistency; the outcome is the consistency comparison's.
+- :class:`MechanismPoint`: why a model is (not) invariant: the aliasing signature (agreement at
+  multiples of the total stride against other shifts) and the first downsampling layer's
+  aligned / unaligned / interior errors.
+- :class:`PerformancePoint`: a matched pair on test accuracy; "under-fits" instead of an outcome
+  when either model did not reach the target training accuracy.
+- :class:`EffectsPoint`: the factorial main effects and interactions, each with its decision.
+- :class:`ClaimPoint`: what the transfer condition and the position probe show (claims C9, C8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shiftlab.stats import Comparison, Effect, Interval, decide
+from shiftlab.study.analysis import PAIRS, CellStats, Pair
+from shiftlab.study.results import StudyResults
+
+from .claims import ClaimResult
+from .claims.c7_sources import UNDER_FITS, performance_outcome
+from .evidence import at_chance, comparison, effect_outcome, effects
+from .layers import layer_profile
+from .thresholds import ALIASING_RATIO, BOUNDARY_RATIO, EXACT_ERROR_TOL
+
+__all__ = ["INVARIANCE_PAIRS", "NOT_MEASURED", "PERFORMANCE_PAIRS", "ClaimPoint", "EffectsPoint", "MechanismPoint",
+           "PairPoint", "PerformancePoint", "effects_point", "mechanism_point", "pair_point", "performance_point"]
+
+NOT_MEASURED = "not measured"
+#: The pairs of the first half of the question, in answer order: (a), (b), (c).
+INVARIANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "classic_twin", "maxpool_gap_twin")
+#: The pairs of the second half (performance).
+PERFORMANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "aa_fcn_vs_classic")
+_PAIRS = {p.id: p for p in PAIRS}
+
+
+def _cell_dict(cell: CellStats | None) -> dict | None:
+    return None if cell is None else cell.to_dict()
+
+
+@dataclass(frozen=True)
+class PairPoint:
+    """A matched pair on invariance in one condition.
+
+    ``outcome``: the consistency comparison's outcome (``a`` against ``b``), or "not measured";
+    ``trivial``: models at chance in this condition (a constant classifier is trivially invariant).
+    """
+
+    pair: Pair
+    condition: str
+    outcome: str
+    a: CellStats | None
+    b: CellStats | None
+    consistency: Comparison | None
+    conditional: Comparison | None
+    trivial: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.pair.id
+
+    def to_dict(self) -> dict:
+        return {"kind": "pair", "id": self.id, "question": self.pair.question, "condition": self.condition,
+                "outcome": self.outcome, "a": self.pair.a, "b": self.pair.b,
+                "consistency": None if self.consistency is None else self.consistency.to_dict(),
+                "conditional": None if self.conditional is None else self.conditional.to_dict(),
+                "trivial": list(self.trivial)}
+
+
+def pair_point(results: StudyResults, pair_id: str, condition: str) -> PairPoint:
+    pair = _PAIRS[pair_id]
+    a, b = results.analysis.cell(pair.a, condition), results.analysis.cell(pair.b, condition)
+    cons = comparison(results, pair_id, condition, "consistency")
+    cond = comparison(results, pair_id, condition, "consistency_correct")
+    trivial = tuple(c.model for c in (a, b) if c is not None and at_chance(results, c))
+    return PairPoint(pair, condition, NOT_MEASURED if cons is None else cons.outcome, a, b, cons, cond, trivial)
+
+
+@dataclass(frozen=True)
+class MechanismPoint:
+    """Why ``model`` is or is not invariant, in one condition.
+
+    ``aligned`` / ``unaligned``: agreement with the unshifted prediction at the non-zero multiples
+    of the total stride ``stride`` / at other shifts; ``signature``: the decision on their
+    (conservative) difference; ``layer``: the first downsampling layer with its mean errors;
+    ``outcome``: "aliasing", "boundary", "aliasing and boundary", "neither" or "not measured".
+    """
+
+    model: str
+    condition: str
+    stride: int | None
+    aligned: Interval | None
+    unaligned: Interval | None
+    signature: str
+    layer: str | None
+    aligned_error: float | None
+    aligned_interior_error: float | None
+    unaligned_interior_error: float | None
+    outcome: str
+
+    @property
+    def id(self) -> str:
+        return f"mechanism:{self.model}"
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("aligned", "unaligned")}
+        d.update(kind="mechanism", id=self.id, aligned=None if self.aligned is None else self.aligned.to_dict(),
+                 unaligned=None if self.unaligned is None else self.unaligned.to_dict())
+        return d
+
+
+def mechanism_point(results: StudyResults, model: str, condition: str) -> MechanismPoint:
+    cell = results.analysis.cell(model, condition)
+    al = cell.metrics.get("aligned") if cell else None
+    un = cell.metrics.get("unaligned") if cell else None
+    gap = cell.metrics.get("aliasing_gap") if cell else None  # aligned - unaligned, paired within each image
+    signature = NOT_MEASURED if gap is None else decide(gap, results.analysis.margin)
+    stride = next((r.total_stride for r in results.runs if r.model == model), None)
+    layer = next((l for l in layer_profile(results, model, condition) if l.downsampling), None)
+    full = layer.aligned_error if layer else None
+    a_in = layer.aligned_interior_error if layer else None
+    u_in = layer.unaligned_interior_error if layer else None
+    if a_in is None or u_in is None or full is None:
+        outcome = NOT_MEASURED
+    else:
+        floor = max(a_in, EXACT_ERROR_TOL)
+        found = [name for name, yes in (("aliasing", u_in >= ALIASING_RATIO * floor),
+                                         ("boundary", full >= BOUNDARY_RATIO * floor)) if yes]
+        outcome = " and ".join(found) or "neither"
+    return MechanismPoint(model, condition, stride, al, un, signature, layer.name if layer else None, full, a_in, u_in,
+                          outcome)
+
+
+@dataclass(frozen=True)
+class PerformancePoint:
+    """A matched pair on test accuracy in one condition. ``outcome``: the comparison's outcome,
+    "under-fits" when a model did not reach the target training accuracy in every seed (then
+    ``under_fitting`` names it), or "not measured"."""
+
+    pair: Pair
+    condition: str
+    outcome: str
+    a: CellStats | None
+    b: CellStats | None
+    accuracy: Comparison | None
+    under_fitting: tuple[str, ...]
+    target: float | None
+
+    @property
+    def id(self) -> str:
+        return f"performance:{self.pair.id}"
+
+    def to_dict(self) -> dict:
+        return {"kind": "performance", "id": self.id, "question": self.pair.question, "condition": self.condition,
+                "outcome": self.outcome, "a": _cell_dict(self.a), "b": _cell_dict(self.b),
+                "accuracy": None if self.accuracy is None else self.accuracy.to_dict(),
+                "under_fitting": list(self.under_fitting), "target": self.target}
+
+
+def performance_point(results: StudyResults, pair_id: str, condition: str) -> PerformancePoint:
+    pair = _PAIRS[pair_id]
+    a, b = results.analysis.cell(pair.a, condition), results.analysis.cell(pair.b, condition)
+    acc = comparison(results, pair_id, condition, "test_accuracy")
+    outcome = performance_outcome(results, pair_id, condition) or NOT_MEASURED
+    under = tuple(c.model for c in (a, b) if c is not None and c.all_converged is False) if outcome == UNDER_FITS else ()
+    target = results.config.get("target_accuracy")
+    return PerformancePoint(pair, condition, outcome, a, b, acc, under, target)
+
+
+@dataclass(frozen=True)
+class EffectsPoint:
+    """The factorial effects on ``metric`` (main effects first), each with its decision against the
+    margin; empty when the cells present do not form a balanced design."""
+
+    metric: str
+    effects: list[tuple[Effect, str]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"effects:{self.metric}"
+
+    @property
+    def outcome(self) -> str:
+        return NOT_MEASURED if not self.effects else "measured"
+
+    def to_dict(self) -> dict:
+        return {"kind": "effects", "id": self.id, "metric": self.metric,
+                "effects": [dict(e.to_dict(), outcome=o) for e, o in self.effects]}
+
+
+def effects_point(results: StudyResults, metric: str) -> EffectsPoint:
+    found = effects(results, metric, "main") + effects(results, metric, "interaction")
+    return EffectsPoint(metric, [(e, effect_outcome(results, e)) for e in found])
+
+
+@dataclass(frozen=True)
+class ClaimPoint:
+    """A point answered by a claim's evaluation (transfer: C9; position probe: C8)."""
+
+    id: str
+    result: ClaimResult
+
+    @property
+    def outcome(self) -> str:
+        return self.result.status
+
+    def to_dict(self) -> dict:
+        return {"kind": "claim", "id": self.id, "outcome": self.outcome, "result": self.result.to_dict()}

@@ -1,0 +1,397 @@
+"""The words of the report: sentences rendered from the typed points and claim results.
+
+The rules (``docs/study.md``, "Verdict"): "more", "less" and "about the same" come only from a
+decision against the margin (``docs/definitions.md``, "Intervals"); anything else is
+"inconclusive" and is written with its interval; a model that did not reach the target training
+accuracy under-fits and is never called worse-performing.
+"""
+
+from __future__ import annotations
+
+from shiftlab.stats import Comparison, Effect, Interval
+from shiftlab.study.analysis import CellStats
+from shiftlab.study.results import StudyResults
+
+from .claims import ClaimResult
+from .claims.c7_sources import UNDER_FITS
+from .evidence import comparison, models
+from .fmt import fmt, fmt_diff, fmt_error, fmt_int, fmt_interval
+from .points import (
+    NOT_MEASURED,
+    ClaimPoint,
+    EffectsPoint,
+    MechanismPoint,
+    PairPoint,
+    PerformancePoint,
+)
+
+__all__ = ["ROLES", "answer", "claim_text", "effect_text", "mechanism_text", "name", "pair_text",
+           "performance_text"]
+
+#: What the question calls each model of the zoo.
+ROLES = {
+    "strided_gap": "the FCN",
+    "maxpool_fc": "the classic max-pool CNN",
+    "maxpool_gap": "the max-pool network with the same global-pool head",
+    "blurstrided_gap": "the anti-aliased FCN",
+    "maxblur_fc": "the anti-aliased classic CNN",
+    "maxblur_gap": "the anti-aliased max-pool GAP network",
+    "strided_fc": "the strided CNN with an FC head",
+    "aps_gap": "the APS network",
+}
+_CONDITIONS = {"centred": "trained on centred objects", "augmented": "trained with random translations",
+               "circular": "trained on centred objects with circular padding"}
+_FACTORS = {"downsampling": "downsampling", "head": "head", "condition": "training"}
+
+
+def name(model: str) -> str:
+    """``"the FCN (strided_gap)"``, or the model's name when it has no role in the question.
+
+    Example:
+        >>> name("strided_gap"), name("aps_gmp")
+        ('the FCN (strided_gap)', 'aps_gmp')
+    """
+    role = ROLES.get(model)
+    return f"{role} ({model})" if role else model
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _value(cell: CellStats | None, metric: str) -> str:
+    iv = cell.metrics.get(metric) if cell is not None else None
+    return fmt(iv.estimate) if iv is not None else "n/a"
+
+
+def _diff_clause(label: str, c: Comparison, a: CellStats | None, b: CellStats | None, metric: str) -> str:
+    """``"consistency 0.312 vs 0.212, difference +0.10 [95% CI +0.07, +0.13]"``."""
+    return f"{label} {_value(a, metric)} vs {_value(b, metric)}, difference {fmt_diff(c.interval)}"
+
+
+_INVARIANT = {"more": "is more translation invariant than", "less": "is less translation invariant than",
+              "about the same": "is about as translation invariant as"}
+
+
+def pair_text(p: PairPoint) -> str:
+    """One matched pair on invariance: the consistency comparison and the conditional one."""
+    a, b = name(p.pair.a), name(p.pair.b)
+    if p.consistency is None:
+        missing = [m for m, cell in ((p.pair.a, p.a), (p.pair.b, p.b)) if cell is None]
+        why = f"the run has no {' and no '.join(missing)}" if missing else "no paired consistency"
+        return f"{_cap(a)} against {b}: not measured ({why} in {p.condition})."
+    cons = _diff_clause("consistency", p.consistency, p.a, p.b, "consistency")
+    if p.outcome == "inconclusive":
+        text = (f"Whether {a} is more or less translation invariant than {b} is inconclusive: {cons}, which does not "
+                f"clear the margin of {p.consistency.margin:g}")
+    else:
+        text = f"{_cap(a)} {_INVARIANT[p.outcome]} {b}: {cons}"
+    if p.conditional is not None:
+        text += (f"; conditional consistency (over the images each classifies correctly at the centre) "
+                 f"{_value(p.a, 'consistency_correct')} vs {_value(p.b, 'consistency_correct')}, difference "
+                 f"{fmt_diff(p.conditional.interval)}, {p.conditional.outcome}")
+        if p.outcome in ("more", "less") and p.conditional.outcome == p.outcome:
+            text += ", so the difference is not an effect of accuracy"
+        elif p.outcome in ("more", "less"):
+            text += ", so part of the difference may come from accuracy rather than invariance"
+    text += "."
+    if p.trivial:
+        text += (f" Caution: {', '.join(p.trivial)} {'is' if len(p.trivial) == 1 else 'are'} at chance level here; "
+                 "a constant classifier is trivially invariant.")
+    return text
+
+
+_SIGNATURE = {"more": "higher at the multiples: the aliasing signature",
+              "less": "lower at the multiples",
+              "about the same": "about the same at every shift: no aliasing signature"}
+
+
+def mechanism_text(p: MechanismPoint) -> str:
+    """Why a model is (not) invariant: its aliasing signature and its first downsampling layer."""
+    who = name(p.model)
+    if p.aligned is None or p.unaligned is None:
+        text = f"{_cap(who)}: agreement at multiples of the total stride not measured."
+    else:
+        diff = fmt_diff(Interval(p.aligned.estimate - p.unaligned.estimate, p.aligned.low - p.unaligned.high,
+                                 p.aligned.high - p.unaligned.low, p.aligned.level))
+        sig = (_SIGNATURE[p.signature] if p.signature in _SIGNATURE
+               else f"an inconclusive difference of {diff}")
+        text = (f"{_cap(who)} agrees with its unshifted prediction {fmt_interval(p.aligned)} at the non-zero multiples "
+                f"of its total stride S = {p.stride} and {fmt_interval(p.unaligned)} at other shifts ({sig}).")
+    if p.outcome == NOT_MEASURED:
+        return text
+    layer = (f" Its first downsampling layer ({p.layer}), under circular shifts: interior error "
+             f"{fmt_error(p.aligned_interior_error)} at shifts that are multiples of its stride and "
+             f"{fmt_error(p.unaligned_interior_error)} at other shifts; full-map error {fmt_error(p.aligned_error)} at "
+             f"the multiples")
+    reading = {"aliasing": "aliasing (the stride), not the border",
+               "boundary": "a boundary (padding) effect, not aliasing",
+               "aliasing and boundary": "aliasing by the stride, plus a boundary (padding) effect near the border",
+               "neither": "neither aliasing nor a boundary effect"}[p.outcome]
+    return text + layer + f": {reading}."
+
+
+_ACCURATE = {"more": "is more accurate than", "less": "is less accurate than",
+             "about the same": "performs about as well as"}
+
+
+def _under_fit_clause(cell: CellStats, target: float | None) -> str:
+    seeds = (f" in {cell.n_seeds - (cell.converged or 0)} of {cell.n_seeds} seeds"
+             if cell.converged else "")
+    target_txt = f" < target {target:g}" if target is not None else ""
+    return f"{cell.model} under-fits (training accuracy {fmt(cell.final_train_accuracy)}{target_txt}{seeds})"
+
+
+def performance_text(p: PerformancePoint) -> str:
+    """One matched pair on test accuracy, or why it is not compared."""
+    a, b = name(p.pair.a), name(p.pair.b)
+    where = _CONDITIONS.get(p.condition, p.condition)
+    if p.outcome == NOT_MEASURED or p.accuracy is None:
+        return f"{_cap(a)} against {b} ({where}): performance not measured."
+    if p.outcome == UNDER_FITS:
+        cells = [c for c in (p.a, p.b) if c is not None and c.model in p.under_fitting]
+        return (f"{_cap(a)} against {b} ({where}) is not compared on performance: "
+                + " and ".join(_under_fit_clause(c, p.target) for c in cells)
+                + ": its test accuracy shows what this training reached, not what the architecture can.")
+    acc = _diff_clause("test accuracy", p.accuracy, p.a, p.b, "test_accuracy")
+    size = (f" ({fmt_int(p.a.params)} vs {fmt_int(p.b.params)} parameters)"
+            if p.a is not None and p.b is not None else "")
+    if p.outcome == "inconclusive":
+        return (f"Whether {a} performs better or worse than {b} ({where}) is inconclusive: {acc}{size}.")
+    return f"{_cap(a)} {_ACCURATE[p.outcome]} {b} ({where}): {acc}{size}."
+
+
+def _levels(e: Effect, k: int) -> str:
+    a, b = e.levels[k]
+    return f"{_FACTORS.get(e.factors[k], e.factors[k])} {a} vs {b}"
+
+
+def effect_text(e: Effect, outcome: str) -> str:
+    """A factorial effect with its interval and decision.
+
+    Example:
+        >>> effect_text(Effect("main", ("head",), (("gap", "fc"),), "consistency", Interval(0.37, 0.26, 0.49)), "more")
+        'head gap vs fc: consistency +0.37 [95% CI +0.26, +0.49] (more)'
+    """
+    what = _levels(e, 0) if e.kind == "main" else f"interaction of {_levels(e, 0)} and {_levels(e, 1)}"
+    metric = {"test_accuracy": "test accuracy"}.get(e.metric, e.metric)
+    return f"{what}: {metric} {fmt_diff(e.interval)} ({outcome})"
+
+
+def _effects_paragraph(p: EffectsPoint) -> str:
+    if not p.effects:
+        return ("Where the invariance comes from: not measured as factorial effects (the models and conditions of this "
+                "run do not form a balanced design).")
+    mains = [(e, o) for e, o in p.effects if e.kind == "main"]
+    inter = [(e, o) for e, o in p.effects if e.kind == "interaction"]
+    text = ("Where the invariance comes from, as main effects of the balanced factorial on consistency (each level "
+            "against the other, averaged over every combination of the other factors): "
+            + "; ".join(effect_text(e, o) for e, o in mains) + ".")
+    strong = [(e, o) for e, o in inter if o in ("more", "less")]
+    if strong:
+        text += (" The factors interact (" + "; ".join(effect_text(e, o) for e, o in strong) + "): the effect of one "
+                 "depends on the level of the other, so only matched pairs, not averages over unlike models, answer "
+                 "the question.")
+    elif inter:
+        text += " No two-way interaction clears the margin (" + "; ".join(effect_text(e, o) for e, o in inter) + ")."
+    return text
+
+
+def _claim_intervals(r: ClaimResult, suffix: str) -> dict[str, Interval]:
+    return {k[: -len(suffix)]: v for k, v in r.intervals.items() if k.endswith(suffix)}
+
+
+def _transfer_text(r: ClaimResult) -> str:
+    if r.status == NOT_MEASURED:
+        return "Transfer (C9): not measured" + (f" ({'; '.join(r.notes)})." if r.notes else ".")
+    parts = []
+    for key, diff in _claim_intervals(r, ":consistency").items():
+        if ":" in key:
+            continue
+        t, c = r.intervals[f"{key}:transfer:consistency"], r.intervals[f"{key}:control:consistency"]
+        parts.append(f"{key} {fmt(t.estimate)} vs {fmt(c.estimate)}, difference {fmt_diff(diff)} "
+                     f"({r.outcomes[f'{key}:consistency']})")
+    text = ("Transfer (C9): on the held-out classes, trained only at the centre, consistency with a trunk trained on "
+            "translated objects of the other classes against a trunk trained on centred ones: " + "; ".join(parts)
+            + f". Status: {r.status} (paired intervals).")
+    return text + (f" Note: {'; '.join(r.notes)}." if r.notes else "")
+
+
+_CHANCE = {"more": "above chance", "less": "below chance", "about the same": "at chance",
+           "inconclusive": "inconclusive against chance"}
+
+
+def _probe_text(r: ClaimResult) -> str:
+    if r.status == NOT_MEASURED and not r.intervals:
+        return "Position probe (C8): not measured."
+    parts = []
+    for m in dict.fromkeys(k.split(":")[0] for k in r.intervals):
+        cells = [f"{cond} {fmt_interval(r.intervals[f'{m}:{cond}'])} ({_CHANCE[r.outcomes[f'{m}:{cond}']]})"
+                 for cond in ("probe", "probe_circular") if f"{m}:{cond}" in r.intervals]
+        parts.append(f"{m}: " + ", ".join(cells))
+    text = ("Position probe (C8; the class is the object's side, chance 0.5; zero padding vs circular padding): "
+            + "; ".join(parts) + f". Status for the global-pool models: {r.status}.")
+    fc = [m for m in dict.fromkeys(k.split(":")[0] for k in r.intervals) if m.endswith("_fc")]
+    if fc:
+        text += " FC heads read position off the flattened map whatever the padding."
+    return text
+
+
+def claim_text(r: ClaimResult) -> str:
+    """The measured evidence of a claim, one or a few sentences."""
+    n, iv, o = r.numbers, r.intervals, r.outcomes
+    notes = f" ({'; '.join(r.notes)})" if r.notes else ""
+    if r.status == NOT_MEASURED and not (n or iv):
+        return "Not measured" + notes + "."
+    if r.id == "C1":
+        per = sorted(m.split(":")[0] for m in n if m.endswith(":interior_error"))
+        text = (f"First stride-1 convolution of {', '.join(per) or 'no model'}: interior error at most "
+                f"{fmt_error(n.get('interior_error_max'))}, full-map error with zero padding at most "
+                f"{fmt_error(n.get('full_error_max'))} (the border)")
+        if n.get("circular_full_error_max") is not None:
+            text += f"; with circular padding the full map is off by at most {fmt_error(n['circular_full_error_max'])}"
+        return text + notes + "."
+    if r.id == "C2":
+        per = [f"{k.split(':')[0]} {fmt_error(v)} vs {fmt_error(n[k.replace('aligned_error', 'unaligned_error')])}"
+               for k, v in n.items() if k.endswith(":aligned_error") and not k.endswith(":unaligned_error")]
+        return (f"First downsampling layer, interior error at multiples of its stride vs other shifts: "
+                f"{'; '.join(per)}. {int(n['layers_ok'])} of {int(n['layers'])} layers are exact at the multiples and "
+                f"alias elsewhere" + notes + ".")
+    if r.id == "C3":
+        per = [f"{k.split(':')[0]}: pool {fmt_error(v)} (its input {fmt_error(n[k.replace('pool_error', 'input_error')])})"
+               for k, v in n.items() if k.endswith(":pool_error")]
+        return ("Circular padding, circular shifts by multiples of the total stride, largest error over seeds: "
+                + "; ".join(per) + notes + ".")
+    if r.id == "C4":
+        exact = [f"{k.split(':')[0]} {fmt_error(v)} at multiples of S, {fmt_error(n.get(k.replace('aligned', 'other')))} "
+                 "elsewhere" for k, v in n.items() if k.endswith(":circular_error_aligned")]
+        canvas = [f"{k.split(':')[0]} {fmt(iv[k.split(':')[0] + ':aligned'].estimate)} vs "
+                  f"{fmt(iv[k.split(':')[0] + ':unaligned'].estimate)}, difference {fmt_diff(v)} ({o[k]})"
+                  for k, v in iv.items() if k.endswith(":aligned-unaligned")]
+        text = []
+        if exact:
+            text.append("Output error of the global-pool models under circular padding: " + "; ".join(exact))
+        if canvas:
+            text.append("on the canvas, agreement at multiples of S vs other shifts: " + "; ".join(canvas))
+        return _cap("; ".join(text)) + notes + "."
+    if r.id == "C5":
+        per = [f"{k.split(':')[0]} flip rate {fmt_interval(v)}, consistency "
+               f"{fmt_interval(iv[k.replace('flip_rate', 'consistency')])}"
+               for k, v in iv.items() if k.endswith(":flip_rate")]
+        text = "Max-pool models, centred training: " + "; ".join(per)
+        if "effect:maxpool-strided" in iv:
+            text += (f". Main effect of max-pool over strided downsampling on consistency: "
+                     f"{fmt_diff(iv['effect:maxpool-strided'])} ({o['effect:maxpool-strided']})")
+        return text + notes + "."
+    if r.id == "C6":
+        labels = {"fcn_head": "strided trunk, gap minus fc", "maxpool_head": "max-pool trunk, gap minus fc",
+                  "effect:gap-fc": "main effect of the head, gap minus fc"}
+        return ("Consistency, " + "; ".join(f"{labels[k]}: {fmt_diff(v)} ({o[k]})" for k, v in iv.items())
+                + notes + ".")
+    if r.id == "C7":
+        labels = {"head:gap-fc": "global-pool head (vs FC)", "condition:augmented-centred": "augmentation (vs centred)"}
+        src = [f"{labels.get(k, k.split(':')[1].replace('-', ' vs ') + ' downsampling')} {fmt_diff(iv[k])} ({o[k]})"
+               for k in iv if k.split(":")[0] in ("head", "condition", "downsampling")]
+        text = "Main effects on consistency: " + "; ".join(src) if src else "No factorial effects"
+        if "fcn_vs_classic:test_accuracy" in o:
+            perf = o["fcn_vs_classic:test_accuracy"]
+            text += (". FCN minus classic CNN test accuracy: "
+                     + ("not compared, a model under-fits" if perf == UNDER_FITS
+                        else f"{fmt_diff(iv['fcn_vs_classic:test_accuracy'])} ({perf})"))
+        if "strided_gap:centred-shifted_accuracy" in iv:
+            text += (f". The FCN's centred test accuracy minus its accuracy over the shift set: "
+                     f"{fmt_diff(iv['strided_gap:centred-shifted_accuracy'])} "
+                     f"({o['strided_gap:centred-shifted_accuracy']}): how much the centred test images carry")
+        return text + notes + "."
+    if r.id == "C8":
+        return _probe_text(r)
+    if r.id == "C9":
+        return _transfer_text(r)
+    return "; ".join(f"{k} {fmt_interval(v)}" for k, v in iv.items()) + notes + "."
+
+
+_LEAD_CLAUSE = {"more": "more translation invariant than {b}", "less": "less translation invariant than {b}",
+                "about the same": "about as translation invariant as {b}",
+                "inconclusive": "not conclusively more or less invariant than {b}", NOT_MEASURED: "not measured against {b}"}
+
+
+def _lead(a: PairPoint | None, b: PairPoint | None) -> str:
+    """The one-line answer to the first question from the outcomes of pairs (a) and (b)."""
+    oa, ob = (p.outcome if p is not None else NOT_MEASURED for p in (a, b))
+    if oa == ob == "less":
+        word = "No"
+    elif {oa, ob} <= {"more", "about the same"}:
+        word = "Yes"
+    elif {oa, ob} == {"more", "less"}:
+        word = "Not as a rule (it depends on the head it is compared with)"
+    elif "less" in (oa, ob):
+        word = "Not in general"
+    else:
+        word = "Not settled by this run"
+    clauses = [_LEAD_CLAUSE[o].format(b=who) for o, who in ((oa, "the classic max-pool CNN (a)"),
+                                                            (ob, "the max-pool network with the same head (b)"))]
+    return f"{word}: the FCN is {clauses[0]} and {clauses[1]}."
+
+
+def _under_fitting_text(points: list[PerformancePoint]) -> str:
+    """One sentence for every performance pair left out because a model under-fits."""
+    pairs = list(dict.fromkeys(f"{name(p.pair.a)} against {name(p.pair.b)}" for p in points))
+    cells: dict[str, list[str]] = {}
+    for p in points:
+        for c in (p.a, p.b):
+            if c is not None and c.model in p.under_fitting:
+                cells.setdefault(c.model, [])
+                entry = f"{fmt(c.final_train_accuracy)} {c.condition}"
+                if entry not in cells[c.model]:
+                    cells[c.model].append(entry)
+    target = points[0].target
+    target_txt = f" < target {target:g}" if target is not None else ""
+    return ("Not compared on performance, because a model under-fits (its test accuracy shows what this training "
+            "reached, not what the architecture can): " + "; ".join(pairs) + ". Under-fitting (training accuracy"
+            + target_txt + "): " + "; ".join(f"{m} ({', '.join(v)})" for m, v in cells.items()) + ".")
+
+
+def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> str:
+    """The answer to the question, paragraphs separated by a blank line."""
+    if not conditions:
+        return "The results hold no canvas condition (centred, augmented or circular), so the question is not answered."
+    ref = conditions[0]
+    pairs = {(p.id, p.condition): p for p in points if isinstance(p, PairPoint)}
+    a, b = pairs.get(("fcn_vs_classic", ref)), pairs.get(("fcn_vs_maxpool_gap", ref))
+    paragraphs = [_lead(a, b) + f" Matched pairs, {_CONDITIONS.get(ref, ref)}, measured under translations of the "
+                  "object on the canvas, follow."]
+    for label, pid in (("(a)", "fcn_vs_classic"), ("(b)", "fcn_vs_maxpool_gap"), ("(c)", "fcn_twin"),
+                       ("(c)", "classic_twin"), ("(c)", "maxpool_gap_twin")):
+        p = pairs.get((pid, ref))
+        if p is not None and (p.outcome != NOT_MEASURED or pid == "fcn_twin"):
+            paragraphs.append(f"{label} {pair_text(p)}")
+    for cond in conditions[1:]:
+        extra = [pair_text(pairs[(pid, cond)]) for pid in ("fcn_vs_classic", "fcn_vs_maxpool_gap")
+                 if (pid, cond) in pairs and pairs[(pid, cond)].outcome != NOT_MEASURED]
+        if extra:
+            paragraphs.append(f"{_cap(_CONDITIONS.get(cond, cond))}: " + " ".join(extra))
+    mech = {p.model: p for p in points if isinstance(p, MechanismPoint)}
+    why = [mechanism_text(mech[m]) for m in ("strided_gap", "blurstrided_gap", "maxpool_gap") if m in mech]
+    twin = comparison(results, "fcn_twin", ref, "unaligned")
+    if twin is not None:
+        why.append(f"A blur before each decimation changes the FCN's agreement at the unaligned shifts by "
+                   f"{fmt_diff(twin.interval)} ({twin.outcome}).")
+    if why:
+        paragraphs.append("Why (the mechanism): " + " ".join(why))
+    perf = [p for p in points if isinstance(p, PerformancePoint) and p.outcome not in (NOT_MEASURED, UNDER_FITS)]
+    under = [p for p in points if isinstance(p, PerformancePoint) and p.outcome == UNDER_FITS]
+    if perf or under:
+        paragraphs.append("The second question, performance (matched pairs on test accuracy): "
+                          + " ".join([performance_text(p) for p in perf] + ([_under_fitting_text(under)] if under else [])))
+    effects = next((p for p in points if isinstance(p, EffectsPoint) and p.metric == "consistency"), None)
+    if effects is not None:
+        paragraphs.append(_effects_paragraph(effects))
+    claims = {p.id: p.result for p in points if isinstance(p, ClaimPoint)}
+    tail = [text for key, render in (("transfer", _transfer_text), ("probe", _probe_text)) if key in claims
+            and (text := render(claims[key]))]
+    if tail:
+        paragraphs.append(" ".join(tail))
+    missing = [m for m in ROLES if m not in models(results)]
+    if missing:
+        paragraphs.append("Not in this run (not measured): " + ", ".join(missing) + ".")
+    return "\n\n".join(paragraphs)

@@ -1,0 +1,137 @@
+"""The report's tables as HTML: the point-by-point verdict, the factorial table (every cell with
+its intervals), the factorial effects, the claims (``docs/study.md``, "Report")."""
+
+from __future__ import annotations
+
+import html
+
+from shiftlab.stats import Interval
+from shiftlab.study.analysis import CellStats
+from shiftlab.study.conditions import CONDITIONS
+from shiftlab.study.results import StudyResults
+
+from . import prose
+from .claims import CLAIMS, ClaimResult
+from .claims.c7_sources import UNDER_FITS
+from .evidence import cells
+from .figures import colour
+from .fmt import fmt, fmt_diff, fmt_int
+from .points import EffectsPoint, PairPoint, PerformancePoint
+from .verdict import Verdict
+
+__all__ = ["claims_table", "effects_table", "factorial_tables", "points_table"]
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _badge(outcome: str) -> str:
+    return f'<span class="badge {outcome.replace(" ", "-")}">{esc(outcome)}</span>'
+
+
+def _iv(iv: Interval | None, digits: int = 3) -> str:
+    """``0.312 [0.29, 0.33]``, the interval on its own line."""
+    if iv is None:
+        return "–"
+    d = max(digits - 1, 1)
+    return f'{iv.estimate:.{digits}f} <span class="ci">[{iv.low:.{d}f}, {iv.high:.{d}f}]</span>'
+
+
+def _model(model: str) -> str:
+    return f'<span class="dot" style="background:{colour(model)}"></span>{esc(model)}'
+
+
+def points_table(v: Verdict) -> str:
+    """Every matched pair of the verdict: invariance (consistency, conditional consistency) and
+    performance (test accuracy), with the difference's interval and the outcome."""
+    rows = []
+    for p in v.points:
+        if isinstance(p, PairPoint):
+            for label, c, metric in (("consistency", p.consistency, "consistency"),
+                                     ("conditional consistency", p.conditional, "consistency_correct")):
+                rows.append(_pair_row(p.pair.question, p.pair.a, p.pair.b, p.condition, label, p.a, p.b, metric,
+                                      c.interval if c else None, c.outcome if c else "not measured"))
+        elif isinstance(p, PerformancePoint):
+            rows.append(_pair_row(p.pair.question, p.pair.a, p.pair.b, p.condition, "test accuracy", p.a, p.b,
+                                  "test_accuracy", p.accuracy.interval if p.accuracy else None, p.outcome,
+                                  ", ".join(p.under_fitting)))
+    head = ("<thead><tr><th>question</th><th>A</th><th>B</th><th>condition</th><th>metric</th><th>A</th><th>B</th>"
+            "<th>A − B [95% CI]</th><th>outcome</th></tr></thead>")
+    return f'<div class="scroll"><table class="points">{head}<tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _pair_row(question: str, a: str, b: str, condition: str, label: str, ca: CellStats | None, cb: CellStats | None,
+              metric: str, diff: Interval | None, outcome: str, note: str = "") -> str:
+    va = _iv(ca.metrics.get(metric)) if ca is not None else "–"
+    vb = _iv(cb.metrics.get(metric)) if cb is not None else "–"
+    d = esc(fmt_diff(diff)) if diff is not None else "–"
+    extra = f'<br><span class="ci">{esc(note)} under-fits</span>' if outcome == UNDER_FITS and note else ""
+    return (f'<tr><td>{esc(question)}</td><td class="model">{_model(a)}</td><td class="model">{_model(b)}</td>'
+            f"<td>{esc(condition)}</td>"
+            f'<td>{esc(label)}</td><td class="num">{va}</td><td class="num">{vb}</td><td class="num">{d}</td>'
+            f"<td>{_badge(outcome)}{extra}</td></tr>")
+
+
+_COLUMNS = (("consistency", "consistency"), ("consistency_correct", "conditional consistency"),
+            ("test_accuracy", "test accuracy"), ("aligned", "agreement at multiples of S"),
+            ("unaligned", "agreement at other shifts"), ("flip_rate", "flip rate"))
+_PROBE_COLUMNS = (("probe_accuracy", "probe accuracy"), ("test_accuracy", "test accuracy"))
+
+
+def _training(cell: CellStats) -> str:
+    flag = ("–" if cell.converged is None else
+            f'<span class="{"ok" if cell.all_converged else "warn"}">{cell.converged}/{cell.n_seeds} converged</span>')
+    return f'{fmt(cell.final_train_accuracy)}<br><span class="ci">{flag}</span>'
+
+
+def factorial_tables(results: StudyResults) -> str:
+    """One table per condition, a row per cell: size, training, and every metric with its interval."""
+    out = []
+    for cond in CONDITIONS:
+        rows = cells(results, cond)
+        if not rows:
+            continue
+        cols = _PROBE_COLUMNS if cond.startswith("probe") else _COLUMNS
+        head = ("<thead><tr><th>model</th><th>params</th><th>MACs</th>"
+                "<th>RF [px]</th><th>epochs</th><th>training accuracy</th>"
+                + "".join(f"<th>{esc(label)}</th>" for _, label in cols) + "</tr></thead>")
+        body = "".join(
+            f'<tr><td class="model">{_model(c.model)}</td>'
+            f'<td class="num">{fmt_int(c.params)}</td><td class="num">{fmt_int(c.macs)}</td>'
+            f'<td class="num">{c.receptive_field}</td><td class="num">{c.epochs:g}</td>'
+            f'<td class="num">{_training(c)}</td>'
+            + "".join(f'<td class="num">{_iv(c.metrics.get(k))}</td>' for k, _ in cols) + "</tr>"
+            for c in rows)
+        seeds = sorted({c.n_seeds for c in rows})
+        out.append(f'<h3 id="cells-{esc(cond)}">{esc(cond)}</h3><p class="note">{esc(_describe(cond))} '
+                   f"{'/'.join(map(str, seeds))} seeds per cell; mean [95% CI] over seeds and images.</p>"
+                   f'<div class="scroll"><table class="cells">{head}<tbody>{body}</tbody></table></div>')
+    return "".join(out)
+
+
+def _describe(cond: str) -> str:
+    from shiftlab.study.conditions import condition
+
+    return condition(cond).description[:1].upper() + condition(cond).description[1:] + "."
+
+
+def effects_table(p: EffectsPoint) -> str:
+    if not p.effects:
+        return ('<p class="note">Not measured: the cells of this run do not form a balanced design '
+                "(every downsampling × every head × centred and augmented).</p>")
+    rows = "".join(
+        f"<tr><td>{esc(e.kind)}</td><td>{esc(' × '.join(f'{f}: {a} vs {b}' for f, (a, b) in zip(e.factors, e.levels)))}"
+        f'</td><td class="num">{esc(fmt_diff(e.interval))}</td><td>{_badge(o)}</td></tr>' for e, o in p.effects)
+    return ("<table><thead><tr><th>effect</th><th>levels</th><th>estimate [95% CI]</th><th>outcome</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def claims_table(results: list[ClaimResult]) -> str:
+    by_id = {r.id: r for r in results}
+    rows = "".join(
+        f"<tr><td>{esc(c.id)}</td><td>{esc(c.text)}<br><span class=\"ci\">expected: {esc(c.expected)}</span></td>"
+        f"<td>{_badge(by_id[c.id].status)}</td><td>{esc(prose.claim_text(by_id[c.id]))}</td></tr>"
+        for c in CLAIMS if c.id in by_id)
+    return ('<table class="claims"><thead><tr><th>#</th><th>claim</th><th>status</th><th>evidence (measured)</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table>")
