@@ -61,7 +61,7 @@ class StudyConfig:
     max_epochs: int = 20
     target_accuracy: float = 0.98
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 3e-3
     width: int = 16
     padding: str = "zeros"
     n_train: int | None = None
