@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
 from shiftlab.training import TrainConfig, train
 from shiftlab.training.precise_bn import has_batchnorm, recompute_batchnorm
+from training_helpers import tiny_cnn
 
 
 def test_running_stats_become_the_average_of_batch_statistics():
@@ -46,3 +49,17 @@ def test_eval_mode_matches_train_mode_after_training(digits):
         model.train()
         batch_logits = model(images)
     torch.testing.assert_close(eval_logits, batch_logits, atol=1e-4, rtol=1e-3)
+
+
+def test_the_recount_changes_no_weight_and_only_the_final_statistics(digits):
+    """Train-mode steps use batch statistics, so recounting only at the end gives the same weights."""
+    images, labels = digits[0][:512], digits[1][:512]
+    base = tiny_cnn()
+    plain, precise = copy.deepcopy(base), copy.deepcopy(base)
+    train(plain, images, labels, TrainConfig(epochs=3, precise_bn=False))
+    train(precise, images, labels, TrainConfig(epochs=3, precise_bn=True))
+    for (name, a), b in zip(plain.named_parameters(), precise.parameters()):
+        assert torch.equal(a, b), name
+    bn = [m for m in precise.modules() if isinstance(m, nn.BatchNorm2d)][0]
+    bn_plain = [m for m in plain.modules() if isinstance(m, nn.BatchNorm2d)][0]
+    assert not torch.equal(bn.running_mean, bn_plain.running_mean)

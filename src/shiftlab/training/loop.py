@@ -177,7 +177,7 @@ def _resume(
     return checkpoint.history
 
 
-#: Training images used to recompute BatchNorm statistics at the end of each epoch.
+#: Training images used to recompute BatchNorm statistics (at the end of the last epoch; see TrainConfig.precise_bn).
 PRECISE_BN_IMAGES = 2048
 
 
@@ -209,11 +209,13 @@ def _run_epoch(
             correct += batch_correct
             if progress is not None:
                 progress(ProgressEvent("step", epoch, config.epochs, step, len(batches), loss))
-        if config.precise_bn and has_batchnorm(model):
+        accuracy = correct / len(labels)
+        last = epoch == config.epochs or (config.target_accuracy is not None and accuracy >= config.target_accuracy)
+        if config.precise_bn and has_batchnorm(model) and (last or val_images is not None):
             recount = batches[: max(1, PRECISE_BN_IMAGES // config.batch_size)]
             augment = (lambda x: random_translate(x, config.max_shift, generator)) if config.augment == "translate" else None
             recompute_batchnorm(model, [images[index] for index in recount], augment)
-    row = {"epoch": epoch, "train_loss": total_loss / len(labels), "train_acc": correct / len(labels)}
+    row = {"epoch": epoch, "train_loss": total_loss / len(labels), "train_acc": accuracy}
     if val_images is not None:
         row["val_acc"] = evaluate(model, val_images, val_labels)
     row["seconds"] = time.perf_counter() - start

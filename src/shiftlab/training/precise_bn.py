@@ -2,8 +2,8 @@
 
 BatchNorm's running averages (momentum 0.1) lag behind weights that still change quickly at the
 end of a short training run; in eval mode the network then sees statistics of older weights. We
-recompute them at the end of every epoch as exact averages over training batches, with the
-epoch's own augmentation, so eval mode matches the trained weights.
+recompute them at the end of training (and of every epoch that is validated) as exact averages
+over training batches, with the epoch's own augmentation, so eval mode matches the trained weights.
 """
 
 from __future__ import annotations
