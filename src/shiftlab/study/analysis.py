@@ -32,7 +32,7 @@ from shiftlab.stats import (
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.records import RunRecord
 
-__all__ = ["CONDITION_PAIRS", "PAIRS", "Analysis", "CellStats", "ConditionPair", "Pair", "analyse", "cell_key"]
+__all__ = ["CONDITION_PAIRS", "PAIRS", "Analysis", "CellStats", "Pair", "analyse", "cell_key"]
 
 #: Conditions measured on the same images (so their cells can be compared as pairs).
 IMAGE_GROUPS = (("centred", "augmented", "circular"), ("transfer", "transfer_control"), ("probe", "probe_circular"))
@@ -46,7 +46,9 @@ BOOT_SEED = 0
 
 @dataclass(frozen=True)
 class Pair:
-    """A matched comparison of the question: ``a`` against ``b`` in the same condition."""
+    """A paired contrast: ``a`` against ``b``. In :data:`PAIRS` they are two models in the same
+    condition; in :data:`CONDITION_PAIRS` two conditions of the same model (measured on the same
+    images, so the difference is paired either way)."""
 
     id: str
     a: str
@@ -67,25 +69,13 @@ PAIRS = (
     Pair("aps_vs_fcn", "aps_gap", "strided_gap", "adaptive polyphase sampling against the FCN"),
 )
 
-
-@dataclass(frozen=True)
-class ConditionPair:
-    """A within-model comparison: the same model under condition ``a`` against condition ``b``
-    (measured on the same images, so the difference is paired)."""
-
-    id: str
-    a: str
-    b: str
-    question: str
-
-
 #: The within-model condition contrasts (``Comparison.label`` is ``"<id>|<model>"``).
 CONDITION_PAIRS = (
-    ConditionPair("augmentation", "augmented", "centred", "training on translated objects against centred ones"),
-    ConditionPair("padding", "circular", "centred", "circular padding against zero padding"),
-    ConditionPair("transfer", "transfer", "transfer_control",
-                  "a trunk trained on other classes at random positions against one trained centred (new classes)"),
-    ConditionPair("probe_padding", "probe", "probe_circular", "position probe: zero padding against circular padding"),
+    Pair("augmentation", "augmented", "centred", "training on translated objects against centred ones"),
+    Pair("padding", "circular", "centred", "circular padding against zero padding"),
+    Pair("transfer", "transfer", "transfer_control",
+         "a trunk trained on other classes at random positions against one trained centred (new classes)"),
+    Pair("probe_padding", "probe", "probe_circular", "position probe: zero padding against circular padding"),
 )
 CONDITION_METRICS = ("consistency", "consistency_correct", "accuracy", "test_accuracy", "agreement_beyond",
                      "probe_accuracy")
