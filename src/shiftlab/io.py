@@ -43,6 +43,8 @@ def _umask() -> int:
     return mask
 
 
-def write_json_atomic(path: str | Path, payload: object) -> None:
-    """``json.dumps(payload, indent=2)`` written atomically (NaN/Inf are rejected, not written)."""
-    write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+def write_json_atomic(path: str | Path, payload: object, *, indent: int | None = 2) -> None:
+    """``json.dumps(payload, indent=indent)`` written atomically (NaN/Inf are rejected, not
+    written); ``indent=None`` writes compact JSON (half the size of an indented file)."""
+    separators = None if indent is not None else (",", ":")
+    write_text_atomic(path, json.dumps(payload, indent=indent, separators=separators, allow_nan=False) + "\n")

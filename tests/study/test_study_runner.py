@@ -40,6 +40,7 @@ def test_run_directory_holds_config_records_results_csv_and_checkpoints(tiny_run
     out, results = tiny_run
     assert json.loads((out / "config.json").read_text()) == StudyConfig(**TINY).to_dict()
     assert load_results(out).to_dict() == json.loads(json.dumps(results.to_dict()))
+    assert (out / "results.json").read_text().count("\n") == 1  # compact: a full run stays publishable
     assert [(r.model, r.condition, r.seed) for r in results.runs] == [
         (j.model, j.condition, j.seed) for j in jobs_of(StudyConfig(**TINY))]
     for r in results.runs:

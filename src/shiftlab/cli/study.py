@@ -19,8 +19,8 @@ __all__ = ["add_parser", "run"]
 EPILOG = """\
 presets:
   default  MNIST-5k; strided conv, max-pool and blurred strided conv x FC and global-average-pool heads;
-           centred and augmented training; 3 seeds; 500 eval images (~15 minutes on 2 cores)
-  quick    a smoke test of the whole pipeline (~1-2 minutes; not evidence)
+           centred and augmented training; 3 seeds; 500 eval images (~13 minutes on 2 cores)
+  quick    a smoke test of the whole pipeline (~30 s; not evidence)
   full     every downsampling x every head, every condition, 5 seeds (hours; use --data fashion-mnist)
 
 examples:

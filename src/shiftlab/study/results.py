@@ -100,7 +100,8 @@ def _csv(runs: list[RunRecord]) -> str:
 
 
 def write_results(out: Path, results: StudyResults) -> StudyResults:
-    """Write ``results.json`` and ``results.csv`` atomically; return ``results``."""
-    write_json_atomic(out / "results.json", results.to_dict())
+    """Write ``results.json`` (compact JSON: a full run stays small enough to publish) and
+    ``results.csv`` atomically; return ``results``."""
+    write_json_atomic(out / "results.json", results.to_dict(), indent=None)
     write_text_atomic(out / "results.csv", _csv(results.runs))
     return results
