@@ -55,5 +55,5 @@ def fig_aliasing(results: StudyResults) -> Figure | None:
         left.xaxis.get_major_locator().set_params(integer=True)
         for ax in (left, right):
             ax.set_ylim(-0.02, 1.03)
-        legend_below(fig, handles, labels, ncol=min(len(labels), 6))
+        legend_below(fig, handles, labels)
     return fig

@@ -58,5 +58,5 @@ def fig_distance(results: StudyResults) -> Figure | None:
             ax.set_xlabel("shift distance max(|dy|, |dx|) [px]")
             ax.xaxis.get_major_locator().set_params(integer=True)
         axes[0].set_ylabel("accuracy (mean over shifts and seeds)")
-        legend_below(fig, list(handles.values()), list(handles), ncol=min(len(handles), 6))
+        legend_below(fig, list(handles.values()), list(handles))
     return fig

@@ -77,5 +77,5 @@ def fig_layers(results: StudyResults) -> Figure | None:
         for j in range(len(panels), nrow * ncol):
             axes[j // ncol][j % ncol].set_axis_off()
         handles["downsampling layer"] = Patch(color="#f4d35e", alpha=0.5)
-        legend_below(fig, list(handles.values()), list(handles), ncol=len(handles))
+        legend_below(fig, list(handles.values()), list(handles))
     return fig

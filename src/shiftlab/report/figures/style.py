@@ -68,10 +68,12 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def legend_below(fig: Figure, handles: list, labels: list[str], ncol: int | None = None) -> None:
+def legend_below(fig: Figure, handles: list, labels: list[str]) -> None:
+    """A legend under the axes, in as many columns as the longest label lets fit the figure's width."""
     if handles:
-        fits = max(1, int(fig.get_figwidth() / 1.25))
-        fig.legend(handles, labels, loc="outside lower center", ncol=ncol or min(len(labels), fits), frameon=False)
+        widest = max(0.45 + 0.065 * len(label) for label in labels)  # inches at the legend's 8.5 pt font
+        ncol = max(1, min(len(labels), int(fig.get_figwidth() / widest)))
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
 
 
 def render(fig: Figure) -> tuple[bytes, str]:

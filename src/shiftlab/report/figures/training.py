@@ -47,5 +47,5 @@ def fig_training(results: StudyResults) -> Figure | None:
         for j in range(len(conds), nrow * ncol):
             axes[j // ncol][j % ncol].set_axis_off()
         labels = list(handles)
-        legend_below(fig, list(handles.values()), labels, ncol=min(len(labels), 6))
+        legend_below(fig, list(handles.values()), labels)
     return fig
