@@ -125,7 +125,7 @@ class StudyConfig:
         return cls(**d)
 
 
-#: Named presets: ``default`` answers both halves of the question within ~15 minutes on 2 cores;
+#: Named presets: ``default`` answers both halves of the question in ~13 minutes on 2 cores;
 #: ``quick`` is a smoke test of the pipeline (not evidence); ``full`` is every factorial cell,
 #: every condition and 5 seeds.
 PRESETS: dict[str, dict] = {
