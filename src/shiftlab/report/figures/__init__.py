@@ -48,10 +48,12 @@ FIGURES: tuple[FigureSpec, ...] = (
                "shifts against an ideal fractional shift (unaligned); dotted: interior only (border band masked). "
                "Yellow: downsampling layers. Red far above black = aliasing; solid black far above dotted black = a "
                "boundary (padding) effect."),
-    FigureSpec("distance", "Accuracy against shift distance", fig_distance,
-               "Accuracy when the object is moved on the canvas, against the Chebyshev distance of the move (mean over "
-               "the shifts at that distance and over seeds). The augmented models trained on shifts up to R (dotted "
-               "line); beyond it is invariance, not in-distribution robustness."),
+    FigureSpec("distance", "Accuracy and agreement against shift distance", fig_distance,
+               "Top: accuracy when the object is moved on the canvas; bottom: agreement with the prediction for the "
+               "unmoved object (clean consistency), side by side, against the Chebyshev distance of the move (mean "
+               "over the shifts at that distance and over seeds). Agreement can stay high while accuracy falls (a "
+               "model that keeps a wrong answer) and vice versa. The augmented models trained on shifts up to R "
+               "(dotted line); beyond it is invariance, not in-distribution robustness."),
     FigureSpec("training", "Training curves", fig_training,
                "Training accuracy per epoch, one thin line per seed; the dashed line is the target accuracy a model "
                "must reach to count as converged. A model below it under-fits and is not compared on performance."),
