@@ -59,3 +59,13 @@ def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
     src.write_text("from torch import nn\ndef build():\n    return nn.Sequential(nn.Flatten())\n")
     assert main(["measure", f"{src}:build", "--data", "idx", "--data-root", str(tmp_path / "nowhere")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_a_transfer_run_gets_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "transfer"
+    run_study(StudyConfig(data="digits", models=("strided_gap",), conditions=("transfer",), seeds=1, max_epochs=1,
+                          n_train=200, n_test=50, n_eval=8, n_profile=2, n_boot=50), out, workers=1)
+    key = out / "checkpoints" / "strided_gap__transfer__seed0"
+    assert (key / "trunk" / "checkpoint.pt").is_file() and (key / "head" / "checkpoint.pt").is_file()
+    assert main(["measure", str(key), "--data", "digits"]) == 2
+    assert "is a transfer run" in capsys.readouterr().err

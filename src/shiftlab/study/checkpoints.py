@@ -36,13 +36,23 @@ def _locate(target: str | Path) -> tuple[Path, Path] | None:
     return (file, run_dir) if (run_dir / "config.json").is_file() else None
 
 
+def _is_transfer_run(target: str | Path) -> bool:
+    """``RUN_DIR/checkpoints/KEY`` of a transfer run (checkpoints ``KEY/trunk`` and ``KEY/head``)."""
+    path = Path(target)
+    return path.is_dir() and (path / "trunk").is_dir() and (path.parent.parent / "config.json").is_file()
+
+
 def is_study_checkpoint(target: str | Path) -> bool:
     """True for ``RUN_DIR/checkpoints/KEY`` or ``RUN_DIR/checkpoints/KEY/checkpoint.pt``."""
-    return _locate(target) is not None
+    return _locate(target) is not None or _is_transfer_run(target)
 
 
 def load_study_model(target: str | Path) -> StudyModel:
     """Build the zoo model of a study checkpoint and load its trained weights (``weights_only``)."""
+    if _is_transfer_run(target):
+        raise ValueError(f"{target} is a transfer run: its trunk and its new head were trained in two phases "
+                         "(checkpoints trunk/ and head/), which `shiftlab measure` does not assemble; its measurements "
+                         "are in the study's runs/ and report")
     located = _locate(target)
     if located is None:
         raise FileNotFoundError(f"{target} is not a study checkpoint (expected RUN_DIR/checkpoints/MODEL__CONDITION__seedN)")

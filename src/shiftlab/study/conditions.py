@@ -93,7 +93,7 @@ def select_classes(images: Tensor, labels: Tensor, classes: list[int]) -> tuple[
     Shape: images ``(N, C, H, W)``, labels ``(N,)`` -> ``(M, C, H, W)``, ``(M,)``.
     """
     keep = torch.isin(labels, torch.tensor(classes))
-    lookup = torch.full((int(labels.max()) + 1,), -1, dtype=torch.long)
+    lookup = torch.full((max(int(labels.max()), *classes) + 1,), -1, dtype=torch.long)
     lookup[torch.tensor(classes)] = torch.arange(len(classes))
     return images[keep], lookup[labels[keep]]
 
