@@ -91,7 +91,7 @@ def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images
             probe = cond.startswith("probe")
             if probe:
                 arrays = {"probe_accuracy": _bernoulli(rng, c.probe_accuracy, n_images),
-                          "test_correct": _bernoulli(rng, c.probe_accuracy, n_images)}
+                          "test_accuracy": _bernoulli(rng, c.probe_accuracy, n_images)}
             else:
                 cons = _around(rng, c.consistency, n_images)
                 correct = _bernoulli(rng, c.test_accuracy, n_images)
@@ -100,7 +100,7 @@ def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images
                           "accuracy": _around(rng, c.test_accuracy - 0.1, n_images),
                           "correct_centre": correct, "worst_case": _bernoulli(rng, 0.3, n_images),
                           "aligned": _around(rng, c.aligned, n_images), "unaligned": _around(rng, c.unaligned, n_images),
-                          "flip_rate": _around(rng, 0.2, n_images), "test_correct": correct}
+                          "flip_rate": _around(rng, 0.2, n_images), "test_accuracy": correct}
                 arrays["aliasing_gap"] = arrays["aligned"] - arrays["unaligned"]
             history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": c.train_accuracy * e / 3, "seconds": 1.0}
                        for e in (1, 2, 3)]
@@ -109,7 +109,6 @@ def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images
                                       final_train_accuracy=c.train_accuracy, final_train_loss=0.3, seconds=3.0,
                                       history=history)
             summary = {k: float(np.nanmean(v)) for k, v in arrays.items()}
-            summary["test_accuracy"] = summary.pop("test_correct")
             acc = [max(0.0, c.test_accuracy - 0.02 * max(abs(dy), abs(dx))) for dy, dx in CANVAS_SHIFTS]
             records.append(RunRecord(
                 key=f"{model}__{cond}__seed{seed}", model=model, downsampling=s.downsampling, head=s.head,

@@ -204,7 +204,7 @@ def _cells(records: list[RunRecord], samples: dict[str, dict[str, PairedSample]]
     for group in samples.values():
         for metric, sample in group.items():
             for key, interval in cell_means(sample, n_boot=config.n_boot, seed=BOOT_SEED).items():
-                intervals.setdefault(key, {})["test_accuracy" if metric == "test_correct" else metric] = interval
+                intervals.setdefault(key, {})[metric] = interval
     cells = []
     for key, runs in by_cell.items():
         first = runs[0]
@@ -221,26 +221,19 @@ def _cells(records: list[RunRecord], samples: dict[str, dict[str, PairedSample]]
 
 
 def _comparisons(samples: dict[str, dict[str, PairedSample]], config: StudyConfig) -> list[Comparison]:
+    """Every matched pair in every condition, then every condition pair of every model, on the
+    metrics present for both cells."""
+    wanted = [(f"{pair.id}|{condition}", condition, cell_key(pair.a, condition), cell_key(pair.b, condition),
+               PAIR_METRICS) for condition in config.conditions for pair in PAIRS]
+    wanted += [(f"{pair.id}|{model}", pair.a, cell_key(model, pair.a), cell_key(model, pair.b), CONDITION_METRICS)
+               for pair in CONDITION_PAIRS for model in config.models]
     out = []
-    for condition in config.conditions:
+    for label, condition, a, b, metrics in wanted:
         group = next(g for g in IMAGE_GROUPS if condition in g)
-        for pair in PAIRS:
-            a, b = cell_key(pair.a, condition), cell_key(pair.b, condition)
-            for metric in PAIR_METRICS:
-                sample = samples.get(group[0], {}).get("test_correct" if metric == "test_accuracy" else metric)
-                if sample is None or a not in sample.values or b not in sample.values:
-                    continue
-                out.append(compare(sample, a, b, metric=metric, margin=config.margin, label=f"{pair.id}|{condition}",
-                                   n_boot=config.n_boot, seed=BOOT_SEED))
-    for pair in CONDITION_PAIRS:
-        group = next(g for g in IMAGE_GROUPS if pair.a in g)
-        for model in config.models:
-            a, b = cell_key(model, pair.a), cell_key(model, pair.b)
-            for metric in CONDITION_METRICS:
-                sample = samples.get(group[0], {}).get("test_correct" if metric == "test_accuracy" else metric)
-                if sample is None or a not in sample.values or b not in sample.values:
-                    continue
-                out.append(compare(sample, a, b, metric=metric, margin=config.margin, label=f"{pair.id}|{model}",
+        for metric in metrics:
+            sample = samples.get(group[0], {}).get(metric)
+            if sample is not None and a in sample.values and b in sample.values:
+                out.append(compare(sample, a, b, metric=metric, margin=config.margin, label=label,
                                    n_boot=config.n_boot, seed=BOOT_SEED))
     return out
 
@@ -270,7 +263,7 @@ def _effects(cells: list[CellStats], samples: dict[str, dict[str, PairedSample]]
         return []
     out = []
     for metric in EFFECT_METRICS:
-        sample = samples["centred"].get("test_correct" if metric == "test_accuracy" else metric)
+        sample = samples["centred"].get(metric)
         if sample is None:
             continue
         contrasts = [(f, (lv, levels[0])) for f, levels in design.factors.items() for lv in levels[1:]]

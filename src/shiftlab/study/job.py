@@ -6,7 +6,6 @@ its results do not depend on which worker ran it or how many there were.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,16 +190,15 @@ def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume
         per_image.update(measured.per_image)
         profile, periodicity = measured.profile, measured.periodicity
         equivariance = layer_profile(model, task.eval_x[: config.n_profile], model.total_stride)
-    per_image["test_correct"] = correct_per_image(model, task.test_x, task.test_y)
+    per_image["test_accuracy"] = correct_per_image(model, task.test_x, task.test_y)  # its mean: test accuracy
     summary = {name: _nan_mean(values) for name, values in per_image.items()}
-    summary["test_accuracy"] = summary.pop("test_correct")
     model_info = info(model, data.canvas.canvas_size)
     record = RunRecord(
         key=job.key, model=job.model, downsampling=zoo_spec.downsampling, head=zoo_spec.head,
         padding="circular" if condition(job.condition).circular_padding else config.padding,
         condition=job.condition, seed=job.seed, width=config.width, params=model_info.params, macs=model_info.macs,
         receptive_field=model_info.receptive_field, total_stride=model.total_stride, training=training,
-        summary={k: (None if v is None or math.isnan(v) else v) for k, v in summary.items()},
+        summary=summary,
         profile=profile, periodicity=periodicity, equivariance=equivariance, seconds=time.perf_counter() - start,
     )
     json_path, npz_path = record_paths(out, job.key)
