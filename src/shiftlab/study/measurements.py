@@ -133,6 +133,7 @@ def image_statistics(predictions: Tensor, labels: Tensor, shifts: Tensor, *, n_c
         flips = (predictions[:, a] != predictions[:, b]).to(torch.float64).mean(dim=1)
     else:
         flips = torch.full((predictions.shape[0],), float("nan"), dtype=torch.float64)
+    aligned, unaligned = _mean_over(agree, multiple & nonzero), _mean_over(agree, ~multiple)
     stats = {
         "consistency": consistency,
         "consistency_correct": torch.where(correct_centre, consistency, torch.tensor(float("nan"), dtype=torch.float64)),
@@ -140,9 +141,9 @@ def image_statistics(predictions: Tensor, labels: Tensor, shifts: Tensor, *, n_c
         "accuracy": correct.to(torch.float64).mean(dim=1),
         "correct_centre": correct_centre.to(torch.float64),
         "worst_case": correct.all(dim=1).to(torch.float64),
-        "aligned": _mean_over(agree, multiple & nonzero),
-        "unaligned": _mean_over(agree, ~multiple),
-        "aliasing_gap": _mean_over(agree, multiple & nonzero) - _mean_over(agree, ~multiple),
+        "aligned": aligned,
+        "unaligned": unaligned,
+        "aliasing_gap": aligned - unaligned,
         "flip_rate": flips,
         "agreement_in": _mean_over(agree, inside),
         "agreement_beyond": _mean_over(agree, beyond),

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import shiftlab
@@ -76,16 +77,14 @@ def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> None:
                          "use the same options or another --out")
 
 
-def _finished(out: Path, job: Job) -> RunRecord | None:
-    """The saved record of ``job``, or None when it has not finished or its files are damaged
-    (then they are removed, and the job is redone)."""
+def _finished(out: Path, job: Job) -> tuple[RunRecord, dict[str, np.ndarray]] | None:
+    """The saved record and per-image arrays of ``job``, or None when it has not finished or its
+    files are damaged (then they are removed, and the job is redone)."""
     json_path, npz_path = record_paths(out, job.key)
     if not json_path.exists():
         return None
     try:
-        record = RunRecord.from_dict(json.loads(json_path.read_text()), source=str(json_path))
-        load_per_image(npz_path)
-        return record
+        return RunRecord.from_dict(json.loads(json_path.read_text()), source=str(json_path)), load_per_image(npz_path)
     except (RecordError, UnicodeDecodeError, json.JSONDecodeError, FileNotFoundError):
         json_path.unlink(missing_ok=True)
         npz_path.unlink(missing_ok=True)
@@ -235,11 +234,11 @@ def run_study(
         _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs))
     records, per_image = [], []
     for job in jobs:
-        record = _finished(out, job)
-        if record is None:  # pragma: no cover (a job that returned has written its files)
+        finished = _finished(out, job)
+        if finished is None:  # pragma: no cover (a job that returned has written its files)
             raise RecordError(f"run {job.key} finished but its record is missing")
-        records.append(record)
-        per_image.append(load_per_image(record_paths(out, job.key)[1]))
+        records.append(finished[0])
+        per_image.append(finished[1])
     analysis = analyse(config, records, per_image)
     meta = _meta(config, data, started, time.perf_counter() - t0, workers)
     return write_results(out, StudyResults(SCHEMA_VERSION, config.to_dict(), meta, records, analysis))
