@@ -10,6 +10,7 @@ from shiftlab.data import Canvas
 from shiftlab.study.conditions import condition
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.data import prepare_data
+from shiftlab.study.results import load_results
 from shiftlab.training.checkpoint import checkpoint_path, load_checkpoint
 from shiftlab.zoo import ZooNet, build
 
@@ -61,8 +62,12 @@ def load_study_model(target: str | Path) -> StudyModel:
     key = file.parent.name
     model_name, condition_name = key.split("__")[:2]
     cond = condition(condition_name)
-    data = prepare_data(config)  # the canvas and classes, derived from the training data as the study did
-    classes, canvas = data.classes, data.canvas
+    if (run_dir / "results.json").is_file():
+        meta = load_results(run_dir).meta
+        classes, canvas = meta.classes, Canvas(tuple(meta.object_size), tuple(meta.canvas_size))
+    else:  # the study has not finished: derive the canvas from the training data, as the study did
+        data = prepare_data(config)
+        classes, canvas = data.classes, data.canvas
     checkpoint = load_checkpoint(file)
     in_channels = checkpoint.model["features.0.weight"].shape[1]
     n_classes = 2 if cond.probe else len(classes)
