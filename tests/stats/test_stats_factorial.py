@@ -61,7 +61,7 @@ def test_main_effects_by_hand():
 
 
 def test_two_way_interactions_by_hand():
-    d, s, m = _design(), _constant_sample(), MEANS
+    d, s = _design(), _constant_sample()
     # downsampling x head, averaged over condition: [m(maxpool, gap) - m(strided, gap)] - [m(maxpool, fc) - m(strided, fc)]
     mp_gap, st_gap = (0.80 + 0.90) / 2, (0.40 + 0.70) / 2
     mp_fc, st_fc = (0.60 + 0.85) / 2, (0.30 + 0.50) / 2

@@ -3,9 +3,11 @@ differences with their confidence intervals (``docs/definitions.md``, "Intervals
 
 from __future__ import annotations
 
+import html
+
 from shiftlab.stats import Interval
 
-__all__ = ["fmt", "fmt_diff", "fmt_error", "fmt_int", "fmt_interval", "fmt_seconds"]
+__all__ = ["esc", "fmt", "fmt_diff", "fmt_error", "fmt_int", "fmt_interval", "fmt_seconds"]
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -77,3 +79,8 @@ def fmt_seconds(seconds: float | None) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.2f} h"
+
+
+def esc(text: object) -> str:
+    """``text`` escaped for HTML text and attribute values."""
+    return html.escape(str(text), quote=True)

@@ -3,7 +3,6 @@ read from the saved config and provenance."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -15,17 +14,13 @@ from shiftlab.study.results import StudyResults
 from shiftlab.zoo import spec
 
 from .evidence import models
-from .fmt import fmt_seconds
+from .fmt import esc, fmt_seconds
 from .thresholds import THRESHOLDS
 
 __all__ = ["methods_html", "study_command"]
 
 #: Config fields ``shiftlab study`` takes as options (the rest come from the preset).
 _OPTIONS = ("data", "data_root", "models", "conditions", "seeds", "width", "max_epochs", "target_accuracy", "n_eval")
-
-
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def study_command(config: dict, out: str) -> tuple[str, str]:

@@ -5,12 +5,12 @@ point-by-point verdict, the factorial table, the effects, the figures, the claim
 from __future__ import annotations
 
 import base64
-import html
 from pathlib import Path
 
 from shiftlab.study.results import StudyResults
 
 from .figures import FigureSpec
+from .fmt import esc
 from .methods import methods_html
 from .points import EffectsPoint
 from .tables import claims_table, effects_table, factorial_tables, points_table
@@ -75,10 +75,6 @@ pre { background: #f4f6f9; padding: 8px 10px; border-radius: 4px; border: 1px so
 nav { font-size: 0.88rem; margin: 8px 0 0; } nav a { color: var(--accent); margin-right: 12px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 0.82rem; border-top: 1px solid var(--line); padding-top: 10px; }
 """
-
-
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _figure(spec: FigureSpec, png: bytes, n: int) -> str:

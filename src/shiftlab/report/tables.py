@@ -3,7 +3,6 @@ its intervals), the factorial effects, the claims (``docs/study.md``, "Report").
 
 from __future__ import annotations
 
-import html
 
 from shiftlab.stats import Interval
 from shiftlab.study.analysis import CellStats
@@ -15,15 +14,11 @@ from .claims import CLAIMS, ClaimResult
 from .claims.c7_sources import UNDER_FITS
 from .evidence import cells
 from .figures import colour
-from .fmt import fmt, fmt_diff, fmt_int
+from .fmt import esc, fmt, fmt_diff, fmt_int
 from .points import EffectsPoint, PairPoint, PerformancePoint
 from .verdict import Verdict
 
 __all__ = ["claims_table", "effects_table", "factorial_tables", "points_table"]
-
-
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _badge(outcome: str) -> str:

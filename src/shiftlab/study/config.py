@@ -8,7 +8,7 @@ measured on the same evaluation images (paired).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from shiftlab.study.conditions import CONDITIONS
 from shiftlab.zoo import names as zoo_names

@@ -10,7 +10,6 @@ Cells at chance (a constant classifier is trivially invariant) are not counted.
 
 from __future__ import annotations
 
-from shiftlab.stats import decide
 from shiftlab.study.results import StudyResults
 
 from ..evidence import at_chance, models
@@ -20,7 +19,6 @@ __all__ = ["evaluate"]
 
 
 def evaluate(results: StudyResults) -> ClaimResult:
-    margin = results.analysis.margin
     intervals, outcomes, notes = {}, {}, []
     for model in models(results):
         t, c = results.analysis.cell(model, "transfer"), results.analysis.cell(model, "transfer_control")
