@@ -77,15 +77,21 @@ def _bernoulli(rng: np.random.Generator, p: float, n: int) -> np.ndarray:
 
 
 def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images: int = 200, n_boot: int = 200,
-                 margin: float = 0.02, target: float = 0.98) -> StudyResults:
-    """Study results of ``cells`` ((model, condition) -> :class:`Cell`), analysed for real."""
+                 margin: float = 0.02, target: float = 0.98,
+                 capacity: dict[tuple[str, int], Cell] | None = None) -> StudyResults:
+    """Study results of ``cells`` ((model, condition) -> :class:`Cell`, width 8), analysed for real;
+    ``capacity``: the capacity sweep's cells at other widths ((model, width) -> :class:`Cell`, centred)."""
     models = tuple(dict.fromkeys(m for m, _ in cells))
     conditions = tuple(dict.fromkeys(c for _, c in cells))
+    capacity = capacity or {}
     config = StudyConfig(models=models, conditions=conditions, seeds=seeds, n_boot=n_boot, margin=margin,
-                         target_accuracy=target, n_eval=n_images, max_epochs=3, width=8)
+                         target_accuracy=target, n_eval=n_images, max_epochs=3, width=8,
+                         capacity_widths=tuple(sorted({w for _, w in capacity})),
+                         capacity_models=tuple(dict.fromkeys(m for m, _ in capacity)))
     rng = np.random.default_rng(0)
     records, per_image = [], []
-    for (model, cond), c in cells.items():
+    runs = [(m, cond, 8, c) for (m, cond), c in cells.items()] + [(m, "centred", w, c) for (m, w), c in capacity.items()]
+    for model, cond, width, c in runs:
         s = spec(model)
         for seed in range(seeds):
             probe = cond.startswith("probe")
@@ -111,9 +117,9 @@ def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images
             summary = {k: float(np.nanmean(v)) for k, v in arrays.items()}
             acc = [max(0.0, c.test_accuracy - 0.02 * max(abs(dy), abs(dx))) for dy, dx in CANVAS_SHIFTS]
             records.append(RunRecord(
-                key=f"{model}__{cond}__seed{seed}", model=model, downsampling=s.downsampling, head=s.head,
+                key=f"{model}__{cond}{'' if width == 8 else f'__w{width}'}__seed{seed}", model=model, downsampling=s.downsampling, head=s.head,
                 padding="circular" if cond in ("circular", "probe_circular") else "zeros", condition=cond, seed=seed,
-                width=8, params=6330 if s.downsampling == "strided" else 17530, macs=10**6, receptive_field=22,
+                width=width, params=(6330 if s.downsampling == "strided" else 17530) * width // 8, macs=10**6, receptive_field=22,
                 total_stride=STRIDE, training=training, summary=summary,
                 profile=None if probe else ShiftProfile(CANVAS_SHIFTS, acc, [c.unaligned] * len(CANVAS_SHIFTS)),
                 periodicity=None if probe else Periodicity(

@@ -120,3 +120,52 @@ def test_a_damaged_record_is_redone_on_resume(tiny_run, tmp_path):
     npz_path.write_bytes(b"not an npz")
     again = run_study(config, tmp_path, resume=True, workers=1)
     assert _strip_times(again) == _strip_times(first)
+
+
+def test_capacity_sweep_trains_the_key_models_at_other_widths_and_pairs_them(tmp_path):
+    from shiftlab.study.checkpoints import load_study_model
+
+    config = StudyConfig(**{**TINY, "conditions": ("centred",), "seeds": 1, "capacity_widths": (2,),
+                            "capacity_models": ("strided_gap", "maxpool_fc")})
+    results = run_study(config, tmp_path, workers=1)
+    assert sorted((r.key, r.width) for r in results.runs) == [
+        ("maxpool_fc__centred__seed0", 4), ("maxpool_fc__centred__w2__seed0", 2),
+        ("strided_gap__centred__seed0", 4), ("strided_gap__centred__w2__seed0", 2)]
+    a = results.analysis
+    assert [(c.model, c.width) for c in a.cells] == [("strided_gap", 4), ("maxpool_fc", 4)]
+    assert a.widths == [2, 4]
+    small, main = a.capacity_cell("strided_gap", 2), a.capacity_cell("strided_gap", 4)
+    assert small.params < main.params == a.cell("strided_gap", "centred").params
+    assert main.metrics["consistency"].estimate == a.cell("strided_gap", "centred").metrics["consistency"].estimate
+    assert {c.label for c in a.capacity_comparisons} == {"fcn_vs_classic|w2", "fcn_vs_classic|w4"}
+    model = load_study_model(tmp_path / "checkpoints" / "strided_gap__centred__w2__seed0")
+    assert model.model.features[0].out_channels == 2
+
+
+def test_a_run_directory_from_before_the_capacity_fields_still_resumes(tiny_run, tmp_path):
+    from shiftlab.study.runner import check_run_dir
+
+    saved = StudyConfig(**TINY).to_dict()
+    del saved["capacity_widths"], saved["capacity_models"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    check_run_dir(StudyConfig(**TINY), tmp_path, resume=True)  # the new fields take their defaults
+    with pytest.raises(ValueError, match="differs in: capacity_widths"):
+        check_run_dir(StudyConfig(**{**TINY, "capacity_widths": (8,)}), tmp_path, resume=True)
+
+
+def test_job_keys_parse_back_and_the_full_preset_has_the_sweep():
+    for job in (Job("strided_gap", "transfer_control", 3), Job("maxpool_fc", "centred", 0, width=32)):
+        assert Job.from_key(job.key) == job
+    with pytest.raises(ValueError, match="not a study run"):
+        Job.from_key("strided_gap")
+    full = StudyConfig.preset("full")
+    jobs = jobs_of(full)
+    sweep = [j for j in jobs if j.width is not None]
+    assert len(jobs) == 15 * 7 * 5 + len(sweep) and len(sweep) == 2 * 4 * 5
+    assert {j.condition for j in sweep} == {"centred"} and {j.width for j in sweep} == {8, 32}
+    # the main width is never trained twice
+    assert not [j for j in jobs_of(StudyConfig(capacity_widths=(8, 16))) if j.width == 16]
+    with pytest.raises(ValueError, match="capacity_widths"):
+        StudyConfig(capacity_widths=(8, 8))
+    with pytest.raises(ValueError, match="capacity model"):
+        StudyConfig(capacity_widths=(8,), capacity_models=("nope",))

@@ -21,7 +21,8 @@ presets:
   default  MNIST-5k; strided conv, max-pool and blurred strided conv x FC and global-average-pool heads;
            centred and augmented training; 3 seeds; 500 eval images (~13 minutes on 2 cores)
   quick    a smoke test of the whole pipeline (~30 s; not evidence)
-  full     every downsampling x every head, every condition, 5 seeds (hours; use --data fashion-mnist)
+  full     every downsampling x every head, every condition, 5 seeds, and the capacity sweep of the
+           key pairs at widths 8 and 32 (565 jobs: hours; run it with --resume in several sittings)
 
 examples:
   shiftlab study                                  # the default study into runs/study
@@ -58,6 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--conditions", help=f"comma-separated subset of: {','.join(CONDITIONS)}")
     p.add_argument("--seeds", type=int, help="seeds per model and condition (default 3; full: 5)")
     p.add_argument("--width", type=int, help="channels of the first stage, then 2x and 4x (default 16)")
+    p.add_argument("--capacity-widths", metavar="W,W",
+                   help="capacity sweep: also train the key models (strided_gap, maxpool_fc, maxpool_gap, blurstrided_gap) "
+                        "centred at these widths, e.g. 8,32 (full: 8,32; 'none' for no sweep)")
     p.add_argument("--max-epochs", type=int, help="most training epochs; training stops earlier at the target accuracy")
     p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged (default 0.98)")
     p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
@@ -78,8 +82,19 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     return StudyConfig.preset(
         "quick" if args.quick else args.preset, data=args.data, data_root=args.data_root, models=_split(args.models),
         conditions=_split(args.conditions), seeds=args.seeds, width=args.width, max_epochs=args.max_epochs,
-        target_accuracy=args.target_accuracy, n_eval=args.n_eval,
+        target_accuracy=args.target_accuracy, n_eval=args.n_eval, capacity_widths=_widths(args.capacity_widths),
     )
+
+
+def _widths(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(int(v) for v in _split(value) or ())
+    except ValueError:
+        raise ValueError(f"--capacity-widths takes comma-separated integers such as 8,32 (or none), got {value!r}") from None
 
 
 class _Bars:

@@ -52,7 +52,7 @@ class LayerSummary:
 
 def profile_runs(results: StudyResults, model: str, condition: str) -> list[RunRecord]:
     """The runs of a cell that recorded a per-layer profile."""
-    return [r for r in results.runs if r.model == model and r.condition == condition and r.equivariance]
+    return [r for r in results.main_runs if r.model == model and r.condition == condition and r.equivariance]
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -51,7 +51,7 @@ def study_command(config: dict, out: str) -> tuple[str, str]:
 
 def _shift_set(results: StudyResults) -> str:
     cfg, meta = results.config, results.meta
-    strides = sorted({r.total_stride for r in results.runs})
+    strides = sorted({r.total_stride for r in results.main_runs})
     parts = []
     for s in strides:
         try:

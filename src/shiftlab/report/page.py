@@ -13,7 +13,7 @@ from .figures import FigureSpec
 from .fmt import esc
 from .methods import methods_html
 from .points import EffectsPoint
-from .tables import claims_table, effects_table, factorial_tables, points_table
+from .tables import capacity_table, claims_table, effects_table, factorial_tables, points_table
 from .verdict import Verdict
 
 __all__ = ["QUESTION", "SECTIONS", "render_page"]
@@ -25,7 +25,7 @@ QUESTION = (
     "If not, why do they perform as well as networks which use max-pooling?",
 )
 #: Section ids of the page, in order.
-SECTIONS = ("question", "answer", "points", "cells", "effects", "figures", "claims", "methods")
+SECTIONS = ("question", "answer", "points", "cells", "capacity", "effects", "figures", "claims", "methods")
 
 _CSS = """
 :root { --fg: #1d2330; --muted: #5b6474; --line: #dde2ea; --zebra: #f5f7fa; --accent: #2f5d9e; }
@@ -84,6 +84,15 @@ def _figure(spec: FigureSpec, png: bytes, n: int) -> str:
             f"(Also <code>figures/{esc(spec.name)}.svg</code>.)</figcaption></figure>")
 
 
+def _capacity_section(v: Verdict) -> str:
+    table = capacity_table(v)
+    if not table:
+        return ""
+    return ('<section id="capacity"><h2>Capacity</h2><p class="note">The key matched pairs trained and measured at '
+            "several widths (channels of the first stage; centred objects, the same seeds and images): a difference "
+            "that holds at every width is not an artefact of one model size.</p>" + table + "</section>")
+
+
 def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpec, bytes]], run_dir: Path) -> str:
     """The whole page as a string."""
     meta = results.meta
@@ -91,7 +100,9 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
     sub = (f"shiftlab report · {esc(meta.dataset)} · {n_models} models × {len(results.config.get('conditions', []))} "
            f"conditions × {results.config.get('seeds')} seeds · {len(results.runs)} trained models · study of "
            f"{esc(meta.started[:10])} · run directory <code>{esc(run_dir.name)}</code>")
-    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
+    capacity = _capacity_section(v)
+    sections = [s for s in SECTIONS if s != "capacity" or capacity]
+    nav = "".join(f'<a href="#{s}">{s}</a>' for s in sections)
     answer = "".join(f"<p>{esc(par)}</p>" for par in v.answer.split("\n\n"))
     effects = [p for p in v.points if isinstance(p, EffectsPoint)]
     effects_html = "".join(f"<h3>{esc(p.metric.replace('_', ' '))}</h3>{effects_table(p)}" for p in effects)
@@ -129,6 +140,7 @@ mistaken for invariance.</p>
 trained (mean over seeds), final training accuracy and how many seeds reached the target, then each metric's mean
 over seeds and images with its 95% interval. S is the total stride.</p>
 {factorial_tables(results)}</section>
+{capacity}
 <section id="effects"><h2>Main effects and interactions</h2>
 <p class="note">Over the balanced factorial (downsampling × head × training): a main effect is the mean over the
 cells at one level minus the mean at the baseline level, every combination of the other factors weighted equally;

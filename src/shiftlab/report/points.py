@@ -11,6 +11,8 @@ text is rendered by :mod:`shiftlab.report.prose`). ``docs/study.md``, "Verdict".
   when either model did not reach the target training accuracy.
 - :class:`EffectsPoint`: the factorial main effects and interactions, each with its decision.
 - :class:`ClaimPoint`: what the transfer condition and the position probe show (claims C9, C8).
+- :class:`CapacityPoint`: a matched pair at every width of the capacity sweep (centred): does the
+  difference hold when both models are smaller or larger?
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ from .evidence import at_chance, comparison, effect_outcome, effects
 from .layers import layer_profile
 from .thresholds import ALIASING_RATIO, BOUNDARY_RATIO, EXACT_ERROR_TOL
 
-__all__ = ["INVARIANCE_PAIRS", "NOT_MEASURED", "PERFORMANCE_PAIRS", "ClaimPoint", "EffectsPoint", "MechanismPoint",
-           "PairPoint", "PerformancePoint", "effects_point", "mechanism_point", "pair_point", "performance_point"]
+__all__ = ["CAPACITY_PAIRS", "INVARIANCE_PAIRS", "NOT_MEASURED", "PERFORMANCE_PAIRS", "ClaimPoint", "EffectsPoint", "MechanismPoint",
+           "PairPoint", "PerformancePoint", "CapacityPoint", "CapacityRow", "capacity_point", "effects_point", "mechanism_point", "pair_point", "performance_point"]
 
 NOT_MEASURED = "not measured"
 #: The pairs of the first half of the question, in answer order: (a), (b), (c).
 INVARIANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "classic_twin", "maxpool_gap_twin")
 #: The pairs of the second half (performance).
 PERFORMANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "aa_fcn_vs_classic")
+#: The pairs the capacity sweep answers at every width.
+CAPACITY_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin")
 _PAIRS = {p.id: p for p in PAIRS}
 
 
@@ -119,7 +123,7 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
     un = cell.metrics.get("unaligned") if cell else None
     gap = cell.metrics.get("aliasing_gap") if cell else None  # aligned - unaligned, paired within each image
     signature = NOT_MEASURED if gap is None else decide(gap, results.analysis.margin)
-    stride = next((r.total_stride for r in results.runs if r.model == model), None)
+    stride = next((r.total_stride for r in results.main_runs if r.model == model), None)
     layer = next((l for l in layer_profile(results, model, condition) if l.downsampling), None)
     full = layer.aligned_error if layer else None
     a_in = layer.aligned_interior_error if layer else None
@@ -210,3 +214,60 @@ class ClaimPoint:
 
     def to_dict(self) -> dict:
         return {"kind": "claim", "id": self.id, "outcome": self.outcome, "result": self.result.to_dict()}
+
+
+@dataclass(frozen=True)
+class CapacityRow:
+    """A matched pair at one width: both cells, the consistency and test-accuracy comparisons, and
+    the performance outcome ("under-fits" when either model did not reach the target)."""
+
+    width: int
+    a: CellStats | None
+    b: CellStats | None
+    consistency: Comparison | None
+    accuracy: Comparison | None
+    performance: str
+
+    def to_dict(self) -> dict:
+        return {"width": self.width, "a": _cell_dict(self.a), "b": _cell_dict(self.b),
+                "consistency": None if self.consistency is None else self.consistency.to_dict(),
+                "accuracy": None if self.accuracy is None else self.accuracy.to_dict(),
+                "performance": self.performance}
+
+
+@dataclass(frozen=True)
+class CapacityPoint:
+    """A matched pair across the capacity sweep's widths (centred).
+
+    ``outcome``: the consistency outcome when it is the same at every width measured (e.g.
+    "less"), "depends on width" when it differs, "not measured" without a sweep.
+    """
+
+    pair: Pair
+    rows: tuple[CapacityRow, ...]
+    outcome: str
+
+    @property
+    def id(self) -> str:
+        return f"capacity:{self.pair.id}"
+
+    def to_dict(self) -> dict:
+        return {"kind": "capacity", "id": self.id, "question": self.pair.question, "outcome": self.outcome,
+                "rows": [r.to_dict() for r in self.rows]}
+
+
+def capacity_point(results: StudyResults, pair_id: str) -> CapacityPoint:
+    pair, analysis = _PAIRS[pair_id], results.analysis
+    rows = []
+    for width in analysis.widths:
+        a, b = analysis.capacity_cell(pair.a, width), analysis.capacity_cell(pair.b, width)
+        cons = analysis.capacity_comparison(pair_id, width, "consistency")
+        acc = analysis.capacity_comparison(pair_id, width, "test_accuracy")
+        if cons is None and acc is None:
+            continue
+        under = any(c is not None and c.all_converged is False for c in (a, b))
+        performance = NOT_MEASURED if acc is None else UNDER_FITS if under else acc.outcome
+        rows.append(CapacityRow(width, a, b, cons, acc, performance))
+    outcomes = {r.consistency.outcome for r in rows if r.consistency is not None}
+    outcome = NOT_MEASURED if not outcomes else outcomes.pop() if len(outcomes) == 1 else "depends on width"
+    return CapacityPoint(pair, tuple(rows), outcome)

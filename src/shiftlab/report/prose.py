@@ -18,6 +18,7 @@ from .evidence import comparison, models
 from .fmt import fmt, fmt_diff, fmt_error, fmt_int, fmt_interval
 from .points import (
     NOT_MEASURED,
+    CapacityPoint,
     ClaimPoint,
     EffectsPoint,
     MechanismPoint,
@@ -25,7 +26,7 @@ from .points import (
     PerformancePoint,
 )
 
-__all__ = ["ROLES", "answer", "claim_text", "effect_text", "mechanism_text", "name", "pair_text",
+__all__ = ["ROLES", "answer", "capacity_text", "claim_text", "effect_text", "mechanism_text", "name", "pair_text",
            "performance_text"]
 
 #: What the question calls each model of the zoo.
@@ -159,6 +160,31 @@ def performance_text(p: PerformancePoint) -> str:
     if p.outcome == "inconclusive":
         return (f"Whether {a} performs better or worse than {b} ({where}) is inconclusive: {acc}{size}.")
     return f"{_cap(a)} {_ACCURATE[p.outcome]} {b} ({where}): {acc}{size}."
+
+
+_ACROSS = {"more": "more translation invariant than", "less": "less translation invariant than",
+           "about the same": "about as translation invariant as"}
+
+
+def capacity_text(p: CapacityPoint) -> str:
+    """One matched pair across the capacity sweep: consistency and test accuracy at every width."""
+    a, b = name(p.pair.a), name(p.pair.b)
+    if not p.rows:
+        return f"{_cap(a)} against {b}: not measured across widths."
+    widths = ", ".join(str(r.width) for r in p.rows)
+    if p.outcome in _ACROSS:
+        lead = f"At every width ({widths}), {a} is {_ACROSS[p.outcome]} {b}"
+    elif p.outcome == "depends on width":
+        lead = f"Whether {a} is more or less translation invariant than {b} depends on the width ({widths})"
+    else:
+        lead = f"Across widths {widths}, whether {a} is more or less translation invariant than {b} is inconclusive"
+    parts = []
+    for r in p.rows:
+        size = f"{fmt_int(r.a.params)} vs {fmt_int(r.b.params)} parameters" if r.a and r.b else "size n/a"
+        cons = f"consistency {fmt_diff(r.consistency.interval)} ({r.consistency.outcome})" if r.consistency else ""
+        acc = (f"test accuracy {fmt_diff(r.accuracy.interval)} ({r.performance})" if r.accuracy else "")
+        parts.append(f"width {r.width} ({size}): " + ", ".join(x for x in (cons, acc) if x))
+    return f"{lead}: " + "; ".join(parts) + "."
 
 
 def _levels(e: Effect, k: int) -> str:
@@ -383,6 +409,9 @@ def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> 
     if perf or under:
         paragraphs.append("The second question, performance (matched pairs on test accuracy): "
                           + " ".join([performance_text(p) for p in perf] + ([_under_fitting_text(under)] if under else [])))
+    capacity = [capacity_text(p) for p in points if isinstance(p, CapacityPoint) and p.rows]
+    if capacity:
+        paragraphs.append("Capacity (the matched pairs trained at several widths, centred): " + " ".join(capacity))
     effects = next((p for p in points if isinstance(p, EffectsPoint) and p.metric == "consistency"), None)
     if effects is not None:
         paragraphs.append(_effects_paragraph(effects))

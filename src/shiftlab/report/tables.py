@@ -15,10 +15,10 @@ from .claims.c7_sources import UNDER_FITS
 from .evidence import cells
 from .figures import colour
 from .fmt import esc, fmt, fmt_diff, fmt_int
-from .points import EffectsPoint, PairPoint, PerformancePoint
+from .points import CapacityPoint, EffectsPoint, PairPoint, PerformancePoint
 from .verdict import Verdict
 
-__all__ = ["claims_table", "effects_table", "factorial_tables", "points_table"]
+__all__ = ["capacity_table", "claims_table", "effects_table", "factorial_tables", "points_table"]
 
 
 def _badge(outcome: str) -> str:
@@ -66,6 +66,28 @@ def _pair_row(question: str, a: str, b: str, condition: str, label: str, ca: Cel
             f"<td>{esc(condition)}</td>"
             f'<td>{esc(label)}</td><td class="num">{va}</td><td class="num">{vb}</td><td class="num">{d}</td>'
             f"<td>{_badge(outcome)}{extra}</td></tr>")
+
+
+def capacity_table(v: Verdict) -> str:
+    """The capacity sweep: each matched pair at every width, with parameters, consistency and test
+    accuracy of both models and the differences' intervals; empty without a sweep."""
+    rows = []
+    for p in v.points:
+        if not isinstance(p, CapacityPoint):
+            continue
+        for r in p.rows:
+            size = f"{fmt_int(r.a.params)} / {fmt_int(r.b.params)}" if r.a and r.b else "–"
+            note = ", ".join(c.model for c in (r.a, r.b) if c is not None and c.all_converged is False)
+            for label, c, metric, outcome in (("consistency", r.consistency, "consistency",
+                                               r.consistency.outcome if r.consistency else "not measured"),
+                                              ("test accuracy", r.accuracy, "test_accuracy", r.performance)):
+                rows.append(_pair_row(p.pair.question, p.pair.a, p.pair.b, f"width {r.width} ({size} params)", label,
+                                      r.a, r.b, metric, c.interval if c else None, outcome, note))
+    if not rows:
+        return ""
+    head = ("<thead><tr><th>question</th><th>A</th><th>B</th><th>width (params A / B)</th><th>metric</th><th>A</th>"
+            "<th>B</th><th>A − B [95% CI]</th><th>outcome</th></tr></thead>")
+    return f'<div class="scroll"><table class="points">{head}<tbody>{"".join(rows)}</tbody></table></div>'
 
 
 _COLUMNS = (("consistency", "consistency"), ("consistency_correct", "conditional consistency"),

@@ -17,13 +17,16 @@ from . import prose
 from .claims import ClaimResult, evaluate_claims
 from .evidence import cells, reference_condition
 from .points import (
+    CAPACITY_PAIRS,
     INVARIANCE_PAIRS,
     PERFORMANCE_PAIRS,
+    CapacityPoint,
     ClaimPoint,
     EffectsPoint,
     MechanismPoint,
     PairPoint,
     PerformancePoint,
+    capacity_point,
     effects_point,
     mechanism_point,
     pair_point,
@@ -32,7 +35,7 @@ from .points import (
 
 __all__ = ["Point", "Verdict", "verdict"]
 
-Point = PairPoint | MechanismPoint | PerformancePoint | EffectsPoint | ClaimPoint
+Point = PairPoint | MechanismPoint | PerformancePoint | EffectsPoint | ClaimPoint | CapacityPoint
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ def verdict(results: StudyResults) -> Verdict:
         points += [mechanism_point(results, c.model, ref) for c in cells(results, ref)]
     for cond in conditions:
         points += [performance_point(results, pid, cond) for pid in PERFORMANCE_PAIRS]
+    if results.analysis.capacity:
+        points += [capacity_point(results, pid) for pid in CAPACITY_PAIRS]
     points += [effects_point(results, "consistency"), effects_point(results, "test_accuracy")]
     by_id = {c.id: c for c in claims}
     points += [ClaimPoint("transfer", by_id["C9"]), ClaimPoint("probe", by_id["C8"])]

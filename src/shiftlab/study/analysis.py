@@ -6,7 +6,9 @@
 - the matched pairs of the question (:data:`PAIRS`), as differences with intervals and an outcome
   (``more``, ``less``, ``about the same``, ``inconclusive``) against the margin;
 - main effects and interactions of the balanced factorial (downsampling x head x condition)
-  among the cells present, never means over unlike subsets.
+  among the cells present, never means over unlike subsets;
+- the capacity sweep (when the config has one): the key models' cells at every width, centred,
+  and the matched pairs among them at each width (``docs/study.md``, "Capacity").
 
 All intervals use the same bootstrap replicates (one seed), so every difference is paired.
 """
@@ -14,6 +16,7 @@ All intervals use the same bootstrap replicates (one seed), so every difference 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +35,8 @@ from shiftlab.stats import (
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.records import RunRecord
 
-__all__ = ["CONDITION_PAIRS", "PAIRS", "Analysis", "CellStats", "Pair", "analyse", "cell_key"]
+__all__ = ["CAPACITY_METRICS", "CONDITION_PAIRS", "PAIRS", "Analysis", "CellStats", "Pair", "analyse", "capacity_key",
+           "cell_key"]
 
 #: Conditions measured on the same images (so their cells can be compared as pairs).
 IMAGE_GROUPS = (("centred", "augmented", "circular"), ("transfer", "transfer_control"), ("probe", "probe_circular"))
@@ -79,11 +83,18 @@ CONDITION_PAIRS = (
 )
 CONDITION_METRICS = ("consistency", "consistency_correct", "accuracy", "test_accuracy", "agreement_beyond",
                      "probe_accuracy")
+#: Metrics of the capacity sweep's pairs.
+CAPACITY_METRICS = ("consistency", "consistency_correct", "test_accuracy")
 
 
 def cell_key(model: str, condition: str) -> str:
     """The key of a cell: ``"model|condition"``."""
     return f"{model}|{condition}"
+
+
+def capacity_key(model: str, width: int) -> str:
+    """The key of a capacity-sweep cell (centred): ``"model|centred|wWIDTH"``."""
+    return f"{model}|centred|w{width}"
 
 
 @dataclass
@@ -92,6 +103,7 @@ class CellStats:
 
     ``metrics``: metric -> mean over seeds and images with its 95% interval. ``converged``: how
     many of the ``n_seeds`` runs reached the target training accuracy (None: no target).
+    ``width``: the models' width (None in results written before the capacity sweep existed).
     """
 
     model: str
@@ -108,6 +120,7 @@ class CellStats:
     final_train_accuracy: float
     epochs: float
     metrics: dict[str, Interval]
+    width: int | None = None
 
     @property
     def key(self) -> str:
@@ -136,7 +149,9 @@ class Analysis:
     ``comparisons``: the matched pairs present (:data:`PAIRS`; ``Comparison.label`` is
     ``"<pair id>|<condition>"``, ``a`` and ``b`` are cell keys; the within-model contrasts of
     :data:`CONDITION_PAIRS` are labelled ``"<id>|<model>"``); ``effects``: main effects and two-way
-    interactions of the balanced factorial.
+    interactions of the balanced factorial; ``capacity``: the sweep's cells at every width
+    (:func:`capacity_key`), ``capacity_comparisons`` its matched pairs, labelled
+    ``"<pair id>|w<width>"``. ``cells``, ``comparisons`` and ``effects`` are at the main width only.
     """
 
     margin: float
@@ -145,6 +160,21 @@ class Analysis:
     cells: list[CellStats]
     comparisons: list[Comparison] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    capacity: list[CellStats] = field(default_factory=list)
+    capacity_comparisons: list[Comparison] = field(default_factory=list)
+
+    @property
+    def widths(self) -> list[int]:
+        """The capacity sweep's widths, ascending (empty without a sweep)."""
+        return sorted({c.width for c in self.capacity if c.width is not None})
+
+    def capacity_cell(self, model: str, width: int) -> CellStats | None:
+        return next((c for c in self.capacity if c.model == model and c.width == width), None)
+
+    def capacity_comparison(self, pair_id: str, width: int, metric: str) -> Comparison | None:
+        """The matched pair ``pair_id`` at ``width`` on ``metric`` (centred)."""
+        return next((c for c in self.capacity_comparisons if c.label == f"{pair_id}|w{width}" and c.metric == metric),
+                    None)
 
     def cell(self, model: str, condition: str) -> CellStats | None:
         for c in self.cells:
@@ -166,27 +196,43 @@ class Analysis:
         return {"margin": self.margin, "level": self.level, "n_boot": self.n_boot,
                 "cells": [c.to_dict() for c in self.cells],
                 "comparisons": [c.to_dict() for c in self.comparisons],
-                "effects": [e.to_dict() for e in self.effects]}
+                "effects": [e.to_dict() for e in self.effects],
+                "capacity": [c.to_dict() for c in self.capacity],
+                "capacity_comparisons": [c.to_dict() for c in self.capacity_comparisons]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Analysis:
-        comparisons = [Comparison(c["label"], c["a"], c["b"], c["metric"], Interval(**c["interval"]), c["margin"],
-                                  c["outcome"]) for c in d["comparisons"]]
+        def comparisons(items: list[dict]) -> list[Comparison]:
+            return [Comparison(c["label"], c["a"], c["b"], c["metric"], Interval(**c["interval"]), c["margin"],
+                               c["outcome"]) for c in items]
+
         effects = [Effect(e["kind"], tuple(e["factors"]), tuple(tuple(p) for p in e["levels"]), e["metric"],
                           Interval(**e["interval"])) for e in d["effects"]]
-        return cls(d["margin"], d["level"], d["n_boot"], [CellStats.from_dict(c) for c in d["cells"]], comparisons,
-                   effects)
+        return cls(d["margin"], d["level"], d["n_boot"], [CellStats.from_dict(c) for c in d["cells"]],
+                   comparisons(d["comparisons"]), effects, [CellStats.from_dict(c) for c in d.get("capacity", [])],
+                   comparisons(d.get("capacity_comparisons", [])))
+
+
+KeyOf = Callable[[RunRecord], str]
+
+
+def _main_key(record: RunRecord) -> str:
+    return cell_key(record.model, record.condition)
+
+
+def _capacity_key(record: RunRecord) -> str:
+    return capacity_key(record.model, record.width)
 
 
 def _samples(records: list[RunRecord], per_image: list[dict[str, np.ndarray]], seeds: int,
-             conditions: tuple[str, ...]) -> dict[str, PairedSample]:
+             conditions: tuple[str, ...], key_of: KeyOf = _main_key) -> dict[str, PairedSample]:
     """metric -> sample of the cells of ``conditions`` (one image group): ``[seeds, images]`` arrays."""
     rows: dict[str, dict[str, list]] = {}
     for record, arrays in zip(records, per_image):
         if record.condition not in conditions:
             continue
         for metric, values in arrays.items():
-            rows.setdefault(metric, {}).setdefault(cell_key(record.model, record.condition), [None] * seeds)[record.seed] = values
+            rows.setdefault(metric, {}).setdefault(key_of(record), [None] * seeds)[record.seed] = values
     samples = {}
     for metric, cells in rows.items():
         stacked = {k: np.stack(v) for k, v in cells.items() if all(x is not None for x in v)}
@@ -196,10 +242,11 @@ def _samples(records: list[RunRecord], per_image: list[dict[str, np.ndarray]], s
     return samples
 
 
-def _cells(records: list[RunRecord], samples: dict[str, dict[str, PairedSample]], config: StudyConfig) -> list[CellStats]:
+def _cells(records: list[RunRecord], samples: dict[str, dict[str, PairedSample]], config: StudyConfig,
+           key_of: KeyOf = _main_key) -> list[CellStats]:
     by_cell: dict[str, list[RunRecord]] = {}
     for r in records:
-        by_cell.setdefault(cell_key(r.model, r.condition), []).append(r)
+        by_cell.setdefault(key_of(r), []).append(r)
     intervals: dict[str, dict[str, Interval]] = {}
     for group in samples.values():
         for metric, sample in group.items():
@@ -216,7 +263,7 @@ def _cells(records: list[RunRecord], samples: dict[str, dict[str, PairedSample]]
             condition=first.condition, n_seeds=len(runs), n_images=n_images, params=first.params, macs=first.macs,
             receptive_field=first.receptive_field, converged=None if flags[0] is None else sum(bool(f) for f in flags),
             final_train_accuracy=float(np.mean([r.training.final_train_accuracy for r in runs])),
-            epochs=float(np.mean([r.training.epochs for r in runs])), metrics=intervals.get(key, {})))
+            epochs=float(np.mean([r.training.epochs for r in runs])), metrics=intervals.get(key, {}), width=first.width))
     return cells
 
 
@@ -277,15 +324,38 @@ def _effects(cells: list[CellStats], samples: dict[str, dict[str, PairedSample]]
     return out
 
 
+def _capacity(records: list[RunRecord], per_image: list[dict[str, np.ndarray]],
+              config: StudyConfig) -> tuple[list[CellStats], list[Comparison]]:
+    """The sweep's cells (the capacity models, centred, at every width) and its matched pairs."""
+    if not config.capacity_widths:
+        return [], []
+    chosen = [i for i, r in enumerate(records) if r.condition == "centred" and r.model in config.capacity_models]
+    runs = [records[i] for i in chosen]
+    sample = _samples(runs, [per_image[i] for i in chosen], config.seeds, ("centred",), _capacity_key)
+    cells = _cells(runs, {"centred": sample}, config, _capacity_key)
+    out = []
+    for width in sorted({config.width, *config.capacity_widths}):
+        for pair in PAIRS:
+            a, b = capacity_key(pair.a, width), capacity_key(pair.b, width)
+            for metric in CAPACITY_METRICS:
+                if metric in sample and a in sample[metric].values and b in sample[metric].values:
+                    out.append(compare(sample[metric], a, b, metric=metric, margin=config.margin,
+                                       label=f"{pair.id}|w{width}", n_boot=config.n_boot, seed=BOOT_SEED))
+    return cells, out
+
+
 def analyse(config: StudyConfig, records: list[RunRecord], per_image: list[dict[str, np.ndarray]]) -> Analysis:
     """The analysis of a study's runs.
 
     Args:
-        config: the study's config (seeds, margin, bootstrap size).
+        config: the study's config (seeds, margin, bootstrap size, capacity sweep).
         records: every run; ``per_image[i]`` the per-image arrays of ``records[i]``
             (metric -> ``(n_images,)``).
     """
-    samples = {group[0]: _samples(records, per_image, config.seeds, group) for group in IMAGE_GROUPS}
-    cells = _cells(records, samples, config)
+    main = [i for i, r in enumerate(records) if r.width == config.width]
+    main_records, main_arrays = [records[i] for i in main], [per_image[i] for i in main]
+    samples = {group[0]: _samples(main_records, main_arrays, config.seeds, group) for group in IMAGE_GROUPS}
+    cells = _cells(main_records, samples, config)
+    capacity, capacity_comparisons = _capacity(records, per_image, config)
     return Analysis(config.margin, 0.95, config.n_boot, cells, _comparisons(samples, config),
-                    _effects(cells, samples, config))
+                    _effects(cells, samples, config), capacity, capacity_comparisons)

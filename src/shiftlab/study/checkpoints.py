@@ -10,6 +10,7 @@ from shiftlab.data import Canvas
 from shiftlab.study.conditions import condition
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.data import prepare_data
+from shiftlab.study.job import Job
 from shiftlab.study.results import load_results
 from shiftlab.training.checkpoint import checkpoint_path, load_checkpoint
 from shiftlab.zoo import ZooNet, build
@@ -60,8 +61,8 @@ def load_study_model(target: str | Path) -> StudyModel:
     file, run_dir = located
     config = StudyConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     key = file.parent.name
-    model_name, condition_name = key.split("__")[:2]
-    cond = condition(condition_name)
+    job = Job.from_key(key)
+    cond = condition(job.condition)
     if (run_dir / "results.json").is_file():
         meta = load_results(run_dir).meta
         classes, canvas = meta.classes, Canvas(tuple(meta.object_size), tuple(meta.canvas_size))
@@ -72,7 +73,7 @@ def load_study_model(target: str | Path) -> StudyModel:
     in_channels = checkpoint.model["features.0.weight"].shape[1]
     n_classes = 2 if cond.probe else len(classes)
     padding = "circular" if cond.circular_padding else config.padding
-    model = build(model_name, num_classes=n_classes, in_channels=in_channels, width=config.width,
+    model = build(job.model, num_classes=n_classes, in_channels=in_channels, width=job.width_in(config),
                   input_size=canvas.canvas_size, padding_mode=padding)
     model.load_state_dict(checkpoint.model)
     return StudyModel(model.eval(), key, config, canvas)

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from shiftlab.study.conditions import CONDITIONS
 from shiftlab.zoo import names as zoo_names
 
-__all__ = ["DEFAULT_MODELS", "PRESETS", "StudyConfig"]
+__all__ = ["CAPACITY_MODELS", "DEFAULT_MODELS", "PRESETS", "StudyConfig"]
 
 #: The default run's models: the three decisive downsamplings (plain strided conv = the FCN's,
 #: max-pool = the classic CNN's, blurred strided conv = the anti-aliased FCN) x the two heads of
 #: the question (fully connected; global average pool). A balanced 3 x 2 factorial.
 DEFAULT_MODELS = ("strided_fc", "strided_gap", "maxpool_fc", "maxpool_gap", "blurstrided_fc", "blurstrided_gap")
+#: The models of the question's key pairs (the FCN, the classic CNN, the max-pool GAP network, the
+#: anti-aliased FCN): the capacity sweep trains them at every width of ``capacity_widths``.
+CAPACITY_MODELS = ("strided_gap", "maxpool_fc", "maxpool_gap", "blurstrided_gap")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ class StudyConfig:
             on performance.
         batch_size, lr: training (AdamW, constant learning rate).
         width: channels of the first stage (then 2x, 4x) of every model.
+        capacity_widths: widths at which ``capacity_models`` are also trained and measured
+            (centred condition, the same seeds and images): the capacity sweep
+            (``docs/study.md``, "Capacity"). The main ``width`` is always part of it (its runs are
+            the main study's). Empty: no sweep.
         padding: the convs' ``padding_mode`` in every condition but the padding ablation.
         n_train, n_test: cap on training / test images (class-balanced), None for all.
         n_eval: test images every model is measured on (the same for all: paired).
@@ -63,6 +70,8 @@ class StudyConfig:
     batch_size: int = 64
     lr: float = 3e-3
     width: int = 16
+    capacity_widths: tuple[int, ...] = ()
+    capacity_models: tuple[str, ...] = CAPACITY_MODELS
     padding: str = "zeros"
     n_train: int | None = None
     n_test: int | None = None
@@ -92,6 +101,11 @@ class StudyConfig:
             raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
         if not 0 < self.margin < 1:
             raise ValueError(f"margin must be in (0, 1), got {self.margin}")
+        if any(w < 1 for w in self.capacity_widths) or len(set(self.capacity_widths)) != len(self.capacity_widths):
+            raise ValueError(f"capacity_widths must be distinct widths >= 1, got {list(self.capacity_widths)}")
+        unknown = [m for m in self.capacity_models if m not in zoo_names()]
+        if unknown:
+            raise ValueError(f"unknown capacity model(s) {unknown}; choose from {zoo_names()}")
         if self.padding not in ("zeros", "circular"):
             raise ValueError(f"padding must be 'zeros' or 'circular', got {self.padding!r}")
 
@@ -106,7 +120,8 @@ class StudyConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["models"], d["conditions"] = list(self.models), list(self.conditions)
+        for key in _TUPLES:
+            d[key] = list(d[key])
         return d
 
     @classmethod
@@ -119,18 +134,20 @@ class StudyConfig:
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown} (written by another shiftlab version?)")
         d = dict(d)
-        for key in ("models", "conditions"):
+        for key in _TUPLES:
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
 
 
+_TUPLES = ("models", "conditions", "capacity_widths", "capacity_models")
+
 #: Named presets: ``default`` answers both halves of the question in ~13 minutes on 2 cores;
 #: ``quick`` is a smoke test of the pipeline (not evidence); ``full`` is every factorial cell,
-#: every condition and 5 seeds.
+#: every condition and 5 seeds, with the capacity sweep of the key pairs at widths 8 and 32.
 PRESETS: dict[str, dict] = {
     "default": {},
     "quick": dict(models=("strided_fc", "strided_gap", "maxpool_fc", "maxpool_gap"), seeds=2, max_epochs=3,
                   n_train=1000, n_test=300, n_eval=100, n_profile=4, n_boot=500, width=8, target_accuracy=0.9),
-    "full": dict(models=tuple(zoo_names()), conditions=CONDITIONS, seeds=5),
+    "full": dict(models=tuple(zoo_names()), conditions=CONDITIONS, seeds=5, capacity_widths=(8, 32)),
 }

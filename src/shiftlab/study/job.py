@@ -6,6 +6,7 @@ its results do not depend on which worker ran it or how many there were.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,16 +45,35 @@ Progress = Callable[[str, str, int, int], None]
 
 @dataclass(frozen=True)
 class Job:
-    """One run of the study: a zoo model, a condition, a seed."""
+    """One run of the study: a zoo model, a condition, a seed; ``width`` set only for the capacity
+    sweep's runs (None: the study's main width)."""
 
     model: str
     condition: str
     seed: int
+    width: int | None = None
 
     @property
     def key(self) -> str:
-        """File-name key, ``MODEL__CONDITION__seedN``."""
-        return f"{self.model}__{self.condition}__seed{self.seed}"
+        """File-name key, ``MODEL__CONDITION__seedN`` (``MODEL__CONDITION__wW__seedN`` in the sweep)."""
+        width = "" if self.width is None else f"__w{self.width}"
+        return f"{self.model}__{self.condition}{width}__seed{self.seed}"
+
+    def width_in(self, config: StudyConfig) -> int:
+        """The width this job's model is built with."""
+        return config.width if self.width is None else self.width
+
+    @classmethod
+    def from_key(cls, key: str) -> Job:
+        """Inverse of :attr:`key`; ``ValueError`` for a name that is not a run key."""
+        match = _KEY.fullmatch(key)
+        if match is None:
+            raise ValueError(f"{key!r} is not a study run (expected MODEL__CONDITION__seedN or MODEL__CONDITION__wW__seedN)")
+        width = match["width"]
+        return cls(match["model"], match["condition"], int(match["seed"]), None if width is None else int(width))
+
+
+_KEY = re.compile(r"(?P<model>\w+?)__(?P<condition>\w+?)(?:__w(?P<width>\d+))?__seed(?P<seed>\d+)")
 
 
 def record_paths(out: Path, key: str) -> tuple[Path, Path]:
@@ -90,7 +110,7 @@ def _task(config: StudyConfig, data: StudyData, job: Job) -> _Task:
 
 def _build(config: StudyConfig, data: StudyData, job: Job, n_classes: int, seed: int) -> ZooNet:
     padding = "circular" if condition(job.condition).circular_padding else config.padding
-    model = build(job.model, num_classes=n_classes, in_channels=data.train_x.shape[1], width=config.width,
+    model = build(job.model, num_classes=n_classes, in_channels=data.train_x.shape[1], width=job.width_in(config),
                   input_size=data.canvas.canvas_size, padding_mode=padding, seed=seed)
     # channels-last: the same numbers on every run, and pooling/BN at full resolution run ~1.7x faster on CPU
     return model.to(memory_format=torch.channels_last)
@@ -196,7 +216,7 @@ def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume
     record = RunRecord(
         key=job.key, model=job.model, downsampling=zoo_spec.downsampling, head=zoo_spec.head,
         padding="circular" if condition(job.condition).circular_padding else config.padding,
-        condition=job.condition, seed=job.seed, width=config.width, params=model_info.params, macs=model_info.macs,
+        condition=job.condition, seed=job.seed, width=job.width_in(config), params=model_info.params, macs=model_info.macs,
         receptive_field=model_info.receptive_field, total_stride=model.total_stride, training=training,
         summary=summary,
         profile=profile, periodicity=periodicity, equivariance=equivariance, seconds=time.perf_counter() - start,

@@ -50,6 +50,12 @@ class StudyResults:
     runs: list[RunRecord]
     analysis: Analysis
 
+    @property
+    def main_runs(self) -> list[RunRecord]:
+        """The runs at the study's main width (all but the capacity sweep's)."""
+        width = self.config.get("width")
+        return [r for r in self.runs if width is None or r.width == width]
+
     def to_dict(self) -> dict:
         return {"schema_version": self.schema_version, "config": self.config, "meta": dataclasses.asdict(self.meta),
                 "runs": [r.to_dict() for r in self.runs], "analysis": self.analysis.to_dict()}
@@ -87,13 +93,13 @@ def _csv(runs: list[RunRecord]) -> str:
     """Tidy table: one row per run and canvas shift (pandas.read_csv reads it)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["model", "downsampling", "head", "padding", "condition", "seed", "dy", "dx", "accuracy",
+    writer.writerow(["model", "downsampling", "head", "padding", "condition", "seed", "width", "dy", "dx", "accuracy",
                      "agreement_with_unshifted", "test_accuracy", "consistency", "converged", "params"])
     for r in runs:
         if r.profile is None:
             continue
         for (dy, dx), acc, agree in zip(r.profile.shifts, r.profile.accuracy, r.profile.agreement):
-            writer.writerow([r.model, r.downsampling, r.head, r.padding, r.condition, r.seed, dy, dx, f"{acc:.6g}",
+            writer.writerow([r.model, r.downsampling, r.head, r.padding, r.condition, r.seed, r.width, dy, dx, f"{acc:.6g}",
                              f"{agree:.6g}", f"{r.summary['test_accuracy']:.6g}", f"{r.summary['consistency']:.6g}",
                              r.training.converged, r.params])
     return buf.getvalue()

@@ -55,8 +55,10 @@ def default_workers() -> int:
 
 
 def jobs_of(config: StudyConfig) -> list[Job]:
-    """Every job of ``config``, condition-major."""
-    return [Job(m, c, s) for c in config.conditions for m in config.models for s in range(config.seeds)]
+    """Every job of ``config``, condition-major, then the capacity sweep's (centred, width-major)."""
+    return ([Job(m, c, s) for c in config.conditions for m in config.models for s in range(config.seeds)]
+            + [Job(m, "centred", s, width=w) for w in config.capacity_widths if w != config.width
+               for m in config.capacity_models for s in range(config.seeds)])
 
 
 def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> None:
@@ -67,12 +69,12 @@ def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> None:
     if not resume:
         raise FileExistsError(f"{out} already holds a study; pass --resume to continue it, or choose another --out")
     try:
-        old = json.loads(saved.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        old = StudyConfig.from_dict(json.loads(saved.read_text())).to_dict()  # fields added since: their defaults
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError) as err:
         raise ValueError(f"{saved} is damaged ({err}); delete it (the runs are kept) and resume again") from err
-    if old != config.to_dict():
-        mine = config.to_dict()
-        diff = sorted(k for k in set(old) | set(mine) if not isinstance(old, dict) or old.get(k) != mine.get(k))
+    mine = config.to_dict()
+    if old != mine:
+        diff = sorted(k for k in set(old) | set(mine) if old.get(k) != mine.get(k))
         raise ValueError(f"--resume with a different configuration than {saved} (differs in: {', '.join(diff)}); "
                          "use the same options or another --out")
 
@@ -116,8 +118,8 @@ def _worker_job(config: StudyConfig, job: Job, out: str, resume: bool) -> str:
 
 def _cost(config: StudyConfig, data: StudyData, job: Job) -> int:
     """Multiply-adds of one forward pass: long jobs go first, so the workers finish together."""
-    model = build(job.model, num_classes=len(data.classes), in_channels=data.train_x.shape[1], width=config.width,
-                  input_size=data.canvas.canvas_size)
+    model = build(job.model, num_classes=len(data.classes), in_channels=data.train_x.shape[1],
+                  width=job.width_in(config), input_size=data.canvas.canvas_size)
     return info(model, data.canvas.canvas_size).macs
 
 
@@ -224,8 +226,8 @@ def run_study(
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     jobs = jobs_of(config)
     todo = [job for job in jobs if not (resume and _finished(out, job))]
-    costs = {m: _cost(config, data, Job(m, "centred", 0)) for m in {job.model for job in todo}}
-    todo.sort(key=lambda job: -costs[job.model])
+    costs = {k: _cost(config, data, Job(k[0], "centred", 0, k[1])) for k in {(job.model, job.width) for job in todo}}
+    todo.sort(key=lambda job: -costs[(job.model, job.width)])
     calls = _Callbacks(on_job, progress)
     done0 = len(jobs) - len(todo)
     if workers == 1 or len(todo) <= 1:

@@ -25,7 +25,7 @@ def pool_errors(results: StudyResults, model: str, condition: str) -> tuple[floa
     i = next((k for k, l in enumerate(layers) if l.global_pool), None)
     if not i:
         return None
-    run = next(r for r in results.runs if r.model == model and r.condition == condition and r.equivariance)
+    run = next(r for r in results.main_runs if r.model == model and r.condition == condition and r.equivariance)
     s = run.total_stride
     before, _ = errors_at_shifts(results, model, condition, layers[i - 1].name, s)
     pool, other = errors_at_shifts(results, model, condition, layers[i].name, s)

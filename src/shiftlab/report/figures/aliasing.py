@@ -20,7 +20,7 @@ def fig_aliasing(results: StudyResults) -> Figure | None:
     ref = reference_condition(results)
     series = {}
     for m in models(results):
-        runs = [r for r in results.runs if r.model == m and r.condition == ref and r.periodicity is not None]
+        runs = [r for r in results.main_runs if r.model == m and r.condition == ref and r.periodicity is not None]
         if runs:
             p = runs[0].periodicity
             by_dx = np.mean([r.periodicity.agreement_by_dx for r in runs], axis=0)

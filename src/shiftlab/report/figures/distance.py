@@ -36,7 +36,7 @@ def by_distance(shifts: list[list[int]], values: list[float]) -> tuple[np.ndarra
 
 def fig_distance(results: StudyResults) -> Figure | None:
     conds = [c for c in ("centred", "augmented", "circular")
-             if any(r.condition == c and r.profile is not None for r in results.runs)]
+             if any(r.condition == c and r.profile is not None for r in results.main_runs)]
     if not conds:
         return None
     in_range = results.config.get("augment_range")
@@ -47,7 +47,7 @@ def fig_distance(results: StudyResults) -> Figure | None:
         for row, (field, label) in zip(grid, _ROWS):
             for ax, cond in zip(row, conds):
                 for m in models(results):
-                    runs = [r for r in results.runs if r.model == m and r.condition == cond and r.profile is not None]
+                    runs = [r for r in results.main_runs if r.model == m and r.condition == cond and r.profile is not None]
                     if not runs:
                         continue
                     curves = [by_distance(r.profile.shifts, getattr(r.profile, field)) for r in runs]

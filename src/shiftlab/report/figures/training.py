@@ -18,7 +18,7 @@ __all__ = ["fig_training"]
 
 def fig_training(results: StudyResults) -> Figure | None:
     conds = [c for c in results.config.get("conditions", []) if not c.startswith("probe")
-             and any(r.condition == c and r.training.history for r in results.runs)]
+             and any(r.condition == c and r.training.history for r in results.main_runs)]
     if not conds:
         return None
     target = results.config.get("target_accuracy")
@@ -31,7 +31,7 @@ def fig_training(results: StudyResults) -> Figure | None:
         for i, cond in enumerate(conds):
             ax = axes[i // ncol][i % ncol]
             for m in models(results):
-                for r in (r for r in results.runs if r.model == m and r.condition == cond):
+                for r in (r for r in results.main_runs if r.model == m and r.condition == cond):
                     epochs = [h["epoch"] for h in r.training.history]
                     acc = [h["train_acc"] for h in r.training.history]
                     (h,) = ax.plot(epochs, acc, lw=1.0, alpha=0.8, ls=linestyle(m), color=colour(m), marker=".", ms=3)
