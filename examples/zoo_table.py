@@ -13,7 +13,7 @@ from rich.table import Table
 
 import shiftlab as sl
 from shiftlab.data import Canvas, load
-from shiftlab.shiftsets import ShiftSet
+from shiftlab.measure.shiftsets import ShiftSet
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ import torch  # noqa: F401  (doctest namespace)
 from shiftlab import nn, zoo
 from shiftlab.checks import check_equivariant, check_invariant
 from shiftlab.conversion import ConversionReport, ConversionResult, convert
-from shiftlab.equivariance import EquivarianceResult, LayerEquivariance, equivariance
-from shiftlab.invariance import InvarianceResult, invariance
-from shiftlab.shifts import crop, crop_many, shift, shift_many
-from shiftlab.shiftsets import ShiftSet, as_shift_set
+from shiftlab.measure.equivariance import EquivarianceResult, LayerEquivariance, equivariance
+from shiftlab.measure.invariance import InvarianceResult, invariance
+from shiftlab.measure.shifts import crop, crop_many, shift, shift_many
+from shiftlab.measure.shiftsets import ShiftSet, as_shift_set
 
 __version__ = "0.1.0"
 

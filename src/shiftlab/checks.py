@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from shiftlab.layer_records import interior_mask, layer_offsets
-from shiftlab.model_state import measuring, model_dtype
-from shiftlab.shifts import shift_many
-from shiftlab.shiftsets import ShiftSet, ShiftSpec, as_shift_set
+from shiftlab.measure.layer_records import interior_mask, layer_offsets
+from shiftlab.measure.runner import measuring, model_dtype
+from shiftlab.measure.shifts import shift_many
+from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 
 __all__ = ["check_equivariant", "check_invariant"]
 

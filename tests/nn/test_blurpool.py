@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from shiftlab.nn import PAD_TYPES, BlurPool2d, binomial_kernel2d, blur_pool2d
-from shiftlab.shifts import shift
+from shiftlab.measure.shifts import shift
 
 FILT_SIZES = range(1, 8)
 PADS = ["reflect", "replicate", "zeros", "circular"]

@@ -13,10 +13,10 @@ from shiftlab.cli.model_loading import load_factory_model, load_weights
 from shiftlab.cli.progress import progress_bar
 from shiftlab.cli.tables import equivariance_table, invariance_table
 from shiftlab.data import Canvas, load
-from shiftlab.equivariance import equivariance
-from shiftlab.invariance import invariance
+from shiftlab.measure.equivariance import equivariance
+from shiftlab.measure.invariance import invariance
 from shiftlab.io import write_json_atomic
-from shiftlab.shifts import MODES
+from shiftlab.measure.shifts import MODES
 from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
 
 __all__ = ["add_parser", "run"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from shiftlab.equivariance import EquivarianceResult
-from shiftlab.invariance import InvarianceResult
+from shiftlab.measure.equivariance import EquivarianceResult
+from shiftlab.measure.invariance import InvarianceResult
 
 __all__ = ["invariance_table", "equivariance_table"]
 

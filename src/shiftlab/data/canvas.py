@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from shiftlab.shiftsets import offset_grid
+from shiftlab.measure.shiftsets import offset_grid
 
 Size = int | Sequence[int]
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from shiftlab.equivariance import equivariance
-from shiftlab.invariance import consistency_from_predictions, invariance
-from shiftlab.shiftsets import ShiftSet
+from shiftlab.measure.equivariance import equivariance
+from shiftlab.measure.invariance import consistency_from_predictions, invariance
+from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.study.records import Periodicity, ShiftProfile
 
 __all__ = ["IMAGE_METRICS", "CanvasMeasurement", "correct_per_image", "image_statistics", "layer_profile", "measure_canvas",
@@ -191,7 +191,7 @@ def measure_canvas(model: nn.Module, images: Tensor, labels: Tensor, *, shifts: 
 
 
 def layer_profile(model: nn.Module, images: Tensor, stride: int) -> dict:
-    """The per-layer equivariance profile under circular shifts (:func:`shiftlab.equivariance`).
+    """The per-layer equivariance profile under circular shifts (:func:`shiftlab.measure.equivariance`).
 
     Shape: images ``(n, C, H, W)``.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from shiftlab.model_state import measuring
+from shiftlab.measure.runner import measuring
 
 from ._validate import check_dataset
 

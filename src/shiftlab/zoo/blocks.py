@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from shiftlab.model_state import measuring
+from shiftlab.measure.runner import measuring
 from shiftlab.nn import BlurPool2d, MaxAPSPool2d, MaxBlurPool2d
 
 __all__ = [

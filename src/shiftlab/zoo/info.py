@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules import padding as _padding
 
-from shiftlab.model_state import measuring, model_device, model_dtype
+from shiftlab.measure.runner import measuring, model_device, model_dtype
 from shiftlab.nn import APSPool2d, BlurPool2d
 
 from .net import ZooNet, count_parameters

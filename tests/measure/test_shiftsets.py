@@ -1,4 +1,4 @@
-"""Tests of :mod:`shiftlab.shiftsets`: how shift sets are built, validated and described."""
+"""Tests of :mod:`shiftlab.measure.shiftsets`: how shift sets are built, validated and described."""
 
 from __future__ import annotations
 

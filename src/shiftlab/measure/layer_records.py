@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from shiftlab.shifts import shift_many
+from shiftlab.measure.shifts import shift_many
 
 __all__ = ["LayerAccumulator", "interior_mask", "layer_offsets"]
 

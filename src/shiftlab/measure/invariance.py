@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
-from shiftlab.batching import ProgressFn, count_chunks, shifted_chunks, transform
-from shiftlab.model_state import measuring, model_device, model_dtype
-from shiftlab.shiftsets import ShiftSet, ShiftSpec, as_shift_set
-from shiftlab.validation import check_finite_output, check_images, check_labels
+from shiftlab.measure.chunks import ProgressFn, count_chunks, shifted_chunks, transform
+from shiftlab.measure.runner import measuring, model_device, model_dtype
+from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
+from shiftlab.measure.validation import check_finite_output, check_images, check_labels
 
 __all__ = ["InvarianceResult", "invariance", "consistency_from_predictions"]
 
@@ -77,7 +77,7 @@ def _logits(model: nn.Module, batch: Tensor) -> Tensor:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(
             f"invariance() needs a classifier whose output is [N, classes]; got {shape} for a batch of "
-            f"{batch.shape[0]}. For a dense (map) output use shiftlab.equivariance()"
+            f"{batch.shape[0]}. For a dense (map) output use shiftlab.measure.equivariance()"
         )
     check_finite_output(out)
     return out.double()

@@ -26,11 +26,11 @@ import torch
 from torch import Tensor, nn
 
 from shiftlab.io import json_safe
-from shiftlab.batching import ProgressFn, count_chunks, shifted_chunks, transform
-from shiftlab.layer_records import LayerAccumulator, layer_offsets, layer_stride
-from shiftlab.model_state import Measuring, measuring, model_device, model_dtype
-from shiftlab.shiftsets import ShiftSpec, as_shift_set
-from shiftlab.validation import check_finite_output, check_images
+from shiftlab.measure.chunks import ProgressFn, count_chunks, shifted_chunks, transform
+from shiftlab.measure.layer_records import LayerAccumulator, layer_offsets, layer_stride
+from shiftlab.measure.runner import Measuring, measuring, model_device, model_dtype
+from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
+from shiftlab.measure.validation import check_finite_output, check_images
 
 __all__ = ["LayerEquivariance", "SkippedLayer", "EquivarianceResult", "equivariance"]
 

@@ -1,4 +1,4 @@
-"""Tests of :func:`shiftlab.invariance`: the metrics of DESIGN section 2, input checks, model state."""
+"""Tests of :func:`shiftlab.measure.invariance`: the metrics of DESIGN section 2, input checks, model state."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import shiftlab as sl
-from shiftlab.invariance import consistency_from_predictions
+from shiftlab.measure.invariance import consistency_from_predictions
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

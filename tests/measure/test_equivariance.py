@@ -1,4 +1,4 @@
-"""Tests of :func:`shiftlab.equivariance`: per-layer records, errors against their definitions, diagnoses."""
+"""Tests of :func:`shiftlab.measure.equivariance`: per-layer records, errors against their definitions, diagnoses."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import torch
 from torch import nn
 
 import shiftlab as sl
-from shiftlab.layer_records import LayerAccumulator
+from shiftlab.measure.layer_records import LayerAccumulator
 
-# ``shiftlab.equivariance`` is also the name of the function re-exported by the package, so
-# ``import shiftlab.equivariance as m`` would give the function; take the module itself.
-eqmod = importlib.import_module("shiftlab.equivariance")
+# ``shiftlab.measure.equivariance`` is also the name of the function re-exported by the package, so
+# ``import shiftlab.measure.equivariance as m`` would give the function; take the module itself.
+eqmod = importlib.import_module("shiftlab.measure.equivariance")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

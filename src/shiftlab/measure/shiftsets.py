@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from shiftlab.shifts import is_integer_shift
+from shiftlab.measure.shifts import is_integer_shift
 
 __all__ = ["ShiftSet", "as_shift_set", "ShiftSpec", "offset_grid"]
 

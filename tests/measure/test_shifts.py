@@ -1,4 +1,4 @@
-"""Property tests of the translation operators in :mod:`shiftlab.shifts` (DESIGN section 2).
+"""Property tests of the translation operators in :mod:`shiftlab.measure.shifts` (DESIGN section 2).
 
 Exact identities are checked bitwise (index shifts) or to ~1e-12 in float64 (Fourier shifts).
 """

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from shiftlab.shifts import crop_many, shift_many
-from shiftlab.shiftsets import ShiftSet
+from shiftlab.measure.shifts import crop_many, shift_many
+from shiftlab.measure.shiftsets import ShiftSet
 
 __all__ = ["ProgressFn", "ShiftedChunk", "count_chunks", "shifted_chunks", "transform"]
 

@@ -1,0 +1,17 @@
+"""The measurement engine (``docs/definitions.md``): shift operators and shift sets, the model
+runner, chunking, and the metrics of invariance (a classifier's predictions) and equivariance
+(every layer's maps), each computed from statistics that add up across chunks and processes.
+
+Modules: :mod:`.shifts` (translation operators), :mod:`.shiftsets` (sets of shifts),
+:mod:`.validation` (input checks), :mod:`.runner` (running a user's model and leaving it as it
+was), :mod:`.chunks` (shifted copies in bounded chunks), :mod:`.invariance`,
+:mod:`.equivariance` and :mod:`.layer_records` (per-layer sums).
+"""
+
+from shiftlab.measure.equivariance import EquivarianceResult, LayerEquivariance, equivariance
+from shiftlab.measure.invariance import InvarianceResult, invariance
+from shiftlab.measure.shifts import crop, crop_many, shift, shift_many
+from shiftlab.measure.shiftsets import ShiftSet, as_shift_set
+
+__all__ = ["EquivarianceResult", "InvarianceResult", "LayerEquivariance", "ShiftSet", "as_shift_set", "crop",
+           "crop_many", "equivariance", "invariance", "shift", "shift_many"]
