@@ -104,7 +104,7 @@ def assert_unchanged(model: nn.Module, before: dict) -> None:
 
 def test_predictions_are_the_models_top1_on_each_shift():
     net, x = random_cnn(), random_images()
-    res = sl.invariance(net, x, shifts=2)
+    res = sl.invariance(net, x, shifts=2, keep_predictions=True)
     shifts = res.shifts
     with torch.no_grad():
         for s in (0, 7, 12, 24):
@@ -114,7 +114,7 @@ def test_predictions_are_the_models_top1_on_each_shift():
 
 def test_consistency_equals_monte_carlo_two_random_shifts():
     net, x = random_cnn(), random_images()
-    res = sl.invariance(net, x, shifts=2)
+    res = sl.invariance(net, x, shifts=2, keep_predictions=True)
     assert 0.2 < res.consistency < 0.9  # a non-trivial profile, or the comparison means little
     gen = torch.Generator().manual_seed(123)
     m = 40_000
@@ -168,7 +168,7 @@ def test_all_metrics_hand_checked_on_a_known_model():
     rows_cols = [(0, 0), (4, 2), (8, 8), (5, 5), (2, 7), (7, 1)]
     labels = [0, 1, 1, 1, 2, 2]
     x = bright_images(rows_cols, h=h)
-    res = sl.invariance(BrightestRow(k, cell), x, torch.tensor(labels), shifts=1)
+    res = sl.invariance(BrightestRow(k, cell), x, torch.tensor(labels), shifts=1, keep_predictions=True)
     want = expected_metrics(rows_cols, labels, res.shifts, h, k, cell)
     assert res.predictions.tolist() == want["predictions"]
     assert res.n_classes == k and res.n_images == 6 and len(res.shifts) == 9
@@ -194,7 +194,7 @@ def test_flip_rate_is_none_without_unit_steps():
 
 
 def test_to_dict_is_json_safe():
-    res = sl.invariance(random_cnn(), random_images(), torch.arange(6) % 4, shifts=1)
+    res = sl.invariance(random_cnn(), random_images(), torch.arange(6) % 4, shifts=1, keep_predictions=True)
     d = res.to_dict()
     text = json.dumps(d, allow_nan=False)
     back = json.loads(text)
@@ -208,7 +208,7 @@ def test_crop_mode_matches_hand_computation():
     h, ch = 14, 8
     rows_cols = [(5, 6), (8, 5), (6, 8)]
     x = bright_images(rows_cols, h=h, w=h)
-    res = sl.invariance(BrightestRow(4), x, shifts=2, mode="crop", crop_size=(ch, ch))
+    res = sl.invariance(BrightestRow(4), x, shifts=2, mode="crop", crop_size=(ch, ch), keep_predictions=True)
     top0 = (h - ch) // 2
     want = [[(r - (top0 - dy)) % 4 for dy, _ in res.shifts] for r, _ in rows_cols]
     assert res.predictions.tolist() == want
@@ -216,18 +216,19 @@ def test_crop_mode_matches_hand_computation():
     with pytest.raises(ValueError, match="needs crop_size"):
         sl.invariance(BrightestRow(4), x, shifts=2, mode="crop")
     with pytest.raises(ValueError, match="leaves the 14x14 image"):
-        sl.invariance(BrightestRow(4), x, shifts=4, mode="crop", crop_size=(ch, ch))
+        sl.invariance(BrightestRow(4), x, shifts=4, mode="crop", crop_size=(ch, ch), keep_predictions=True)
 
 
 def test_batch_size_does_not_change_results():
     net, x = random_cnn(), random_images(5)
     labels = torch.tensor([0, 1, 2, 3, 0])
-    ref = sl.invariance(net, x, labels, shifts=1, batch_size=1000)
+    ref = sl.invariance(net, x, labels, shifts=1, batch_size=1000, keep_predictions=True)
     for bs in (1, 3, 7):
-        res = sl.invariance(net, x, labels, shifts=1, batch_size=bs)
+        res = sl.invariance(net, x, labels, shifts=1, batch_size=bs, keep_predictions=True)
         assert torch.equal(res.predictions, ref.predictions), bs
-        got = res.to_dict()
-        for key, value in ref.to_dict().items():
+        got, want = res.to_dict(), ref.to_dict()
+        assert (got.pop("batch_size"), want.pop("batch_size")) == (bs, 1000)
+        for key, value in want.items():
             assert got[key] == (pytest.approx(value, abs=1e-12) if isinstance(value, float) else value), (bs, key)
 
 
@@ -289,9 +290,9 @@ class DropsBatch(nn.Module):
         (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), shifts=8), ValueError, "too large for 8x8 images"),
         (lambda: sl.invariance(BrightestRow(2), torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long)), ValueError, "got 3 labels for 4 images"),
         (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), torch.zeros(2)), TypeError, "integer class indices"),
-        (lambda: sl.invariance(MapOutput().eval(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(2, 1, 8, 8\)"),
+        (lambda: sl.invariance(MapOutput().eval(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(\d+, 1, 8, 8\) for a batch of"),
         (lambda: sl.invariance(DropsBatch().eval(), torch.zeros(2, 1, 8, 8)), ValueError, r"output is \[N, classes\]; got \(1, 3\)"),
-        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), batch_size=0), ValueError, "batch_size must be an int >= 1, got 0"),
+        (lambda: sl.invariance(BrightestRow(2), torch.zeros(2, 1, 8, 8), batch_size=0), ValueError, "batch_size must be an int >= 1 or 'auto', got 0"),
     ],
     ids=["3d", "5d", "uint8", "list", "empty", "no-shifts", "shift-too-large", "labels-length", "float-labels",
          "map-output", "batch-dropped", "batch-size-0"],
@@ -321,8 +322,8 @@ def test_nan_model_output_rejected():
 def test_output_shape_depending_on_the_shift_rejected():
     x = torch.zeros(2, 1, 8, 8)
     x[:, 0, 1, 1] = 1.0  # the clean pass sees 2 classes; shift (-1, -1) moves the pixel to (0, 0): 3
-    with pytest.raises(ValueError, match="output shape depends on the shift: 2 classes unshifted, 3 shifted"):
-        sl.invariance(ContentDependentClasses().eval(), x, shifts=1)
+    with pytest.raises(ValueError, match="output shape depends on the input: 2 classes for one batch, 3 for another"):
+        sl.invariance(ContentDependentClasses().eval(), x, shifts=1, batch_size=2)  # a pass per shift
 
 
 def test_output_shape_depending_on_the_batch_content_rejected():
@@ -341,11 +342,11 @@ def test_training_model_warns_measures_in_eval_and_is_restored():
     eval_copy = copy.deepcopy(model).eval()
     x = random_images(4, 8, 8)
     with pytest.warns(UserWarning, match="model is in training mode"):
-        res = sl.invariance(model, x, torch.tensor([0, 1, 2, 0]), shifts=1)
+        res = sl.invariance(model, x, torch.tensor([0, 1, 2, 0]), shifts=1, keep_predictions=True)
     assert_unchanged(model, before)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an eval-mode model gives no warning
-        ref = sl.invariance(eval_copy, x, torch.tensor([0, 1, 2, 0]), shifts=1)
+        ref = sl.invariance(eval_copy, x, torch.tensor([0, 1, 2, 0]), shifts=1, keep_predictions=True)
     assert torch.equal(res.predictions, ref.predictions)
     assert res.to_dict() == ref.to_dict()
 

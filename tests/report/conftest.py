@@ -155,7 +155,9 @@ def full_cells() -> dict[tuple[str, str], Cell]:
 
 @pytest.fixture(scope="session")
 def full_results() -> StudyResults:
-    return make_results(full_cells(), n_boot=100, n_images=120, seeds=2)
+    cells = full_cells()
+    sweep = {(m, 4): cells[(m, "centred")] for m in ("strided_gap", "maxpool_fc", "maxpool_gap", "blurstrided_gap")}
+    return make_results(cells, n_boot=100, n_images=120, seeds=2, capacity=sweep)
 
 
 @pytest.fixture

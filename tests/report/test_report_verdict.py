@@ -114,5 +114,5 @@ def test_verdict_to_dict_is_json(full_results):
     import json
 
     d = json.loads(json.dumps(verdict(full_results).to_dict()))
-    assert {p["kind"] for p in d["points"]} == {"pair", "mechanism", "performance", "effects", "claim"}
+    assert {p["kind"] for p in d["points"]} == {"pair", "mechanism", "performance", "effects", "claim", "capacity"}
     assert [c["id"] for c in d["claims"]] == [f"C{i}" for i in range(1, 10)]

@@ -11,6 +11,13 @@ For images ``x_1..x_N`` and a shift set ``S`` (used uniformly), with top-1 class
 - **flip rate** = ``P[c(T_d x) != c(T_{d+e} x)]`` over the unit steps ``e`` inside ``S``
   (Azulay & Weiss 2019);
 - **top-1 probability change** = mean ``|p_{c(x)}(T_d x) - p_{c(x)}(x)|``.
+
+Functional core (``docs/definitions.md``, "Sufficient statistics"): :func:`invariance_update`
+turns one block of images, seen at every shift of ``S``, into :class:`InvarianceStats`, sums that
+add up (``+``) across blocks and processes in any order; :func:`invariance_compute` turns the
+total into an :class:`InvarianceResult`. Every count is an integer, so merged statistics are
+exact whatever the order; only the probability change is a float sum.
+:func:`invariance` is the thin wrapper that runs a model (:mod:`shiftlab.measure.driver`).
 """
 
 from __future__ import annotations
@@ -21,20 +28,24 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
-from shiftlab.measure.chunks import ProgressFn, count_chunks, shifted_chunks, transform
-from shiftlab.measure.runner import measuring, model_device, model_dtype
+from shiftlab.measure.chunks import ProgressFn
+from shiftlab.measure.driver import BatchSize, Chunk, run_chunks
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
-from shiftlab.measure.validation import check_finite_output, check_images, check_labels
+from shiftlab.measure.validation import check_finite_output, check_labels
 
-__all__ = ["InvarianceResult", "invariance", "consistency_from_predictions"]
+__all__ = ["InvarianceResult", "InvarianceStats", "consistency_from_predictions", "invariance",
+           "invariance_compute", "invariance_update"]
 
 
 @dataclass
 class InvarianceResult:
     """Invariance of a classifier over a shift set. ``accuracy*`` fields are None without labels.
 
-    ``predictions`` (``[N, |S|]`` int64 top-1 classes) is kept for further analysis and left out of
-    :meth:`to_dict` unless asked for.
+    ``predictions`` (``[N, |S|]`` int64 top-1 classes) is kept only when asked for
+    (``keep_predictions=True``) and left out of :meth:`to_dict` unless asked for. ``method``: how
+    the shift profile was obtained (``"exact"``: a forward pass per shift; ``"certified"``: one per
+    residue modulo the total stride, by the polyphase certificate; ``"sampled"``: a random sample
+    of shifts); ``batch_size``: images per forward pass used; ``device``: where the model ran.
     """
 
     mode: str
@@ -52,6 +63,9 @@ class InvarianceResult:
     mean_accuracy: float | None = None
     worst_case_accuracy: float | None = None
     accuracy_by_shift: list[float] | None = None
+    method: str = "exact"
+    batch_size: int | None = None
+    device: str | None = None
     predictions: Tensor | None = field(default=None, repr=False)
 
     def to_dict(self, include_predictions: bool = False) -> dict:
@@ -64,23 +78,194 @@ class InvarianceResult:
         return out
 
 
+@dataclass
+class InvarianceStats:
+    """Sufficient statistics of invariance over a shift set of ``n_shifts`` shifts.
+
+    Sums over images (integers unless noted), so ``a + b`` is the statistics of both sets of
+    images, in any order and from any process:
+
+    - ``n_images``; ``consistency_sum`` = ``sum_i sum_k n_ik^2`` and ``consistency_sq_sum`` =
+      ``sum_i (sum_k n_ik^2)^2`` (consistency ``= consistency_sum / (N |S|^2)``);
+    - ``clean_agree`` ``[S]``: images whose class at each shift is their unshifted class;
+    - ``prob_change_sum`` (float64): ``sum_i sum_d |p_{c(x_i)}(T_d x_i) - p_{c(x_i)}(x_i)|``;
+    - ``flips`` over ``flip_pairs`` image-step pairs (the unit steps inside ``S``);
+    - with labels: ``clean_correct``, ``correct`` ``[S]`` and ``all_correct`` (images right at
+      every shift); ``labelled`` tells whether labels were given;
+    - ``predictions``: ``(first image index, [n, S] classes)`` blocks, only when kept.
+    """
+
+    n_shifts: int
+    n_classes: int
+    n_images: int = 0
+    consistency_sum: int = 0
+    consistency_sq_sum: int = 0
+    clean_agree: Tensor | None = None
+    prob_change_sum: float = 0.0
+    flips: int = 0
+    flip_pairs: int = 0
+    labelled: bool = False
+    clean_correct: int = 0
+    correct: Tensor | None = None
+    all_correct: int = 0
+    predictions: list[tuple[int, Tensor]] = field(default_factory=list, repr=False)
+
+    def __add__(self, other: InvarianceStats) -> InvarianceStats:
+        if (self.n_shifts, self.n_classes, self.labelled) != (other.n_shifts, other.n_classes, other.labelled):
+            raise ValueError(
+                "cannot add invariance statistics of different measurements: "
+                f"{self.n_shifts} vs {other.n_shifts} shifts, {self.n_classes} vs {other.n_classes} classes, "
+                f"labels {self.labelled} vs {other.labelled}")
+        return InvarianceStats(
+            self.n_shifts, self.n_classes, self.n_images + other.n_images,
+            self.consistency_sum + other.consistency_sum, self.consistency_sq_sum + other.consistency_sq_sum,
+            _add(self.clean_agree, other.clean_agree), self.prob_change_sum + other.prob_change_sum,
+            self.flips + other.flips, self.flip_pairs + other.flip_pairs, self.labelled,
+            self.clean_correct + other.clean_correct, _add(self.correct, other.correct),
+            self.all_correct + other.all_correct, self.predictions + other.predictions)
+
+
+def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a + b
+
+
 def consistency_from_predictions(predictions: Tensor, n_classes: int) -> Tensor:
     """Per-image consistency ``sum_k (n_k / S)^2`` from top-1 classes ``[N, S]`` -> ``[N]``."""
-    counts = torch.zeros(predictions.shape[0], n_classes, dtype=torch.float64)
-    counts.scatter_add_(1, predictions, torch.ones_like(predictions, dtype=torch.float64))
-    return ((counts / predictions.shape[1]) ** 2).sum(dim=1)
+    return _squared_counts(predictions, n_classes).to(torch.float64) / predictions.shape[1] ** 2
 
 
-def _logits(model: nn.Module, batch: Tensor) -> Tensor:
-    out = model(batch)
-    if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != batch.shape[0]:
+def _squared_counts(predictions: Tensor, n_classes: int) -> Tensor:
+    """``sum_k n_k^2`` per image (int64) from classes ``[N, S]``."""
+    counts = torch.zeros(predictions.shape[0], n_classes, dtype=torch.long)
+    counts.scatter_add_(1, predictions, torch.ones_like(predictions))
+    return (counts * counts).sum(dim=1)
+
+
+def invariance_update(
+    predictions: Tensor,
+    clean_predictions: Tensor,
+    prob_change: Tensor,
+    *,
+    n_classes: int,
+    flip_pairs: Tensor,
+    labels: Tensor | None = None,
+    keep_predictions: bool = False,
+    first_index: int = 0,
+) -> InvarianceStats:
+    """The statistics of one block of ``n`` images, each seen at every shift of ``S``.
+
+    Args:
+        predictions: ``[n, S]`` top-1 classes at each shift.
+        clean_predictions: ``[n]`` top-1 classes of the unshifted images.
+        prob_change: ``[n, S]`` ``|p_{c(x)}(T_d x) - p_{c(x)}(x)|`` (float64).
+        n_classes: ``K``.
+        flip_pairs: ``[P, 2]`` indices of unit steps inside ``S`` (``ShiftSet.unit_step_pairs``).
+        labels: optional ``[n]`` classes.
+        keep_predictions: keep ``predictions`` (as the block starting at ``first_index``).
+
+    Example:
+        >>> p = torch.tensor([[0, 0, 1], [2, 2, 2]])
+        >>> s = invariance_update(p, torch.tensor([0, 2]), torch.zeros(2, 3, dtype=torch.float64), n_classes=3,
+        ...                       flip_pairs=torch.tensor([[0, 1], [1, 2]]))
+        >>> invariance_compute(s).consistency  # ((2/3)^2 + (1/3)^2 + 1) / 2
+        0.7777777777777778
+    """
+    n, n_shifts = predictions.shape
+    squared = _squared_counts(predictions, n_classes)
+    stats = InvarianceStats(
+        n_shifts, n_classes, n, int(squared.sum()), int((squared * squared).sum()),
+        (predictions == clean_predictions[:, None]).sum(dim=0), float(prob_change.sum()),
+        int((predictions[:, flip_pairs[:, 0]] != predictions[:, flip_pairs[:, 1]]).sum()) if flip_pairs.numel() else 0,
+        n * flip_pairs.shape[0])
+    if labels is not None:
+        correct = predictions == labels[:, None]
+        stats.labelled = True
+        stats.clean_correct = int((clean_predictions == labels).sum())
+        stats.correct = correct.sum(dim=0)
+        stats.all_correct = int(correct.all(dim=1).sum())
+    if keep_predictions:
+        stats.predictions = [(first_index, predictions.clone())]
+    return stats
+
+
+def invariance_compute(stats: InvarianceStats, shift_set: ShiftSet | None = None, *, mode: str = "circular",
+                       method: str = "exact") -> InvarianceResult:
+    """The :class:`InvarianceResult` of accumulated statistics (``shift_set`` names the shifts)."""
+    n, s = stats.n_images, stats.n_shifts
+    if n == 0:
+        raise ValueError("no images were measured: the statistics are empty")
+    mean_sq = stats.consistency_sum / n
+    var = (stats.consistency_sq_sum - n * mean_sq * mean_sq) / (n - 1) if n > 1 else 0.0
+    result = InvarianceResult(
+        mode=mode,
+        shift_set=shift_set.label if shift_set is not None else f"{s} shifts",
+        shifts=shift_set.as_tuples() if shift_set is not None else [],
+        n_images=n,
+        n_classes=stats.n_classes,
+        consistency=stats.consistency_sum / (n * s * s),
+        consistency_sem=math.sqrt(max(var, 0.0) / n) / (s * s),
+        clean_consistency=float(stats.clean_agree.sum()) / (n * s),
+        clean_consistency_by_shift=(stats.clean_agree.to(torch.float64) / n).tolist(),
+        top1_prob_change=stats.prob_change_sum / (n * s),
+        flip_rate=stats.flips / stats.flip_pairs if stats.flip_pairs else None,
+        method=method,
+    )
+    if stats.labelled:
+        result.accuracy = stats.clean_correct / n
+        result.mean_accuracy = float(stats.correct.sum()) / (n * s)
+        result.worst_case_accuracy = stats.all_correct / n
+        result.accuracy_by_shift = (stats.correct.to(torch.float64) / n).tolist()
+    if stats.predictions:
+        result.predictions = torch.cat([p for _, p in sorted(stats.predictions, key=lambda b: b[0])])
+    return result
+
+
+def _check_logits(out: object, batch: int, n_classes: int | None) -> Tensor:
+    if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != batch:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(
             f"invariance() needs a classifier whose output is [N, classes]; got {shape} for a batch of "
-            f"{batch.shape[0]}. For a dense (map) output use shiftlab.measure.equivariance()"
+            f"{batch}. For a dense (map) output use shiftlab.equivariance()"
+        )
+    if n_classes is not None and out.shape[1] != n_classes:
+        raise ValueError(
+            f"the model's output shape depends on the input: {n_classes} classes for one batch, {out.shape[1]} for "
+            "another; invariance needs a fixed [N, classes] output"
         )
     check_finite_output(out)
-    return out.double()
+    return out
+
+
+class _Accumulator:
+    """Turns chunks of logits into block tables (classes and probability changes ``[n, S]``, so
+    memory is bounded by a block), and each finished block into :class:`InvarianceStats`."""
+
+    def __init__(self, n_shifts: int, labels: Tensor | None, keep: bool, pairs: Tensor) -> None:
+        self.n_shifts, self.labels, self.keep, self.pairs = n_shifts, labels, keep, pairs
+        self.total: InvarianceStats | None = None
+        self.block = -1  # first image index of the block in the tables
+        self.preds = self.change = torch.empty(0)
+
+    def __call__(self, chunk: Chunk) -> None:
+        clean = chunk.clean
+        clean_pred = clean.argmax(dim=1)
+        if self.block != chunk.start:
+            self.block = chunk.start
+            self.preds = torch.empty(chunk.n, self.n_shifts, dtype=torch.long)
+            self.change = torch.empty(chunk.n, self.n_shifts, dtype=torch.float64)
+        clean_prob = clean.softmax(dim=1).gather(1, clean_pred[:, None])[:, 0]
+        logits = chunk.outputs  # [s, n, K]
+        probs = logits.softmax(dim=2).gather(2, clean_pred[None, :, None].expand(logits.shape[0], -1, 1))[..., 0]
+        self.preds[:, chunk.shift_index] = logits.argmax(dim=2).T
+        self.change[:, chunk.shift_index] = (probs - clean_prob[None, :]).abs().T
+        if chunk.last:
+            labels = None if self.labels is None else self.labels[chunk.start: chunk.start + chunk.n]
+            stats = invariance_update(self.preds, clean_pred, self.change, n_classes=clean.shape[1],
+                                      flip_pairs=self.pairs, labels=labels, keep_predictions=self.keep,
+                                      first_index=chunk.start)
+            self.total = stats if self.total is None else self.total + stats
 
 
 def invariance(
@@ -90,26 +275,34 @@ def invariance(
     *,
     shifts: ShiftSpec = 2,
     mode: str = "circular",
-    batch_size: int = 256,
+    batch_size: BatchSize = 256,
     crop_size: tuple[int, int] | None = None,
+    device: str | torch.device | None = None,
+    keep_predictions: bool = False,
     progress: ProgressFn | None = None,
 ) -> InvarianceResult:
     """Measure how a classifier's predictions change under shifts of its input.
 
     Args:
         model: classifier mapping ``[B, C, h, w]`` to logits ``[B, K]``. Measured in eval mode under
-            ``torch.no_grad``; its modes are restored afterwards.
-        images: ``[N, C, H, W]`` floating point. Cast to the model's dtype and device chunk by chunk.
+            ``torch.inference_mode``; its modes, hooks, parameters and device are restored afterwards.
+        images: ``[N, C, H, W]`` floating point. Shifted on the model's device, chunk by chunk.
         labels: optional ``[N]`` class indices, for the accuracy fields.
         shifts: int ``m`` (every shift in ``[-m, m]^2``), a list of ``(dy, dx)`` or a ``ShiftSet``.
         mode: ``"circular"``, ``"zeros"``, ``"fourier"`` or ``"crop"`` (Zhang's protocol: the model
             sees ``crop_size`` windows of larger images, displaced by each shift from the centre).
-        batch_size: images per forward pass (shifted copies included).
+        batch_size: images per forward pass (shifted copies included), or ``"auto"`` (the largest
+            that fits a memory bound: :func:`shiftlab.measure.driver.auto_batch_size`; the result
+            says which). Results do not depend on it.
         crop_size: ``(h, w)`` for ``mode="crop"``.
+        device: where to run (``"cpu"``, ``"cuda"``, ``"auto"``: CUDA when available); default
+            the model's own device. The model is moved there for the call and moved back.
+        keep_predictions: keep the ``[N, |S|]`` table of top-1 classes in ``result.predictions``.
         progress: called as ``progress(done, total)`` after each forward pass.
 
     Returns:
-        :class:`InvarianceResult`.
+        :class:`InvarianceResult`. When ``(0, 0)`` is in the shift set its forward pass is the
+        unshifted one (no separate clean pass).
 
     Shape:
         - images: ``(N, C, H, W)``; labels: ``(N,)``
@@ -121,84 +314,20 @@ def invariance(
         >>> invariance(net, torch.randn(8, 1, 6, 6), shifts=2).consistency
         1.0
     """
-    images = check_images(images)
     shift_set = as_shift_set(shifts)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    n = images.shape[0]
     if labels is not None:
-        labels = check_labels(labels, n)
-    h, w = images.shape[-2:]
-    if mode == "crop":
-        if crop_size is None:
-            raise ValueError("mode='crop' needs crop_size=(h, w), the window the model sees")
-        transform(images[:1], shift_set.offsets, mode, crop_size)  # raises if a window leaves the image
-    else:
-        shift_set.check_fits(h, w, mode)
-    device, dtype = model_device(model), model_dtype(model)
+        labels = check_labels(labels, images.shape[0] if isinstance(images, Tensor) and images.dim() == 4 else -1)
+    n_classes: list[int] = []
 
-    preds = torch.empty(n, len(shift_set), dtype=torch.long)
-    prob_change = torch.zeros(n, len(shift_set), dtype=torch.float64)
-    total = count_chunks(n, len(shift_set), batch_size) + -(-n // batch_size)
-    done = 0
-    with measuring(model):
-        clean_logits = []
-        for i0 in range(0, n, batch_size):
-            x = images[i0 : i0 + batch_size]
-            x0 = transform(x, torch.zeros(1, 2, dtype=torch.float64), mode, crop_size)[0]
-            batch_logits = _logits(model, x0.to(device=device, dtype=dtype)).cpu()
-            if clean_logits and batch_logits.shape[1] != clean_logits[0].shape[1]:
-                raise ValueError(
-                    f"the model's output shape depends on the input: {clean_logits[0].shape[1]} classes for one batch, "
-                    f"{batch_logits.shape[1]} for another; invariance needs a fixed [N, classes] output"
-                )
-            clean_logits.append(batch_logits)
-            done += 1
-            if progress:
-                progress(done, total)
-        clean_logits_t = torch.cat(clean_logits)
-        n_classes = clean_logits_t.shape[1]
-        clean_pred = clean_logits_t.argmax(dim=1)
-        clean_prob = clean_logits_t.softmax(dim=1).gather(1, clean_pred[:, None])[:, 0]
-        for chunk in shifted_chunks(images, shift_set, mode, batch_size, crop_size=crop_size, device=device, dtype=dtype):
-            logits = _logits(model, chunk.batch).cpu()
-            if logits.shape[1] != n_classes:
-                raise ValueError(
-                    f"the model's output shape depends on the shift: {n_classes} classes unshifted, "
-                    f"{logits.shape[1]} shifted; invariance needs a fixed [N, classes] output"
-                )
-            logits = logits.reshape(len(chunk.shift_index), len(chunk.image_index), n_classes)
-            ii, ss = chunk.image_index, chunk.shift_index
-            preds[ii[:, None], ss[None, :]] = logits.argmax(dim=2).T
-            p = logits.softmax(dim=2).gather(2, clean_pred[ii][None, :, None].expand(len(ss), -1, 1))[..., 0]
-            prob_change[ii[:, None], ss[None, :]] = (p - clean_prob[ii][None, :]).abs().T
-            done += 1
-            if progress:
-                progress(done, total)
+    def forward(out: object, batch: int) -> Tensor:
+        logits = _check_logits(out, batch, n_classes[0] if n_classes else None)
+        n_classes[:1] = [logits.shape[1]]
+        return logits.detach().to("cpu", torch.float64)
 
-    per_image = consistency_from_predictions(preds, n_classes)
-    pairs = shift_set.unit_step_pairs()
-    flip = None
-    if pairs.numel():
-        flip = float((preds[:, pairs[:, 0]] != preds[:, pairs[:, 1]]).double().mean())
-    result = InvarianceResult(
-        mode=mode,
-        shift_set=shift_set.label,
-        shifts=shift_set.as_tuples(),
-        n_images=n,
-        n_classes=n_classes,
-        consistency=float(per_image.mean()),
-        consistency_sem=float(per_image.std(unbiased=True) / math.sqrt(n)) if n > 1 else 0.0,
-        clean_consistency=float((preds == clean_pred[:, None]).double().mean()),
-        clean_consistency_by_shift=(preds == clean_pred[:, None]).double().mean(dim=0).tolist(),
-        top1_prob_change=float(prob_change.mean()),
-        flip_rate=flip,
-        predictions=preds,
-    )
-    if labels is not None:
-        correct = preds == labels[:, None]
-        result.accuracy = float((clean_pred == labels).double().mean())
-        result.mean_accuracy = float(correct.double().mean())
-        result.worst_case_accuracy = float(correct.all(dim=1).double().mean())
-        result.accuracy_by_shift = correct.double().mean(dim=0).tolist()
+    acc = _Accumulator(len(shift_set), labels, keep_predictions, shift_set.unit_step_pairs())
+    run = run_chunks(model, images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size, device=device,
+                     forward=forward, on_chunk=acc, progress=progress)
+    assert acc.total is not None
+    result = invariance_compute(acc.total, shift_set, mode=mode)
+    result.batch_size, result.device = run.batch_size, run.device
     return result

@@ -1,9 +1,10 @@
 """Run a user's model for measurement and leave it exactly as it was.
 
-:func:`measuring` puts every module in eval mode (with a warning when any was training), disables
-autograd, and on exit restores each module's ``training`` flag and removes the hooks registered
+:func:`measuring` puts every module in eval mode (with a warning when any was training), runs it
+under ``torch.inference_mode`` (no autograd records, no version counters), and on exit restores each module's ``training`` flag and removes the hooks registered
 through it, also when the body raises. Parameters and buffers are not touched: eval mode freezes
-BatchNorm statistics and ``torch.no_grad`` leaves ``requires_grad`` as it is.
+BatchNorm statistics and ``inference_mode`` leaves ``requires_grad`` as it is. Tensors made inside
+are inference tensors: results leave as Python numbers or as clones made outside.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def model_dtype(model: nn.Module) -> torch.dtype | None:
 
 @contextmanager
 def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
-    """Context in which ``model`` runs in eval mode without autograd; everything is restored after.
+    """Context in which ``model`` runs in eval mode under ``torch.inference_mode``; everything is
+    restored after.
 
     With ``warn=True`` a ``UserWarning`` says so when any module was in training mode.
 
@@ -82,7 +84,7 @@ def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
     session = Measuring()
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             yield session
     finally:
         session.close()

@@ -180,7 +180,7 @@ def measure_canvas(model: nn.Module, images: Tensor, labels: Tensor, *, shifts: 
     Shape:
         - images: ``(N, C, H, W)`` centred canvases; labels ``(N,)``
     """
-    res = invariance(model, images, labels, shifts=shifts, mode="zeros", progress=progress)
+    res = invariance(model, images, labels, shifts=shifts, mode="zeros", keep_predictions=True, progress=progress)
     table = res.predictions
     offsets = torch.tensor(res.shifts, dtype=torch.float64)
     per_image = image_statistics(table, labels, offsets, n_classes=n_classes, stride=stride, in_range=in_range)

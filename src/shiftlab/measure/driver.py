@@ -1,0 +1,236 @@
+"""The measurement driver shared by :func:`~shiftlab.measure.invariance` and
+:func:`~shiftlab.measure.equivariance` (``docs/definitions.md``, "How a measurement runs").
+
+One driver does, for every metric: validate the input, choose the device and the batch size, put
+the model in measurement state (:func:`shiftlab.measure.runner.measuring`), then for each block
+of images run the model on the block's shifted copies in chunks (built on the model's device)
+and hand each chunk's outputs to the metric. The unshifted pass of a block is the pass of the
+shift ``(0, 0)`` when the set has it (no separate clean pass); otherwise it rides in the block's
+first chunk. Metrics reduce chunks to sums (their ``update``), so memory is bounded by a block.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from shiftlab.measure.chunks import ProgressFn, transform
+from shiftlab.measure.runner import measuring, model_device, model_dtype
+from shiftlab.measure.shiftsets import ShiftSet
+from shiftlab.measure.validation import check_images
+
+__all__ = ["BatchSize", "Chunk", "RunInfo", "auto_batch_size", "on_device", "resolve_device", "run_chunks"]
+
+BatchSize = int | Literal["auto"]
+#: ``batch_size="auto"`` keeps a forward pass's activations under this share of the free memory.
+MEMORY_SHARE = 0.25
+#: ... and under this many images (larger CPU batches are no faster, and cost memory).
+MAX_AUTO_BATCH = {"cpu": 512, "cuda": 4096, "mps": 1024}
+
+
+@dataclass
+class Chunk:
+    """One forward pass's worth of a block: images ``start .. start + n`` at the shifts
+    ``shift_index`` (``[s]`` positions in the shift set).
+
+    ``outputs``: ``[s, n, ...]`` what ``forward`` made of the model's outputs at those shifts;
+    ``clean``: ``[n, ...]`` the unshifted outputs of the block (the same tensor for every chunk
+    of a block); ``last``: the block's last chunk.
+    """
+
+    start: int
+    n: int
+    shift_index: Tensor
+    outputs: Tensor
+    clean: Tensor
+    last: bool
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """How a measurement ran: ``batch_size`` images per forward pass, on ``device``, in
+    ``passes`` forward passes over ``images_seen`` images (shifted copies included)."""
+
+    batch_size: int
+    device: str
+    passes: int
+    images_seen: int
+
+
+def resolve_device(device: str | torch.device | None, model: nn.Module) -> torch.device:
+    """``None``: the model's device; ``"auto"``: CUDA, else MPS, else CPU; otherwise ``device``
+    (``ValueError`` when it is not available here)."""
+    if device is None:
+        return model_device(model)
+    if isinstance(device, str) and device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available here; use device='auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} was asked for but MPS is not available here; use device='auto' or 'cpu'")
+    return dev
+
+
+@contextmanager
+def on_device(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """Run ``model`` on ``device`` for the block and move it back after, also when the body raises.
+
+    ``Module.to`` moves parameters in place, so the user's references (and an optimizer's) stay valid.
+    """
+    before = model_device(model)
+    if before == device or (before.type == device.type and device.index is None):
+        yield
+        return
+    model.to(device)
+    try:
+        yield
+    finally:
+        model.to(before)
+
+
+def _free_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover (no sysconf)
+        return 4 << 30
+
+
+def _activation_bytes(model: nn.Module, x: Tensor) -> int:
+    """Bytes of every leaf module's output for the one-image batch ``x`` (an upper bound on what a
+    forward pass holds per image under ``inference_mode``, where outputs are freed when unused)."""
+    total = [x.numel() * x.element_size()]
+
+    def hook(module: nn.Module, inputs: tuple, output: object) -> None:
+        if isinstance(output, Tensor):
+            total[0] += output.numel() * output.element_size()
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())] or [model]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+def auto_batch_size(model: nn.Module, example: Tensor, device: torch.device) -> int:
+    """Images per forward pass so that their activations stay under :data:`MEMORY_SHARE` of the
+    free memory of ``device`` (at most :data:`MAX_AUTO_BATCH`). Call inside :func:`measuring`.
+
+    Shape: example ``(1, C, h, w)``: one input as the model sees it.
+    """
+    per_image = max(1, _activation_bytes(model, example))
+    fit = int(_free_bytes(device) * MEMORY_SHARE // per_image)
+    return max(1, min(fit, MAX_AUTO_BATCH.get(device.type, 512)))
+
+
+def check_batch_size(batch_size: object) -> None:
+    if batch_size == "auto":
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1 or 'auto', got {batch_size!r}")
+
+
+def check_geometry(images: Tensor, shift_set: ShiftSet, mode: str, crop_size: tuple[int, int] | None) -> tuple[int, int]:
+    """Raise before any forward pass when a shift cannot be applied; return the model's input ``(h, w)``."""
+    if mode == "crop":
+        if crop_size is None:
+            raise ValueError("mode='crop' needs crop_size=(h, w), the window the model sees")
+        transform(images[:1], shift_set.offsets, mode, crop_size)  # raises if a window leaves the image
+        return tuple(crop_size)  # type: ignore[return-value]
+    shift_set.check_fits(*images.shape[-2:], mode)
+    return tuple(images.shape[-2:])  # type: ignore[return-value]
+
+
+def _shift_order(shift_set: ShiftSet) -> tuple[Tensor, bool]:
+    """Positions in the order they run, and whether position 0 of that order is ``(0, 0)`` (which
+    then doubles as the clean pass)."""
+    zero = ((shift_set.offsets == 0).all(dim=1)).nonzero()
+    n = len(shift_set)
+    if zero.numel():
+        z = int(zero[0, 0])
+        return torch.cat([torch.tensor([z]), torch.arange(z), torch.arange(z + 1, n)]), True
+    return torch.arange(n), False
+
+
+def run_chunks(
+    model: nn.Module,
+    images: Tensor,
+    shift_set: ShiftSet,
+    *,
+    mode: str,
+    batch_size: BatchSize,
+    crop_size: tuple[int, int] | None,
+    device: str | torch.device | None,
+    forward: Callable[[object, int], Tensor],
+    on_chunk: Callable[[Chunk], None],
+    progress: ProgressFn | None = None,
+) -> RunInfo:
+    """Run ``model`` on every image of ``images`` at every shift of ``shift_set`` and hand the
+    outputs to ``on_chunk``, one :class:`Chunk` at a time, blocks of images in order.
+
+    Args:
+        forward: ``forward(model_output, batch)`` checks one pass's output (``batch`` rows) and
+            returns what the metric keeps of it, ``[batch, ...]`` (e.g. float64 logits on the CPU).
+        on_chunk: the metric's update; called inside the measurement state.
+
+    Shape:
+        - images: ``(N, C, H, W)``; each pass: ``(b, C, h, w)``, ``b <= batch_size`` (or the shifts
+          of one image when the set is larger than the batch).
+    """
+    images = check_images(images)
+    check_batch_size(batch_size)
+    in_hw = check_geometry(images, shift_set, mode, crop_size)
+    dev = resolve_device(device, model)
+    n_total, n_shifts = images.shape[0], len(shift_set)
+    order, zero_first = _shift_order(shift_set)
+    zeros = torch.zeros(1, 2, dtype=torch.float64)
+    passes = seen = 0
+    with on_device(model, dev), measuring(model):
+        dtype = model_dtype(model)
+        if batch_size == "auto":
+            example = transform(images[:1], zeros, mode, crop_size)[0].to(device=dev, dtype=dtype)
+            batch_size = auto_batch_size(model, example, dev)
+        n_img = min(n_total, batch_size)
+        n_shift = max(1, batch_size // n_img)
+        # passes: per block, the shifts (plus the clean pass when (0, 0) is not among them) in chunks
+        per_block = math.ceil((n_shifts + (not zero_first)) / n_shift)
+        total = math.ceil(n_total / n_img) * per_block
+        for start in range(0, n_total, n_img):
+            x = images[start: start + n_img].to(device=dev, dtype=dtype)
+            n = x.shape[0]
+            clean: Tensor | None = None
+            positions = order if zero_first else torch.cat([torch.tensor([-1]), order])  # -1: the clean pass
+            for c0 in range(0, len(positions), n_shift):
+                pos = positions[c0: c0 + n_shift]
+                offsets = torch.where(pos[:, None] < 0, zeros, shift_set.offsets[pos.clamp(min=0)])
+                batch = transform(x, offsets, mode, crop_size).reshape(-1, x.shape[1], *in_hw)
+                out = forward(model(batch), batch.shape[0])
+                out = out.reshape(len(pos), n, *out.shape[1:])
+                passes, seen = passes + 1, seen + batch.shape[0]
+                if clean is None:
+                    clean = out[0]
+                keep = pos >= 0
+                if keep.any():
+                    on_chunk(Chunk(start, n, pos[keep], out[keep], clean, c0 + n_shift >= len(positions)))
+                if progress:
+                    progress(passes, total)
+    return RunInfo(batch_size, str(dev), passes, seen)
