@@ -6,15 +6,62 @@ reduced at the end with float means (the straightforward way, not the engine's s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from shiftlab.measure.chunks import shifted_chunks, transform
+from shiftlab.measure.driver import transform
 from shiftlab.measure.invariance import InvarianceResult, consistency_from_predictions
 from shiftlab.measure.runner import measuring, model_device, model_dtype
-from shiftlab.measure.shiftsets import as_shift_set
+from shiftlab.measure.shiftsets import ShiftSet, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_images, check_labels
+
+
+@dataclass
+class ShiftedChunk:
+    """Images ``[s * n, C, h, w]`` = shifts ``shift_index`` (``[s]``) of images ``image_index`` (``[n]``).
+
+    Row ``k * n + i`` holds shift ``shift_index[k]`` of image ``image_index[i]``.
+    """
+
+    batch: Tensor
+    image_index: Tensor
+    shift_index: Tensor
+
+
+def shifted_chunks(
+    images: Tensor,
+    shift_set: ShiftSet,
+    mode: str,
+    batch_size: int,
+    *,
+    crop_size: tuple[int, int] | None = None,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Iterator[ShiftedChunk]:
+    """Yield chunks of at most ``max(batch_size, n_shift)`` shifted images covering images x shifts.
+
+    Shape:
+        - images: ``(N, C, H, W)``
+        - each chunk's batch: ``(s * n, C, h, w)``
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n_img = min(images.shape[0], batch_size)
+    n_shift = max(1, batch_size // n_img)
+    for i0 in range(0, images.shape[0], n_img):
+        x = images[i0 : i0 + n_img].to(device=device, dtype=dtype)
+        for s0 in range(0, len(shift_set), n_shift):
+            offsets = shift_set.offsets[s0 : s0 + n_shift]
+            shifted = transform(x, offsets, mode, crop_size)
+            yield ShiftedChunk(
+                batch=shifted.reshape(-1, *shifted.shape[2:]),
+                image_index=torch.arange(i0, i0 + x.shape[0]),
+                shift_index=torch.arange(s0, s0 + offsets.shape[0]),
+            )
+
 
 
 def _logits(model: nn.Module, batch: Tensor) -> Tensor:

@@ -175,3 +175,25 @@ def test_auto_batch_size_follows_free_memory_and_activations(monkeypatch):
         assert auto_batch_size(model, x, torch.device("cpu")) == 1  # never below one image
         monkeypatch.setattr(driver, "_free_bytes", lambda device: 1 << 50)
         assert auto_batch_size(model, x, torch.device("cpu")) == MAX_AUTO_BATCH["cpu"]
+
+
+@pytest.mark.parametrize("batch_size", [2, 9, 64, 1000])
+def test_equivariance_is_the_same_for_any_batch_size_and_repeats_the_reference_little(batch_size):
+    model = sl.zoo.build("strided_gap", num_classes=10, width=4, input_size=24, seed=1).double().eval()
+    x = random_images(5, 24, 24)
+    shifts = [(0, 0), (0, 1), (1, 1), (2, 0), (4, 4), (8, 8), (0, 3), (3, 5), (-2, 1), (5, 0), (1, 7), (6, 6)]
+    ref = sl.equivariance(model, x, shifts=shifts, mode="zeros", batch_size=10_000)
+    counted = Counting(model).eval()
+    res = sl.equivariance(counted, x, shifts=shifts, mode="zeros", batch_size=batch_size, layers=["model.features.1"])
+    full = sl.equivariance(model, x, shifts=shifts, mode="zeros", batch_size=batch_size)
+    for a, b in zip(full.layers, ref.layers):
+        assert a.name == b.name
+        assert a.error_by_shift == pytest.approx(b.error_by_shift, rel=1e-12, abs=1e-15)
+    assert res.layers[0].error_by_shift == pytest.approx(ref.layer("features.1").error_by_shift, rel=1e-12)
+    # every pass is [x; shifts of x]: with room for 8 images per image (b >= 9) a pass carries >= 7
+    # shifts, so the repeated reference adds at most 2 images per image for these 12 shifts
+    bare = 5 * len(shifts)
+    if batch_size == 2:
+        assert counted.images == 2 * bare  # one shift per pass: the least a per-pass reference allows
+    else:
+        assert bare < counted.images <= bare + 5 * 2

@@ -4,8 +4,9 @@ runner, chunking, and the metrics of invariance (a classifier's predictions) and
 
 Modules: :mod:`.shifts` (translation operators), :mod:`.shiftsets` (sets of shifts),
 :mod:`.validation` (input checks), :mod:`.runner` (running a user's model and leaving it as it
-was), :mod:`.chunks` (shifted copies in bounded chunks), :mod:`.invariance`,
-:mod:`.equivariance` and :mod:`.layer_records` (per-layer sums).
+was), :mod:`.driver` (the one loop every metric runs through: device, batch size, chunks of
+shifted copies), :mod:`.invariance`, :mod:`.equivariance` and :mod:`.layer_records` (per-layer
+sums).
 """
 
 from shiftlab.measure.equivariance import EquivarianceResult, LayerEquivariance, equivariance

@@ -21,18 +21,24 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from shiftlab.measure.chunks import ProgressFn, transform
-from shiftlab.measure.runner import measuring, model_device, model_dtype
+from shiftlab.measure.runner import Measuring, measuring, model_device, model_dtype
+from shiftlab.measure.shifts import crop_many, shift_many
 from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.measure.validation import check_images
 
-__all__ = ["BatchSize", "Chunk", "RunInfo", "auto_batch_size", "on_device", "resolve_device", "run_chunks"]
+__all__ = ["BatchSize", "Chunk", "ProgressFn", "RunInfo", "auto_batch_size", "on_device", "resolve_device",
+           "run_chunks", "transform"]
 
 BatchSize = int | Literal["auto"]
+#: ``progress(done, total)``: forward passes done out of the total.
+ProgressFn = Callable[[int, int], None]
 #: ``batch_size="auto"`` keeps a forward pass's activations under this share of the free memory.
 MEMORY_SHARE = 0.25
 #: ... and under this many images (larger CPU batches are no faster, and cost memory).
 MAX_AUTO_BATCH = {"cpu": 512, "cuda": 4096, "mps": 1024}
+#: With the reference in every pass, a pass carries up to this many shifts of each image (so the
+#: repeated reference adds at most 1 / SHIFTS_PER_PASS to the images run).
+SHIFTS_PER_PASS = 7
 
 
 @dataclass
@@ -62,6 +68,15 @@ class RunInfo:
     device: str
     passes: int
     images_seen: int
+
+
+def transform(x: Tensor, offsets: Tensor, mode: str, crop_size: tuple[int, int] | None) -> Tensor:
+    """Shift (or crop, when ``mode == "crop"``) ``x [n, C, H, W]`` by ``offsets [s, 2]`` -> ``[s, n, C, h, w]``."""
+    if mode == "crop":
+        if crop_size is None:
+            raise ValueError("mode='crop' needs crop_size=(h, w), the window the model sees")
+        return crop_many(x, crop_size, offsets)
+    return shift_many(x, offsets, mode)
 
 
 def resolve_device(device: str | torch.device | None, model: nn.Module) -> torch.device:
@@ -180,8 +195,11 @@ def run_chunks(
     batch_size: BatchSize,
     crop_size: tuple[int, int] | None,
     device: str | torch.device | None,
-    forward: Callable[[object, int], Tensor],
-    on_chunk: Callable[[Chunk], None],
+    forward: Callable[[object, int], Tensor] | None = None,
+    on_chunk: Callable[[Chunk], None] | None = None,
+    reference_in_every_pass: bool = False,
+    before_pass: Callable[[int, Tensor], None] | None = None,
+    session: Callable[[Measuring], None] | None = None,
     progress: ProgressFn | None = None,
 ) -> RunInfo:
     """Run ``model`` on every image of ``images`` at every shift of ``shift_set`` and hand the
@@ -191,6 +209,14 @@ def run_chunks(
         forward: ``forward(model_output, batch)`` checks one pass's output (``batch`` rows) and
             returns what the metric keeps of it, ``[batch, ...]`` (e.g. float64 logits on the CPU).
         on_chunk: the metric's update; called inside the measurement state.
+        reference_in_every_pass: every pass is ``[x; T_d1 x; ...]`` (the unshifted images first,
+            for metrics that compare inside a pass, e.g. layer maps in forward hooks) instead of
+            one unshifted pass per block. Blocks then hold fewer images, so a pass carries
+            several shifts and the repeated reference costs little.
+        before_pass: ``before_pass(n, shift_index)`` before each forward pass (``n`` images at
+            the shifts ``shift_index``).
+        session: called once with the :class:`~shiftlab.measure.runner.Measuring` handle, to
+            register hooks that are removed when the measurement ends.
 
     Shape:
         - images: ``(N, C, H, W)``; each pass: ``(b, C, h, w)``, ``b <= batch_size`` (or the shifts
@@ -204,33 +230,46 @@ def run_chunks(
     order, zero_first = _shift_order(shift_set)
     zeros = torch.zeros(1, 2, dtype=torch.float64)
     passes = seen = 0
-    with on_device(model, dev), measuring(model):
+    with on_device(model, dev), measuring(model) as handle:
+        if session is not None:
+            session(handle)
         dtype = model_dtype(model)
         if batch_size == "auto":
             example = transform(images[:1], zeros, mode, crop_size)[0].to(device=dev, dtype=dtype)
             batch_size = auto_batch_size(model, example, dev)
-        n_img = min(n_total, batch_size)
-        n_shift = max(1, batch_size // n_img)
-        # passes: per block, the shifts (plus the clean pass when (0, 0) is not among them) in chunks
-        per_block = math.ceil((n_shifts + (not zero_first)) / n_shift)
-        total = math.ceil(n_total / n_img) * per_block
+        if reference_in_every_pass:
+            n_img = max(1, min(n_total, batch_size // (1 + min(n_shifts, SHIFTS_PER_PASS))))
+            n_shift = max(1, batch_size // n_img - 1)
+            order, zero_first = torch.arange(n_shifts), False
+        else:
+            n_img = min(n_total, batch_size)
+            n_shift = max(1, batch_size // n_img)
+        # the positions each block runs, in chunks of n_shift; -1 is the unshifted pass
+        head = [] if zero_first or reference_in_every_pass else [-1]
+        positions = torch.cat([torch.tensor(head, dtype=torch.long), order])
+        total = math.ceil(n_total / n_img) * math.ceil(len(positions) / n_shift)
         for start in range(0, n_total, n_img):
             x = images[start: start + n_img].to(device=dev, dtype=dtype)
             n = x.shape[0]
             clean: Tensor | None = None
-            positions = order if zero_first else torch.cat([torch.tensor([-1]), order])  # -1: the clean pass
             for c0 in range(0, len(positions), n_shift):
                 pos = positions[c0: c0 + n_shift]
+                if reference_in_every_pass:
+                    pos = torch.cat([torch.tensor([-1]), pos])
                 offsets = torch.where(pos[:, None] < 0, zeros, shift_set.offsets[pos.clamp(min=0)])
                 batch = transform(x, offsets, mode, crop_size).reshape(-1, x.shape[1], *in_hw)
-                out = forward(model(batch), batch.shape[0])
-                out = out.reshape(len(pos), n, *out.shape[1:])
-                passes, seen = passes + 1, seen + batch.shape[0]
-                if clean is None:
-                    clean = out[0]
                 keep = pos >= 0
-                if keep.any():
-                    on_chunk(Chunk(start, n, pos[keep], out[keep], clean, c0 + n_shift >= len(positions)))
+                if before_pass is not None:
+                    before_pass(n, pos[keep])
+                out = model(batch)
+                passes, seen = passes + 1, seen + batch.shape[0]
+                if forward is not None:
+                    out = forward(out, batch.shape[0])
+                    out = out.reshape(len(pos), n, *out.shape[1:])
+                    if clean is None:
+                        clean = out[0]
+                    if on_chunk is not None and keep.any():
+                        on_chunk(Chunk(start, n, pos[keep], out[keep], clean, c0 + n_shift >= len(positions)))
                 if progress:
                     progress(passes, total)
     return RunInfo(batch_size, str(dev), passes, seen)

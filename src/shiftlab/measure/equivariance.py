@@ -26,9 +26,9 @@ import torch
 from torch import Tensor, nn
 
 from shiftlab.io import json_safe
-from shiftlab.measure.chunks import ProgressFn, count_chunks, shifted_chunks, transform
+from shiftlab.measure.driver import BatchSize, ProgressFn, check_batch_size, check_geometry, run_chunks
 from shiftlab.measure.layer_records import LayerAccumulator, layer_offsets, layer_stride
-from shiftlab.measure.runner import Measuring, measuring, model_device, model_dtype
+from shiftlab.measure.runner import Measuring
 from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_images
 
@@ -111,6 +111,8 @@ class EquivarianceResult:
     layers: list[LayerEquivariance]
     skipped: list[SkippedLayer]
     output_eq_t_db: float | None = None
+    batch_size: int | None = None
+    device: str | None = None
 
     def first_break(self, tol: float = 1e-6, *, interior: bool = False) -> LayerEquivariance | None:
         """The first layer, in execution order, whose error (full or interior) exceeds ``tol``."""
@@ -140,6 +142,8 @@ class EquivarianceResult:
                 {**vars(l), "shape": list(l.shape), "stride": list(l.stride), "diagnosis": l.diagnose()} for l in self.layers
             ],
             "skipped": [vars(s) for s in self.skipped],
+            "batch_size": self.batch_size,
+            "device": self.device,
         })
 
 
@@ -252,23 +256,26 @@ def equivariance(
     mode: str = "circular",
     layers: Sequence[str] | None = None,
     border: int | None = None,
-    batch_size: int = 64,
+    batch_size: BatchSize = 64,
     crop_size: tuple[int, int] | None = None,
+    device: str | torch.device | None = None,
     progress: ProgressFn | None = None,
 ) -> EquivarianceResult:
     """Measure the equivariance of every layer of ``model`` under a set of shifts.
 
     Args:
-        model: any ``nn.Module`` taking ``[B, C, H, W]``; run in eval mode without autograd and
-            left exactly as it was (modes, hooks, parameters).
+        model: any ``nn.Module`` taking ``[B, C, H, W]``; run in eval mode under
+            ``torch.inference_mode`` and left exactly as it was (modes, hooks, parameters, device).
         images: ``[N, C, H, W]`` floating point.
         shifts: int ``m`` (all of ``[-m, m]^2``), a list of ``(dy, dx)`` or a ``ShiftSet``; fractional allowed.
         mode: ``"circular"``, ``"zeros"``, ``"fourier"``, or ``"crop"`` (with ``crop_size``; the
             reference is then a zero-filled shift and the interior errors are the meaningful ones).
         layers: module paths to measure (``["features.3"]``); default every non-container module.
         border: interior band in *input* pixels (scaled to each layer); default the receptive-field radius.
-        batch_size: images per forward pass, reference and shifted copies included.
+        batch_size: images per forward pass, reference and shifted copies included (each pass
+            holds the unshifted images and up to 7 shifts of each), or ``"auto"``.
         crop_size: ``(h, w)`` for ``mode="crop"``.
+        device: where to run (``"cpu"``, ``"cuda"``, ``"auto"``); default the model's device.
         progress: called as ``progress(done, total)`` after each forward pass.
 
     Returns:
@@ -286,40 +293,25 @@ def equivariance(
         >>> res.first_break(1e-9).name
         '2'
     """
-    images = check_images(images)
     shift_set = as_shift_set(shifts)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if mode == "crop":
-        if crop_size is None:
-            raise ValueError("mode='crop' needs crop_size=(h, w), the window the model sees")
-        transform(images[:1], shift_set.offsets, mode, crop_size)
-        in_hw = tuple(crop_size)
-    else:
-        shift_set.check_fits(*images.shape[-2:], mode)
-        in_hw = tuple(images.shape[-2:])
+    images = check_images(images)
+    check_batch_size(batch_size)
+    in_hw = check_geometry(images, shift_set, mode, crop_size)
     selected = _selected_modules(model, layers)
     recorder = _Recorder(selected, shift_set.offsets, in_hw, mode, border)
     root = _Recorder({model: "(output)"}, shift_set.offsets, in_hw, mode, 0)
-    device, dtype = model_device(model), model_dtype(model)
-    n_per = max(1, min(images.shape[0], batch_size // 2))
-    n_shift_per = max(1, batch_size // n_per - 1)
-    total = count_chunks(images.shape[0], len(shift_set), n_per * n_shift_per)
-    with measuring(model) as session:
+
+    def hooks(session: Measuring) -> None:
         for module in set(model.modules()) - ({model} - set(selected)):
             session.forward_hook(module, recorder.hook)
         session.forward_hook(model, root.hook)
-        for done, chunk in enumerate(
-            shifted_chunks(images, shift_set, mode, n_per * n_shift_per, crop_size=crop_size, device=device, dtype=dtype), 1
-        ):
-            n = len(chunk.image_index)
-            x0 = transform(images[chunk.image_index], torch.zeros(1, 2, dtype=torch.float64), mode, crop_size)[0]
-            batch = torch.cat([x0.to(device=device, dtype=dtype), chunk.batch])
-            recorder.start(n, chunk.shift_index)
-            root.start(n, chunk.shift_index)
-            model(batch)
-            if progress:
-                progress(done, total)
+
+    def before_pass(n: int, shift_index: Tensor) -> None:
+        recorder.start(n, shift_index)
+        root.start(n, shift_index)
+
+    run = run_chunks(model, images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size, device=device,
+                     reference_in_every_pass=True, before_pass=before_pass, session=hooks, progress=progress)
     out = root.records.get("(output)")
     return EquivarianceResult(
         mode=mode,
@@ -330,4 +322,6 @@ def equivariance(
         layers=[_summarise(r) for r in recorder.records.values()],
         skipped=list(recorder.skipped.values()),
         output_eq_t_db=out.eq_t_db() if out is not None else None,
+        batch_size=run.batch_size,
+        device=run.device,
     )

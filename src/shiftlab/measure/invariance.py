@@ -28,8 +28,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
-from shiftlab.measure.chunks import ProgressFn
-from shiftlab.measure.driver import BatchSize, Chunk, run_chunks
+from shiftlab.measure.driver import BatchSize, ProgressFn, Chunk, run_chunks
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_labels
 
