@@ -28,9 +28,20 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
-from shiftlab.measure.driver import BatchSize, ProgressFn, Chunk, run_chunks
+from shiftlab.measure.certificate import Certificate, residue_plan
+from shiftlab.measure.certificate import certify as certify_premise
+from shiftlab.measure.driver import (
+    BatchSize,
+    Chunk,
+    ProgressFn,
+    check_geometry,
+    on_device,
+    resolve_device,
+    run_chunks,
+)
+from shiftlab.measure.runner import measuring, model_dtype
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
-from shiftlab.measure.validation import check_finite_output, check_labels
+from shiftlab.measure.validation import check_finite_output, check_images, check_labels
 
 __all__ = ["InvarianceResult", "InvarianceStats", "consistency_from_predictions", "invariance",
            "invariance_compute", "invariance_update"]
@@ -44,7 +55,8 @@ class InvarianceResult:
     (``keep_predictions=True``) and left out of :meth:`to_dict` unless asked for. ``method``: how
     the shift profile was obtained (``"exact"``: a forward pass per shift; ``"certified"``: one per
     residue modulo the total stride, by the polyphase certificate; ``"sampled"``: a random sample
-    of shifts); ``batch_size``: images per forward pass used; ``device``: where the model ran.
+    of shifts); ``certificate``: what the certificate checked, or why it does not hold (None when
+    it was not tried); ``batch_size``: images per forward pass used; ``device``: where the model ran.
     """
 
     mode: str
@@ -65,6 +77,7 @@ class InvarianceResult:
     method: str = "exact"
     batch_size: int | None = None
     device: str | None = None
+    certificate: Certificate | None = None
     predictions: Tensor | None = field(default=None, repr=False)
 
     def to_dict(self, include_predictions: bool = False) -> dict:
@@ -241,8 +254,9 @@ class _Accumulator:
     """Turns chunks of logits into block tables (classes and probability changes ``[n, S]``, so
     memory is bounded by a block), and each finished block into :class:`InvarianceStats`."""
 
-    def __init__(self, n_shifts: int, labels: Tensor | None, keep: bool, pairs: Tensor) -> None:
-        self.n_shifts, self.labels, self.keep, self.pairs = n_shifts, labels, keep, pairs
+    def __init__(self, n_shifts: int, labels: Tensor | None, keep: bool, pairs: Tensor,
+                 expand: Tensor | None = None) -> None:
+        self.n_shifts, self.labels, self.keep, self.pairs, self.expand = n_shifts, labels, keep, pairs, expand
         self.total: InvarianceStats | None = None
         self.block = -1  # first image index of the block in the tables
         self.preds = self.change = torch.empty(0)
@@ -261,7 +275,10 @@ class _Accumulator:
         self.change[:, chunk.shift_index] = (probs - clean_prob[None, :]).abs().T
         if chunk.last:
             labels = None if self.labels is None else self.labels[chunk.start: chunk.start + chunk.n]
-            stats = invariance_update(self.preds, clean_pred, self.change, n_classes=clean.shape[1],
+            preds, change = self.preds, self.change
+            if self.expand is not None:  # certified: each shift's columns are its residue's
+                preds, change = preds[:, self.expand], change[:, self.expand]
+            stats = invariance_update(preds, clean_pred, change, n_classes=clean.shape[1],
                                       flip_pairs=self.pairs, labels=labels, keep_predictions=self.keep,
                                       first_index=chunk.start)
             self.total = stats if self.total is None else self.total + stats
@@ -278,6 +295,7 @@ def invariance(
     crop_size: tuple[int, int] | None = None,
     device: str | torch.device | None = None,
     keep_predictions: bool = False,
+    certify: bool | str = "auto",
     progress: ProgressFn | None = None,
 ) -> InvarianceResult:
     """Measure how a classifier's predictions change under shifts of its input.
@@ -297,6 +315,11 @@ def invariance(
         device: where to run (``"cpu"``, ``"cuda"``, ``"auto"``: CUDA when available); default
             the model's own device. The model is moved there for the call and moved back.
         keep_predictions: keep the ``[N, |S|]`` table of top-1 classes in ``result.predictions``.
+        certify: the polyphase certificate (:mod:`shiftlab.measure.certificate`): with ``"auto"``,
+            circular integer shifts of a model whose premise holds on the data cost one pass per
+            residue modulo its total stride (``result.method == "certified"``), else every shift
+            runs (``"exact"``); ``True`` raises with the reason when the premise fails; ``False``
+            never certifies. ``result.certificate`` says what was checked.
         progress: called as ``progress(done, total)`` after each forward pass.
 
     Returns:
@@ -323,10 +346,35 @@ def invariance(
         n_classes[:1] = [logits.shape[1]]
         return logits.detach().to("cpu", torch.float64)
 
-    acc = _Accumulator(len(shift_set), labels, keep_predictions, shift_set.unit_step_pairs())
-    run = run_chunks(model, images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size, device=device,
+    cert, run_set, expand = _plan(model, images, shift_set, mode, crop_size, device, certify)
+    acc = _Accumulator(len(run_set), labels, keep_predictions, shift_set.unit_step_pairs(), expand)
+    run = run_chunks(model, images, run_set, mode=mode, batch_size=batch_size, crop_size=crop_size, device=device,
                      forward=forward, on_chunk=acc, progress=progress)
     assert acc.total is not None
-    result = invariance_compute(acc.total, shift_set, mode=mode)
-    result.batch_size, result.device = run.batch_size, run.device
+    method = "certified" if expand is not None else "sampled" if shift_set.label.startswith("random") else "exact"
+    result = invariance_compute(acc.total, shift_set, mode=mode, method=method)
+    result.batch_size, result.device, result.certificate = run.batch_size, run.device, cert
     return result
+
+
+def _plan(model: nn.Module, images: Tensor, shift_set: ShiftSet, mode: str, crop_size: tuple[int, int] | None,
+          device: str | torch.device | None, certify: bool | str) -> tuple[Certificate | None, ShiftSet, Tensor | None]:
+    """``(certificate, shifts to run, residue index)``: the residues of ``shift_set`` when the
+    polyphase certificate holds and saves passes (or ``certify=True``), else ``shift_set`` itself."""
+    if certify not in (True, False, "auto"):
+        raise ValueError(f"certify must be 'auto', True or False, got {certify!r}")
+    if certify is False or certify == "auto" and (mode != "circular" or not shift_set.is_integer):
+        return None, shift_set, None
+    images = check_images(images)
+    check_geometry(images, shift_set, mode, crop_size)
+    dev = resolve_device(device, model)
+    with on_device(model, dev), measuring(model, warn=False):
+        cert = certify_premise(model, images.to(device=dev, dtype=model_dtype(model)), shift_set, mode=mode)
+    if not cert.holds:
+        if certify is True:
+            raise ValueError(f"certify=True, but the polyphase certificate does not hold: {cert.reason}")
+        return cert, shift_set, None
+    residues, index = residue_plan(shift_set, cert.stride)
+    if len(residues) == len(shift_set) and certify == "auto":
+        return cert, shift_set, None  # nothing to save
+    return cert, residues, index

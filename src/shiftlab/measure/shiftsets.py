@@ -64,6 +64,20 @@ class ShiftSet:
         return cls(offset_grid(m, m, step).to(torch.float64), label=label)
 
     @classmethod
+    def full(cls, height: int, width: int) -> ShiftSet:
+        """Every circular shift of an ``height x width`` image: ``(dy, dx)`` in
+        ``[0, height) x [0, width)`` (the full circular shift profile), row-major.
+
+        Example:
+            >>> len(ShiftSet.full(4, 6)), ShiftSet.full(4, 6).as_tuples()[:3]
+            (24, [(0, 0), (0, 1), (0, 2)])
+        """
+        if min(height, width) < 1:
+            raise ValueError(f"an image size must be >= 1, got {height}x{width}")
+        off = torch.cartesian_prod(torch.arange(height), torch.arange(width)).reshape(-1, 2)
+        return cls(off.to(torch.float64), label=f"full({height}x{width})")
+
+    @classmethod
     def from_list(cls, shifts: Iterable[Sequence[float]]) -> ShiftSet:
         """An explicit list of ``(dy, dx)`` pairs."""
         rows = [tuple(s) for s in shifts]
