@@ -200,3 +200,32 @@ def test_input_that_does_not_fit_the_model_exits_2(capsys):
     code, _, err = run(capsys, "measure", ZERO, "--input-shape", "1,16,16", "-n", "2", "--shifts", "1")
     assert code == 2
     assert "the model failed" in err and "--input-shape" in err
+
+
+def test_device_batch_size_auto_and_certify_options(capsys, tmp_path):
+    model_file = tmp_path / "strided.py"
+    model_file.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "def build():\n"
+        "    torch.manual_seed(1)\n"
+        "    return nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1, padding_mode='circular'), nn.ReLU(),\n"
+        "                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))\n"
+    )
+    target = f"{model_file}:build"
+    payload = measure_json(capsys, tmp_path, target, "--input-shape", "1,12,12", "--shifts", "3",
+                           "--batch-size", "auto", "--device", "cpu", "--certify", "yes")
+    inv = payload["invariance"]
+    assert inv["method"] == "certified" and inv["certificate"]["stride"] == [2, 2] and inv["device"] == "cpu"
+    assert inv["batch_size"] >= 1 and payload["equivariance"]["batch_size"] >= 1
+    exact = measure_json(capsys, tmp_path, target, "--input-shape", "1,12,12", "--shifts", "3", "--certify", "no")
+    assert exact["invariance"]["method"] == "exact"
+    assert exact["invariance"]["consistency"] == inv["consistency"]
+    # a zero-filled measurement cannot be certified: --certify yes says why and exits 2
+    code, _, err = run(capsys, "measure", target, "--input-shape", "1,12,12", "-n", "4", "--mode", "zeros",
+                       "--certify", "yes")
+    assert code == 2 and "certificate does not hold" in err and "needs circular shifts" in err
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects it before anything runs
+        main(["measure", target, "--input-shape", "1,12,12", "--batch-size", "0"])
+    assert exit_info.value.code == 2 and "positive integer or 'auto'" in capsys.readouterr().err
+    code, _, err = run(capsys, "measure", target, "--input-shape", "1,12,12", "--device", "tpu")
+    assert code == 2 and "unknown device 'tpu'" in err

@@ -57,10 +57,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shifts", type=int, default=2, help="measure every shift in [-m, m]^2; default 2")
     p.add_argument("--mode", choices=[m for m in MODES], default="circular", help="how images are shifted; default circular")
     p.add_argument("--tol", type=float, default=1e-4, help="error above which a layer counts as broken; default 1e-4")
-    p.add_argument("--batch-size", type=int, default=128, help="images per forward pass; default 128")
+    p.add_argument("--batch-size", type=batch_size_arg, default=128,
+                   help="images per forward pass, or 'auto' (from the free memory); default 128")
+    p.add_argument("--device", default="auto", help="where to run: auto (CUDA, then MPS, then CPU), cpu, cuda, "
+                   "cuda:N or mps; default auto")
+    p.add_argument("--certify", choices=["auto", "yes", "no"], default="auto",
+                   help="polyphase certificate for circular shifts of a global-pool model: one pass per residue "
+                        "modulo the total stride when its premise holds on the data (auto), required (yes) or "
+                        "never (no); default auto")
     p.add_argument("--seed", type=int, default=0, help="seed of the random images; default 0")
     p.add_argument("--json", dest="json_path", help="also write all results to this JSON file")
     p.set_defaults(run=run)
+
+
+def batch_size_arg(text: str) -> int | str:
+    """``--batch-size``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {text!r}")
+    return value
 
 
 def _read_images(path: str, n: int) -> torch.Tensor:
@@ -127,11 +147,14 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[bold]{args.model}[/]: {sum(p.numel() for p in model.parameters()):,} parameters, "
                   f"{images.shape[0]} images of {tuple(images.shape[1:])}")
     with progress_bar("per-layer equivariance", console) as update:
-        eq = equivariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size, progress=update)
+        eq = equivariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size,
+                          device=args.device, progress=update)
     inv = None
     if eq.output_eq_t_db is None:
         with progress_bar("invariance", console) as update:
-            inv = invariance(model, images, labels, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size, progress=update)
+            inv = invariance(model, images, labels, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size,
+                             device=args.device, certify={"auto": "auto", "yes": True, "no": False}[args.certify],
+                             progress=update)
         console.print(invariance_table(inv))
     else:
         console.print(f"dense output: EQ-T = {eq.output_eq_t_db:.2f} dB (higher is more equivariant)")

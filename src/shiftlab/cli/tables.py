@@ -31,6 +31,12 @@ def invariance_table(res: InvarianceResult) -> Table:
             ("mean accuracy over shifts", f"{res.mean_accuracy:.4f}"),
             ("worst-case accuracy (all shifts right)", f"{res.worst_case_accuracy:.4f}"),
         ]
+    how = {"certified": "certified: one pass per residue modulo the total stride",
+           "sampled": "sampled shifts", "exact": "exact: a pass per shift"}[res.method]
+    rows.append(("method", how))
+    if res.certificate is not None and not res.certificate.holds and res.mode == "circular":
+        rows.append(("certificate", "not used: " + res.certificate.reason))
+    rows.append(("device, batch size", f"{res.device}, {res.batch_size}"))
     for name, value in rows:
         table.add_row(name, value)
     return table

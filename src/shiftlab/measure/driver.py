@@ -231,12 +231,12 @@ def run_chunks(
     zeros = torch.zeros(1, 2, dtype=torch.float64)
     passes = seen = 0
     with on_device(model, dev), measuring(model) as handle:
-        if session is not None:
-            session(handle)
         dtype = model_dtype(model)
         if batch_size == "auto":
             example = transform(images[:1], zeros, mode, crop_size)[0].to(device=dev, dtype=dtype)
             batch_size = auto_batch_size(model, example, dev)
+        if session is not None:  # the metric's hooks, after the sizing pass
+            session(handle)
         if reference_in_every_pass:
             n_img = max(1, min(n_total, batch_size // (1 + min(n_shifts, SHIFTS_PER_PASS))))
             n_shift = max(1, batch_size // n_img - 1)
