@@ -30,7 +30,7 @@ from shiftlab.measure.driver import BatchSize, ProgressFn, check_batch_size, che
 from shiftlab.measure.layer_records import LayerAccumulator, layer_offsets, layer_stride
 from shiftlab.measure.runner import Measuring
 from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
-from shiftlab.measure.validation import check_finite_output, check_images
+from shiftlab.measure.validation import check_images
 
 __all__ = ["LayerEquivariance", "SkippedLayer", "EquivarianceResult", "equivariance"]
 
@@ -220,7 +220,6 @@ class _Recorder:
             )
         if output.shape[0] != self.n * (1 + len(self.shift_index)):
             raise ValueError(f"{site!r} changed the batch size; per-layer equivariance needs batch-preserving layers")
-        check_finite_output(output, f"layer {site!r}")
         record.add(output.detach(), self.n, self.shift_index)
 
 

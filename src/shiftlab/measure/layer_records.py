@@ -22,6 +22,10 @@ from shiftlab.measure.shifts import shift_many
 
 __all__ = ["LayerAccumulator", "interior_mask", "layer_offsets"]
 
+#: Shifted references built at once per layer: bounds the extra memory of a layer to this many
+#: copies of its reference maps (the forward pass itself holds 1 + 7 of them).
+TARGETS_AT_ONCE = 2
+
 
 def layer_stride(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int]:
     """Integer stride of a layer: ``H / H_l`` rounded to the nearest integer >= 1 per axis.
@@ -99,26 +103,39 @@ class LayerAccumulator:
     def stride(self) -> tuple[int, int]:
         return layer_stride(self.in_hw, self.shape[1:])
 
-    def _targets(self, ref: Tensor, idx: Tensor) -> Tensor:
-        """``T_{d'} f_l(x)`` for the shifts ``idx``: ``[s, n, C, H_l, W_l]``; exact shifts where aligned."""
+    def _sums(self, ref: Tensor, shifted: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """``(sum |f(T_d x) - T_{d'} f(x)|^2, sum |T_{d'} f(x)|^2)`` over images and channels per
+        pixel, ``[s, H_l, W_l]`` float64 each, for the shifts ``idx`` (exact shifts where aligned,
+        band-limited ones elsewhere). Each group's targets are built once and reused in place."""
         mode = "zeros" if self.mode == "crop" else self.mode
-        out = torch.empty((len(idx), *ref.shape), dtype=ref.dtype, device=ref.device)
+        diff2 = torch.empty((len(idx), *ref.shape[-2:]), dtype=torch.float64, device=ref.device)
+        tgt2 = torch.empty_like(diff2)
         aligned = self.aligned[idx]
         for sel in (aligned, ~aligned):
-            if sel.any():
-                out[sel.to(ref.device)] = shift_many(ref, self.offsets[idx][sel], mode)
-        return out
+            for where in sel.nonzero()[:, 0].to(ref.device).split(TARGETS_AT_ONCE):
+                target = shift_many(ref, self.offsets[idx][where.cpu()], mode)  # [g, n, C, H_l, W_l]
+                tgt2[where] = target.square().sum(dim=(1, 2)).double()
+                diff2[where] = target.sub_(shifted[where]).square_().sum(dim=(1, 2)).double()
+        return diff2, tgt2
 
     def add(self, output: Tensor, n: int, shift_index: Tensor) -> None:
-        """Accumulate from a hooked output ``[(1 + s) n, C, H_l, W_l]`` (reference images first)."""
-        ref = output[:n].double()
-        shifted = output[n:].double().reshape(len(shift_index), n, *output.shape[1:])
-        target = self._targets(ref, shift_index)
-        diff2 = (shifted - target).square().sum(dim=(1, 2))  # [s, H_l, W_l]
-        tgt2 = target.square().sum(dim=(1, 2))
+        """Accumulate from a hooked output ``[(1 + s) n, C, H_l, W_l]`` (reference images first).
+
+        The differences are taken in the output's precision (float32 or float64; half precision
+        is widened to float32) and summed over images and channels in it, then accumulated in
+        float64. ``ValueError`` when the output holds NaN or Inf.
+        """
+        work = output if output.dtype in (torch.float32, torch.float64) else output.float()
+        ref = work[:n]
+        shifted = work[n:].reshape(len(shift_index), n, *work.shape[1:])
+        diff2, tgt2 = self._sums(ref, shifted, shift_index)  # [s, H_l, W_l]
+        ref2 = ref.square().sum().double()
+        if not (torch.isfinite(ref2) and torch.isfinite(diff2).all()):  # NaN / Inf anywhere reaches these sums
+            raise ValueError(f"layer {self.name!r} produced NaN or Inf outputs; check the weights (e.g. a diverged "
+                             "checkpoint) and the input scaling")
         mask = self._mask[shift_index].to(diff2.device, diff2.dtype)
         self.sq_err[shift_index] += diff2.sum(dim=(1, 2)).cpu()
-        self.sq_ref[shift_index] += ref.square().sum().cpu()
+        self.sq_ref[shift_index] += ref2.cpu()
         self.sq_err_in[shift_index] += (diff2 * mask).sum(dim=(1, 2)).cpu()
         self.sq_ref_in[shift_index] += (tgt2 * mask).sum(dim=(1, 2)).cpu()
         self.n_in[shift_index] += mask.sum(dim=(1, 2)).cpu() * n * output.shape[1]
