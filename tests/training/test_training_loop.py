@@ -258,3 +258,30 @@ def test_resume_of_a_converged_run_trains_no_further(tmp_path, digits, make_mode
     first = train(make_model(), images, labels, config, checkpoint_dir=tmp_path)
     again = train(make_model(), images, labels, config, checkpoint_dir=tmp_path, resume=True)
     assert again.converged and again.epochs_completed == first.epochs_completed < 8
+
+
+def test_device_cpu_explicit_and_auto_give_the_same_weights(small_digits, make_model):
+    x, y = small_digits
+    config = TrainConfig(epochs=1, batch_size=32, seed=0)
+    default, explicit = make_model(), make_model()
+    r0 = train(default, x, y, config)
+    r1 = train(explicit, x, y, config, device="cpu")
+    assert r0.device == r1.device == "cpu" and state_equal(default, explicit)
+    if not torch.cuda.is_available():
+        auto = make_model()
+        assert train(auto, x, y, config, device="auto").device == "cpu" and state_equal(auto, default)
+        with pytest.raises(ValueError, match="CUDA is not available here"):
+            train(make_model(), x, y, config, device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_follows_the_cpu_run_to_float_rounding(small_digits, make_model):
+    x, y = small_digits
+    config = TrainConfig(epochs=1, batch_size=32, seed=0)
+    cpu, gpu = make_model(), make_model()
+    train(cpu, x, y, config)
+    result = train(gpu, x, y, config, device="cuda")
+    assert result.device.startswith("cuda") and next(gpu.parameters()).is_cuda
+    for a, b in zip(cpu.state_dict().values(), gpu.state_dict().values()):
+        assert torch.allclose(a.float(), b.float().cpu(), rtol=1e-2, atol=1e-3)  # the same draws, other kernels
+    assert abs(evaluate(gpu, x, y) - evaluate(cpu, x, y)) <= 0.05  # data on the CPU, model on the GPU

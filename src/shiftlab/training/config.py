@@ -99,6 +99,7 @@ class TrainResult:
         epochs_completed: number of completed epochs (``len(history)``).
         seconds: total training wall time, summed over all epochs including those run before a resume.
         resumed_from: the epoch the run was resumed from, or ``None`` if it started from scratch.
+        device: where it trained (``"cpu"``, ``"cuda:0"``, ...).
     """
 
     history: list[dict] = field(default_factory=list)
@@ -106,6 +107,7 @@ class TrainResult:
     seconds: float = 0.0
     resumed_from: int | None = None
     converged: bool | None = None
+    device: str = "cpu"
 
     def to_dict(self) -> dict:
         """Return the result as a plain, JSON-safe dict."""
@@ -115,6 +117,7 @@ class TrainResult:
             "seconds": self.seconds,
             "resumed_from": self.resumed_from,
             "converged": self.converged,
+            "device": self.device,
         }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from shiftlab.measure.runner import measuring
+from shiftlab.measure.runner import measuring, model_device
 
 from ._validate import check_dataset
 
@@ -13,8 +13,8 @@ from ._validate import check_dataset
 def evaluate(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> float:
     """Return the fraction of ``images`` whose arg-max logit equals the label.
 
-    Runs in eval mode under ``torch.no_grad()`` and restores the model's previous train/eval
-    mode (per submodule) afterwards.
+    Runs in eval mode under ``torch.inference_mode()`` on the model's device (batches are moved
+    there) and restores the model's previous train/eval mode (per submodule) afterwards.
 
     Shape:
         - images: ``[N, C, H, W]`` floating point
@@ -30,7 +30,9 @@ def evaluate(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int =
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     correct = 0
+    device = model_device(model)
     with measuring(model, warn=False):  # eval mode, no autograd, every module's mode restored after
         for batch_images, batch_labels in zip(images.split(batch_size), labels.split(batch_size)):
-            correct += int((model(batch_images).argmax(dim=1) == batch_labels).sum())
+            predicted = model(batch_images.to(device)).argmax(dim=1).cpu()
+            correct += int((predicted == batch_labels).sum())
     return correct / len(labels)

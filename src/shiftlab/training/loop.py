@@ -1,4 +1,5 @@
-"""Seeded, deterministic, checkpointed and resumable training of an image classifier (CPU).
+"""Seeded, deterministic, checkpointed and resumable training of an image classifier, on the CPU
+or a GPU (``device=``).
 
 Determinism. Every random draw comes from streams derived from ``(config.seed, epoch)`` alone
 (see :mod:`._rng`): a per-epoch ``torch.Generator`` shuffles and augments, and the global
@@ -11,7 +12,13 @@ Bitwise equality assumes the same machine, torch build and ``torch.get_num_threa
 kernels are deterministic for a fixed thread count, but a different count can change the
 reduction order of float sums. ``torch.use_deterministic_algorithms(True)`` is not set here,
 because it is a process-wide switch that belongs to the caller; on CPU it changes no kernel this
-loop uses (it matters mainly for CUDA), and training runs unchanged under it.
+loop uses, and training runs unchanged under it.
+
+On a GPU (``docs/definitions.md``, "Devices and determinism"): the data order, augmentation and
+dropout draws are the same as on the CPU (they come from CPU generators), but cuDNN's
+convolution kernels may choose non-deterministic algorithms, so two GPU runs agree to float
+rounding, not bitwise, unless the caller sets ``torch.use_deterministic_algorithms(True)`` (and
+``CUBLAS_WORKSPACE_CONFIG=:4096:8``); CPU and GPU runs never agree bitwise.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from .checkpoint import (
     restore,
     save_checkpoint,
 )
+from shiftlab.measure.driver import resolve_device
+
 from .config import TrainConfig, TrainResult
 from .evaluate import evaluate
 from .progress import ProgressCallback, ProgressEvent
@@ -53,6 +62,7 @@ def train(
     val_images: Tensor | None = None,
     val_labels: Tensor | None = None,
     progress: ProgressCallback | None = None,
+    device: str | torch.device | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with AdamW on cross-entropy and return the per-epoch history.
 
@@ -80,6 +90,9 @@ def train(
         resume: continue from the checkpoint in ``checkpoint_dir`` (requires ``checkpoint_dir``).
         val_images, val_labels: optional validation set, scored after every epoch (``val_acc``).
         progress: called with a :class:`ProgressEvent` after every step and every epoch.
+        device: where to train (``"cpu"``, ``"cuda"``, ``"auto"``: CUDA when available);
+            default the model's device. The model is moved there and stays there; each batch
+            is moved as it is used (the data stay where they are).
 
     Returns:
         The :class:`TrainResult` over all completed epochs, including any before a resume.
@@ -102,6 +115,8 @@ def train(
         2
     """
     _check_inputs(model, images, labels, config, val_images, val_labels, checkpoint_dir, resume)
+    dev = resolve_device(device, model)
+    model.to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     path = checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
     data = _data_fingerprints(images, labels, val_images, val_labels) if path is not None else {}
@@ -114,7 +129,7 @@ def train(
             if _reached(history, config):
                 break
             row = _run_epoch(model, optimizer, images, labels, config, epoch, progress,
-                             val_images, val_labels)
+                             val_images, val_labels, dev)
             history.append(row)
             if path is not None:
                 state = Checkpoint(epoch, model.state_dict(), optimizer.state_dict(), history,
@@ -126,7 +141,7 @@ def train(
         model.eval()
     converged = None if config.target_accuracy is None else _reached(history, config)
     return TrainResult(history, len(history), sum(row["seconds"] for row in history), resumed_from,
-                       converged)
+                       converged, str(dev))
 
 
 def _reached(history: list[dict], config: TrainConfig) -> bool:
@@ -191,8 +206,10 @@ def _run_epoch(
     progress: ProgressCallback | None,
     val_images: Tensor | None,
     val_labels: Tensor | None,
+    device: torch.device,
 ) -> dict:
-    """Train one epoch (then score the validation set) and return its history row."""
+    """Train one epoch (then score the validation set) and return its history row. Batches are
+    drawn and augmented on the CPU (the same draws on every device), then moved to ``device``."""
     start = time.perf_counter()
     data_seed, model_seed = epoch_seeds(config.seed, epoch)
     generator = data_generator(data_seed)
@@ -203,6 +220,7 @@ def _run_epoch(
             batch_images, batch_labels = images[index], labels[index]
             if config.augment == "translate":
                 batch_images = random_translate(batch_images, config.max_shift, generator)
+            batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
             loss, batch_correct = _step(model, optimizer, batch_images, batch_labels,
                                         f"epoch {epoch}, step {step}/{len(batches)}", config.lr)
             total_loss += loss * len(index)
@@ -214,7 +232,7 @@ def _run_epoch(
         if config.precise_bn and has_batchnorm(model) and (last or val_images is not None):
             recount = batches[: max(1, PRECISE_BN_IMAGES // config.batch_size)]
             augment = (lambda x: random_translate(x, config.max_shift, generator)) if config.augment == "translate" else None
-            recompute_batchnorm(model, [images[index] for index in recount], augment)
+            recompute_batchnorm(model, [images[index] for index in recount], augment, device)
     row = {"epoch": epoch, "train_loss": total_loss / len(labels), "train_acc": accuracy}
     if val_images is not None:
         row["val_acc"] = evaluate(model, val_images, val_labels)

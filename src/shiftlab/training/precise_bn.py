@@ -24,8 +24,10 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def recompute_batchnorm(model: nn.Module, batches: list[Tensor], transform: Callable[[Tensor], Tensor] | None = None) -> None:
-    """Replace every BatchNorm's running mean/var by their average over ``batches``.
+def recompute_batchnorm(model: nn.Module, batches: list[Tensor], transform: Callable[[Tensor], Tensor] | None = None,
+                        device: torch.device | None = None) -> None:
+    """Replace every BatchNorm's running mean/var by their average over ``batches`` (each
+    transformed where it is, then moved to ``device`` when given).
 
     The model runs in train mode (batch statistics) with cumulative averaging (``momentum=None``);
     each layer's momentum and the model's mode are restored afterwards. Parameters are untouched.
@@ -42,7 +44,8 @@ def recompute_batchnorm(model: nn.Module, batches: list[Tensor], transform: Call
             m.momentum = None
         model.train()
         for batch in batches:
-            model(transform(batch) if transform is not None else batch)
+            batch = transform(batch) if transform is not None else batch
+            model(batch if device is None else batch.to(device))
     finally:
         for m, momentum in zip(layers, momenta):
             m.momentum = momentum
