@@ -1,6 +1,6 @@
 """Training throughput (images/s) of every zoo model, one thread per worker as in the study.
 
-Usage: python benchmarks/bench_training.py [--models strided_gap,aps_gap --steps 12 --warmup 2 --repeats 3]
+Usage: python benchmarks/bench_training.py [--models strided_gap,aps_gap --steps 6 --warmup 2 --repeats 2]
 
 Each model is built as the study builds it (``shiftlab.study.job._build``: 10 classes, 1 input
 channel, width 16, input 48x48, zero padding, seed 0, channels-last) and trained with AdamW
@@ -166,9 +166,9 @@ def cpu_name() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(zoo.names()), help="comma-separated zoo names (default: all)")
-    parser.add_argument("--steps", type=int, default=12, help="timed optimizer steps per measurement")
+    parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="untimed optimizer steps before timing")
-    parser.add_argument("--repeats", type=int, default=3, help="round-robin rounds over the settings")
+    parser.add_argument("--repeats", type=int, default=2, help="round-robin rounds over the settings")
     args = parser.parse_args()
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     for name in models:

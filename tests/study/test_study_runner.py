@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.job import Job, record_paths
@@ -169,3 +170,24 @@ def test_job_keys_parse_back_and_the_full_preset_has_the_sweep():
         StudyConfig(capacity_widths=(8, 8))
     with pytest.raises(ValueError, match="capacity model"):
         StudyConfig(capacity_widths=(8,), capacity_models=("nope",))
+
+
+def test_device_is_recorded_and_a_missing_device_fails_before_anything_is_written(tiny_run, tmp_path):
+    _, results = tiny_run
+    assert results.meta.device == "cpu"  # "auto" without a GPU
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        run_study(StudyConfig(**TINY), tmp_path / "bad", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available here"):
+            run_study(StudyConfig(**TINY), tmp_path / "bad", device="cuda")
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_study_on_the_gpu_matches_the_cpu_study_to_rounding(tmp_path):
+    config = StudyConfig(**{**TINY, "conditions": ("centred",), "seeds": 1})
+    cpu = run_study(config, tmp_path / "cpu", device="cpu", workers=1)
+    gpu = run_study(config, tmp_path / "gpu", device="cuda")
+    assert gpu.meta.device.startswith("cuda") and gpu.meta.workers == 1
+    for a, b in zip(cpu.analysis.cells, gpu.analysis.cells):
+        assert abs(a.metrics["test_accuracy"].estimate - b.metrics["test_accuracy"].estimate) <= 0.05

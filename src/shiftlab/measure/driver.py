@@ -79,11 +79,11 @@ def transform(x: Tensor, offsets: Tensor, mode: str, crop_size: tuple[int, int] 
     return shift_many(x, offsets, mode)
 
 
-def resolve_device(device: str | torch.device | None, model: nn.Module) -> torch.device:
-    """``None``: the model's device; ``"auto"``: CUDA, else MPS, else CPU; otherwise ``device``
-    (``ValueError`` when it is not available here)."""
+def resolve_device(device: str | torch.device | None, model: nn.Module | None = None) -> torch.device:
+    """``None``: the model's device (the CPU without a model); ``"auto"``: CUDA, else MPS, else
+    CPU; otherwise ``device`` (``ValueError`` when it is not available here)."""
     if device is None:
-        return model_device(model)
+        return model_device(model) if model is not None else torch.device("cpu")
     if isinstance(device, str) and device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -108,12 +108,13 @@ def _task(config: StudyConfig, data: StudyData, job: Job) -> _Task:
     return _Task(data.train_x, data.train_y, data.eval_x, data.eval_y, data.test_x, data.test_y, len(data.classes))
 
 
-def _build(config: StudyConfig, data: StudyData, job: Job, n_classes: int, seed: int) -> ZooNet:
+def _build(config: StudyConfig, data: StudyData, job: Job, n_classes: int, seed: int,
+           device: torch.device) -> ZooNet:
     padding = "circular" if condition(job.condition).circular_padding else config.padding
     model = build(job.model, num_classes=n_classes, in_channels=data.train_x.shape[1], width=job.width_in(config),
                   input_size=data.canvas.canvas_size, padding_mode=padding, seed=seed)
     # channels-last: the same numbers on every run, and pooling/BN at full resolution run ~1.7x faster on CPU
-    return model.to(memory_format=torch.channels_last)
+    return model.to(device=device, memory_format=torch.channels_last)
 
 
 def _epoch_progress(progress: Progress | None, key: str, stage: str) -> Callable[[ProgressEvent], None] | None:
@@ -130,6 +131,7 @@ def _epoch_progress(progress: Progress | None, key: str, stage: str) -> Callable
 def _train(model: nn.Module, x: Tensor, y: Tensor, config: StudyConfig, seed: int, *, epochs: int,
            target: float | None, max_shift: int, checkpoint_dir: Path, resume: bool,
            on_epoch: Callable[[ProgressEvent], None] | None) -> TrainResult:
+    """Train on the model's device (the data stay on the CPU; batches move)."""
     train_config = TrainConfig(epochs=epochs, batch_size=config.batch_size, lr=config.lr, seed=seed,
                                augment="translate" if max_shift else "none", max_shift=max_shift,
                                target_accuracy=target)
@@ -147,11 +149,11 @@ def _training_record(result: TrainResult, target: float | None, head: TrainResul
 
 
 def _train_job(config: StudyConfig, data: StudyData, job: Job, task: _Task, out: Path, resume: bool,
-               progress: Progress | None) -> tuple[ZooNet, TrainingRecord]:
+               progress: Progress | None, device: torch.device) -> tuple[ZooNet, TrainingRecord]:
     cond = condition(job.condition)
     ckpt = out / "checkpoints" / job.key
     if cond.probe:
-        model = _build(config, data, job, task.n_classes, job.seed)
+        model = _build(config, data, job, task.n_classes, job.seed, device)
         result = _train(model, task.train_x, task.train_y, config, job.seed, epochs=config.probe_epochs, target=None,
                         max_shift=0, checkpoint_dir=ckpt, resume=resume,
                         on_epoch=_epoch_progress(progress, job.key, "train"))
@@ -159,19 +161,19 @@ def _train_job(config: StudyConfig, data: StudyData, job: Job, task: _Task, out:
     target = config.target_accuracy
     shift = {"none": 0, "range": config.augment_range, "canvas": data.max_shift}[cond.augment]
     if not cond.transfer:
-        model = _build(config, data, job, task.n_classes, job.seed)
+        model = _build(config, data, job, task.n_classes, job.seed, device)
         result = _train(model, task.train_x, task.train_y, config, job.seed, epochs=config.max_epochs, target=target,
                         max_shift=shift, checkpoint_dir=ckpt, resume=resume,
                         on_epoch=_epoch_progress(progress, job.key, "train"))
         return model, _training_record(result, target)
     first, second = split_classes(len(data.classes))
-    model = _build(config, data, job, len(first), job.seed)
+    model = _build(config, data, job, len(first), job.seed, device)
     trunk_x, trunk_y = select_classes(data.train_x, data.train_y, first)
     trunk = _train(model, trunk_x, trunk_y, config, job.seed, epochs=config.max_epochs, target=target, max_shift=shift,
                    checkpoint_dir=ckpt / "trunk", resume=resume, on_epoch=_epoch_progress(progress, job.key, "train"))
-    with torch.no_grad():  # the frozen trunk's features of the second half's centred images
-        features = torch.cat([model.features(chunk) for chunk in task.train_x.split(256)])
-    head = _build(config, data, job, task.n_classes, job.seed + 1).head
+    with torch.inference_mode():  # the frozen trunk's features of the second half's centred images
+        features = torch.cat([model.features(chunk.to(device)).cpu() for chunk in task.train_x.split(256)])
+    head = _build(config, data, job, task.n_classes, job.seed + 1, device).head
     head_result = _train(head, features, task.train_y, config, job.seed, epochs=config.max_epochs, target=target,
                          max_shift=0, checkpoint_dir=ckpt / "head", resume=resume,
                          on_epoch=_epoch_progress(progress, job.key, "head"))
@@ -186,15 +188,16 @@ def _nan_mean(values: np.ndarray) -> float | None:
 
 
 def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume: bool = False,
-            progress: Progress | None = None) -> RunRecord:
-    """Train and measure ``job``, write ``runs/KEY.json`` and ``runs/KEY.npz``, return the record.
+            progress: Progress | None = None, device: str | torch.device = "cpu") -> RunRecord:
+    """Train and measure ``job`` on ``device``, write ``runs/KEY.json`` and ``runs/KEY.npz``,
+    return the record.
 
     Checkpoints go to ``out/checkpoints/KEY/`` after every epoch; with ``resume`` an interrupted
     training continues from its last epoch.
     """
     start = time.perf_counter()
     task = _task(config, data, job)
-    model, training = _train_job(config, data, job, task, out, resume, progress)
+    model, training = _train_job(config, data, job, task, out, resume, progress, torch.device(device))
     model.eval()
     zoo_spec = spec(job.model)
     per_image: dict[str, np.ndarray] = {}

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import consistency_from_predictions, invariance
+from shiftlab.measure.runner import model_device
 from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.study.records import Periodicity, ShiftProfile
 
@@ -212,6 +213,7 @@ def probe_correct(model: nn.Module, images: Tensor, labels: Tensor) -> np.ndarra
 
 def correct_per_image(model: nn.Module, images: Tensor, labels: Tensor) -> np.ndarray:
     """``1.0`` where ``model`` classifies an image right, else ``0.0``. ``(N, C, H, W) -> (N,)``."""
+    device = model_device(model)
     with torch.inference_mode():
-        preds = torch.cat([model(chunk).argmax(dim=1) for chunk in images.split(256)])
+        preds = torch.cat([model(chunk.to(device)).argmax(dim=1).cpu() for chunk in images.split(256)])
     return (preds == labels).to(torch.float64).numpy()

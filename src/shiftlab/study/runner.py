@@ -35,6 +35,7 @@ import torch
 import shiftlab
 from shiftlab.data.canvas import content_extent
 from shiftlab.io import write_json_atomic
+from shiftlab.measure.driver import resolve_device
 from shiftlab.study.analysis import analyse
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.data import StudyData, prepare_data
@@ -109,10 +110,10 @@ def _worker_data(config: StudyConfig) -> StudyData:
     return _WORKER["data"]
 
 
-def _worker_job(config: StudyConfig, job: Job, out: str, resume: bool) -> str:
+def _worker_job(config: StudyConfig, job: Job, out: str, resume: bool, device: str) -> str:
     events = _WORKER.get("events")
     progress = None if events is None else (lambda *event: events.put(event))
-    run_job(config, _worker_data(config), job, Path(out), resume=resume, progress=progress)
+    run_job(config, _worker_data(config), job, Path(out), resume=resume, progress=progress, device=device)
     return job.key
 
 
@@ -130,12 +131,12 @@ class _Callbacks:
 
 
 def _run_in_process(config: StudyConfig, data: StudyData, jobs: list[Job], out: Path, resume: bool,
-                    calls: _Callbacks, done0: int, total: int) -> None:
+                    calls: _Callbacks, done0: int, total: int, device: str) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for i, job in enumerate(jobs):
-            run_job(config, data, job, out, resume=resume, progress=calls.progress)
+            run_job(config, data, job, out, resume=resume, progress=calls.progress, device=device)
             if calls.on_job:
                 calls.on_job(job.key, done0 + i + 1, total)
     finally:
@@ -143,12 +144,12 @@ def _run_in_process(config: StudyConfig, data: StudyData, jobs: list[Job], out: 
 
 
 def _run_in_pool(config: StudyConfig, jobs: list[Job], out: Path, resume: bool, workers: int, calls: _Callbacks,
-                 done0: int, total: int) -> None:
+                 done0: int, total: int, device: str) -> None:
     context = multiprocessing.get_context("spawn")
     events = context.Queue() if calls.progress else None
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(events,))
     try:
-        pending: set[Future] = {pool.submit(_worker_job, config, job, str(out), resume) for job in jobs}
+        pending: set[Future] = {pool.submit(_worker_job, config, job, str(out), resume, device) for job in jobs}
         done = done0
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -177,13 +178,13 @@ def _drain(events: multiprocessing.Queue | None, progress: Progress | None) -> N
             return
 
 
-def _meta(config: StudyConfig, data: StudyData, started: str, seconds: float, workers: int) -> StudyMeta:
+def _meta(config: StudyConfig, data: StudyData, started: str, seconds: float, workers: int, device: str) -> StudyMeta:
     h, w = data.canvas.canvas_size
     return StudyMeta(
         dataset=config.data, n_train=int(data.train_x.shape[0]), n_test=int(data.test_x.shape[0]),
         n_eval=int(data.eval_x.shape[0]), object_size=list(data.canvas.object_size),
         object_extent=list(content_extent(data.train_x)), canvas_size=[h, w], max_shift=data.max_shift,
-        classes=data.classes, device="cpu", workers=workers, threads_per_worker=1,
+        classes=data.classes, device=device, workers=workers, threads_per_worker=1,
         hardware=f"{platform.processor() or platform.machine()}, {default_workers()} cores, {platform.system()} {platform.release()}",
         torch_version=torch.__version__, shiftlab_version=shiftlab.__version__, started=started, seconds=seconds,
     )
@@ -197,6 +198,7 @@ def run_study(
     workers: int | None = None,
     on_job: Callable[[str, int, int], None] | None = None,
     progress: Progress | None = None,
+    device: str | torch.device = "auto",
 ) -> StudyResults:
     """Train and measure every job of ``config`` into ``out``, analyse, write ``results.json``.
 
@@ -206,18 +208,22 @@ def run_study(
         resume: read finished runs back (damaged ones are redone) and continue unfinished
             trainings from their last epoch; the config must equal the saved one. Without it,
             ``out`` must not hold an earlier study.
-        workers: worker processes (default: the number of cores); 1 runs in this process.
+        workers: worker processes (default: the number of cores; 1 on a GPU); 1 runs in this process.
             Every job runs with one torch thread, so results are identical for any count.
             Workers are started with ``spawn``: a script calling this with ``workers > 1``
             needs the ``if __name__ == "__main__":`` guard.
         on_job: called as ``on_job(key, finished, total)`` after each job.
         progress: called as ``progress(key, stage, done, total)`` as jobs train and measure.
+        device: where every job trains and is measured (``"auto"``: CUDA when available, else
+            the CPU); recorded in ``meta.device``. GPU runs agree with CPU runs to float rounding,
+            not bitwise (``docs/definitions.md``, "Devices and determinism").
 
     Returns:
         the :class:`~shiftlab.study.results.StudyResults` also written to ``out/results.json``.
     """
     out = Path(out)
-    workers = default_workers() if workers is None else workers
+    dev = str(resolve_device(device))
+    workers = (1 if dev != "cpu" else default_workers()) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     check_run_dir(config, out, resume)
@@ -231,9 +237,9 @@ def run_study(
     calls = _Callbacks(on_job, progress)
     done0 = len(jobs) - len(todo)
     if workers == 1 or len(todo) <= 1:
-        _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs))
+        _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
     else:
-        _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs))
+        _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
     records, per_image = [], []
     for job in jobs:
         finished = _finished(out, job)
@@ -242,5 +248,5 @@ def run_study(
         records.append(finished[0])
         per_image.append(finished[1])
     analysis = analyse(config, records, per_image)
-    meta = _meta(config, data, started, time.perf_counter() - t0, workers)
+    meta = _meta(config, data, started, time.perf_counter() - t0, workers, dev)
     return write_results(out, StudyResults(SCHEMA_VERSION, config.to_dict(), meta, records, analysis))
