@@ -1,4 +1,4 @@
-"""The polyphase certificate (``docs/definitions.md``, "The polyphase certificate").
+"""The polyphase certificate (``docs/definitions.md``, "Polyphase certificate").
 
 A classifier ``f`` whose trunk has total stride ``S = (S_y, S_x)`` and whose head pools globally
 is, with circular padding and ``S`` dividing the image size, invariant to circular shifts by
