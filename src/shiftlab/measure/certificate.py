@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from shiftlab.measure.runner import forward_with_leaf_hook
 from shiftlab.measure.shifts import shift_many
 from shiftlab.measure.shiftsets import ShiftSet
 
@@ -59,13 +60,7 @@ def total_stride(model: nn.Module, x: Tensor) -> tuple[int, int] | None:
         if isinstance(output, Tensor) and output.dim() == 4 and max(output.shape[-2:]) > 1:  # not a pooled 1x1
             last[:] = [tuple(output.shape[-2:])]
 
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_leaf_hook(model, x, hook)
     if not last:
         return None
     (h, w), (H, W) = last[0], x.shape[-2:]

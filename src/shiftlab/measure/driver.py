@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from shiftlab.measure.runner import Measuring, measuring, model_device, model_dtype
+from shiftlab.measure.runner import Measuring, forward_with_leaf_hook, measuring, model_device, model_dtype
 from shiftlab.measure.shifts import crop_many, shift_many
 from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.measure.validation import check_images
@@ -136,13 +136,7 @@ def _activation_bytes(model: nn.Module, x: Tensor) -> int:
         if isinstance(output, Tensor):
             total[0] += output.numel() * output.element_size()
 
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())] or [model]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_leaf_hook(model, x, hook)
     return total[0]
 
 

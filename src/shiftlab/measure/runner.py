@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-__all__ = ["Measuring", "measuring", "model_device", "model_dtype"]
+__all__ = ["Measuring", "forward_with_leaf_hook", "measuring", "model_device", "model_dtype"]
 
 
 class Measuring:
@@ -35,6 +35,18 @@ class Measuring:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+
+
+def forward_with_leaf_hook(model: nn.Module, x: torch.Tensor, hook: Callable) -> object:
+    """Run ``model(x)`` once with ``hook(module, inputs, output)`` on every leaf module (the model
+    itself when it has no children); the hooks are removed after, also when the pass raises."""
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())] or [model]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        return model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def model_device(model: nn.Module) -> torch.device:
