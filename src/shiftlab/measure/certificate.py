@@ -51,22 +51,33 @@ class Certificate:
 
 
 def total_stride(model: nn.Module, x: Tensor) -> tuple[int, int] | None:
-    """``(H / h, W / w)`` of the last 4-D map ``[n, C, h, w]`` the model's leaf modules produce
-    for ``x [n, C, H, W]``, or None when there is none or it does not divide the input exactly.
-    Call inside :func:`shiftlab.measure.runner.measuring`."""
-    last: list[tuple[int, int]] = []
+    """``(H / h, W / w)`` of the last 4-D map ``[n, C, h, w]`` (larger than 1 x 1) the model's leaf
+    modules produce for ``x [n, C, H, W]``; None when there is none, or when some map's size does
+    not divide the input or its stride is not a multiple of the stride before it (a size lost to
+    rounding, e.g. 28 -> 14 -> 7 -> 4). Maps larger than the one before (a padding layer's
+    output) are passed over. Call inside :func:`shiftlab.measure.runner.measuring`.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.Conv2d(2, 2, 3, stride=2, padding=1))
+        >>> total_stride(net, torch.zeros(1, 1, 16, 16)), total_stride(net, torch.zeros(1, 1, 14, 14))
+        ((4, 4), None)
+    """
+    sizes: list[tuple[int, int]] = []
 
     def hook(module: nn.Module, inputs: tuple, output: object) -> None:
         if isinstance(output, Tensor) and output.dim() == 4 and max(output.shape[-2:]) > 1:  # not a pooled 1x1
-            last[:] = [tuple(output.shape[-2:])]
+            sizes.append(tuple(output.shape[-2:]))
 
     forward_with_leaf_hook(model, x, hook)
-    if not last:
-        return None
-    (h, w), (H, W) = last[0], x.shape[-2:]
-    if H % h or W % w:
-        return None
-    return H // h, W // w
+    H, W = x.shape[-2:]
+    stride, last = (1, 1), (H, W)
+    for h, w in sizes:
+        if h > last[0] or w > last[1]:  # a padding layer's output, cropped again by the next layer
+            continue
+        if H % h or W % w or (H // h) % stride[0] or (W // w) % stride[1]:
+            return None
+        stride, last = (H // h, W // w), (h, w)
+    return stride if sizes else None
 
 
 def residue_plan(shift_set: ShiftSet, stride: tuple[int, int]) -> tuple[ShiftSet, Tensor]:
