@@ -104,7 +104,7 @@ def worker(rank: int, tasks: Any, results: Any, barrier: Any, finished: Any, par
     while (task := tasks.get()) is not None:
         try:
             results.put((rank, train_images_per_second(task, barrier, finished, parties), None))
-        except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+        except Exception:  # reported to the parent, which raises
             barrier.abort()
             results.put((rank, None, traceback.format_exc()))
 
