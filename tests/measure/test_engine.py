@@ -12,7 +12,8 @@ from test_invariance import BrightestRow, bright_images, random_cnn, random_imag
 from torch import nn
 
 import shiftlab as sl
-from shiftlab.measure.driver import MAX_AUTO_BATCH, auto_batch_size, resolve_device
+from shiftlab.measure.driver import MAX_AUTO_BATCH, auto_batch_size
+from shiftlab.measure.runner import TorchRunner, resolve_device
 from shiftlab.measure.invariance import InvarianceStats, invariance_compute, invariance_update
 from shiftlab.measure.shiftsets import ShiftSet
 
@@ -165,35 +166,27 @@ def test_auto_batch_size_follows_free_memory_and_activations(monkeypatch):
     import shiftlab.measure.driver as driver
 
     model, x = zoo_model(), random_images(1, 24, 24)
-    with torch.inference_mode():
-        per_image = driver._activation_bytes(model, x)
+    runner = TorchRunner(model, "cpu")
+    with runner.session():
+        per_image = runner.bytes_per_image(x)
         # the input plus every leaf's output: at least the first conv's map, 4 x 24 x 24 float64
         assert per_image >= (24 * 24 + 4 * 24 * 24) * 8
         monkeypatch.setattr(driver, "_free_bytes", lambda device: 40 * per_image)
-        assert auto_batch_size(model, x, torch.device("cpu")) == 10  # a quarter of the free memory
+        assert auto_batch_size(runner, x) == 10  # a quarter of the free memory
         monkeypatch.setattr(driver, "_free_bytes", lambda device: per_image)
-        assert auto_batch_size(model, x, torch.device("cpu")) == 1  # never below one image
+        assert auto_batch_size(runner, x) == 1  # never below one image
         monkeypatch.setattr(driver, "_free_bytes", lambda device: 1 << 50)
-        assert auto_batch_size(model, x, torch.device("cpu")) == MAX_AUTO_BATCH["cpu"]
+        assert auto_batch_size(runner, x) == MAX_AUTO_BATCH["cpu"]
 
 
-@pytest.mark.parametrize("batch_size", [2, 9, 64, 1000])
-def test_equivariance_is_the_same_for_any_batch_size_and_repeats_the_reference_little(batch_size):
-    model = sl.zoo.build("strided_gap", num_classes=10, width=4, input_size=24, seed=1).double().eval()
-    x = random_images(5, 24, 24)
-    shifts = [(0, 0), (0, 1), (1, 1), (2, 0), (4, 4), (8, 8), (0, 3), (3, 5), (-2, 1), (5, 0), (1, 7), (6, 6)]
-    ref = sl.equivariance(model, x, shifts=shifts, mode="zeros", batch_size=10_000)
-    counted = Counting(model).eval()
-    res = sl.equivariance(counted, x, shifts=shifts, mode="zeros", batch_size=batch_size, layers=["model.features.1"])
-    full = sl.equivariance(model, x, shifts=shifts, mode="zeros", batch_size=batch_size)
-    for a, b in zip(full.layers, ref.layers):
-        assert a.name == b.name
-        assert a.error_by_shift == pytest.approx(b.error_by_shift, rel=1e-12, abs=1e-15)
-    assert res.layers[0].error_by_shift == pytest.approx(ref.layer("features.1").error_by_shift, rel=1e-12)
-    # every pass is [x; shifts of x]: with room for 8 images per image (b >= 9) a pass carries >= 7
-    # shifts, so the repeated reference adds at most 2 images per image for these 12 shifts
-    bare = 5 * len(shifts)
-    if batch_size == 2:
-        assert counted.images == 2 * bare  # one shift per pass: the least a per-pass reference allows
-    else:
-        assert bare < counted.images <= bare + 5 * 2
+def test_torch_runner_session_moves_nothing_on_the_cpu_and_restores_modes():
+    model = zoo_model().train()
+    runner = TorchRunner(model)
+    assert runner.device == torch.device("cpu") and runner.dtype == torch.float64
+    with pytest.warns(UserWarning, match="training mode"):
+        with runner.session():
+            assert not model.training and torch.is_inference_mode_enabled()
+            assert runner(random_images(2, 24, 24)).shape == (2, 10)
+    assert model.training and not torch.is_inference_mode_enabled()
+    with pytest.raises(TypeError, match="must be a torch.nn.Module"):
+        TorchRunner(lambda x: x)

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from shiftlab.measure.runner import Measuring, forward_with_leaf_hook, measuring, model_device, model_dtype
+from shiftlab.measure.runner import Measuring, TorchRunner
 from shiftlab.measure.shifts import crop_many, shift_many
 from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.measure.validation import check_images
 
-__all__ = ["BatchSize", "Chunk", "ProgressFn", "RunInfo", "auto_batch_size", "on_device", "resolve_device",
-           "run_chunks", "transform"]
+__all__ = ["BatchSize", "Chunk", "ProgressFn", "RunInfo", "auto_batch_size", "run_chunks", "transform"]
 
 BatchSize = int | Literal["auto"]
 #: ``progress(done, total)``: forward passes done out of the total.
@@ -79,45 +77,6 @@ def transform(x: Tensor, offsets: Tensor, mode: str, crop_size: tuple[int, int] 
     return shift_many(x, offsets, mode)
 
 
-def resolve_device(device: str | torch.device | None, model: nn.Module | None = None) -> torch.device:
-    """``None``: the model's device (the CPU without a model); ``"auto"``: CUDA, else MPS, else
-    CPU; otherwise ``device`` (``ValueError`` when it is not available here)."""
-    if device is None:
-        return model_device(model) if model is not None else torch.device("cpu")
-    if isinstance(device, str) and device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available here; use device='auto' or 'cpu'")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} was asked for but MPS is not available here; use device='auto' or 'cpu'")
-    return dev
-
-
-@contextmanager
-def on_device(model: nn.Module, device: torch.device) -> Iterator[None]:
-    """Run ``model`` on ``device`` for the block and move it back after, also when the body raises.
-
-    ``Module.to`` moves parameters in place, so the user's references (and an optimizer's) stay valid.
-    """
-    before = model_device(model)
-    if before == device or (before.type == device.type and device.index is None):
-        yield
-        return
-    model.to(device)
-    try:
-        yield
-    finally:
-        model.to(before)
-
-
 def _free_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
@@ -127,28 +86,16 @@ def _free_bytes(device: torch.device) -> int:
         return 4 << 30
 
 
-def _activation_bytes(model: nn.Module, x: Tensor) -> int:
-    """Bytes of every leaf module's output for the one-image batch ``x`` (an upper bound on what a
-    forward pass holds per image under ``inference_mode``, where outputs are freed when unused)."""
-    total = [x.numel() * x.element_size()]
-
-    def hook(module: nn.Module, inputs: tuple, output: object) -> None:
-        if isinstance(output, Tensor):
-            total[0] += output.numel() * output.element_size()
-
-    forward_with_leaf_hook(model, x, hook)
-    return total[0]
-
-
-def auto_batch_size(model: nn.Module, example: Tensor, device: torch.device) -> int:
+def auto_batch_size(runner: TorchRunner, example: Tensor) -> int:
     """Images per forward pass so that their activations stay under :data:`MEMORY_SHARE` of the
-    free memory of ``device`` (at most :data:`MAX_AUTO_BATCH`). Call inside :func:`measuring`.
+    free memory of the runner's device (at most :data:`MAX_AUTO_BATCH`). Call inside
+    ``runner.session()``.
 
     Shape: example ``(1, C, h, w)``: one input as the model sees it.
     """
-    per_image = max(1, _activation_bytes(model, example))
-    fit = int(_free_bytes(device) * MEMORY_SHARE // per_image)
-    return max(1, min(fit, MAX_AUTO_BATCH.get(device.type, 512)))
+    per_image = max(1, runner.bytes_per_image(example))
+    fit = int(_free_bytes(runner.device) * MEMORY_SHARE // per_image)
+    return max(1, min(fit, MAX_AUTO_BATCH.get(runner.device.type, 512)))
 
 
 def check_batch_size(batch_size: object) -> None:
@@ -181,14 +128,13 @@ def _shift_order(shift_set: ShiftSet) -> tuple[Tensor, bool]:
 
 
 def run_chunks(
-    model: nn.Module,
+    runner: TorchRunner,
     images: Tensor,
     shift_set: ShiftSet,
     *,
     mode: str,
     batch_size: BatchSize,
     crop_size: tuple[int, int] | None,
-    device: str | torch.device | None,
     forward: Callable[[object, int], Tensor] | None = None,
     on_chunk: Callable[[Chunk], None] | None = None,
     reference_in_every_pass: bool = False,
@@ -196,8 +142,8 @@ def run_chunks(
     session: Callable[[Measuring], None] | None = None,
     progress: ProgressFn | None = None,
 ) -> RunInfo:
-    """Run ``model`` on every image of ``images`` at every shift of ``shift_set`` and hand the
-    outputs to ``on_chunk``, one :class:`Chunk` at a time, blocks of images in order.
+    """Run the model of ``runner`` on every image of ``images`` at every shift of ``shift_set``
+    and hand the outputs to ``on_chunk``, one :class:`Chunk` at a time, blocks of images in order.
 
     Args:
         forward: ``forward(model_output, batch)`` checks one pass's output (``batch`` rows) and
@@ -219,16 +165,16 @@ def run_chunks(
     images = check_images(images)
     check_batch_size(batch_size)
     in_hw = check_geometry(images, shift_set, mode, crop_size)
-    dev = resolve_device(device, model)
+    dev = runner.device
     n_total, n_shifts = images.shape[0], len(shift_set)
     order, zero_first = _shift_order(shift_set)
     zeros = torch.zeros(1, 2, dtype=torch.float64)
     passes = seen = 0
-    with on_device(model, dev), measuring(model) as handle:
-        dtype = model_dtype(model)
+    with runner.session() as handle:
+        dtype = runner.dtype
         if batch_size == "auto":
             example = transform(images[:1], zeros, mode, crop_size)[0].to(device=dev, dtype=dtype)
-            batch_size = auto_batch_size(model, example, dev)
+            batch_size = auto_batch_size(runner, example)
         if session is not None:  # the metric's hooks, after the sizing pass
             session(handle)
         if reference_in_every_pass:
@@ -255,7 +201,7 @@ def run_chunks(
                 keep = pos >= 0
                 if before_pass is not None:
                     before_pass(n, pos[keep])
-                out = model(batch)
+                out = runner(batch)
                 passes, seen = passes + 1, seen + batch.shape[0]
                 if forward is not None:
                     out = forward(out, batch.shape[0])

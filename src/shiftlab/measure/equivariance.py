@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from shiftlab.io import json_safe
 from shiftlab.measure.driver import BatchSize, ProgressFn, check_batch_size, check_geometry, run_chunks
 from shiftlab.measure.layer_records import LayerAccumulator, layer_offsets, layer_stride
-from shiftlab.measure.runner import Measuring
+from shiftlab.measure.runner import Measuring, TorchRunner
 from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_images
 
@@ -309,8 +309,9 @@ def equivariance(
         recorder.start(n, shift_index)
         root.start(n, shift_index)
 
-    run = run_chunks(model, images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size, device=device,
-                     reference_in_every_pass=True, before_pass=before_pass, session=hooks, progress=progress)
+    run = run_chunks(TorchRunner(model, device), images, shift_set, mode=mode, batch_size=batch_size,
+                     crop_size=crop_size, reference_in_every_pass=True, before_pass=before_pass, session=hooks,
+                     progress=progress)
     out = root.records.get("(output)")
     return EquivarianceResult(
         mode=mode,

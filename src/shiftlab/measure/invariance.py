@@ -30,16 +30,8 @@ from torch import Tensor, nn
 
 from shiftlab.measure.certificate import Certificate, residue_plan
 from shiftlab.measure.certificate import certify as certify_premise
-from shiftlab.measure.driver import (
-    BatchSize,
-    Chunk,
-    ProgressFn,
-    check_geometry,
-    on_device,
-    resolve_device,
-    run_chunks,
-)
-from shiftlab.measure.runner import measuring, model_dtype
+from shiftlab.measure.driver import BatchSize, Chunk, ProgressFn, check_geometry, run_chunks
+from shiftlab.measure.runner import TorchRunner
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_images, check_labels
 
@@ -346,9 +338,10 @@ def invariance(
         n_classes[:1] = [logits.shape[1]]
         return logits.detach().to("cpu", torch.float64)
 
-    cert, run_set, expand = _plan(model, images, shift_set, mode, crop_size, device, certify)
+    runner = TorchRunner(model, device)
+    cert, run_set, expand = _plan(runner, images, shift_set, mode, crop_size, certify)
     acc = _Accumulator(len(run_set), labels, keep_predictions, shift_set.unit_step_pairs(), expand)
-    run = run_chunks(model, images, run_set, mode=mode, batch_size=batch_size, crop_size=crop_size, device=device,
+    run = run_chunks(runner, images, run_set, mode=mode, batch_size=batch_size, crop_size=crop_size,
                      forward=forward, on_chunk=acc, progress=progress)
     assert acc.total is not None
     method = "certified" if expand is not None else "sampled" if shift_set.label.startswith("random") else "exact"
@@ -357,8 +350,8 @@ def invariance(
     return result
 
 
-def _plan(model: nn.Module, images: Tensor, shift_set: ShiftSet, mode: str, crop_size: tuple[int, int] | None,
-          device: str | torch.device | None, certify: bool | str) -> tuple[Certificate | None, ShiftSet, Tensor | None]:
+def _plan(runner: TorchRunner, images: Tensor, shift_set: ShiftSet, mode: str, crop_size: tuple[int, int] | None,
+          certify: bool | str) -> tuple[Certificate | None, ShiftSet, Tensor | None]:
     """``(certificate, shifts to run, residue index)``: the residues of ``shift_set`` when the
     polyphase certificate holds and saves passes (or ``certify=True``), else ``shift_set`` itself."""
     if certify not in (True, False, "auto"):
@@ -367,9 +360,8 @@ def _plan(model: nn.Module, images: Tensor, shift_set: ShiftSet, mode: str, crop
         return None, shift_set, None
     images = check_images(images)
     check_geometry(images, shift_set, mode, crop_size)
-    dev = resolve_device(device, model)
-    with on_device(model, dev), measuring(model, warn=False):
-        cert = certify_premise(model, images.to(device=dev, dtype=model_dtype(model)), shift_set, mode=mode)
+    with runner.session(warn=False):
+        cert = certify_premise(runner.model, images.to(device=runner.device, dtype=runner.dtype), shift_set, mode=mode)
     if not cert.holds:
         if certify is True:
             raise ValueError(f"certify=True, but the polyphase certificate does not hold: {cert.reason}")

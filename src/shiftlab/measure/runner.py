@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-__all__ = ["Measuring", "forward_with_leaf_hook", "measuring", "model_device", "model_dtype"]
+__all__ = ["Measuring", "TorchRunner", "forward_with_leaf_hook", "measuring", "model_device", "model_dtype", "on_device",
+           "resolve_device"]
 
 
 class Measuring:
@@ -35,6 +36,93 @@ class Measuring:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+
+
+def resolve_device(device: str | torch.device | None, model: nn.Module | None = None) -> torch.device:
+    """``None``: the model's device (the CPU without a model); ``"auto"``: CUDA, else MPS, else
+    CPU; otherwise ``device`` (``ValueError`` when it is not available here)."""
+    if device is None:
+        return model_device(model) if model is not None else torch.device("cpu")
+    if isinstance(device, str) and device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available here; use device='auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} was asked for but MPS is not available here; use device='auto' or 'cpu'")
+    return dev
+
+
+@contextmanager
+def on_device(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """Run ``model`` on ``device`` for the block and move it back after, also when the body raises.
+
+    ``Module.to`` moves parameters in place, so the user's references (and an optimizer's) stay valid.
+    """
+    before = model_device(model)
+    if before == device or (before.type == device.type and device.index is None):
+        yield
+        return
+    model.to(device)
+    try:
+        yield
+    finally:
+        model.to(before)
+
+
+class TorchRunner:
+    """The engine's view of a torch module (``docs/definitions.md``, "How a measurement runs"):
+    where it runs, in which dtype, one forward pass, and the measurement state. The driver talks
+    to a model only through these, so another backend (an ONNX session) can stand in for it;
+    per-layer equivariance also needs :meth:`session`'s forward hooks, which only a module has.
+
+    Args:
+        model: the user's module; left exactly as it was after every session.
+        device: where to run (:func:`resolve_device`); the model is moved there for a session
+            and moved back after.
+    """
+
+    def __init__(self, model: nn.Module, device: str | torch.device | None = None) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.device = resolve_device(device, model)
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The floating dtype inputs are cast to (the model's), or None to keep theirs."""
+        return model_dtype(self.model)
+
+    def __call__(self, batch: torch.Tensor) -> object:
+        """One forward pass of ``batch [b, C, h, w]`` (on :attr:`device`, in :attr:`dtype`)."""
+        return self.model(batch)
+
+    @contextmanager
+    def session(self, *, warn: bool = True) -> Iterator[Measuring]:
+        """The measurement state: on :attr:`device`, eval mode, ``inference_mode``; the model's
+        device, modes and hooks restored on exit (also when the body raises)."""
+        with on_device(self.model, self.device), measuring(self.model, warn=warn) as handle:
+            yield handle
+
+    def bytes_per_image(self, example: torch.Tensor) -> int:
+        """Bytes of every leaf module's output for the one-image batch ``example`` (an upper
+        bound on what a forward pass holds per image under ``inference_mode``, where outputs
+        are freed when unused). Call inside :meth:`session`."""
+        total = [example.numel() * example.element_size()]
+
+        def hook(module: nn.Module, inputs: tuple, output: object) -> None:
+            if isinstance(output, torch.Tensor):
+                total[0] += output.numel() * output.element_size()
+
+        forward_with_leaf_hook(self.model, example, hook)
+        return total[0]
 
 
 def forward_with_leaf_hook(model: nn.Module, x: torch.Tensor, hook: Callable) -> object:

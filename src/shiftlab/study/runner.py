@@ -35,7 +35,7 @@ import torch
 import shiftlab
 from shiftlab.data.canvas import content_extent
 from shiftlab.io import write_json_atomic
-from shiftlab.measure.driver import resolve_device
+from shiftlab.measure.runner import resolve_device
 from shiftlab.study.analysis import analyse
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.data import StudyData, prepare_data

@@ -44,7 +44,7 @@ from .checkpoint import (
     restore,
     save_checkpoint,
 )
-from shiftlab.measure.driver import resolve_device
+from shiftlab.measure.runner import resolve_device
 
 from .config import TrainConfig, TrainResult
 from .evaluate import evaluate
