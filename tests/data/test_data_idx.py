@@ -120,3 +120,61 @@ def test_missing_files_say_how_to_get_them(tmp_path, arrays):
     write_split(tmp_path, "train", x, y, gz=True)
     with pytest.raises(FileNotFoundError, match=r"t10k-images-idx3-ubyte\[\.gz\]"):
         sd.load("idx", tmp_path, split="test")
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it(tmp_path, arrays):
+    (images, _), _ = arrays
+    header = idx_bytes(images)[: 4 + 12]  # a valid header for these images ...
+    bomb = tmp_path / "bomb-idx3-ubyte.gz"
+    with gzip.open(bomb, "wb") as f:  # ... followed by 200 MB of zeros (compresses to ~200 kB)
+        f.write(header)
+        for _ in range(200):
+            f.write(bytes(1 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(IdxFormatError, match="trailing bytes"):
+        read_idx(bomb)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * images.nbytes + (1 << 20)  # the header's payload plus a byte, not 200 MB
+
+
+@pytest.mark.parametrize("shape", [(2**31, 2**31, 2**31), (2**32 - 1, 2**32 - 1, 2**32 - 1, 2**32 - 1), (1 << 30, 64, 64)])
+def test_a_header_claiming_too_much_is_refused_before_reading(tmp_path, shape):
+    data = bytes([0, 0, 0x08, len(shape)]) + struct.pack(f">{len(shape)}I", *shape) + b"\x00" * 16
+    for gz in (False, True):
+        path = tmp_path / f"forged{len(shape)}{gz}"
+        path.write_bytes(gzip.compress(data) if gz else data)
+        with pytest.raises(IdxFormatError, match="more than the .* bytes shiftlab reads"):
+            read_idx(path)
+
+
+def test_a_wrapping_dimension_product_is_not_zero():
+    # 2^32 * 2^32 wraps to 0 in 64-bit arithmetic; exact integers see the real size
+    data = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 1 << 16, 1 << 16, 1 << 16)
+    with pytest.raises(IdxFormatError, match="more than"):
+        parse_idx(data)
+
+
+@pytest.mark.parametrize("label", [2**31 - 1, 50_000_000, -1])
+def test_a_label_value_cannot_make_millions_of_classes(tmp_path, arrays, label):
+    (images, labels), _ = arrays
+    labels = labels.astype(np.int32)
+    labels[0] = label
+    root = tmp_path / "idx"
+    root.mkdir()
+    write_idx(root / "train-images-idx3-ubyte", images, gz=False)
+    (root / "train-labels-idx1-ubyte").write_bytes(idx_bytes(labels, 0x0C))
+    with pytest.raises(IdxFormatError, match="label values must be class indices 0..99999"):
+        sd.load("idx", root)
+
+
+def test_images_of_zero_pixels_are_refused(tmp_path):
+    root = tmp_path / "idx"
+    root.mkdir()
+    write_idx(root / "train-images-idx3-ubyte", np.zeros((3, 0, 0), np.uint8), gz=False)
+    write_idx(root / "train-labels-idx1-ubyte", np.zeros(3, np.uint8), gz=False)
+    with pytest.raises(IdxFormatError, match="size 0x0"):
+        sd.load("idx", root)

@@ -137,3 +137,21 @@ def test_as_shift_set_types():
         as_shift_set(2.0)
     with pytest.raises(ValueError, match="non-negative"):
         as_shift_set(-1)
+
+
+def test_a_huge_shift_range_is_refused_at_once():
+    import time
+
+    import shiftlab as sl
+    from shiftlab.measure.shiftsets import MAX_SHIFTS
+
+    start = time.perf_counter()
+    for spec in (20000, 3000):
+        with pytest.raises(ValueError, match=f"shifts={spec} .* shifts per image, more than the 4,000,000"):
+            sl.invariance(torch.nn.Flatten(), torch.zeros(1, 1, 8, 8), shifts=spec)
+    with pytest.raises(ValueError, match="full circular profile of 3000x3000"):
+        ShiftSet.full(3000, 3000)
+    with pytest.raises(ValueError, match="more than the"):
+        ShiftSet.random(MAX_SHIFTS + 1, 5000)
+    assert time.perf_counter() - start < 1.0  # nothing was built
+    assert len(ShiftSet.grid(40)) == 81**2  # ordinary ranges are untouched

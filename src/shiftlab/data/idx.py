@@ -13,6 +13,7 @@ A dataset directory holds ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyt
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -30,6 +31,9 @@ _IDX_DTYPES: dict[int, np.dtype] = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+#: Label values must lie in ``0 .. MAX_CLASSES - 1`` (the number of classes follows the largest
+#: label, so one corrupt label must not make a dataset of millions of classes).
+MAX_CLASSES = 100_000
 _SPLIT_PREFIXES = {"train": ("train",), "test": ("t10k",), "all": ("train", "t10k")}
 
 
@@ -57,7 +61,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         raise IdxFormatError(f"{source}: truncated IDX header ({len(data)} of {header_size} bytes)")
     shape = struct.unpack(f">{ndim}I", data[4:header_size])
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = _data_bytes(shape, dtype, source)
     actual = len(data) - header_size
     if actual != expected:
         problem = "truncated" if actual < expected else "has trailing bytes"
@@ -69,20 +73,49 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     return values.astype(dtype.newbyteorder("="))
 
 
+#: The largest IDX payload shiftlab reads (a header claiming more is refused before any data is
+#: read or decompressed): 8 GiB, 170x the 60,000 MNIST training images.
+MAX_IDX_BYTES = 8 << 30
+
+
+def _data_bytes(shape: tuple[int, ...], dtype: np.dtype, source: str) -> int:
+    """Payload size the header ``shape`` claims (exact integer arithmetic: no wrap-around)."""
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_IDX_BYTES:
+        raise IdxFormatError(f"{source}: the IDX header claims shape {shape} of {dtype.name} ({size:,} bytes), more "
+                             f"than the {MAX_IDX_BYTES:,} bytes shiftlab reads; the file is corrupt or not a dataset")
+    return size
+
+
+def _read_gzip(path: Path) -> bytes:
+    """The IDX bytes of a gzipped file, decompressed no further than its header says (a
+    compression bomb is refused after header + 1 extra byte, never fully inflated)."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            head = stream.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            head += stream.read(4 * ndim)
+            if len(head) < 4 + 4 * ndim or head[0] or head[1] or head[2] not in _IDX_DTYPES or ndim == 0:
+                return head  # parse_idx names what is wrong with it
+            shape = struct.unpack(f">{ndim}I", head[4:])
+            expected = _data_bytes(shape, _IDX_DTYPES[head[2]], str(path))
+            return head + stream.read(expected + 1)  # one byte more shows trailing data
+    except (OSError, EOFError, zlib.error) as error:
+        raise IdxFormatError(f"{path}: corrupt or truncated gzip stream ({error})") from error
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file, gzipped or not.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        IdxFormatError: if the file (or its gzip stream) is corrupt; see :func:`parse_idx`.
+        IdxFormatError: if the file (or its gzip stream) is corrupt or claims more than
+            :data:`MAX_IDX_BYTES`; see :func:`parse_idx`.
     """
     path = Path(path)
-    data = path.read_bytes()
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as error:
-            raise IdxFormatError(f"{path}: corrupt or truncated gzip stream ({error})") from error
+    with path.open("rb") as f:
+        gzipped = f.read(2) == _GZIP_MAGIC
+    data = _read_gzip(path) if gzipped else path.read_bytes()
     return parse_idx(data, source=str(path))
 
 
@@ -106,8 +139,16 @@ def _read_pair(root: Path, prefix: str, how: str) -> tuple[np.ndarray, np.ndarra
     images, labels = (read_idx(path) for path in paths)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise IdxFormatError(f"{paths[0]}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}")
+    if 0 in images.shape[1:]:
+        raise IdxFormatError(f"{paths[0]}: images of size {images.shape[1]}x{images.shape[2]}; an image needs at "
+                             "least one pixel")
     if labels.ndim != 1:
         raise IdxFormatError(f"{paths[1]}: expected labels [N], got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise IdxFormatError(f"{paths[1]}: labels must be integers, got {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= MAX_CLASSES):
+        raise IdxFormatError(f"{paths[1]}: label values must be class indices 0..{MAX_CLASSES - 1}, found "
+                             f"{int(labels.min())}..{int(labels.max())}; the file is corrupt or not a label file")
     if labels.shape[0] != images.shape[0]:
         raise IdxFormatError(f"{paths[0]} holds {images.shape[0]} images but {paths[1]} {labels.shape[0]} labels")
     return images, labels

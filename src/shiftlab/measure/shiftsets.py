@@ -33,6 +33,17 @@ def offset_grid(max_dy: int, max_dx: int, step: int = 1) -> Tensor:
     return torch.cartesian_prod(dy, dx).reshape(-1, 2)
 
 
+#: The most shifts one set may hold (2,000 x 2,000 shifts per image): a bigger set is a typo or a
+#: misunderstanding (``shifts=m`` means every shift in ``[-m, m]^2``), refused before it is built.
+MAX_SHIFTS = 4_000_000
+
+
+def _check_count(n: int, what: str) -> None:
+    if n > MAX_SHIFTS:
+        raise ValueError(f"{what} is {n:,} shifts per image, more than the {MAX_SHIFTS:,} shiftlab measures; a shift "
+                         "must also be smaller than the image. Use a smaller range, or ShiftSet.random(n, m) to sample")
+
+
 @dataclass(frozen=True)
 class ShiftSet:
     """An ordered set of shifts.
@@ -57,9 +68,11 @@ class ShiftSet:
 
     @classmethod
     def grid(cls, m: int, step: int = 1) -> ShiftSet:
-        """Every ``d`` in ``{-m, ..., m}^2`` (multiples of ``step``), row-major from ``(-m, -m)``."""
+        """Every ``d`` in ``{-m, ..., m}^2`` (multiples of ``step``), row-major from ``(-m, -m)``.
+        More than :data:`MAX_SHIFTS` shifts are refused before anything is built."""
         if not isinstance(m, int) or isinstance(m, bool) or m < 0:
             raise ValueError(f"a shift range must be a non-negative int, got {m!r}")
+        _check_count((2 * (m // max(step, 1)) + 1) ** 2, f"shifts={m} (every d in [-{m}, {m}]^2)")
         label = f"grid({m})" if step == 1 else f"grid({m}, step={step})"
         return cls(offset_grid(m, m, step).to(torch.float64), label=label)
 
@@ -74,6 +87,7 @@ class ShiftSet:
         """
         if min(height, width) < 1:
             raise ValueError(f"an image size must be >= 1, got {height}x{width}")
+        _check_count(height * width, f"the full circular profile of {height}x{width} images")
         off = torch.cartesian_prod(torch.arange(height), torch.arange(width)).reshape(-1, 2)
         return cls(off.to(torch.float64), label=f"full({height}x{width})")
 
@@ -93,6 +107,7 @@ class ShiftSet:
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        _check_count(n, f"ShiftSet.random({n}, ...)")
         gen = torch.Generator().manual_seed(seed)
         if fractional:
             off = (torch.rand(n, 2, generator=gen, dtype=torch.float64) * 2 - 1) * max_shift
