@@ -195,3 +195,27 @@ def test_default_shift_sets():
 
     with pytest.raises(AssertionError, match=r"of 64 shifts fail"):
         sl.check_invariant(BreaksAtFive(), (1, 8, 8))
+
+
+@pytest.mark.parametrize("check", [sl.check_equivariant, sl.check_invariant])
+def test_a_mismatched_module_gets_an_error_naming_the_input_and_the_fix(check):
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular").double()
+    with pytest.raises(ValueError, match=r"random input of shape \(2, 3, 8, 8\).*Check input_shape"):
+        check(conv, (3, 8, 8))
+    with pytest.raises(ValueError, match=r"\(torch.float32\).*dtype"):
+        check(conv, (2, 8, 8), dtype=torch.float32)
+
+    class Pair(torch.nn.Module):
+        def forward(self, x):
+            return x, x
+
+    with pytest.raises(ValueError, match="returns one tensor, got tuple"):
+        check(Pair(), (2, 8, 8))
+
+
+def test_checks_leave_the_global_rng_alone():
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular").double()
+    state = torch.get_rng_state()
+    sl.check_equivariant(conv, (2, 8, 8))
+    sl.check_invariant(torch.nn.Sequential(conv, torch.nn.AdaptiveAvgPool2d(1)), (2, 8, 8))
+    assert torch.equal(state, torch.get_rng_state())

@@ -34,6 +34,20 @@ def _random_input(module: nn.Module, input_shape: Sequence[int], dtype: torch.dt
     return torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype)
 
 
+def _forward(module: nn.Module, x: Tensor, what: str) -> Tensor:
+    """``module(x)``, with torch's errors on a mismatched input turned into one naming the input
+    and what to change, and a non-tensor output refused."""
+    try:
+        y = module(x)
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(f"{what}: the module failed on a random input of shape {tuple(x.shape)} ({x.dtype}): {err}. "
+                         "Check input_shape (channels first: (C, H, W)) and dtype against the module") from err
+    if not isinstance(y, Tensor):
+        raise ValueError(f"{what} needs a module that returns one tensor, got {type(y).__name__}; wrap the module to "
+                         "return the output to check")
+    return y
+
+
 def _multiples(step: tuple[int, int], hw: tuple[int, int], mode: str) -> ShiftSet:
     """Default shifts: every multiple of ``step`` in the image (circular), or within 2 steps (zeros)."""
     if mode == "circular":
@@ -106,8 +120,8 @@ def check_equivariant(
     """
     x = _random_input(module, input_shape, dtype, seed)
     with measuring(module, warn=False):
-        y = module(x)
-        if not isinstance(y, Tensor) or y.dim() != 4:
+        y = _forward(module, x, "check_equivariant")
+        if y.dim() != 4:
             raise ValueError("check_equivariant needs a module with a 4-D output map; use check_invariant for vectors")
         hw, out_hw = tuple(x.shape[-2:]), tuple(y.shape[-2:])
         if hw[0] % out_hw[0] or hw[1] % out_hw[1]:
@@ -153,9 +167,7 @@ def check_invariant(
     shift_set = _multiples((1, 1), hw, mode) if shifts is None else as_shift_set(shifts)
     shift_set.check_fits(*hw, mode)
     with measuring(module, warn=False):
-        y = module(x)
+        y = _forward(module, x, "check_invariant")
         got = torch.stack([module(xs) for xs in shift_many(x, shift_set.offsets, mode)])
-    if not isinstance(y, Tensor):
-        raise ValueError("check_invariant needs a module that returns a tensor")
     want = y.unsqueeze(0).expand_as(got)
     _assert_close_per_shift(got, want, None, shift_set, *_tolerance(x.dtype, atol, rtol), "shift invariant")
