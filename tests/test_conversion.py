@@ -1,5 +1,7 @@
 """Tests for shiftlab.conversion: replacement counts on nested models, weights kept, original
-untouched, rejection of unconvertible layers, channel inference, exact APS invariance."""
+untouched, rejection of unconvertible layers, channel inference, exact APS invariance. The trace's
+findings (functional downsampling, APS branch merges, the invariance check) are tested in
+``test_conversion_trace.py``."""
 
 from __future__ import annotations
 
@@ -75,12 +77,13 @@ STRIDED_PATHS = {"block.body.0": "conv", "stages.1": "conv", "block.shortcut": "
 # --------------------------------------------------------------------------- nested models
 
 
-@pytest.mark.parametrize("example", [False, True])
-def test_nested_blur_counts_and_types(example: bool) -> None:
+@pytest.mark.parametrize("source", ["example", "built", "static"])
+def test_nested_blur_counts_and_types(source: str) -> None:
     torch.manual_seed(0)
     model = Nested()
     x = torch.randn(2, 3, 32, 32)
-    new, report = convert(model, "blur", example_input=x if example else None)
+    new, report = convert(model, "blur", example_input=x if source == "example" else None,
+                          trace=source != "static")
     assert isinstance(report, ConversionReport)
     assert report.counts() == {"Conv2d -> Conv2d+BlurPool2d": 2, "AvgPool2d -> BlurPool2d": 1,
                                "MaxPool2d -> MaxBlurPool2d": 2}
@@ -94,17 +97,22 @@ def test_nested_blur_counts_and_types(example: bool) -> None:
     assert isinstance(modules["heads.pool"], MaxBlurPool2d) and modules["heads.pool"].channels == 16
     assert new(x).shape == model(x).shape == (2, 10)
     sources = {e.path: e.channels_from for e in report.entries if e.channels is not None}
-    if example:
-        assert set(sources.values()) == {"example_input"}
-        assert all(e.old_shape == e.new_shape is not None for e in report.entries)
-    else:
+    if source == "static":  # no forward pass: guessed from the layer registered before
         assert sources == {"block.shortcut": "block.body.2", "stages.0.2": "stages.0.0",
                            "heads.pool": "stages.1"}
+        assert report.trace == "not traced: trace=False" and report.invariance_check is None
+        assert all(e.old_shape is None for e in report.entries)
+    else:  # measured on the traced input (given, or built from the first conv: [2, 3, 32, 32])
+        assert set(sources.values()) == {"example_input"}
+        assert all(e.old_shape == e.new_shape is not None for e in report.entries)
+        assert report.trace == f"{'example_input' if source == 'example' else 'built input'} "\
+                               "(2, 3, 32, 32)"
 
 
 def test_nested_aps_circular_counts() -> None:
     model = Nested()
-    new, report = convert(model, "aps", "circular")
+    with pytest.warns(UserWarning, match=r"APS phases not shared.*block\.body\.0 \| block\.shortcut"):
+        new, report = convert(model, "aps", "circular")  # Block: two downsampling branches
     counts = report.counts()
     assert counts.pop("Conv2d: circular padding") == 3  # stem, block.body.2, stages.0.0
     assert counts == {"Conv2d -> Conv2d+APSPool2d": 2,
@@ -165,7 +173,8 @@ def test_weights_kept_and_original_untouched() -> None:
     hooks = {n: len(m._forward_hooks) for n, m in model.named_modules()}
     ids = {n: id(m) for n, m in model.named_modules()}
 
-    with pytest.warns(UserWarning, match="heads.pool"):  # its hook cannot be carried over
+    with pytest.warns(UserWarning, match="APS phases not shared"), \
+            pytest.warns(UserWarning, match="heads.pool"):  # its hook cannot be carried over
         new, report = convert(model, "aps", "circular", example_input=torch.randn(2, 3, 32, 32))
     assert calls == []  # the dry runs use a hook-free copy
 
@@ -232,11 +241,13 @@ def test_unconvertible_layers_are_named() -> None:
         assert f"\n  {path.strip()} (" in message, path
     assert "3.ok" not in message and "\n  5 (" not in message
     assert "ceil_mode" in message and "skip=" in message
-    new, report = convert(model, "blur", skip=["1", "2", "3.ada", "4"])
-    assert report.paths == ["5"]
+    with pytest.warns(UserWarning, match="could not trace the model: the built input fails"):
+        new, report = convert(model, "blur", skip=["1", "2", "3.ada", "4"])  # ModuleDict runs not
+    assert report.paths == ["5"] and report.trace.startswith("not traced: the built input fails")
     assert new[1] is not model[1] and isinstance(new[1], nn.MaxPool2d)
     # downsample=None leaves strided layers alone, so nothing is rejected
-    assert len(convert(model, None).report) == 0
+    with pytest.warns(UserWarning, match="could not trace"):
+        assert len(convert(model, None).report) == 0
 
 
 def test_circular_padding_rejects_padded_transposed_conv() -> None:
@@ -262,14 +273,22 @@ def test_bad_options() -> None:
         convert(model, "aps", norm=3)
 
 
-def test_channels_need_example_input_when_not_inferable() -> None:
+def test_channels_come_from_the_trace() -> None:
     model = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(3, 4, 3, padding=1))
-    with pytest.raises(ValueError, match=r"channel count.*\['0'\].*example_input"):
-        convert(model, "blur")
     x = torch.randn(1, 3, 8, 8)
-    new, report = convert(model, "blur", example_input=x)
-    assert report.entries[0].channels == 3 and report.entries[0].channels_from == "example_input"
-    assert new(x).shape == (1, 4, 4, 4)
+    for example in [None, x]:  # built from the first conv's in_channels, or given
+        new, report = convert(model, "blur", example_input=example)
+        assert report.entries[0].channels == 3
+        assert report.entries[0].channels_from == "example_input"
+        assert new(x).shape == (1, 4, 4, 4)
+    # without a trace nothing precedes the pool to guess from
+    with pytest.raises(ValueError, match=r"channel count.*\['0'\].*example_input"):
+        convert(model, "blur", trace=False)
+    with pytest.raises(ValueError, match="trace=True"):
+        convert(model, "blur", example_input=x, trace=False)
+    with pytest.warns(UserWarning, match="no 2-D convolution"), \
+            pytest.raises(ValueError, match="channel count"):
+        convert(nn.Sequential(nn.MaxPool2d(2)), "blur")
 
 
 def test_example_input_flags_shape_changes_and_failures() -> None:
@@ -310,8 +329,11 @@ def test_report_formats() -> None:
     assert data["downsample"] == "blur" and data["options"]["pad_type"] == "circular"
     assert len(data["entries"]) == len(report) == 8
     assert {"path", "change", "old_kind", "new_kind", "old", "new"} <= set(data["entries"][0])
+    assert data["trace"] == "built input (2, 3, 32, 32)" and data["unconverted"] == []
+    assert data["merges"] == [] and data["invariance_check"] == report.invariance_check > 0
     text = str(report)
     assert text.splitlines()[0].endswith("8 layer(s) changed")
+    assert "trace: built input (2, 3, 32, 32)" in text and "invariance check" in text
     for path in STRIDED_PATHS:
         assert path in text
 

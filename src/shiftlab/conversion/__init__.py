@@ -1,0 +1,343 @@
+"""Convert a model's downsampling to anti-aliased (BlurPool) or adaptive polyphase (APS) form.
+
+:func:`convert` returns a converted deep copy of a model and a report of every layer it
+changed and of what it could not fix. It fixes the two causes of lost shift
+invariance/equivariance (``docs/study.md``, "Claims", C1, C2, C4): aliasing in strided layers
+(``downsample=``) and non-circular borders (``padding=``).
+
+Rules (``s`` a square integer stride > 1; ``k``, ``p``, ``d`` kernel, padding, dilation):
+
+- ``Conv2d(stride s)`` -> ``blur``: :func:`shiftlab.nn.blurred_conv` (same conv at stride 1,
+  then ``BlurPool2d(s)``); ``aps``: :func:`shiftlab.nn.aps_conv` (stride 1, then
+  ``APSPool2d(s)``). The conv keeps its weights (same values, same ``requires_grad``).
+- ``MaxPool2d(k, s, p, d)`` -> ``blur``: :class:`~shiftlab.nn.MaxBlurPool2d` (the max at
+  stride 1 with the same ``k, p, d``, then the blur); ``aps``:
+  :class:`~shiftlab.nn.MaxAPSPool2d` (circular pad, max at stride 1, APS).
+- ``AvgPool2d(k, s)`` with ``k == s``, ``p == 0`` -> ``blur``: ``BlurPool2d(s)`` (Zhang's
+  rule: the binomial blur replaces the box filter; with ``filt_size=k`` it *is* the avg pool
+  for ``H`` divisible by ``s``). Other strided avg pools -> ``AvgPool2d(k, 1, p)`` then
+  ``BlurPool2d(s)``. ``aps``: circular pad, ``AvgPool2d(k, 1)``, ``APSPool2d(s)``.
+
+With ``padding="circular"`` every ``Conv1d/2d/3d`` with padding gets ``padding_mode="circular"``,
+zero/constant/reflection/replication pad layers become ``CircularPad{1,2,3}d``, stride-1 pools
+with padding pad circularly first, every :class:`~shiftlab.nn.BlurPool2d` (also inside other
+shiftlab layers) gets ``pad_type="circular"``, and the dense max/avg of converted strided pools
+is computed circularly (pad ``p`` before, ``d (k - 1) - p`` after, so the map keeps its size
+before subsampling). With ``H, W`` divisible by the strides the converted layers are then
+exactly equivariant to circular shifts by multiples of their strides (``blur``), or
+shift-consistent for every circular shift (``aps``). See "Exact invariance" below for when the
+whole network is.
+
+Output sizes. ``blur`` keeps every layer's output size: a stride-1 op of output size ``n``
+followed by a blur of output size ``ceil(n / s)`` gives ``floor((n - 1) / s) + 1``, the size of
+the strided op, for convolutions, max pools (any ``k, p, d``) and avg pools with ``k != s`` or
+``p > 0``. Exceptions: an avg pool with ``k == s``, ``p == 0`` gives ``ceil(H / s)`` instead
+of ``floor(H / s)`` (equal for ``H`` divisible by ``s``); with ``padding="circular"`` a strided
+pool gives ``ceil(H / s)``, and ``aps`` pools give ``H / s``; for ``H`` divisible by ``s``
+that is the original size iff ``0 < k' - 2 p <= s`` with ``k' = d (k - 1) + 1`` (true for
+``MaxPool2d(2)`` and ``MaxPool2d(3, 2, padding=1)``, false for ``MaxPool2d(3, 2)``). ``aps``
+needs ``H, W`` divisible by ``s`` at every APS layer: a strided conv whose stride-1 output
+``H + 2 p - d (k - 1)`` is not divisible by ``s`` (e.g. ``k=4, p=1, s=2``) fails at run time;
+when it runs, its output size is the original one.
+
+Tracing. By default convert runs one forward pass of a hook-free eval copy of the model
+(running statistics untouched, no gradients) on ``example_input``, or, without it, on a built
+``randn`` batch ``[2, C, 32, 32]`` (``C`` the ``in_channels`` of the first 2-D convolution in
+registration order, the model's device and dtype, seed 0), and a second one of the converted
+copy. The trace (module hooks plus a :class:`torch.overrides.TorchFunctionMode`; why not
+:mod:`torch.fx`: see :mod:`shiftlab.conversion._trace`):
+
+- measures the channel count of every pooling layer it replaces (:class:`~shiftlab.nn.BlurPool2d`
+  and :class:`~shiftlab.nn.APSPool2d` are built for one and check it), so the order in which
+  modules are registered does not matter;
+- records each changed layer's output shape before and after (``report.entries``); with
+  ``example_input`` a warning lists changed shapes and a converted model that fails on it
+  raises an error naming the layer (on a built input, whose size is a guess, shapes are only
+  recorded and a failure is a warning);
+- finds spatial reductions that convert cannot see in the module tree or leaves as they are
+  (``report.unconverted``, :class:`UnconvertedDownsampling`): torch functions called in a
+  ``forward`` (``F.max_pool2d``, ``F.avg_pool2d``, ``F.interpolate``, ``x[..., ::2, ::2]``,
+  crops) and skipped layers; a ``UserWarning`` names each one that was not skipped on request;
+- finds maps that went through different APS layers and are then combined (``report.merges``,
+  :class:`BranchMerge`), e.g. a residual block whose shortcut has its own strided 1x1 conv; a
+  ``UserWarning`` names them;
+- measures ``report.invariance_check``: the largest output change of the converted model in
+  float64 over a few circular shifts of the first traced sample.
+
+Without a trace (``trace=False``, no 2-D convolution, or a built input the model rejects,
+e.g. a fully connected head sized for another input: a warning says so) the channel count of a
+pool is the last channel-defining layer (conv ``out_channels``, norm ``num_features``, ...)
+registered before it, nothing above is checked, and a wrong guess raises on the first forward;
+a pool with no such layer is rejected. A trace sees one input: branches not taken on it are not
+checked.
+
+Exact invariance. With ``downsample="aps", padding="circular"`` the converted network is exactly
+invariant to every circular shift of inputs whose ``H, W`` are divisible by its total stride,
+at any weights, when (1) it ends in a global pool; (2) every spatial reduction is a layer convert
+replaced (``report.unconverted`` empty); (3) no merge combines maps that went through different
+APS layers (``report.merges`` empty); (4) all padding is circular (convert cannot change ``F.pad``
+calls in a ``forward``) and the rest of the network is shift equivariant (pointwise
+nonlinearities, eval-mode normalisation, no positional embeddings, no flatten + ``Linear`` on a
+map). Ties between APS phase norms aside (``shiftlab.nn.aps``), ``report.invariance_check`` is
+then at float64 rounding.
+
+Not converted (a ``ValueError`` lists every offending module path; pass ``skip=`` to leave
+them, and everything under them, as they are): strided pools with ``ceil_mode=True`` or
+``return_indices=True``, non-square strides, subclasses of ``Conv2d``/``MaxPool2d``/``AvgPool2d``
+that override ``forward``, strided 1-D/3-D convs and pools, ``LPPool``, ``FractionalMaxPool``,
+non-global adaptive pools, ``PixelUnshuffle``, strided ``Unfold``, downscaling ``Upsample``; with
+``padding="circular"`` also ``ConvTranspose`` layers that pad or overlap (no circular mode).
+Upsampling layers (``Upsample``, strided ``ConvTranspose``, ``PixelShuffle``) are left alone: they
+are equivariant to every shift (``T_d -> T_{s d}``) and do not alias.
+
+Hooks: the copy keeps the model's hooks; hooks on a replaced pooling layer are lost (a warning
+says which), hooks on a converted conv stay on its stride-1 copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+from torch import Tensor, nn
+
+from shiftlab.nn import PAD_TYPES, APSPool2d, BlurPool2d
+
+from . import _trace
+from ._plan import DOWNSAMPLE_ACTIONS, build, has_hooks, like, plan, reference_tensor
+from ._report import (
+    INVARIANCE_SHIFTS,
+    BranchMerge,
+    ConversionEntry,
+    ConversionReport,
+    ConversionResult,
+    UnconvertedDownsampling,
+)
+
+__all__ = [
+    "DOWNSAMPLE_METHODS",
+    "INVARIANCE_SHIFTS",
+    "BranchMerge",
+    "ConversionEntry",
+    "ConversionReport",
+    "ConversionResult",
+    "UnconvertedDownsampling",
+    "convert",
+]
+
+#: Accepted values of ``convert(..., downsample=)`` (``None`` leaves strided layers alone).
+DOWNSAMPLE_METHODS = ("blur", "aps")
+
+
+def _oneline(module: nn.Module) -> str:
+    return " ".join(repr(module).split())
+
+
+def _kind(module: nn.Module) -> str:
+    """``Conv2d``; ``Conv2d+BlurPool2d`` for a plain ``Sequential``."""
+    if type(module) is nn.Sequential:
+        return "+".join(_kind(m) for m in module)
+    return type(module).__name__
+
+
+def _describe(example: Any) -> str:
+    if isinstance(example, Tensor):
+        return f"example_input {tuple(example.shape)}"
+    return f"example_input ({len(example) if isinstance(example, (tuple, list)) else 1} args)"
+
+
+def convert(
+    model: nn.Module,
+    downsample: str | None = "blur",
+    padding: str | None = None,
+    *,
+    filt_size: int | None = None,
+    pad_type: str | None = None,
+    norm: int | float | str = 2,
+    example_input: Tensor | tuple[Any, ...] | None = None,
+    skip: Iterable[str] = (),
+    trace: bool = True,
+) -> ConversionResult:
+    """Return a deep copy of ``model`` with anti-aliased or APS downsampling and a report.
+
+    See the module docstring for the exact rules, output sizes, the trace, when the result is
+    exactly invariant and what is rejected. ``model`` itself is not modified (parameters,
+    buffers, train/eval modes, hooks, ``requires_grad``); the copy keeps the trained weights (a
+    converted conv holds the same values), so it can be evaluated or fine-tuned as is.
+
+    Args:
+        model: any module tree (Sequential, ModuleList, ModuleDict, custom modules, residual
+            branches, modules shared between paths; the model itself may be a single layer).
+        downsample: ``"blur"`` (BlurPool, Zhang 2019), ``"aps"`` (adaptive polyphase sampling,
+            Chaman & Dokmanic 2021) or ``None`` (leave strided layers alone, e.g. to only make
+            padding circular).
+        padding: ``None`` (keep borders) or ``"circular"`` (see the module docstring).
+        filt_size: binomial filter size 1..7; default 4 for ``blur``, 1 (no blur) for ``aps``.
+        pad_type: BlurPool border handling (``blur`` only): ``reflect``, ``replicate``,
+            ``zeros``, ``circular``; default ``circular`` with ``padding="circular"``, else
+            ``reflect``. APS always pads circularly.
+        norm: APS selection norm (``aps`` only): 1, 2 or ``inf``.
+        example_input: the input of the traced forward passes: a batch ``[N, C, H, W]`` (or a
+            tuple of forward arguments) like the ones the model will see; default a built
+            ``randn`` batch ``[2, C, 32, 32]``. Pass it when the model needs another size, other
+            arguments, or ``H, W`` divisible by a total stride above 32.
+        skip: module paths left unchanged and unchecked, with everything under them.
+        trace: set False to run no forward pass at all (channels guessed from registration
+            order, nothing checked, no ``invariance_check``); not with ``example_input``.
+
+    Returns:
+        :class:`ConversionResult` with ``.model`` (the converted copy, same train/eval mode,
+        device and dtype) and ``.report`` (:class:`ConversionReport`); it unpacks as
+        ``model, report``.
+
+    Raises:
+        ValueError: unknown options, or layers that cannot be converted faithfully (the
+            message names every offending module path), or ``example_input`` failing on the
+            original or the converted model (naming the innermost running module).
+
+    Warns:
+        UserWarning: downsampling left as it is (not under ``skip``) or APS branches merged
+            (both named), no trace possible on the built input, a failure or changed output
+            shapes of the converted model, hooks lost on replaced layers.
+
+    Example:
+        >>> import torch
+        >>> net = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU(),
+        ...                     nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1))
+        >>> new, report = convert(net, "aps", "circular")
+        >>> report.counts()
+        {'Conv2d -> Conv2d+APSPool2d': 1, 'MaxPool2d -> MaxAPSPool2d': 1}
+        >>> report.trace, report.unconverted, report.merges
+        ('built input (2, 1, 32, 32)', [], [])
+        >>> report.invariance_check < 1e-12
+        True
+        >>> x = torch.randn(2, 1, 16, 16)
+        >>> torch.allclose(new(x), new(torch.roll(x, (3, 5), (-2, -1))), atol=1e-6)
+        True
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if downsample not in (*DOWNSAMPLE_METHODS, None):
+        raise ValueError(f"downsample must be one of {[*DOWNSAMPLE_METHODS, None]}, "
+                         f"got {downsample!r}")
+    if padding not in (None, "circular"):
+        raise ValueError(f"padding must be None or 'circular', got {padding!r}")
+    if example_input is not None and not trace:
+        raise ValueError("example_input is the input of the trace; it needs trace=True")
+    circular = padding == "circular"
+    if downsample == "aps" and pad_type is not None:
+        raise ValueError("pad_type applies to downsample='blur' only (APS pads circularly)")
+    filt = filt_size if filt_size is not None else (1 if downsample == "aps" else 4)
+    ptype = pad_type if pad_type is not None else ("circular" if circular else "reflect")
+    if ptype not in PAD_TYPES:
+        raise ValueError(f"pad_type must be one of {sorted(PAD_TYPES)}, got {ptype!r}")
+    BlurPool2d(1, 2, filt, ptype)  # validates filt_size
+    APSPool2d(1, 2, norm, filt)  # validates norm
+    skip = [skip] if isinstance(skip, str) else list(skip)
+    options: dict[str, Any] = {"filt_size": filt, "norm": norm if downsample == "aps" else None,
+                               "pad_type": ptype if downsample == "blur" else None,
+                               "skip": skip, "example_input": example_input is not None,
+                               "trace": trace}
+    if isinstance(norm, float) and norm == float("inf"):
+        options["norm"] = "inf"
+
+    work = copy.deepcopy(model)
+    steps = plan(work, downsample, circular, skip)
+    pools = [s for s in steps if s.action in ("maxpool", "avgpool")]
+
+    # ---- trace the original: channels, shapes, unconverted downsampling, merges
+    given = example_input is not None
+    example, described = example_input, "not traced: trace=False"
+    if given:
+        described = _describe(example_input)
+    elif trace:
+        example, described = _trace.build_example(work)
+        if example is None:
+            warnings.warn(f"convert did not trace the model ({described}); channel counts of "
+                          "pooling layers are guessed from registration order and downsampling "
+                          "outside modules is not checked; pass example_input=", stacklevel=2)
+    source = "example_input" if given else "the built input"
+    before: _trace.Trace | None = None
+    if example is not None:
+        try:
+            before = _trace.trace(
+                work, example, "original", source=source, downsample=downsample, skip=skip,
+                planned={s.path for s in steps if s.action in DOWNSAMPLE_ACTIONS}, analyse=True)
+        except ValueError as err:
+            if given:
+                raise
+            warnings.warn(f"convert could not trace the model: {err}. Channel counts of pooling "
+                          "layers are guessed from registration order and downsampling outside "
+                          "modules is not checked; pass example_input=", stacklevel=2)
+            example, described = None, f"not traced: {source} fails on the model ({err})"
+    if before is not None:
+        for s in pools:
+            if s.path in before.shapes:
+                s.channels, s.channels_from = before.shapes[s.path][0][1], "example_input"
+    missing = [s.path or "<model>" for s in pools if s.channels is None]
+    if missing:
+        raise ValueError(
+            f"cannot tell the channel count of pooling layer(s) {missing}: no channel-defining "
+            f"layer precedes them and the trace did not reach them; pass example_input=")
+
+    # ---- build
+    ref = reference_tensor(work)
+    replacements: dict[int, nn.Module] = {}
+    entries: list[ConversionEntry] = []
+    lost_hooks: list[str] = []
+    old_shapes = before.shapes if before is not None else {}
+    for s in steps:
+        old_repr, old_kind = _oneline(s.module), type(s.module).__name__
+        own = next(iter([*s.module.parameters(), *s.module.buffers()]), None)
+        training, hooked = s.module.training, has_hooks(s.module)
+        new = like(build(s, downsample, circular, filt, ptype, norm),
+                   own if own is not None and own.is_floating_point() else ref, training)
+        if new is not s.module:
+            replacements[id(s.module)] = new
+            if hooked and s.action != "conv":
+                lost_hooks.append(s.path or "<model>")
+        change = "downsample" if s.action in DOWNSAMPLE_ACTIONS else "padding"
+        entries.append(ConversionEntry(
+            s.path, change, old_kind, _kind(new), old_repr, _oneline(new), s.channels,
+            s.channels_from, old_shapes.get(s.path, (None, None))[1]))
+
+    root = replacements.get(id(work), work)
+    for m in list(root.modules()):
+        for name, child in list(m._modules.items()):
+            if child is not None and id(child) in replacements:
+                m._modules[name] = replacements[id(child)]
+
+    # ---- trace the converted copy, measure, warn
+    report = ConversionReport(downsample, padding, options, entries, described)
+    if before is not None:
+        report.merges = before.merges
+        if downsample is not None:
+            report.unconverted = before.unconverted
+        try:
+            after = _trace.trace(root, example, "converted", source=source)
+        except ValueError as err:
+            if given:
+                raise
+            warnings.warn(str(err), stacklevel=2)
+        else:
+            for e in entries:
+                e.new_shape = after.shapes.get(e.path, (None, None))[1]
+            report.invariance_check = _trace.invariance_check(root, example)
+    changed = [f"{e.path or '<model>'}: {e.old_shape} -> {e.new_shape}"
+               for e in entries if e.shape_changed]
+    if changed and given:
+        warnings.warn("convert changed the output shape of " + "; ".join(changed), stacklevel=2)
+    unconverted = [str(u) for u in report.unconverted if not u.skipped]
+    if unconverted:
+        warnings.warn("convert left downsampling as it is (not replaced; the model is not "
+                      "shift invariant there): " + "; ".join(unconverted), stacklevel=2)
+    if report.merges:
+        warnings.warn("APS phases not shared across branches: the converted model is not "
+                      "exactly invariant; maps that went through different APS layers are "
+                      "combined by " + "; ".join(str(m) for m in report.merges), stacklevel=2)
+    if lost_hooks:
+        warnings.warn(f"convert replaced layers that had hooks (not carried over): {lost_hooks}",
+                      stacklevel=2)
+    return ConversionResult(root, report)

@@ -1,0 +1,291 @@
+"""Planning and building for :func:`shiftlab.conversion.convert`: which module becomes what.
+
+:func:`plan` walks the module tree and decides an action per module (or names why it cannot be
+converted); :func:`build` makes the replacement of one planned module. The rules are stated in
+the docstring of :mod:`shiftlab.conversion`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+from torch.nn.modules import padding as _padding
+from torch.nn.modules import pooling as _pooling
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+from torch.nn.modules.instancenorm import _InstanceNorm
+
+from shiftlab.nn import APSPool2d, BlurPool2d, MaxAPSPool2d, MaxBlurPool2d, aps_conv, blurred_conv
+
+SHIFTLAB_POOLS = (BlurPool2d, APSPool2d, MaxBlurPool2d, MaxAPSPool2d)
+#: Actions that replace a strided layer (the others only change padding).
+DOWNSAMPLE_ACTIONS = ("conv", "maxpool", "avgpool")
+_CIRCULAR_PADS = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
+
+
+def _tup(value: Any, n: int = 2) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+def _strided(module: nn.Module, n: int) -> bool:
+    stride = getattr(module, "stride", None)
+    if stride is None:  # pools default stride to kernel_size
+        stride = getattr(module, "kernel_size", 1)
+    return any(s > 1 for s in _tup(stride, n))
+
+
+def _overrides_forward(module: nn.Module, base: type[nn.Module]) -> bool:
+    return type(module).forward is not base.forward
+
+
+def _has_padding(module: nn.Module) -> bool:
+    pad = getattr(module, "padding", 0)
+    if isinstance(pad, str):
+        return pad != "valid"
+    return any(p > 0 for p in _tup(pad))
+
+
+@dataclass
+class Step:
+    """One planned change: the module at ``path`` and what to do with it."""
+
+    path: str
+    module: nn.Module
+    action: str  # conv | maxpool | avgpool | conv_pad | pool_pad | pad_layer | blur_pad
+    channels: int | None = None
+    channels_from: str | None = None
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_one(
+    m: nn.Module, downsample: str | None, circular: bool
+) -> tuple[str | None, str | None]:
+    """``(action, problem)`` for one module; at most one of them is not None."""
+    down = downsample is not None
+    if isinstance(m, BlurPool2d):
+        return ("blur_pad" if circular and m.pad_type != "circular" else None), None
+    if isinstance(m, SHIFTLAB_POOLS):
+        return None, None
+    if isinstance(m, _ConvTransposeNd):
+        if circular and (_has_padding(m) or any(o > 0 for o in m.output_padding)
+                         or any(d * (k - 1) + 1 > s for k, s, d in
+                                zip(m.kernel_size, m.stride, m.dilation))):
+            return None, "ConvTranspose pads or overlaps and has no circular padding mode"
+        return None, None
+    if isinstance(m, nn.Conv2d):
+        if down and _strided(m, 2):
+            if _overrides_forward(m, nn.Conv2d):
+                return None, "strided Conv2d subclass that overrides forward"
+            if m.stride[0] != m.stride[1]:
+                return None, f"non-square stride {tuple(m.stride)}"
+            return "conv", None
+        return ("conv_pad" if circular and _has_padding(m) and m.padding_mode != "circular"
+                else None), None
+    if isinstance(m, _ConvNd):  # Conv1d / Conv3d
+        if down and _strided(m, len(m.kernel_size)):
+            return None, "strided 1-D/3-D convolution (only 2-D downsampling is converted)"
+        return ("conv_pad" if circular and _has_padding(m) and m.padding_mode != "circular"
+                else None), None
+    for cls, base, name in ((nn.MaxPool2d, nn.MaxPool2d, "maxpool"),
+                            (nn.AvgPool2d, nn.AvgPool2d, "avgpool")):
+        if isinstance(m, cls):
+            if not _strided(m, 2):
+                return ("pool_pad" if circular and _has_padding(m) else None), None
+            if not down:
+                return None, None
+            if _overrides_forward(m, base):
+                return None, f"strided {base.__name__} subclass that overrides forward"
+            if m.ceil_mode:
+                return None, "strided pool with ceil_mode=True (output size would change)"
+            if getattr(m, "return_indices", False):
+                return None, "MaxPool2d with return_indices=True (indices have no equivalent)"
+            stride = _tup(m.stride if m.stride is not None else m.kernel_size)
+            if stride[0] != stride[1]:
+                return None, f"non-square stride {stride}"
+            return name, None
+    if not down:
+        if isinstance(m, (_padding._ConstantPadNd, _padding._ReflectionPadNd,
+                          _padding._ReplicationPadNd)) and circular:
+            return "pad_layer", None
+        return None, None
+    if isinstance(m, (nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)):
+        return None, "fractional max-pooling (random, not shift equivariant)"
+    if isinstance(m, _pooling._LPPoolNd):
+        return (None, "strided LPPool") if _strided(m, 1) else (None, None)
+    if isinstance(m, (_pooling._MaxPoolNd, _pooling._AvgPoolNd)):  # 1-D / 3-D
+        return (None, "strided 1-D/3-D pool") if _strided(m, 1) else (None, None)
+    if isinstance(m, (_pooling._AdaptiveAvgPoolNd, _pooling._AdaptiveMaxPoolNd)):
+        size = _tup(m.output_size, 1)
+        if all(v == 1 for v in size):
+            return None, None
+        return None, f"non-global adaptive pool (output_size={m.output_size})"
+    if isinstance(m, nn.PixelUnshuffle):
+        return None, "PixelUnshuffle (space-to-depth downsampling)"
+    if isinstance(m, nn.Unfold) and any(s > 1 for s in _tup(m.stride)):
+        return None, "strided Unfold"
+    if isinstance(m, nn.Upsample) and m.scale_factor is not None and any(
+            f < 1 for f in _tup(m.scale_factor, 1)):
+        return None, "Upsample with scale_factor < 1 (downscaling)"
+    if circular and isinstance(m, (_padding._ConstantPadNd, _padding._ReflectionPadNd,
+                                   _padding._ReplicationPadNd)):
+        return "pad_layer", None
+    return None, None
+
+
+def _channels_of(m: nn.Module) -> int | None:
+    if isinstance(m, _ConvNd):
+        return m.out_channels
+    if isinstance(m, (_BatchNorm, _InstanceNorm)):
+        return m.num_features
+    if isinstance(m, nn.GroupNorm):
+        return m.num_channels
+    if isinstance(m, SHIFTLAB_POOLS):
+        return m.channels
+    return None
+
+
+def under(path: str, prefixes: Iterable[str]) -> bool:
+    """Whether module ``path`` is one of ``prefixes`` or inside one (``""`` is the model)."""
+    return any(path == p or path.startswith(p + ".") or p == "" for p in prefixes)
+
+
+def plan(model: nn.Module, downsample: str | None, circular: bool, skip: list[str]) -> list[Step]:
+    """The steps for ``model``'s module tree, in registration order; pooling steps carry the
+    channel count of the last channel-defining layer registered before them (the static guess
+    that a trace replaces). Raises ``ValueError`` naming every module that cannot be converted."""
+    steps: list[Step] = []
+    problems: list[str] = []
+    replaced: list[str] = []
+    last: tuple[int, str] | None = None
+    for path, m in model.named_modules():
+        c = _channels_of(m)
+        if under(path, skip) or under(path, replaced):
+            last = (c, path or "<model>") if c is not None else last
+            continue
+        action, problem = plan_one(m, downsample, circular)
+        if problem is not None:
+            problems.append(f"{path or '<model>'} ({type(m).__name__}): {problem}")
+        elif action is not None:
+            step = Step(path, m, action)
+            if action in ("maxpool", "avgpool") and last is not None:
+                step.channels, step.channels_from = last
+            steps.append(step)
+            if action not in ("conv_pad", "blur_pad"):  # replaced: its children are not planned
+                replaced.append(path)
+        if c is not None:
+            last = (c, path or "<model>")
+    if problems:
+        raise ValueError(
+            f"convert(downsample={downsample!r}, padding={'circular' if circular else None!r}) "
+            f"cannot convert {len(problems)} layer(s) faithfully:\n  " + "\n  ".join(problems)
+            + "\nReplace them, or pass skip=[<path>, ...] to leave them unchanged.")
+    return steps
+
+
+# --------------------------------------------------------------------------- building
+
+
+def like(new: nn.Module, ref: Tensor | None, training: bool) -> nn.Module:
+    """``new`` on ``ref``'s device and dtype, in the given train/eval mode."""
+    if ref is not None:
+        new.to(device=ref.device, dtype=ref.dtype)
+    return new.train(training)
+
+
+def reference_tensor(model: nn.Module) -> Tensor | None:
+    """The first floating-point parameter or buffer of ``model`` (its device and dtype)."""
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.is_floating_point():
+            return t
+    return None
+
+
+def _circular_dense_pad(k: tuple[int, ...], p: tuple[int, ...], d: tuple[int, ...]) -> nn.Module:
+    """Circular pad ``p`` before, ``d (k - 1) - p`` after: a stride-1 op then keeps ``H x W``."""
+    (kh, kw), (ph, pw), (dh, dw) = k, p, d
+    return nn.CircularPad2d((pw, dw * (kw - 1) - pw, ph, dh * (kh - 1) - ph))
+
+
+def build(step: Step, downsample: str | None, circular: bool, filt_size: int, pad_type: str,
+          norm: Any) -> nn.Module:
+    """The replacement of ``step.module`` (the module itself when only its padding changes)."""
+    m, a = step.module, step.action
+    if a == "conv":
+        if circular and _has_padding(m):
+            m.padding_mode = "circular"
+        if downsample == "blur":
+            new = blurred_conv(m, filt_size, pad_type)
+        else:
+            new = aps_conv(m, norm, filt_size, circular=circular and _has_padding(m))
+        for name, param in m._parameters.items():  # keep the copy's parameter objects (ties)
+            if param is not None:
+                new.conv._parameters[name] = param
+        return new
+    if a == "conv_pad":
+        m.padding_mode = "circular"
+        return m
+    if a == "blur_pad":
+        m.pad_type = "circular"
+        return m
+    if a == "pad_layer":
+        return _CIRCULAR_PADS[len(m.padding) // 2](m.padding)
+    if a == "pool_pad":
+        k, p = _tup(m.kernel_size), _tup(m.padding)
+        pad = nn.CircularPad2d((p[1], p[1], p[0], p[0]))
+        if isinstance(m, nn.MaxPool2d):
+            pool: nn.Module = nn.MaxPool2d(k, 1, 0, m.dilation, ceil_mode=m.ceil_mode)
+        else:
+            pool = nn.AvgPool2d(k, 1, 0, ceil_mode=m.ceil_mode,
+                                divisor_override=m.divisor_override)
+        return nn.Sequential(OrderedDict([("pad", pad), ("pool", pool)]))
+    # strided 2-D pools
+    c = step.channels
+    assert c is not None
+    k, p = _tup(m.kernel_size), _tup(m.padding)
+    s = _tup(m.stride if m.stride is not None else m.kernel_size)[0]
+    d = _tup(m.dilation) if a == "maxpool" else (1, 1)
+    if a == "maxpool":
+        if downsample == "blur":
+            new = MaxBlurPool2d(c, k[0], s, filt_size, pad_type)
+            if circular:
+                new.pool = nn.Sequential(OrderedDict([
+                    ("pad", _circular_dense_pad(k, p, d)), ("pool", nn.MaxPool2d(k, 1, 0, d))]))
+            elif k[0] != k[1] or p != (0, 0) or d != (1, 1):
+                new.pool = nn.MaxPool2d(k, 1, p, d)
+            return new
+        if k[0] == k[1] and d == (1, 1):
+            return MaxAPSPool2d(c, k[0], s, norm, filt_size)
+        return nn.Sequential(OrderedDict([
+            ("pad", _circular_dense_pad(k, (0, 0), d)), ("pool", nn.MaxPool2d(k, 1, 0, d)),
+            ("aps", APSPool2d(c, s, norm, filt_size))]))
+    # avgpool
+    div = m.divisor_override
+    if downsample == "blur":
+        if k == (s, s) and p == (0, 0) and div is None:
+            return BlurPool2d(c, s, filt_size, pad_type)
+        if circular:
+            dense: nn.Module = nn.Sequential(OrderedDict([
+                ("pad", _circular_dense_pad(k, p, d)),
+                ("pool", nn.AvgPool2d(k, 1, 0, divisor_override=div))]))
+        else:
+            dense = nn.AvgPool2d(k, 1, p, count_include_pad=m.count_include_pad,
+                                 divisor_override=div)
+        return nn.Sequential(OrderedDict([("pool", dense),
+                                          ("blur", BlurPool2d(c, s, filt_size, pad_type))]))
+    return nn.Sequential(OrderedDict([
+        ("pad", _circular_dense_pad(k, (0, 0), d)),
+        ("pool", nn.AvgPool2d(k, 1, 0, divisor_override=div)),
+        ("aps", APSPool2d(c, s, norm, filt_size))]))
+
+
+def has_hooks(m: nn.Module) -> bool:
+    """Whether ``m`` has forward or backward hooks of its own."""
+    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                or getattr(m, "_backward_pre_hooks", None))
+

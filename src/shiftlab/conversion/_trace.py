@@ -1,0 +1,335 @@
+"""One traced forward pass for :func:`shiftlab.conversion.convert`: what the module tree cannot say.
+
+The trace runs a hook-free eval-mode deep copy of the model on an example input (the user's
+``example_input``, or a built ``randn`` batch ``[2, C, 32, 32]``) with
+
+- forward pre/post hooks on every module: each module's input and output shapes (so pooling
+  layers get their channel count from the data, whatever the registration order), which module
+  is running (to name a failing layer), and the execution order (``after``/``before`` of a
+  finding);
+- a :class:`torch.overrides.TorchFunctionMode`: it sees every torch function call, also the
+  ones a custom module's ``forward`` makes between layers (``F.max_pool2d``, ``F.interpolate``,
+  ``x[..., ::2, ::2]``, ``a + b``, ``torch.cat``). A call outside any known layer whose 4-D
+  output is smaller in ``H`` or ``W`` than its input (and not ``1 x 1``, a global pool) is
+  *downsampling outside modules*. Each activation tensor also carries its *lineage*: the set of
+  downsampling calls (layers or functions) it went through; a call that combines 4-D maps with
+  different lineages, where an APS layer makes the difference, is a :class:`BranchMerge`.
+
+Why not :mod:`torch.fx`: symbolic tracing fails on data-dependent control flow (``if x.shape[-1]
+> 64``), on non-torch code in ``forward`` and on many third-party models, and gives no sizes
+without a separate shape propagation. Hooks and a function mode observe the real run, whatever
+``forward`` does, and report concrete sizes; the price is that they see one input only: a branch
+not taken on the example is not checked.
+
+"Known layers" (atomic: calls inside them are their own business) are the modules convert
+plans to replace, shiftlab's pooling layers, and built-in ``torch.nn`` layers other than
+containers. Calls in the ``forward`` of every other module (the model's own classes) are
+inspected.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.conv import _ConvNd
+from torch.overrides import TorchFunctionMode
+from torch.utils.weak import WeakTensorKeyDictionary
+
+from shiftlab.nn import APSPool2d, MaxAPSPool2d
+
+from ._plan import DOWNSAMPLE_ACTIONS, SHIFTLAB_POOLS, plan_one, reference_tensor, under
+from ._report import INVARIANCE_SHIFTS, BranchMerge, UnconvertedDownsampling
+
+#: ``H = W`` of the input built when no ``example_input`` is given.
+EXAMPLE_SIZE = 32
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_EMPTY: frozenset[int] = frozenset()
+
+
+def hook_free_eval_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` without forward hooks, in eval mode."""
+    probe = copy.deepcopy(model)
+    for m in probe.modules():
+        m._forward_hooks.clear()
+        m._forward_pre_hooks.clear()
+    return probe.eval()
+
+
+def _args(example: Any) -> tuple[Any, ...]:
+    return tuple(example) if isinstance(example, (tuple, list)) else (example,)
+
+
+def _tensors(obj: Any) -> list[Tensor]:
+    """The tensors in ``obj`` (a tensor, or nested tuples, lists and dict values)."""
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors(o)]
+    return []
+
+
+def _hw(t: Tensor) -> tuple[int, int] | None:
+    return (int(t.shape[-2]), int(t.shape[-1])) if t.dim() == 4 else None
+
+
+def _reduces(before: tuple[int, int], after: tuple[int, int]) -> bool:
+    """Smaller in ``H`` or ``W``, and not a global pool to ``1 x 1``."""
+    return after != (1, 1) and (after[0] < before[0] or after[1] < before[1])
+
+
+def build_example(model: nn.Module) -> tuple[Tensor | None, str]:
+    """``(randn [2, C, 32, 32] on the model's device and dtype, description)``, with ``C`` the
+    ``in_channels`` of the first 2-D convolution in registration order (seeded, so reports are
+    reproducible), or ``(None, why not)``."""
+    conv = next((m for m in model.modules()
+                 if isinstance(m, _ConvNd) and len(m.kernel_size) == 2), None)
+    if conv is None:
+        return None, "not traced: no 2-D convolution to take the input channels from"
+    x = torch.randn(2, conv.in_channels, EXAMPLE_SIZE, EXAMPLE_SIZE,
+                    generator=torch.Generator().manual_seed(0))
+    ref = reference_tensor(model)
+    if ref is not None:
+        x = x.to(device=ref.device, dtype=ref.dtype)
+    return x, f"built input {tuple(x.shape)}"
+
+
+@dataclass
+class _Frame:
+    path: str
+    kind: str | None  # the event kind if the module downsamples, see _Tracer._classify
+    atomic: bool
+    nested: bool  # inside an atomic module
+    after: str
+    x: Tensor | None
+
+
+@dataclass
+class Trace:
+    """What one traced forward pass saw.
+
+    Attributes:
+        shapes: ``{path: (input shape, output shape)}`` of the first call of each module that
+            took and returned a tensor (first tensor of each).
+        unconverted: spatial reductions that convert does not replace, in execution order.
+        merges: combinations of maps with different APS lineages, in execution order.
+    """
+
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+    unconverted: list[UnconvertedDownsampling] = field(default_factory=list)
+    merges: list[BranchMerge] = field(default_factory=list)
+
+
+class _Tracer(TorchFunctionMode):
+    """Hooks and function mode of one trace (see the module docstring).
+
+    Event kinds: ``converted`` (a layer convert replaces), ``aps`` / ``blur`` (shiftlab
+    pooling layers already in the model), ``layer`` (another built-in downsampling layer, left
+    as it is) and ``functional``. Adaptive events (APS phases chosen from the data) are
+    ``converted`` ones under ``downsample="aps"`` and ``aps`` ones.
+    """
+
+    def __init__(self, planned: set[str], downsample: str | None, skip: list[str],
+                 analyse: bool) -> None:
+        super().__init__()
+        self.planned, self.downsample, self.skip = planned, downsample, skip
+        self.analyse = analyse
+        self.trace = Trace()
+        self.frames: list[_Frame] = []
+        self.lineage: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
+        self.labels: list[str] = []  # per event
+        self.adaptive: list[bool] = []
+        self.found: list[dict[str, Any]] = []  # unconverted, before "before" is known
+        self.pending: list[dict[str, Any]] = []  # waiting for the next module to start
+        self.last_done = "<input>"
+
+    # ----------------------------------------------------------------- module hooks
+
+    def _classify(self, path: str, m: nn.Module) -> tuple[bool, str | None]:
+        """``(atomic, event kind if it downsamples)``."""
+        if path in self.planned:
+            return True, "converted"
+        if isinstance(m, SHIFTLAB_POOLS):
+            return True, "aps" if isinstance(m, (APSPool2d, MaxAPSPool2d)) else "blur"
+        if type(m).__module__.startswith("torch.nn.") and not isinstance(m, _CONTAINERS):
+            action, problem = plan_one(m, "blur", False)
+            return True, ("layer" if action in DOWNSAMPLE_ACTIONS or problem is not None
+                          else None)
+        return False, None
+
+    def attach(self, model: nn.Module) -> None:
+        for path, m in model.named_modules():
+            atomic, kind = self._classify(path, m)
+            m.register_forward_pre_hook(self._pre(path, atomic, kind), with_kwargs=True)
+            m.register_forward_hook(self._post)
+
+    def _pre(self, path: str, atomic: bool, kind: str | None) -> Callable[..., None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            nested = bool(self.frames) and (self.frames[-1].atomic or self.frames[-1].nested)
+            if not nested:
+                for item in self.pending:
+                    item["before"] = path or "<model>"
+                self.pending.clear()
+            inputs = _tensors((args, kwargs))
+            self.frames.append(_Frame(path, kind, atomic, nested, self.last_done,
+                                      inputs[0] if inputs else None))
+        return hook
+
+    def _post(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        frame = self.frames.pop()
+        outputs = _tensors(output)
+        if frame.x is not None and outputs:
+            self.trace.shapes.setdefault(frame.path, (tuple(frame.x.shape),
+                                                      tuple(outputs[0].shape)))
+        if frame.nested or not self.analyse:
+            return
+        self.last_done = frame.path or "<model>"
+        if frame.kind is None or frame.x is None or not outputs:
+            return
+        hw_in, hw_out = _hw(frame.x), _hw(outputs[0])
+        if hw_in is None or hw_out is None or not _reduces(hw_in, hw_out):
+            return
+        unconverted = frame.kind == "layer" or (frame.kind == "blur"
+                                                and self.downsample == "aps")
+        event = self._event(frame.path or "<model>", frame.kind, hw_in, hw_out,
+                            type(module).__name__ if unconverted else None, frame.path,
+                            frame.after)
+        out = outputs[0]
+        self.lineage[out] = self.lineage.get(out, _EMPTY) | {event}
+
+    def _event(self, label: str, kind: str, hw_in: tuple[int, int], hw_out: tuple[int, int],
+               op: str | None, path: str, after: str) -> int:
+        """Register a downsampling event; record it as unconverted when ``op`` is given."""
+        self.labels.append(label)
+        self.adaptive.append(kind == "aps" or (kind == "converted" and self.downsample == "aps"))
+        if op is not None:
+            item = {"path": path, "kind": "functional" if kind == "functional" else "layer",
+                    "op": op, "in_size": hw_in, "out_size": hw_out, "after": after,
+                    "before": "<output>", "skipped": under(path, self.skip)}
+            self.found.append(item)
+            self.pending.append(item)
+        return len(self.labels) - 1
+
+    # ----------------------------------------------------------------- torch functions
+
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        outputs = _tensors(result)
+        if not outputs:
+            return result
+        inputs = [t for t in _tensors((args, kwargs)) if t in self.lineage]
+        if not inputs:
+            return result  # parameters, buffers, constants: not derived from the input
+        lineage = frozenset().union(*(self.lineage[t] for t in inputs))
+        frame = self.frames[-1] if self.frames else None
+        if frame is not None and not (frame.atomic or frame.nested):
+            name = getattr(func, "__name__", repr(func))
+            self._check_merge(frame.path, name, inputs)
+            maps = [t for t in inputs if t.dim() == 4]
+            hw_in, hw_out = (_hw(maps[0]) if maps else None), _hw(outputs[0])
+            if hw_in is not None and hw_out is not None and _reduces(hw_in, hw_out):
+                where = frame.path or "<model>"
+                event = self._event(f"{name}() in {where}", "functional", hw_in, hw_out, name,
+                                    frame.path, self.last_done)
+                lineage = lineage | {event}
+        for t in outputs:
+            self.lineage[t] = lineage
+        return result
+
+    def _check_merge(self, path: str, op: str, inputs: list[Tensor]) -> None:
+        maps = [t for t in inputs if t.dim() == 4 and t.shape[-2] * t.shape[-1] > 1]
+        distinct: list[frozenset[int]] = []
+        for t in maps:
+            if self.lineage[t] not in distinct:
+                distinct.append(self.lineage[t])
+        if len(distinct) < 2:
+            return
+        common = frozenset.intersection(*distinct)
+        if not any(self.adaptive[e] for e in frozenset().union(*distinct) - common):
+            return
+        branches = tuple(tuple(self.labels[e] for e in sorted(lin - common)) for lin in distinct)
+        merge = BranchMerge(path, op, branches, _hw(maps[0]))  # type: ignore[arg-type]
+        if merge not in self.trace.merges:
+            self.trace.merges.append(merge)
+
+    def finish(self) -> Trace:
+        seen = set()
+        for item in self.found:
+            entry = UnconvertedDownsampling(**item)
+            if entry not in seen:
+                seen.add(entry)
+                self.trace.unconverted.append(entry)
+        return self.trace
+
+
+def trace(model: nn.Module, example: Any, what: str, *, source: str = "example_input",
+          planned: Iterable[str] = (), downsample: str | None = None,
+          skip: Iterable[str] = (), analyse: bool = False) -> Trace:
+    """Run ``model`` (a hook-free eval copy, no gradients) on ``example`` and record it.
+
+    Args:
+        model: the model (not modified).
+        example: a batch ``[N, C, H, W]`` or a tuple of forward arguments.
+        what: ``"original"`` or ``"converted"``; ``source``: what ``example`` is (both for the
+            error message).
+        planned: paths of the layers convert replaces by downsampling layers.
+        downsample: the conversion's ``downsample`` (decides which events are adaptive).
+        skip: convert's ``skip`` paths (their findings are marked ``skipped``).
+        analyse: also look for downsampling outside modules and for merges (function mode);
+            otherwise only shapes are recorded.
+
+    Raises:
+        ValueError: the forward pass fails; the message names the innermost running module.
+    """
+    probe = hook_free_eval_copy(model)
+    tracer = _Tracer(set(planned), downsample, list(skip), analyse)
+    tracer.attach(probe)
+    args = _args(example)
+    try:
+        with torch.no_grad():
+            if analyse:
+                for t in _tensors(args):
+                    tracer.lineage[t] = _EMPTY
+                with tracer:
+                    probe(*args)
+            else:
+                probe(*args)
+    except Exception as err:
+        where = f" in {tracer.frames[-1].path or '<model>'}" if tracer.frames else ""
+        raise ValueError(f"{source} fails on the {what} model{where}: {err}") from err
+    return tracer.finish()
+
+
+def invariance_check(model: nn.Module, example: Any) -> float | None:
+    """Max ``|f(T_d x) - f(x)|`` over the output and the shifts :data:`INVARIANCE_SHIFTS`.
+
+    ``x`` is the first sample of ``example`` (``[1, C, H, W]``) and ``f`` a float64 hook-free
+    eval copy of ``model``; the shifted copies run in one batch ``[1 + 4, C, H, W]``. None when
+    ``example`` is not one floating 4-D tensor, when the output is a map larger than ``1 x 1``
+    (no global pool: nothing to be invariant), or when the float64 copy does not run.
+    """
+    if not (isinstance(example, Tensor) and example.dim() == 4 and example.is_floating_point()):
+        return None
+    x = example[:1].double()
+    h, w = x.shape[-2:]
+    batch = torch.cat([x, *(torch.roll(x, (dy % h, dx % w), (-2, -1))
+                            for dy, dx in INVARIANCE_SHIFTS)])
+    try:
+        with torch.no_grad():
+            outputs = _tensors(hook_free_eval_copy(model).double()(batch))
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    if not outputs or outputs[0].shape[0] != batch.shape[0]:
+        return None
+    y = outputs[0]
+    if y.dim() == 4 and tuple(y.shape[-2:]) != (1, 1):
+        return None
+    return float((y[1:] - y[:1]).abs().max())
