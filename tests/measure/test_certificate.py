@@ -42,6 +42,7 @@ def assert_equal_profiles(naive, cert):
     for key in ("method", "certificate"):
         a.pop(key), b.pop(key)
     assert a.pop("top1_prob_change") == pytest.approx(b.pop("top1_prob_change"), rel=1e-9, abs=1e-15)
+    assert a.pop("mean_top1_prob") == pytest.approx(b.pop("mean_top1_prob"), rel=1e-9)
     assert a == b
 
 

@@ -204,6 +204,103 @@ def test_first_break_interior_ignores_boundary_effects():
     assert res.first_break(1e-9, interior=True).name == "3"  # the interior survives until the pool aliases
 
 
+# --- where equivariance breaks: origins and resolution jumps -----------------------------------------
+
+
+def circular_stack() -> nn.Module:
+    return seeded(nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, padding_mode="circular"), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular"), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+    ))
+
+
+def test_errors_after_the_first_break_are_inherited_not_caused():
+    res = sl.equivariance(circular_stack(), images(4, h=16, w=16), shifts=1)
+    assert res.origins(1e-9) == ["equivariant", "equivariant", "breaks here: aliasing", "inherited", "inherited",
+                                 "inherited", "inherited"]
+    # diagnose() keeps its meaning: it describes the error a layer carries, wherever it was made
+    assert [l.diagnose(1e-9) for l in res.layers][2:6] == ["aliasing"] * 4
+    assert res.first_break(1e-9).name == "2"
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert [l["origin"] for l in d["layers"]] == res.origins()
+    assert [l["diagnosis"] for l in d["layers"]][2:6] == ["aliasing"] * 4
+
+
+def test_a_layer_that_adds_error_breaks_again():
+    # zero padding: the first conv breaks by its border; the ReLU after it carries that error; a
+    # second subsampling makes new (aliasing) error at the shifts the first one still matched
+    model = seeded(nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 1),
+                                 nn.MaxPool2d(2)))
+    res = sl.equivariance(model, images(4, h=16, w=16), shifts=2)
+    origins = res.origins(1e-9)
+    assert origins[0] == "breaks here: boundary" and origins[1] == "inherited"
+    assert origins[2].startswith("breaks here") and "aliasing" in origins[2]
+    assert origins[3] == "inherited"  # a 1x1 conv adds nothing
+    assert origins[4] == "breaks here: aliasing"  # stride 4: shifts by 2 were aligned at stride 2, not here
+
+
+def test_origin_factor_and_tolerance():
+    res = sl.equivariance(circular_stack(), images(4, h=16, w=16), shifts=1)
+    # at half the error before it, a layer counts as adding error; the global pool averages it away
+    assert res.origins(1e-9, factor=0.5)[3:] == ["breaks here: aliasing"] * 3 + ["inherited"]
+    assert res.layers[6].worst() < 0.5 * res.layers[5].worst()
+    assert res.origins(1e-9, factor=math.inf)[2:] == ["breaks here: aliasing"] + ["inherited"] * 4
+    assert set(res.origins(10.0)) == {"equivariant"}
+
+
+class FunctionalPool(nn.Module):
+    """Downsamples with ``F.max_pool2d`` in ``forward``: no module explains the stride of ``b``."""
+
+    def __init__(self, first: bool = False) -> None:
+        super().__init__()
+        self.first = first
+        self.a = nn.Conv2d(1, 4, 3, padding=1, padding_mode="circular")
+        self.b = nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular")
+
+    def forward(self, x):
+        if self.first:
+            return self.b(self.a(torch.nn.functional.avg_pool2d(x, 2)))
+        return self.b(torch.nn.functional.max_pool2d(self.a(x), 2))
+
+
+class Residual(nn.Module):
+    """A strided block with a strided shortcut on the block's input: a branch, not a functional op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, stride=2, padding=1, padding_mode="circular")
+        self.down = nn.Conv2d(1, 4, 1, stride=2)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv(x) + self.down(x))
+
+
+def test_resolution_jumps_outside_modules():
+    res = sl.equivariance(seeded(FunctionalPool()), images(2, h=16, w=16), shifts=1)
+    assert [(l.name, l.input_stride, l.resized_outside_modules) for l in res.layers] == [
+        ("a", (1, 1), False), ("b", (2, 2), True)]
+    [jump] = res.resolution_jumps()
+    assert (jump.previous, jump.layer, jump.before, jump.after) == ("a", "b", (1, 1), (2, 2))
+    assert jump.describe() == ("stride jumps from 1 to 2 between a and b: downsampling outside modules "
+                               "(functional op in forward?)")
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["resolution_jumps"] == [{"previous": "a", "layer": "b", "before": [1, 1], "after": [2, 2]}]
+    assert d["layers"][1]["input_stride"] == [2, 2]
+
+    first = sl.equivariance(seeded(FunctionalPool(first=True)), images(2, h=16, w=16), shifts=1)
+    assert [(j.previous, j.layer, j.after) for j in first.resolution_jumps()] == [("(input)", "a", (2, 2))]
+
+
+def test_branches_and_modules_explain_their_strides():
+    for model in (Residual(), circular_stack(), Net()):
+        res = sl.equivariance(seeded(model), images(2, h=16, w=16), shifts=1)
+        assert res.resolution_jumps() == [], type(model).__name__
+    res = sl.equivariance(seeded(Residual()), images(2, h=16, w=16), shifts=1)
+    assert res.layer("down").input_stride == (1, 1) and res.layer("relu").input_stride == (2, 2)
+
+
 def test_fractional_shift_sets_are_all_unaligned():
     # odd size: a circular conv commutes exactly with the band-limited shift; ReLU does not
     model = seeded(nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, padding_mode="circular"), nn.ReLU()))

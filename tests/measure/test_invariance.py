@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import shiftlab as sl
-from shiftlab.measure.invariance import consistency_from_predictions
+from shiftlab.measure.invariance import (DEGENERATE_MAJORITY_SHARE, consistency_from_predictions, invariance_compute,
+                                        invariance_update)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -193,6 +194,104 @@ def test_flip_rate_is_none_without_unit_steps():
     assert res.flip_rate is None
 
 
+# --- degenerate predictions --------------------------------------------------------------------------
+
+
+class FixedLogits(nn.Module):
+    """The same logits for every image (plus ``scale`` times the image mean, so ties cannot arise)."""
+
+    def __init__(self, logits: list[float], scale: float = 0.0) -> None:
+        super().__init__()
+        self.register_buffer("logits", torch.tensor(logits, dtype=torch.float64))
+        self.scale = scale
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.to(x.dtype) + self.scale * x.mean(dim=(1, 2, 3))[:, None]
+
+
+class FlatRandom(nn.Module):
+    """Near-uniform outputs whose argmax still depends on the image: ``1e-3`` times a fixed
+    projection of the image (a randomly initialised network in miniature)."""
+
+    def __init__(self, k: int = 4, pixels: int = 81) -> None:
+        super().__init__()
+        self.register_buffer("w", torch.randn(pixels, k, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1e-3 * x.flatten(1).to(self.w.dtype) @ self.w
+
+
+def test_constant_classifier_is_flagged_as_trivially_invariant():
+    x = bright_images([(1, 1), (3, 4), (6, 2), (8, 8)])
+    res = sl.invariance(FixedLogits([0.0, 5.0, 0.0]), x, shifts=1)
+    assert res.consistency == 1.0 and res.flip_rate == 0.0  # perfect, and meaningless
+    assert res.class_counts == [0, 36, 0] and res.majority_class == 1 and res.majority_class_share == 1.0
+    p = math.exp(5) / (math.exp(5) + 2)
+    assert res.mean_top1_prob == pytest.approx(p, rel=1e-12)  # confident, so not near-flat
+    assert res.degenerate.startswith("100% of the 36 predictions are class 1: a near-constant classifier is "
+                                     "trivially invariant")
+    assert "near-flat" not in res.degenerate and "--data" in res.degenerate
+
+
+def test_discriminating_model_gets_no_caution():
+    rows_cols = [(0, 0), (4, 2), (8, 8), (5, 5), (2, 7), (7, 1)]
+    res = sl.invariance(BrightestRow(3, 3), bright_images(rows_cols), shifts=1, keep_predictions=True)
+    assert res.degenerate is None
+    assert res.class_counts == torch.bincount(res.predictions.flatten(), minlength=3).tolist()
+    assert sum(res.class_counts) == 6 * 9
+    assert res.majority_class_share == max(res.class_counts) / 54 < DEGENERATE_MAJORITY_SHARE
+    assert res.mean_top1_prob == pytest.approx(math.e / (math.e + 2), rel=1e-12)  # one-hot logits
+
+
+def test_near_flat_outputs_are_flagged_even_when_the_class_varies():
+    x = bright_images([(r, c) for r in range(0, 9, 2) for c in range(0, 9, 3)])
+    res = sl.invariance(FlatRandom(), x, shifts=1)
+    assert res.majority_class_share < 0.9  # the argmax moves with the image
+    assert 0.25 < res.mean_top1_prob < 0.25 + 0.05 * 0.75
+    assert res.degenerate.startswith("the outputs are near-flat (mean top-1 probability 0.25")
+    assert "a uniform guess over 4 classes gives 0.250" in res.degenerate
+
+
+def test_one_class_labels_excuse_a_near_constant_classifier():
+    x = bright_images([(1, 1), (3, 4), (6, 2), (8, 8)])
+    model = FixedLogits([9.0, 0.0, 0.0])
+    assert sl.invariance(model, x, torch.zeros(4, dtype=torch.long), shifts=1).degenerate is None
+    mixed = sl.invariance(model, x, torch.tensor([0, 1, 2, 0]), shifts=1)
+    assert mixed.degenerate.startswith("100% of the 36 predictions are class 0")
+    assert mixed.accuracy == 0.5
+
+
+def test_one_class_model_is_never_degenerate():
+    res = sl.invariance(BrightestRow(1), bright_images([(1, 1), (3, 4)]), shifts=1)
+    assert res.class_counts == [18] and res.majority_class_share == 1.0 and res.degenerate is None
+
+
+def test_caution_from_merged_statistics_equals_the_whole():
+    gen = torch.Generator().manual_seed(0)
+    n, s, k = 30, 9, 5
+    preds = torch.where(torch.rand(n, s, generator=gen) < 0.95, 2, torch.randint(k, (n, s), generator=gen))
+    top1 = 0.2 + 0.01 * torch.rand(n, s, generator=gen, dtype=torch.float64)
+    pairs = sl.ShiftSet.grid(1).unit_step_pairs()
+
+    def block(a, b):
+        return invariance_update(preds[a:b], preds[a:b, 4], torch.zeros(b - a, s, dtype=torch.float64), n_classes=k,
+                                 flip_pairs=pairs, top1_prob=top1[a:b])
+
+    whole = invariance_compute(block(0, n))
+    merged = invariance_compute(block(20, 30) + block(0, 7) + block(7, 20))
+    assert whole.degenerate is not None and "near-constant" in whole.degenerate and "near-flat" in whole.degenerate
+    assert merged.class_counts == whole.class_counts == torch.bincount(preds.flatten(), minlength=k).tolist()
+    assert merged.mean_top1_prob == pytest.approx(whole.mean_top1_prob, rel=1e-14)
+    assert merged.degenerate == whole.degenerate
+    # a block without top-1 probabilities: the mean is unknown, the majority caution remains
+    partial = invariance_compute(block(0, 20) + invariance_update(
+        preds[20:], preds[20:, 4], torch.zeros(10, s, dtype=torch.float64), n_classes=k, flip_pairs=pairs))
+    assert partial.mean_top1_prob is None and partial.class_counts == whole.class_counts
+    assert "near-constant" in partial.degenerate and "near-flat" not in partial.degenerate
+
+
 def test_to_dict_is_json_safe():
     res = sl.invariance(random_cnn(), random_images(), torch.arange(6) % 4, shifts=1, keep_predictions=True)
     d = res.to_dict()
@@ -200,6 +299,11 @@ def test_to_dict_is_json_safe():
     back = json.loads(text)
     assert back["consistency"] == res.consistency and back["shifts"][0] == [-1, -1]
     assert "predictions" not in d
+    assert back["class_counts"] == res.class_counts and sum(back["class_counts"]) == 6 * 9
+    assert back["majority_class_share"] == res.majority_class_share and back["mean_top1_prob"] == res.mean_top1_prob
+    assert "degenerate" in back
+    caution = json.loads(json.dumps(sl.invariance(FixedLogits([1.0, 0.0]), random_images(), shifts=1).to_dict()))
+    assert caution["degenerate"].startswith("100% of the 54 predictions are class 0")
     full = json.loads(json.dumps(res.to_dict(include_predictions=True), allow_nan=False))
     assert full["predictions"] == res.predictions.tolist()
 

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
-from shiftlab.measure.equivariance import EquivarianceResult
+from shiftlab.measure.equivariance import INHERIT_FACTOR, EquivarianceResult, LayerEquivariance
 from shiftlab.measure.invariance import InvarianceResult
 
-__all__ = ["invariance_table", "equivariance_table"]
+__all__ = ["invariance_table", "equivariance_table", "equivariance_notes"]
 
 
 def _fmt(v: float | None, spec: str = ".3g") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _stride(stride: tuple[int, int]) -> str:
+    return "x".join(str(s) for s in dict.fromkeys(stride))
+
+
 def invariance_table(res: InvarianceResult) -> Table:
-    """Two-column table of the invariance metrics."""
+    """Two-column table of the invariance metrics; a yellow caption when the predictions are degenerate."""
     table = Table(title=f"Invariance ({res.mode} shifts, {res.shift_set}, {len(res.shifts)} shifts, {res.n_images} images)")
+    if res.degenerate:
+        table.caption = Text("caution: " + res.degenerate, style="bold yellow")
+        table.caption_justify = "left"
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
@@ -31,6 +40,10 @@ def invariance_table(res: InvarianceResult) -> Table:
             ("mean accuracy over shifts", f"{res.mean_accuracy:.4f}"),
             ("worst-case accuracy (all shifts right)", f"{res.worst_case_accuracy:.4f}"),
         ]
+    if res.majority_class_share is not None:
+        rows.append(("most frequent class, share", f"{res.majority_class}, {res.majority_class_share:.1%}"))
+    if res.mean_top1_prob is not None:
+        rows.append(("mean top-1 probability", f"{res.mean_top1_prob:.3f} (uniform: {1 / res.n_classes:.3f})"))
     how = {"certified": "certified: one pass per residue modulo the total stride",
            "sampled": "sampled shifts", "exact": "exact: a pass per shift"}[res.method]
     rows.append(("method", how))
@@ -42,22 +55,65 @@ def invariance_table(res: InvarianceResult) -> Table:
     return table
 
 
-def equivariance_table(res: EquivarianceResult, tol: float = 1e-6) -> Table:
-    """Per-layer profile: shape, stride, aligned / unaligned errors (full and interior), diagnosis."""
-    table = Table(
-        title=f"Per-layer equivariance ({res.mode} shifts, {res.shift_set}; relative L2 error)",
-        caption="aligned: shifts that are multiples of the stride; in.: interior, border band masked",
-    )
+def _missing_kind_notes(res: EquivarianceResult) -> list[str]:
+    """Why a layer shows '-' for a kind of shift, for layers with a stride above 1 (at stride 1
+    every integer shift is aligned, which the caption says once)."""
+    span = max((max(abs(dy), abs(dx)) for dy, dx in res.shifts), default=0)
+    integer = all(float(v).is_integer() for d in res.shifts for v in d)
+    size = res.input_shape[1:]
+    groups: dict[tuple[str, tuple[int, int]], list[LayerEquivariance]] = {}
+    for l in res.layers:
+        # a layer whose stride is the whole image (a global pool) has no aligned shift to widen to
+        reachable = any(s < n for s, n in zip(l.stride, size))
+        if l.aligned_error is None and max(l.stride) > 1 and reachable:
+            groups.setdefault(("aligned", l.stride), []).append(l)
+        if l.unaligned_error is None and max(l.stride) > 1:
+            groups.setdefault(("unaligned", l.stride), []).append(l)
+    notes = []
+    for (kind, stride), layers in groups.items():
+        names = ("layers " if len(layers) > 1 else "layer ") + ", ".join(f"{l.name} ({l.kind})" for l in layers)
+        s = _stride(stride)
+        if kind == "aligned":
+            need = min(st for st, n in zip(stride, size) if st < n)
+            why = (f"stride {s} > shift range {span:g}" if integer and span < need
+                   else f"no non-zero shift of the set is a multiple of stride {s}")
+            notes.append(f"{names}: {why}, so no aligned errors ('-'); widen --shifts to {need} or more to see them")
+        else:
+            notes.append(f"{names}: every shift of the set is a multiple of stride {s}, so no unaligned errors ('-')")
+    return notes
+
+
+def equivariance_notes(res: EquivarianceResult) -> list[str]:
+    """Notes under the per-layer table: layers with no shift of a kind ('-' cells) because of
+    their stride, and strides that change outside any module."""
+    return _missing_kind_notes(res) + [j.describe() for j in res.resolution_jumps()]
+
+
+def equivariance_table(res: EquivarianceResult, tol: float = 1e-6) -> Group:
+    """Per-layer profile: shape, stride, aligned / unaligned errors (full and interior), and where
+    the error comes from (``breaks here: <cause>`` or ``inherited``, :meth:`EquivarianceResult.origins`).
+
+    A rich ``Group``: the table, then its legend and the notes of :func:`equivariance_notes` as
+    text that wraps at the console's width (a table caption is laid out at the table's width).
+    """
+    table = Table(title=f"Per-layer equivariance ({res.mode} shifts, {res.shift_set}; relative L2 error)",
+                  show_edge=False)
     for col, justify in [
         ("layer", "left"), ("shape", "left"), ("stride", "right"), ("aligned", "right"),
-        ("in.", "right"), ("unaligned", "right"), ("in.", "right"), ("cause", "left"),
+        ("in.", "right"), ("unaligned", "right"), ("in.", "right"), ("where", "left"),
     ]:
-        table.add_column(col, justify=justify, no_wrap=col not in ("layer", "cause"), min_width=12 if col == "layer" else None)
-    for l in res.layers:
-        stride = "x".join(str(s) for s in dict.fromkeys(l.stride))
+        table.add_column(col, justify=justify, no_wrap=col not in ("layer", "where"), min_width=11 if col == "where" else None)
+    for l, origin in zip(res.layers, res.origins(tol)):
+        breaks = origin.startswith("breaks here")
         table.add_row(
-            f"{l.name} {l.kind}", "x".join(map(str, l.shape)), stride,
+            f"{l.name} {l.kind}", "x".join(map(str, l.shape)), _stride(l.stride),
             _fmt(l.aligned_error), _fmt(l.aligned_interior_error), _fmt(l.unaligned_error), _fmt(l.unaligned_interior_error),
-            l.diagnose(tol),
+            Text(origin, style="bold red" if breaks else "dim" if origin == "inherited" else ""),
         )
-    return table
+    legend = Text("aligned: shifts that are multiples of the stride (at stride 1: every integer shift); "
+                  "in.: interior, border band masked; -: no shift of that kind, or no interior\n"
+                  f"where: 'breaks here' = the layer adds error (> {INHERIT_FACTOR:g}x the largest error before it "
+                  "at some shift), with its cause; 'inherited' = error carried in from earlier layers", style="dim")
+    for note in equivariance_notes(res):
+        legend.append("\nnote: " + note, style="yellow")
+    return Group(table, legend)

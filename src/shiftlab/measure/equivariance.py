@@ -14,6 +14,12 @@ Errors are relative L2 norms pooled over the images, averaged over the non-zero 
 kind. Full >> interior means boundary (padding) effects; interior unaligned >> interior aligned
 means aliasing. Modules with other outputs are listed as skipped. A model with a dense 4-D output
 also gets EQ-T in dB (StyleGAN3) over its output with wrapped/filled pixels masked.
+
+Where equivariance breaks (``docs/definitions.md``, "Where it breaks"): an error measured at a
+layer is either added there or carried in from its input. :meth:`EquivarianceResult.origins`
+labels each layer ``breaks here`` (it clearly adds error: more than :data:`INHERIT_FACTOR` times
+the largest error measured before it at some shift) or ``inherited``;
+:meth:`EquivarianceResult.resolution_jumps` finds maps resized outside any module.
 """
 
 from __future__ import annotations
@@ -32,9 +38,19 @@ from shiftlab.measure.runner import Measuring, TorchRunner
 from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_images
 
-__all__ = ["LayerEquivariance", "SkippedLayer", "EquivarianceResult", "equivariance"]
+__all__ = ["INHERIT_FACTOR", "LayerEquivariance", "ResolutionJump", "SkippedLayer", "EquivarianceResult",
+           "equivariance"]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+#: A broken layer counts as adding error (``breaks here``) only when, at some shift, its full or
+#: interior error exceeds this many times the largest error of that kind measured at that shift by
+#: any earlier layer (errors at or below the tolerance count as none); otherwise its error is
+#: ``inherited``. Relative errors drift by tens of percent through layers that add nothing (a ReLU
+#: halves the norm of the map and of its error unevenly, a global pool averages the error down);
+#: a new source of error (a padding, a subsampling) typically multiplies the error at the
+#: shifts it affects by far more, or appears where there was none.
+INHERIT_FACTOR = 1.5
 
 
 def _none_if_nan(v: float) -> float | None:
@@ -50,7 +66,13 @@ def _mean_max(values: Tensor) -> tuple[float | None, float | None]:
 
 @dataclass
 class LayerEquivariance:
-    """Equivariance errors of one layer (relative L2; None where no shift of that kind exists)."""
+    """Equivariance errors of one layer (relative L2; None where no shift of that kind exists).
+
+    ``input_stride``: the stride of the map the layer was called on (None when its first input is
+    not a 4-D map); ``resized_outside_modules``: True when no module called before it, and not the
+    model's input, produced a map of that size, so a functional op in ``forward`` (``F.max_pool2d``,
+    ``F.interpolate``, slicing) resized it (:meth:`EquivarianceResult.resolution_jumps`).
+    """
 
     name: str
     kind: str
@@ -65,6 +87,8 @@ class LayerEquivariance:
     unaligned_interior_error: float | None
     error_by_shift: list[float] = field(repr=False)
     interior_error_by_shift: list[float | None] = field(repr=False)
+    input_stride: tuple[int, int] | None = None
+    resized_outside_modules: bool = False
 
     def worst(self, interior: bool = False) -> float:
         """Largest error of the layer over all shifts (full map, or interior)."""
@@ -100,6 +124,27 @@ class SkippedLayer:
 
 
 @dataclass
+class ResolutionJump:
+    """The stride changes from ``before`` (the output of layer ``previous``, or ``"(input)"``) to
+    ``after`` (the input of layer ``layer``) with no module in between that explains it."""
+
+    previous: str
+    layer: str
+    before: tuple[int, int]
+    after: tuple[int, int]
+
+    def describe(self) -> str:
+        """One line, e.g. ``stride jumps from 1 to 2 between 0 and 1: downsampling outside modules (functional op?)``."""
+        what = "downsampling" if all(a >= b for a, b in zip(self.after, self.before)) else "resizing"
+        return (f"stride jumps from {_stride_text(self.before)} to {_stride_text(self.after)} between {self.previous} "
+                f"and {self.layer}: {what} outside modules (functional op in forward?)")
+
+
+def _stride_text(stride: tuple[int, int]) -> str:
+    return "x".join(str(s) for s in dict.fromkeys(stride))
+
+
+@dataclass
 class EquivarianceResult:
     """Per-layer equivariance profile, in execution order."""
 
@@ -121,6 +166,66 @@ class EquivarianceResult:
                 return layer
         return None
 
+    def origins(self, tol: float = 1e-6, factor: float = INHERIT_FACTOR) -> list[str]:
+        """Where each layer's error comes from, in execution order (``docs/definitions.md``, "Where it breaks").
+
+        A layer *adds* error at a shift when its full or interior error there exceeds ``tol`` and
+        ``factor`` times the largest error of the same kind (full or interior) at that shift over
+        every earlier layer (errors at or below ``tol`` count as none). Labels:
+
+        - ``equivariant``: the layer's largest full error is at most ``tol``;
+        - ``breaks here: <cause>``: it adds error somewhere (the first break always does). The
+          cause is :meth:`LayerEquivariance.diagnose` kept to what the layer adds: ``boundary``
+          when it adds full error at a non-zero aligned shift, ``aliasing`` when it adds interior
+          error (full error where the interior is empty) at an unaligned shift; ``not
+          equivariant`` when neither part of the diagnosis is added;
+        - ``inherited``: its errors are not clearly larger than what reached it, so they were
+          carried in from earlier layers, not caused there. :meth:`LayerEquivariance.diagnose`
+          of such a layer describes the error it carries, not where that error was made.
+
+        Example:
+            >>> _ = torch.manual_seed(0)
+            >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular"), nn.MaxPool2d(2), nn.ReLU())
+            >>> res = equivariance(net.double().eval(), torch.randn(4, 1, 8, 8, dtype=torch.float64), shifts=1)
+            >>> res.origins(1e-9)
+            ['equivariant', 'breaks here: aliasing', 'inherited']
+        """
+        n = len(self.shifts)
+        before = {False: [0.0] * n, True: [0.0] * n}  # largest error above tol so far, per shift
+        labels = []
+        for layer in self.layers:
+            full, inner = layer.error_by_shift, layer.interior_error_by_shift
+            if layer.worst() <= tol:
+                labels.append("equivariant")
+            else:
+                adds_full = [_adds(e, b, tol, factor) for e, b in zip(full, before[False])]
+                adds_in = [_adds(e, b, tol, factor) for e, b in zip(inner, before[True])]
+                if not any(adds_full) and not any(adds_in):
+                    labels.append("inherited")
+                else:
+                    aligned = [_is_aligned(d, layer.stride) for d in self.shifts]
+                    nonzero = [d != (0, 0) for d in self.shifts]
+                    added = {
+                        "boundary": any(a and z and f for a, z, f in zip(aligned, nonzero, adds_full)),
+                        "aliasing": any(not a and (i if e is not None else f)
+                                        for a, i, f, e in zip(aligned, adds_in, adds_full, inner)),
+                    }
+                    causes = [c for c in layer.diagnose(tol).split("+") if added.get(c)]
+                    labels.append("breaks here: " + ("+".join(causes) or "not equivariant"))
+            for interior, errs in ((False, full), (True, inner)):
+                before[interior] = [e if e is not None and e > tol and e > b else b for e, b in zip(errs, before[interior])]
+        return labels
+
+    def resolution_jumps(self) -> list[ResolutionJump]:
+        """The layers whose input was resized outside any module, with the stride before and after."""
+        jumps = []
+        for i, layer in enumerate(self.layers):
+            if layer.resized_outside_modules and layer.input_stride is not None:
+                previous = self.layers[i - 1] if i else None
+                jumps.append(ResolutionJump(previous.name if previous else "(input)", layer.name,
+                                            previous.stride if previous else (1, 1), layer.input_stride))
+        return jumps
+
     def layer(self, name: str) -> LayerEquivariance:
         """The record of the layer named ``name``."""
         for layer in self.layers:
@@ -130,7 +235,10 @@ class EquivarianceResult:
 
     def to_dict(self) -> dict:
         """JSON-safe dict: infinite values (EQ-T of an exact layer, the error of a layer whose
-        reference output is all zero) are written as the strings ``"inf"``/``"-inf"``."""
+        reference output is all zero) are written as the strings ``"inf"``/``"-inf"``. Each layer
+        has its ``diagnosis`` (:meth:`LayerEquivariance.diagnose`) and ``origin``
+        (:meth:`origins`), both at the default tolerance."""
+        origins = self.origins()
         return json_safe({
             "mode": self.mode,
             "shift_set": self.shift_set,
@@ -139,12 +247,24 @@ class EquivarianceResult:
             "n_images": self.n_images,
             "output_eq_t_db": self.output_eq_t_db,
             "layers": [
-                {**vars(l), "shape": list(l.shape), "stride": list(l.stride), "diagnosis": l.diagnose()} for l in self.layers
+                {**vars(l), "shape": list(l.shape), "stride": list(l.stride), "diagnosis": l.diagnose(), "origin": origin}
+                for l, origin in zip(self.layers, origins)
             ],
+            "resolution_jumps": [vars(j) for j in self.resolution_jumps()],
             "skipped": [vars(s) for s in self.skipped],
             "batch_size": self.batch_size,
             "device": self.device,
         })
+
+
+def _adds(error: float | None, before: float, tol: float, factor: float) -> bool:
+    """Whether ``error`` is clearly larger than the largest ``before`` it (:meth:`EquivarianceResult.origins`)."""
+    return error is not None and error > tol and (before <= 0 or error > factor * before)
+
+
+def _is_aligned(shift: tuple[float, float], stride: tuple[int, int]) -> bool:
+    """Whether ``shift`` is a whole number of ``stride`` steps on both axes (to rounding)."""
+    return all(abs(d / s - round(d / s)) < 1e-9 for d, s in zip(shift, stride))
 
 
 def _kernel_radius(module: nn.Module) -> int:
@@ -182,9 +302,12 @@ class _Recorder:
         self.shift_index = torch.empty(0, dtype=torch.long)
         self.calls: dict[str, int] = {}
         self.radius = 0.0  # receptive-field radius in input pixels, accumulated in execution order
+        self.sizes: set[tuple[int, int]] = {in_hw}  # map sizes produced so far in the pass (the input's too)
+        self.inputs: dict[str, tuple[tuple[int, int] | None, bool]] = {}  # site -> (input stride, resized outside)
 
     def start(self, n: int, shift_index: Tensor) -> None:
         self.n, self.shift_index, self.calls, self.radius = n, shift_index, {}, 0.0
+        self.sizes = {self.in_hw}
 
     def _site(self, name: str) -> str:
         k = self.calls.get(name, 0)
@@ -192,14 +315,19 @@ class _Recorder:
         return name if k == 0 else f"{name}[{k}]"
 
     def hook(self, module: nn.Module, inputs: tuple, output: object) -> None:
-        if not any(True for _ in module.children()):
-            x = inputs[0] if inputs and isinstance(inputs[0], Tensor) else None
-            if x is not None and x.dim() == 4:
-                self.radius += _kernel_radius(module) * self.in_hw[0] / x.shape[-2]
+        x = inputs[0] if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() == 4 else None
+        if x is not None and not any(True for _ in module.children()):
+            self.radius += _kernel_radius(module) * self.in_hw[0] / x.shape[-2]
+        known = set(self.sizes)
+        if isinstance(output, Tensor) and output.dim() == 4:
+            self.sizes.add(tuple(output.shape[-2:]))
         name = self.selected.get(module)
         if name is None:
             return
         site = self._site(name)
+        if site not in self.inputs:
+            hw = tuple(x.shape[-2:]) if x is not None else None
+            self.inputs[site] = (layer_stride(self.in_hw, hw) if hw else None, hw is not None and hw not in known)
         if not isinstance(output, Tensor) or output.dim() != 4:
             desc = f"shape (N, {', '.join(map(str, output.shape[1:]))})" if isinstance(output, Tensor) else type(output).__name__
             self.skipped.setdefault(site, SkippedLayer(site, type(module).__name__, desc))
@@ -223,7 +351,7 @@ class _Recorder:
         record.add(output.detach(), self.n, self.shift_index)
 
 
-def _summarise(record: LayerAccumulator) -> LayerEquivariance:
+def _summarise(record: LayerAccumulator, inputs: tuple[tuple[int, int] | None, bool]) -> LayerEquivariance:
     full = record.relative_errors()
     inner = record.relative_errors(interior=True)
     nonzero = (record.offsets != 0).any(dim=1)
@@ -244,6 +372,8 @@ def _summarise(record: LayerAccumulator) -> LayerEquivariance:
         unaligned_interior_error=_mean_max(inner[unaligned])[0],
         error_by_shift=full.tolist(),
         interior_error_by_shift=[_none_if_nan(v) for v in inner.tolist()],
+        input_stride=inputs[0],
+        resized_outside_modules=inputs[1],
     )
 
 
@@ -278,8 +408,8 @@ def equivariance(
         progress: called as ``progress(done, total)`` after each forward pass.
 
     Returns:
-        :class:`EquivarianceResult` with ``.layers`` in execution order, ``.skipped`` and
-        ``.first_break(tol)``.
+        :class:`EquivarianceResult` with ``.layers`` in execution order, ``.skipped``,
+        ``.first_break(tol)``, ``.origins(tol)`` and ``.resolution_jumps()``.
 
     Shape:
         - images: ``(N, C, H, W)``
@@ -319,7 +449,7 @@ def equivariance(
         shifts=shift_set.as_tuples(),
         input_shape=(images.shape[1], *in_hw),
         n_images=images.shape[0],
-        layers=[_summarise(r) for r in recorder.records.values()],
+        layers=[_summarise(r, recorder.inputs.get(site, (None, False))) for site, r in recorder.records.items()],
         skipped=list(recorder.skipped.values()),
         output_eq_t_db=out.eq_t_db() if out is not None else None,
         batch_size=run.batch_size,

@@ -12,6 +12,11 @@ For images ``x_1..x_N`` and a shift set ``S`` (used uniformly), with top-1 class
   (Azulay & Weiss 2019);
 - **top-1 probability change** = mean ``|p_{c(x)}(T_d x) - p_{c(x)}(x)|``.
 
+A **caution** comes with every result (``docs/definitions.md``, "Degenerate predictions"): the
+share of the ``N |S|`` predictions in the most frequent class and the mean top-1 probability;
+``degenerate`` says in one sentence when the classifier is near-constant or near-flat, so that
+its perfect scores mean nothing (a constant classifier is trivially invariant).
+
 Functional core (``docs/definitions.md``, "Sufficient statistics"): :func:`invariance_update`
 turns one block of images, seen at every shift of ``S``, into :class:`InvarianceStats`, sums that
 add up (``+``) across blocks and processes in any order; :func:`invariance_compute` turns the
@@ -35,8 +40,23 @@ from shiftlab.measure.runner import TorchRunner
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_images, check_labels
 
-__all__ = ["InvarianceResult", "InvarianceStats", "consistency_from_predictions", "invariance",
-           "invariance_compute", "invariance_update"]
+__all__ = ["DEGENERATE_FLAT_CONFIDENCE", "DEGENERATE_MAJORITY_SHARE", "InvarianceResult", "InvarianceStats",
+           "consistency_from_predictions", "degenerate_reason", "invariance", "invariance_compute", "invariance_update"]
+
+#: Share of the ``N |S|`` predictions in one class at or above which a classifier counts as
+#: near-constant (with ``K >= 2`` classes). Whatever the model does with shifts, consistency is at
+#: least ``share^2`` (per image ``sum_k p_k^2 >= p_maj^2``, and the mean of squares is at least the
+#: square of the mean), so at 0.9 the consistency is >= 0.81 before any invariance is measured.
+#: Not raised when labels are given and that share of the labels is itself in the predicted class
+#: (images mostly of one class, predicted right).
+DEGENERATE_MAJORITY_SHARE = 0.9
+
+#: Mean top-1 probability, as a fraction of the way from a uniform guess (``1 / K``) to certainty
+#: (1), below which the outputs count as near-flat: ``(mean_top1_prob - 1/K) / (1 - 1/K) < 0.05``
+#: (for 10 classes a mean top-1 probability under 0.145). The class is then decided by tiny logit
+#: differences, as in a randomly initialised network (the example CNNs of ``examples/cnn.py`` give
+#: 0.108 to 0.116 for 10 classes), while trained classifiers sit far above it.
+DEGENERATE_FLAT_CONFIDENCE = 0.05
 
 
 @dataclass
@@ -49,6 +69,13 @@ class InvarianceResult:
     residue modulo the total stride, by the polyphase certificate; ``"sampled"``: a random sample
     of shifts); ``certificate``: what the certificate checked, or why it does not hold (None when
     it was not tried); ``batch_size``: images per forward pass used; ``device``: where the model ran.
+
+    Caution (``docs/definitions.md``, "Degenerate predictions"): ``class_counts`` (``[K]``, the
+    ``N |S|`` predictions of every image at every shift, per class), ``majority_class`` and
+    ``majority_class_share`` (its share of the ``N |S|`` predictions), ``mean_top1_prob`` (the mean
+    softmax probability of the predicted class over the ``N |S|`` predictions; None when it was
+    not accumulated) and ``degenerate``: None, or one sentence saying why the metrics above mean
+    little (a near-constant or near-flat classifier), from :func:`degenerate_reason`.
     """
 
     mode: str
@@ -70,6 +97,11 @@ class InvarianceResult:
     batch_size: int | None = None
     device: str | None = None
     certificate: Certificate | None = None
+    class_counts: list[int] | None = None
+    majority_class: int | None = None
+    majority_class_share: float | None = None
+    mean_top1_prob: float | None = None
+    degenerate: str | None = None
     predictions: Tensor | None = field(default=None, repr=False)
 
     def to_dict(self, include_predictions: bool = False) -> dict:
@@ -96,6 +128,11 @@ class InvarianceStats:
     - ``flips`` over ``flip_pairs`` image-step pairs (the unit steps inside ``S``);
     - with labels: ``clean_correct``, ``correct`` ``[S]`` and ``all_correct`` (images right at
       every shift); ``labelled`` tells whether labels were given;
+    - ``class_counts`` ``[K]`` (int64): the predictions over all (image, shift) pairs, per class;
+      with labels ``label_counts`` ``[K]``: the labels per class;
+    - ``top1_prob_sum`` (float64): the sum of the top-1 softmax probabilities over the
+      ``top1_prob_count`` (image, shift) pairs where they were given (all of them, or the mean
+      top-1 probability is unknown);
     - ``predictions``: ``(first image index, [n, S] classes)`` blocks, only when kept.
     """
 
@@ -113,6 +150,10 @@ class InvarianceStats:
     correct: Tensor | None = None
     all_correct: int = 0
     predictions: list[tuple[int, Tensor]] = field(default_factory=list, repr=False)
+    class_counts: Tensor | None = None
+    label_counts: Tensor | None = None
+    top1_prob_sum: float = 0.0
+    top1_prob_count: int = 0
 
     def __add__(self, other: InvarianceStats) -> InvarianceStats:
         if (self.n_shifts, self.n_classes, self.labelled) != (other.n_shifts, other.n_classes, other.labelled):
@@ -126,7 +167,11 @@ class InvarianceStats:
             _add(self.clean_agree, other.clean_agree), self.prob_change_sum + other.prob_change_sum,
             self.flips + other.flips, self.flip_pairs + other.flip_pairs, self.labelled,
             self.clean_correct + other.clean_correct, _add(self.correct, other.correct),
-            self.all_correct + other.all_correct, self.predictions + other.predictions)
+            self.all_correct + other.all_correct, self.predictions + other.predictions,
+            class_counts=_add(self.class_counts, other.class_counts),
+            label_counts=_add(self.label_counts, other.label_counts),
+            top1_prob_sum=self.top1_prob_sum + other.top1_prob_sum,
+            top1_prob_count=self.top1_prob_count + other.top1_prob_count)
 
 
 def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
@@ -157,6 +202,7 @@ def invariance_update(
     labels: Tensor | None = None,
     keep_predictions: bool = False,
     first_index: int = 0,
+    top1_prob: Tensor | None = None,
 ) -> InvarianceStats:
     """The statistics of one block of ``n`` images, each seen at every shift of ``S``.
 
@@ -168,6 +214,8 @@ def invariance_update(
         flip_pairs: ``[P, 2]`` indices of unit steps inside ``S`` (``ShiftSet.unit_step_pairs``).
         labels: optional ``[n]`` classes.
         keep_predictions: keep ``predictions`` (as the block starting at ``first_index``).
+        top1_prob: optional ``[n, S]`` softmax probability of the predicted class at each shift,
+            for ``mean_top1_prob`` (near-flat outputs); without it that caution is not computed.
 
     Example:
         >>> p = torch.tensor([[0, 0, 1], [2, 2, 2]])
@@ -183,8 +231,12 @@ def invariance_update(
         (predictions == clean_predictions[:, None]).sum(dim=0), float(prob_change.sum()),
         int((predictions[:, flip_pairs[:, 0]] != predictions[:, flip_pairs[:, 1]]).sum()) if flip_pairs.numel() else 0,
         n * flip_pairs.shape[0])
+    stats.class_counts = torch.bincount(predictions.flatten(), minlength=n_classes)
+    if top1_prob is not None:
+        stats.top1_prob_sum, stats.top1_prob_count = float(top1_prob.to(torch.float64).sum()), top1_prob.numel()
     if labels is not None:
         correct = predictions == labels[:, None]
+        stats.label_counts = torch.bincount(labels[(labels >= 0) & (labels < n_classes)], minlength=n_classes)
         stats.labelled = True
         stats.clean_correct = int((clean_predictions == labels).sum())
         stats.correct = correct.sum(dim=0)
@@ -221,9 +273,60 @@ def invariance_compute(stats: InvarianceStats, shift_set: ShiftSet | None = None
         result.mean_accuracy = float(stats.correct.sum()) / (n * s)
         result.worst_case_accuracy = stats.all_correct / n
         result.accuracy_by_shift = (stats.correct.to(torch.float64) / n).tolist()
+    if stats.class_counts is not None:
+        counts = stats.class_counts
+        result.class_counts = counts.tolist()
+        result.majority_class = int(counts.argmax())
+        result.majority_class_share = int(counts.max()) / (n * s)
+    if stats.top1_prob_count == n * s:
+        result.mean_top1_prob = stats.top1_prob_sum / (n * s)
+    result.degenerate = degenerate_reason(stats.class_counts, stats.n_classes, result.mean_top1_prob,
+                                          stats.label_counts)
     if stats.predictions:
         result.predictions = torch.cat([p for _, p in sorted(stats.predictions, key=lambda b: b[0])])
     return result
+
+
+def degenerate_reason(class_counts: Tensor | None, n_classes: int, mean_top1_prob: float | None = None,
+                      label_counts: Tensor | None = None) -> str | None:
+    """Why the invariance metrics of these predictions mean little, in one sentence, or None.
+
+    ``docs/definitions.md``, "Degenerate predictions". Two cautions, for ``K >= 2`` classes:
+
+    - *near-constant*: one class holds at least :data:`DEGENERATE_MAJORITY_SHARE` of the
+      predictions ``class_counts`` (over every image and shift), unless labels are given
+      (``label_counts``) and at least that share of them is that class too;
+    - *near-flat*: ``mean_top1_prob`` (when known) is within :data:`DEGENERATE_FLAT_CONFIDENCE`
+      of the way from ``1 / K`` to 1.
+
+    Example:
+        >>> degenerate_reason(torch.tensor([98, 2, 0]), 3)[:40]
+        '98% of the 100 predictions are class 0: '
+        >>> degenerate_reason(torch.tensor([50, 30, 20]), 3, mean_top1_prob=0.9) is None
+        True
+    """
+    if n_classes < 2:
+        return None
+    reasons = []
+    total = int(class_counts.sum()) if class_counts is not None else 0
+    if total:
+        top = int(class_counts.argmax())
+        count = int(class_counts[top])
+        share = count / total
+        labels_agree = (label_counts is not None and int(label_counts.sum()) > 0
+                        and int(label_counts[top]) / int(label_counts.sum()) >= DEGENERATE_MAJORITY_SHARE)
+        if share >= DEGENERATE_MAJORITY_SHARE and not labels_agree:
+            reasons.append(f"{100 * count // total}% of the {total} predictions are class {top}: "
+                           "a near-constant classifier is trivially invariant")
+    chance = 1.0 / n_classes
+    if mean_top1_prob is not None and mean_top1_prob - chance < DEGENERATE_FLAT_CONFIDENCE * (1.0 - chance):
+        reasons.append(f"the outputs are near-flat (mean top-1 probability {mean_top1_prob:.3f}, "
+                       f"a uniform guess over {n_classes} classes gives {chance:.3f}): "
+                       "tiny logit differences decide the class")
+    if not reasons:
+        return None
+    return "; ".join(reasons) + (
+        ". Measure a trained model on images it can tell apart (e.g. --data with shiftlab measure).")
 
 
 def _check_logits(out: object, batch: int, n_classes: int | None) -> Tensor:
@@ -243,15 +346,16 @@ def _check_logits(out: object, batch: int, n_classes: int | None) -> Tensor:
 
 
 class _Accumulator:
-    """Turns chunks of logits into block tables (classes and probability changes ``[n, S]``, so
-    memory is bounded by a block), and each finished block into :class:`InvarianceStats`."""
+    """Turns chunks of logits into block tables (classes, probability changes and top-1
+    probabilities ``[n, S]``, so memory is bounded by a block), and each finished block into
+    :class:`InvarianceStats`."""
 
     def __init__(self, n_shifts: int, labels: Tensor | None, keep: bool, pairs: Tensor,
                  expand: Tensor | None = None) -> None:
         self.n_shifts, self.labels, self.keep, self.pairs, self.expand = n_shifts, labels, keep, pairs, expand
         self.total: InvarianceStats | None = None
         self.block = -1  # first image index of the block in the tables
-        self.preds = self.change = torch.empty(0)
+        self.preds = self.change = self.top1 = torch.empty(0)
 
     def __call__(self, chunk: Chunk) -> None:
         clean = chunk.clean
@@ -260,19 +364,22 @@ class _Accumulator:
             self.block = chunk.start
             self.preds = torch.empty(chunk.n, self.n_shifts, dtype=torch.long)
             self.change = torch.empty(chunk.n, self.n_shifts, dtype=torch.float64)
+            self.top1 = torch.empty(chunk.n, self.n_shifts, dtype=torch.float64)
         clean_prob = clean.softmax(dim=1).gather(1, clean_pred[:, None])[:, 0]
         logits = chunk.outputs  # [s, n, K]
-        probs = logits.softmax(dim=2).gather(2, clean_pred[None, :, None].expand(logits.shape[0], -1, 1))[..., 0]
+        soft = logits.softmax(dim=2)
+        probs = soft.gather(2, clean_pred[None, :, None].expand(logits.shape[0], -1, 1))[..., 0]
         self.preds[:, chunk.shift_index] = logits.argmax(dim=2).T
         self.change[:, chunk.shift_index] = (probs - clean_prob[None, :]).abs().T
+        self.top1[:, chunk.shift_index] = soft.amax(dim=2).T
         if chunk.last:
             labels = None if self.labels is None else self.labels[chunk.start: chunk.start + chunk.n]
-            preds, change = self.preds, self.change
+            preds, change, top1 = self.preds, self.change, self.top1
             if self.expand is not None:  # certified: each shift's columns are its residue's
-                preds, change = preds[:, self.expand], change[:, self.expand]
+                preds, change, top1 = preds[:, self.expand], change[:, self.expand], top1[:, self.expand]
             stats = invariance_update(preds, clean_pred, change, n_classes=clean.shape[1],
                                       flip_pairs=self.pairs, labels=labels, keep_predictions=self.keep,
-                                      first_index=chunk.start)
+                                      first_index=chunk.start, top1_prob=top1)
             self.total = stats if self.total is None else self.total + stats
 
 
