@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,14 @@ from shiftlab.io import write_json_atomic
 from shiftlab.measure.shifts import MODES
 from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "explain_model_error", "run"]
 
 EPILOG = """\
 examples:
   shiftlab measure examples/cnn.py:maxpool_cnn --input-shape 1,28,28
   shiftlab measure examples/cnn.py:maxpool_cnn --data mnist-5k          # real digits, with accuracy
   shiftlab measure runs/study/checkpoints/strided_gap__centred__seed0 --data mnist-5k --mode zeros
-  shiftlab measure examples/cnn.py:maxpool_cnn_circular --input-shape 1,28,28 --shifts 3 --json out.json
+  shiftlab measure examples/cnn.py:maxpool_cnn_circular --input-shape 1,28,28 --shifts 3 --json runs/measure.json
   shiftlab measure my_model.py:build --images batch.npy --weights model.pt
 
 Errors are relative L2: ||f(T_d x) - T_d' f(x)|| / ||f(x)||, d' = d / stride of the layer.
@@ -48,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="path/to/file.py:factory (a function returning an nn.Module), or a study "
                    "checkpoint RUN_DIR/checkpoints/MODEL__CONDITION__seedN")
     p.add_argument("--input-shape", help="C,H,W of random images (when no --images is given), e.g. 1,28,28")
-    p.add_argument("--images", help="a .npy or .pt tensor [N, C, H, W] (or [N, H, W]) of images to measure on")
+    p.add_argument("--images", help="a .npy or .pt tensor [N, C, H, W] (or [N, H, W]) of images to measure on; "
+                   "float values are used as they are, integer values must lie in 0..255 and are divided by 255")
     p.add_argument("--data", help="measure on the test split of a dataset (mnist-5k, fashion-mnist, digits, idx, cifar10, "
                    "folder), with accuracy; a study model sees it centred on its canvas")
     p.add_argument("--data-root", help="directory of the dataset files, where the dataset needs one")
@@ -83,23 +85,61 @@ def batch_size_arg(text: str) -> int | str:
     return value
 
 
+#: ``--images`` rule for integer arrays: values 0..255, divided by 255 (float arrays are used as they are).
+INTEGER_RANGE = (0, 255)
+
+
 def _read_images(path: str, n: int) -> torch.Tensor:
+    """The first ``n`` images of a ``.npy`` / ``.pt`` file, as float ``[N, C, H, W]``.
+
+    ``[N, H, W]`` gets a channel axis. Integer arrays (any integer dtype) must hold values in
+    0..255 and are divided by 255; float arrays are used as they are; booleans become 0.0 / 1.0.
+    A channels-last ``[N, H, W, C]`` array is refused with the transpose that fixes it.
+    """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"images file {p} does not exist")
-    if p.suffix == ".npy":
-        data = torch.from_numpy(np.load(p, allow_pickle=False))
-    elif p.suffix in (".pt", ".pth"):
-        data = torch.load(p, map_location="cpu", weights_only=True)
-        if not isinstance(data, torch.Tensor):
-            raise ValueError(f"{p} must hold a single tensor [N, C, H, W], got {type(data).__name__}")
-    else:
+    if p.suffix not in (".npy", ".pt", ".pth"):
         raise ValueError(f"--images must be a .npy or .pt file, got {p.name}")
+    try:
+        data = (torch.from_numpy(np.load(p, allow_pickle=False)) if p.suffix == ".npy"
+                else torch.load(p, map_location="cpu", weights_only=True))
+    except Exception as err:  # numpy and torch raise several types for a damaged file
+        raise ValueError(f"cannot read images from {p}: {type(err).__name__}: {err}; save them with "
+                         "np.save(path, array) or torch.save(tensor, path)") from err
+    if not isinstance(data, torch.Tensor):
+        raise ValueError(f"{p} must hold a single tensor [N, C, H, W], got {type(data).__name__}")
+    shape = tuple(data.shape)
+    if data.dim() not in (3, 4):
+        raise ValueError(f"{p} holds an array of shape {shape}; --images needs [N, C, H, W] or [N, H, W]")
+    if data.dim() == 4 and _looks_channels_last(shape):
+        raise ValueError(f"{p} holds an array of shape {shape}, which looks channels-last (N, H, W, C); --images needs "
+                         f"(N, C, H, W) = {(shape[0], shape[3], shape[1], shape[2])}: save it transposed, "
+                         "np.save(path, a.transpose(0, 3, 1, 2)) (torch: x.permute(0, 3, 1, 2))")
     if data.dim() == 3:
         data = data.unsqueeze(1)
+    data = data[:n]
+    if data.numel() == 0:
+        raise ValueError(f"-n must be at least 1, got {n}" if n < 1 else f"{p} holds no images (shape {shape})")
+    if data.dtype == torch.bool:
+        return data.float()
     if not data.is_floating_point():
-        data = data.float() / (255.0 if data.dtype == torch.uint8 else 1.0)
-    return data[:n]
+        if data.is_complex():
+            raise ValueError(f"{p} holds complex numbers ({data.dtype}); --images needs real-valued images")
+        dtype = str(data.dtype).replace("torch.", "")
+        data = data.to(torch.int64)  # every integer dtype alike (torch has no min/max of uint16, uint32)
+        low, high = int(data.min()), int(data.max())
+        if low < INTEGER_RANGE[0] or high > INTEGER_RANGE[1]:
+            raise ValueError(f"{p} holds integers ({dtype}) from {low} to {high}; "
+                             "integer images must lie in 0..255 (they are divided by 255): rescale them, or save "
+                             "floats, which are used as they are")
+        data = data.float() / 255.0
+    return data
+
+
+def _looks_channels_last(shape: tuple[int, ...]) -> bool:
+    """``(N, H, W, C)`` with a typical channel count last and an image-sized axis first."""
+    return shape[3] in (1, 2, 3, 4) and shape[1] > 4 and shape[2] > 4
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
@@ -109,7 +149,44 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"--input-shape must be C,H,W with positive integers, e.g. 1,28,28; got {text!r}")
+    if shape[2] in (1, 2, 3, 4) and shape[0] > 4 and shape[1] > 4:
+        raise ValueError(f"--input-shape {text} looks like H,W,C; it is C,H,W: "
+                         f"--input-shape {shape[2]},{shape[0]},{shape[1]}")
     return shape  # type: ignore[return-value]
+
+
+_CONV_CHANNELS = re.compile(r"weight of size \[(?P<out>\d+), (?P<per_group>\d+)[^\]]*\], expected input\[\d+, (?P<got>\d+)"
+                            r"[^\]]*\] to have (?P<want>\d+) channels")
+_MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \(\d+x(?P<got>\d+) and (?P<want>\d+)x\d+\)")
+_BATCH = re.compile(r"(expected )?input\[\d+, ")  # a leading batch size: internal, not the user's
+
+
+def _channels(n: int) -> str:
+    return f"{n} channel" + ("" if n == 1 else "s")
+
+
+def explain_model_error(err: RuntimeError) -> str:
+    """One line for an error raised inside the measured model (a forward pass), for ``shiftlab measure``.
+
+    A channel mismatch says how many channels the model expects and the images have; a fully
+    connected layer that does not fit says so; the batch size (internal) is never shown.
+    """
+    text = " ".join(str(err).split())
+    conv = _CONV_CHANNELS.search(text)
+    if conv:
+        want, got = int(conv["want"]), int(conv["got"])
+        return (f"the model expects {_channels(want)}, the images have {got}: give images with {_channels(want)} "
+                f"(--input-shape {want},H,W, or --images / --data with {_channels(want)})")
+    matmul = _MATMUL.search(text)
+    if matmul:
+        return (f"the model failed: a fully connected layer expects {matmul['want']} features and got "
+                f"{matmul['got']}: the image size does not fit the model; check that the images "
+                "(--input-shape, --images, --data) have the size the model was built for")
+    if "out of memory" in text.lower():
+        return f"out of memory in the model's forward pass ({text}); use a smaller --batch-size, or --device cpu"
+    text = _BATCH.sub(lambda m: (m[1] or "") + "input[N, ", text)
+    return (f"the model failed: {text}; check that the images (--input-shape, --images, --data) fit the model "
+            "(add --debug to see the traceback)")
 
 
 def _images(args: argparse.Namespace, canvas: Canvas | None) -> tuple[torch.Tensor, torch.Tensor | None, str]:

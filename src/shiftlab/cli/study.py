@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from shiftlab.study.conditions import CONDITIONS
+from shiftlab.cli.progress import TimeLeftColumn, WorkLeft
+from shiftlab.study.conditions import CONDITIONS, condition
 from shiftlab.study.config import PRESETS, StudyConfig
-from shiftlab.study.runner import check_run_dir, default_workers, run_study
+from shiftlab.study.job import Job, record_paths
+from shiftlab.study.runner import check_run_dir, default_workers, jobs_of, run_study
+from shiftlab.zoo import build, info
 from shiftlab.zoo import names as zoo_names
 
 __all__ = ["add_parser", "run"]
@@ -45,8 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "study",
         help="train the architectures of the question on real images, measure them, write the report",
-        description="Does an FCN have the translation invariance of a max-pooling network, and why does it perform as well? "
-        "Train a factorial of downsampling x head, measure, and report with confidence intervals.",
+        description="Does an FCN have the translation invariance of a max-pooling network, and why does it perform\n"
+        "as well? Train a factorial of downsampling x head, measure, and report with confidence intervals.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -55,8 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="dataset: mnist-5k (default), fashion-mnist, digits, idx, cifar10, folder")
     p.add_argument("--data-root", help="directory of the dataset files (for idx, cifar10, folder, or a non-default location)")
     p.add_argument("--out", default="runs/study", help="run directory; default runs/study")
-    p.add_argument("--models", help=f"comma-separated zoo models (<downsampling>_<head>): {','.join(zoo_names())}")
-    p.add_argument("--conditions", help=f"comma-separated subset of: {','.join(CONDITIONS)}")
+    p.add_argument("--models", help="comma-separated zoo models (<downsampling>_<head>), e.g. strided_gap,maxpool_fc; "
+                   f"from: {', '.join(zoo_names())}")
+    p.add_argument("--conditions", help=f"comma-separated subset of: {', '.join(CONDITIONS)}")
     p.add_argument("--seeds", type=int, help="seeds per model and condition (default 3; full: 5)")
     p.add_argument("--width", type=int, help="channels of the first stage, then 2x and 4x (default 16)")
     p.add_argument("--capacity-widths", metavar="W,W",
@@ -100,16 +104,56 @@ def _widths(value: str | None) -> tuple[int, ...] | None:
         raise ValueError(f"--capacity-widths takes comma-separated integers such as 8,32 (or none), got {value!r}") from None
 
 
-class _Bars:
-    """A bar for the jobs and a line per job in progress."""
+#: The canvas the time-left weights are computed on: the multiply-adds of every zoo model scale
+#: alike with the canvas, so their ratios (all the estimate needs) hardly depend on it.
+_NOMINAL_CANVAS = (48, 48)
 
-    def __init__(self, bar: Progress) -> None:
+
+def job_weights(config: StudyConfig, jobs: list[Job]) -> dict[str, float]:
+    """Cost units of each job for the time-left estimate: multiply-adds of its model (on a nominal
+    48x48 canvas) x its epoch budget (``probe_epochs`` for the position probe, else ``max_epochs``)."""
+    macs: dict[tuple[str, int], int] = {}
+    weights = {}
+    for job in jobs:
+        shape = (job.model, job.width_in(config))
+        if shape not in macs:
+            model = build(job.model, num_classes=10, in_channels=1, width=shape[1], input_size=_NOMINAL_CANVAS)
+            macs[shape] = info(model, _NOMINAL_CANVAS).macs
+        epochs = config.probe_epochs if condition(job.condition).probe else config.max_epochs
+        weights[job.key] = float(macs[shape] * epochs)
+    return weights
+
+
+def job_stages(job: Job) -> tuple[str, ...]:
+    """The progress stages of ``job``, in order (as :func:`shiftlab.study.job.run_job` reports them)."""
+    cond = condition(job.condition)
+    if cond.probe:
+        return ("train",)
+    return ("train", "head", "measure") if cond.transfer else ("train", "measure")
+
+
+class _Bars:
+    """A bar for the jobs, with the time left from the work left (:class:`WorkLeft`), and a line per
+    job in progress."""
+
+    def __init__(self, bar: Progress, config: StudyConfig, out: Path, resume: bool) -> None:
         self.bar = bar
-        self.jobs = bar.add_task("jobs", total=None)
+        jobs = jobs_of(config)
+        todo = [job for job in jobs if not (resume and record_paths(out, job.key)[0].exists())]
+        self.work = WorkLeft(job_weights(config, todo), {job.key: job_stages(job) for job in todo},
+                             {job.key: job.condition for job in todo})
+        self.jobs = bar.add_task("jobs", total=len(jobs), completed=len(jobs) - len(todo), finish_at=None)
         self.lines: dict[str, TaskID] = {}
 
+    def _time_left(self, now: float) -> None:
+        left = self.work.seconds_left(now)
+        self.bar.update(self.jobs, finish_at=None if left is None else now + left)
+
     def on_job(self, key: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        self.work.finish(key, now)
         self.bar.update(self.jobs, completed=done, total=total)
+        self._time_left(now)
         line = self.lines.pop(key, None)
         if line is not None:
             self.bar.remove_task(line)
@@ -119,6 +163,14 @@ class _Bars:
             self.lines[key] = self.bar.add_task("", total=total)
         what = {"train": "train epoch", "head": "new head epoch", "measure": "measure shifts"}[stage]
         self.bar.update(self.lines[key], completed=done, total=total, description=f"  {key}: {what}")
+        now = time.monotonic()
+        self.work.progress(key, stage, done, total, now)
+        self._time_left(now)
+
+    def hide(self) -> None:
+        """Hide every bar (after an error: the error line is what matters)."""
+        for task in self.bar.task_ids:
+            self.bar.update(task, visible=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,11 +180,15 @@ def run(args: argparse.Namespace) -> int:
     check_run_dir(config, out, args.resume)  # before any progress bar: a wrong --out fails at once
     t0 = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+               TimeLeftColumn())
     with Progress(*columns, console=console) as bar:
-        bars = _Bars(bar)
-        results = run_study(config, out, resume=args.resume, workers=args.workers, on_job=bars.on_job,
-                            progress=bars.progress, device=args.device)
+        bars = _Bars(bar, config, out, args.resume)
+        try:
+            results = run_study(config, out, resume=args.resume, workers=args.workers, on_job=bars.on_job,
+                                progress=bars.progress, device=args.device)
+        except Exception:
+            bars.hide()
+            raise
     console.print(f"{len(results.runs)} runs in {time.perf_counter() - t0:.0f} s with {results.meta.workers} worker(s) "
                   f"on {results.meta.device}; "
                   f"results in {out / 'results.json'}")

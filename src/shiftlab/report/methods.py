@@ -93,7 +93,8 @@ def methods_html(results: StudyResults, run_dir: Path) -> str:
                               "every layer against the shifted reference, aligned (shift a multiple of the layer's "
                               "stride) and unaligned (against a band-limited fractional shift), full map and interior"),
         ("Statistics", f"per cell, metric means over seeds and images with 95% intervals from a paired two-way "
-                       f"bootstrap ({a.n_boot} replicates, seed {BOOT_SEED}): each replicate resamples seeds and images "
+                       f"bootstrap ({a.n_boot} replicates from a random generator seeded with {BOOT_SEED}, so the intervals "
+                       f"are reproducible): each replicate resamples seeds and images "
                        f"once for every cell, so differences and factorial effects are paired. A difference is 'more' "
                        f"when its interval lies above +{a.margin:g} (the margin), 'less' below −{a.margin:g}, 'about the "
                        f"same' inside (−{a.margin:g}, +{a.margin:g}), else 'inconclusive'. The same model under two "

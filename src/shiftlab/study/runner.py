@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import platform
 import queue as queue_module
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -92,6 +93,33 @@ def _finished(out: Path, job: Job) -> tuple[RunRecord, dict[str, np.ndarray]] | 
         json_path.unlink(missing_ok=True)
         npz_path.unlink(missing_ok=True)
         return None
+
+
+def _absent(out: Path) -> set[Path]:
+    """What a new study would create in ``out`` that is not there yet (``out`` itself, config.json,
+    runs/, checkpoints/); empty when ``out`` already holds a study's config.json."""
+    if (out / "config.json").exists():
+        return set()
+    return {p for p in (out, out / "config.json", out / "runs", out / "checkpoints") if not p.exists()}
+
+
+def _undo_start(out: Path, created: set[Path], jobs: list[Job]) -> None:
+    """After an error before any training epoch was saved, remove what this start created, so that
+    the corrected command runs without --resume. Nothing is removed once a run has finished or an
+    epoch has been checkpointed (then --resume continues it), or when the study was resumed;
+    nothing that existed before is removed."""
+    if not created or any(record_paths(out, job.key)[0].exists() for job in jobs):
+        return
+    if any((out / "checkpoints").rglob("checkpoint.pt")):
+        return
+    if out in created:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for path in created:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 # --- worker processes -------------------------------------------------------------------------
@@ -228,7 +256,6 @@ def run_study(
         raise ValueError(f"workers must be >= 1, got {workers}")
     check_run_dir(config, out, resume)
     data = prepare_data(config)  # fails on a missing dataset before anything is written
-    write_json_atomic(out / "config.json", config.to_dict())
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     jobs = jobs_of(config)
     todo = [job for job in jobs if not (resume and _finished(out, job))]
@@ -236,10 +263,16 @@ def run_study(
     todo.sort(key=lambda job: -costs[(job.model, job.width)])
     calls = _Callbacks(on_job, progress)
     done0 = len(jobs) - len(todo)
-    if workers == 1 or len(todo) <= 1:
-        _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
-    else:
-        _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
+    created = _absent(out)  # a start that fails before any run finishes removes what it wrote (_undo_start)
+    write_json_atomic(out / "config.json", config.to_dict())
+    try:
+        if workers == 1 or len(todo) <= 1:
+            _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
+        else:
+            _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
+    except Exception:
+        _undo_start(out, created, jobs)
+        raise
     records, per_image = [], []
     for job in jobs:
         finished = _finished(out, job)
