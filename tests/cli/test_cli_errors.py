@@ -9,21 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import CNN, ZERO, run
+
 import shiftlab.cli.study as study_cli
-from shiftlab.cli.main import error_message, main
+from shiftlab.cli.main import error_message
 from shiftlab.cli.measure import explain_model_error
 
-ROOT = Path(__file__).resolve().parents[2]
-CNN = ROOT / "examples" / "cnn.py"
-ZERO = f"{CNN}:maxpool_cnn"
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str, command: str = "measure") -> str:

@@ -14,21 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import CNN, ZERO, CIRC, run
+
 from shiftlab.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[2]
-CNN = ROOT / "examples" / "cnn.py"
-ZERO = f"{CNN}:maxpool_cnn"
-CIRC = f"{CNN}:maxpool_cnn_circular"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def measure_json(capsys, tmp_path: Path, target: str, *extra: str) -> dict:

@@ -7,21 +7,19 @@ import io
 import json
 import re
 import runpy
-from pathlib import Path
 
 import pytest
 import torch
 from rich.console import Console
 from torch import nn
 
+from cli_helpers import CNN, CIRC
+
 import shiftlab as sl
 from shiftlab.cli.main import main
 from shiftlab.cli.tables import equivariance_notes, equivariance_table, invariance_table
 from shiftlab.data import load
 
-ROOT = Path(__file__).resolve().parents[2]
-CNN = ROOT / "examples" / "cnn.py"
-CIRC = f"{CNN}:maxpool_cnn_circular"
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
