@@ -475,3 +475,10 @@ def test_model_restored_after_a_call_that_raises(failure):
         with pytest.raises(ValueError):
             sl.invariance(model, x, labels, **kwargs)
     assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("bad", [99, -1])
+def test_labels_outside_the_models_classes_are_refused(bad):
+    labels = torch.tensor([0, 1, bad, 2, 0, 1])
+    with pytest.raises(ValueError, match=f"labels hold class {bad} but the model outputs 4 classes \\(0..3\\)"):
+        sl.invariance(random_cnn(), random_images(), labels, shifts=1)

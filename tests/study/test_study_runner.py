@@ -191,3 +191,10 @@ def test_a_study_on_the_gpu_matches_the_cpu_study_to_rounding(tmp_path):
     assert gpu.meta.device.startswith("cuda") and gpu.meta.workers == 1
     for a, b in zip(cpu.analysis.cells, gpu.analysis.cells):
         assert abs(a.metrics["test_accuracy"].estimate - b.metrics["test_accuracy"].estimate) <= 0.05
+
+
+def test_a_model_or_condition_listed_twice_is_refused():
+    with pytest.raises(ValueError, match="models lists strided_gap more than once"):
+        StudyConfig(models=("strided_gap", "maxpool_fc", "strided_gap"))
+    with pytest.raises(ValueError, match="conditions lists centred more than once"):
+        StudyConfig(conditions=("centred", "centred"))

@@ -23,7 +23,7 @@ EPILOG = """\
 presets:
   default  MNIST-5k; strided conv, max-pool and blurred strided conv x FC and global-average-pool heads;
            centred and augmented training; 3 seeds; 500 eval images (~13 minutes on 2 cores)
-  quick    a smoke test of the whole pipeline (~30 s; not evidence)
+  quick    a smoke test of the whole pipeline (about 21 s on 2 cores; not evidence)
   full     every downsampling x every head, every condition, 5 seeds, and the capacity sweep of the
            key pairs at widths 8 and 32 (565 jobs: hours; run it with --resume in several sittings)
 

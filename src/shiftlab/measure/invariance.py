@@ -345,6 +345,14 @@ def _check_logits(out: object, batch: int, n_classes: int | None) -> Tensor:
     return out
 
 
+def _check_label_range(labels: Tensor, n_classes: int) -> None:
+    """Labels must be classes the model outputs (``0 .. K - 1``); else accuracy would silently be 0."""
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= n_classes:
+        raise ValueError(f"labels hold class {high if high >= n_classes else low} but the model outputs {n_classes} "
+                         f"classes (0..{n_classes - 1}); give labels as class indices of the model's output")
+
+
 class _Accumulator:
     """Turns chunks of logits into block tables (classes, probability changes and top-1
     probabilities ``[n, S]``, so memory is bounded by a block), and each finished block into
@@ -361,6 +369,8 @@ class _Accumulator:
         clean = chunk.clean
         clean_pred = clean.argmax(dim=1)
         if self.block != chunk.start:
+            if self.block < 0 and self.labels is not None:
+                _check_label_range(self.labels, clean.shape[1])
             self.block = chunk.start
             self.preds = torch.empty(chunk.n, self.n_shifts, dtype=torch.long)
             self.change = torch.empty(chunk.n, self.n_shifts, dtype=torch.float64)

@@ -93,6 +93,10 @@ class StudyConfig:
             raise ValueError(f"unknown condition(s) {bad}; choose from {list(CONDITIONS)}")
         if not self.models or not self.conditions:
             raise ValueError("a study needs at least one model and one condition")
+        for name in ("models", "conditions", "capacity_models"):
+            twice = sorted({v for v in getattr(self, name) if getattr(self, name).count(v) > 1})
+            if twice:
+                raise ValueError(f"{name} lists {', '.join(twice)} more than once; give each once")
         for name in ("seeds", "max_epochs", "batch_size", "width", "n_eval", "augment_range", "probe_offset",
                      "probe_epochs", "n_profile", "n_boot"):
             if getattr(self, name) < 1:
