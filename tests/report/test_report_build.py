@@ -54,3 +54,7 @@ def test_a_failure_leaves_the_previous_report(run_dir, monkeypatch):
     with pytest.raises(RuntimeError):
         build_report(run_dir)
     assert path.read_text() == before
+
+
+def test_a_real_study_is_not_called_a_smoke_test(built_report):
+    assert "Smoke test" not in built_report.read_text(encoding="utf-8")

@@ -40,6 +40,7 @@ def test_quick_study_writes_the_whole_run_directory(quick_run):
     html = (quick_run / "report.html").read_text()
     assert verdict(results).answer.split(".")[0] in html  # the computed verdict is what the page says
     assert "http://" not in html and "https://" not in html
+    assert "Smoke test, not evidence." in html  # the quick preset says what it is
 
 
 def test_report_rebuilds_from_saved_results(quick_run):

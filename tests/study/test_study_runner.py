@@ -198,3 +198,8 @@ def test_a_model_or_condition_listed_twice_is_refused():
         StudyConfig(models=("strided_gap", "maxpool_fc", "strided_gap"))
     with pytest.raises(ValueError, match="conditions lists centred more than once"):
         StudyConfig(conditions=("centred", "centred"))
+
+
+def test_the_quick_preset_on_any_data_is_a_smoke_test_and_nothing_else_is():
+    assert StudyConfig.preset("quick").is_smoke_test and StudyConfig.preset("quick", data="digits").is_smoke_test
+    assert not StudyConfig().is_smoke_test and not StudyConfig.preset("quick", seeds=5).is_smoke_test

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from shiftlab.study.config import StudyConfig
 from shiftlab.study.results import StudyResults
 
 from .figures import FigureSpec
@@ -28,6 +29,7 @@ QUESTION = (
 SECTIONS = ("question", "answer", "points", "cells", "capacity", "effects", "figures", "claims", "methods")
 
 _CSS = """
+.smoke { background: #fff4d6; border-left: 4px solid #d99a00; padding: .6em .9em; }
 :root { --fg: #1d2330; --muted: #5b6474; --line: #dde2ea; --zebra: #f5f7fa; --accent: #2f5d9e; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #fbfbfd; color: var(--fg);
@@ -104,6 +106,12 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
     sections = [s for s in SECTIONS if s != "capacity" or capacity]
     nav = "".join(f'<a href="#{s}">{s}</a>' for s in sections)
     answer = "".join(f"<p>{esc(par)}</p>" for par in v.answer.split("\n\n"))
+    cfg = StudyConfig.from_dict(results.config)
+    if cfg.is_smoke_test:
+        answer = (f'<p class="smoke"><b>Smoke test, not evidence.</b> This run used the quick preset (width {cfg.width}, '
+                  f"at most {cfg.max_epochs} epochs, {cfg.n_eval} evaluation images, {cfg.seeds} seeds) to check the "
+                  "pipeline; its numbers do not answer the question. Run <code>shiftlab study</code> for the answer."
+                  "</p>" + answer)
     effects = [p for p in v.points if isinstance(p, EffectsPoint)]
     effects_html = "".join(f"<h3>{esc(p.metric.replace('_', ' '))}</h3>{effects_table(p)}" for p in effects)
     figs = "".join(_figure(spec, png, i + 1) for i, (spec, png) in enumerate(figures))

@@ -122,6 +122,11 @@ class StudyConfig:
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**fields)  # type: ignore[arg-type]
 
+    @property
+    def is_smoke_test(self) -> bool:
+        """True for the ``quick`` preset (on any data): a check of the pipeline, not evidence."""
+        return self == StudyConfig.preset("quick", data=self.data, data_root=self.data_root)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         for key in _TUPLES:
