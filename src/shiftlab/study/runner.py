@@ -41,6 +41,7 @@ from shiftlab.study.analysis import analyse
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.data import StudyData, prepare_data
 from shiftlab.study.job import Job, Progress, record_paths, run_job
+from shiftlab.study.lock import run_dir_lock
 from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord, load_per_image
 from shiftlab.study.results import StudyMeta, StudyResults, write_results
 from shiftlab.zoo import build, info
@@ -97,10 +98,10 @@ def _finished(out: Path, job: Job) -> tuple[RunRecord, dict[str, np.ndarray]] | 
 
 def _absent(out: Path) -> set[Path]:
     """What a new study would create in ``out`` that is not there yet (``out`` itself, config.json,
-    runs/, checkpoints/); empty when ``out`` already holds a study's config.json."""
+    runs/, checkpoints/, the lock file); empty when ``out`` already holds a study's config.json."""
     if (out / "config.json").exists():
         return set()
-    return {p for p in (out, out / "config.json", out / "runs", out / "checkpoints") if not p.exists()}
+    return {p for p in (out, out / "config.json", out / "runs", out / "checkpoints", out / ".lock") if not p.exists()}
 
 
 def _undo_start(out: Path, created: set[Path], jobs: list[Job]) -> None:
@@ -254,25 +255,27 @@ def run_study(
     workers = (1 if dev != "cpu" else default_workers()) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    check_run_dir(config, out, resume)
-    data = prepare_data(config)  # fails on a missing dataset before anything is written
-    started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
-    jobs = jobs_of(config)
-    todo = [job for job in jobs if not (resume and _finished(out, job))]
-    costs = {k: _cost(config, data, Job(k[0], "centred", 0, k[1])) for k in {(job.model, job.width) for job in todo}}
-    todo.sort(key=lambda job: -costs[(job.model, job.width)])
-    calls = _Callbacks(on_job, progress)
-    done0 = len(jobs) - len(todo)
     created = _absent(out)  # a start that fails before any run finishes removes what it wrote (_undo_start)
-    write_json_atomic(out / "config.json", config.to_dict())
-    try:
-        if workers == 1 or len(todo) <= 1:
-            _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
-        else:
-            _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
-    except Exception:
-        _undo_start(out, created, jobs)
-        raise
+    jobs = jobs_of(config)
+    with run_dir_lock(out):
+        try:
+            check_run_dir(config, out, resume)
+            data = prepare_data(config)  # fails on a missing dataset before anything is written
+            started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+            todo = [job for job in jobs if not (resume and _finished(out, job))]
+            costs = {k: _cost(config, data, Job(k[0], "centred", 0, k[1]))
+                     for k in {(job.model, job.width) for job in todo}}
+            todo.sort(key=lambda job: -costs[(job.model, job.width)])
+            calls = _Callbacks(on_job, progress)
+            done0 = len(jobs) - len(todo)
+            write_json_atomic(out / "config.json", config.to_dict())
+            if workers == 1 or len(todo) <= 1:
+                _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
+            else:
+                _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
+        except Exception:
+            _undo_start(out, created, jobs)
+            raise
     records, per_image = [], []
     for job in jobs:
         finished = _finished(out, job)
