@@ -108,6 +108,10 @@ def test_interrupted_study_resumes_to_the_same_numbers(tiny_run, tmp_path):
     assert len(finished) == 2
     resumed = run_study(config, tmp_path, resume=True, workers=1)
     assert _strip_times(resumed) == _strip_times(full)
+    # the wall time covers both sessions, and the first start is kept
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert resumed.meta.sessions == timing["sessions"] == 2 and resumed.meta.started == timing["started"]
+    assert resumed.meta.seconds == timing["seconds"] > 0
     assert not list(tmp_path.rglob("*.tmp*"))
 
 

@@ -106,7 +106,9 @@ def methods_html(results: StudyResults, run_dir: Path) -> str:
         ("Hardware", f"{meta.hardware}; device {meta.device}; {meta.workers} worker process(es), "
                      f"{meta.threads_per_worker} thread(s) each"),
         ("Software", f"torch {meta.torch_version}, shiftlab {meta.shiftlab_version}"),
-        ("Wall time", f"{fmt_seconds(meta.seconds)} (started {meta.started})"),
+        ("Wall time", f"{fmt_seconds(meta.seconds)}"
+                      + (f" over {meta.sessions} sessions (resumed)" if meta.sessions > 1 else "")
+                      + f" (first started {meta.started})"),
         ("Rebuild", f"<pre>{esc(command)}</pre>" + (f'<p class="note">{esc(note)}</p>' if note else "")
                     + f"<pre>shiftlab report {esc(run_dir)}</pre>"),
     ]

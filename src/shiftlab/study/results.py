@@ -36,8 +36,9 @@ class StudyMeta:
     hardware: str
     torch_version: str
     shiftlab_version: str
-    started: str  # ISO 8601
-    seconds: float  # wall time of the study (jobs and analysis; a resumed study: this session's)
+    started: str  # ISO 8601, when the study was first started
+    seconds: float  # wall time of the study over all its sessions (jobs and analysis)
+    sessions: int = 1  # how many times it was started (1 + the resumes that ran)
 
 
 @dataclass

@@ -9,6 +9,8 @@ Run directory layout::
     RUN_DIR/runs/KEY.npz       its per-image statistics (the bootstrap's input)
     RUN_DIR/results.json       StudyResults: config, meta, runs, analysis; results.csv: one row per run and shift
     RUN_DIR/report.html        the report (shiftlab report RUN_DIR rebuilds it)
+    RUN_DIR/timing.json        first start, wall time and number of sessions, over all resumes
+    RUN_DIR/.lock              held while a study runs (shiftlab.study.lock)
 
 Results do not depend on the number of workers: every job is seeded and runs single-threaded
 (``torch.set_num_threads(1)``; a float sum's order depends on the thread count), whichever
@@ -98,10 +100,11 @@ def _finished(out: Path, job: Job) -> tuple[RunRecord, dict[str, np.ndarray]] | 
 
 def _absent(out: Path) -> set[Path]:
     """What a new study would create in ``out`` that is not there yet (``out`` itself, config.json,
-    runs/, checkpoints/, the lock file); empty when ``out`` already holds a study's config.json."""
+    runs/, checkpoints/, the lock and timing files); empty when ``out`` already holds a study's config.json."""
     if (out / "config.json").exists():
         return set()
-    return {p for p in (out, out / "config.json", out / "runs", out / "checkpoints", out / ".lock") if not p.exists()}
+    return {p for p in (out, out / "config.json", out / "runs", out / "checkpoints", out / ".lock", out / TIMING_NAME)
+            if not p.exists()}
 
 
 def _undo_start(out: Path, created: set[Path], jobs: list[Job]) -> None:
@@ -207,7 +210,31 @@ def _drain(events: multiprocessing.Queue | None, progress: Progress | None) -> N
             return
 
 
-def _meta(config: StudyConfig, data: StudyData, started: str, seconds: float, workers: int, device: str) -> StudyMeta:
+TIMING_NAME = "timing.json"
+
+
+def _timing(out: Path) -> dict:
+    """``{"started", "seconds", "sessions"}`` of the earlier sessions of the study in ``out``
+    (empty for a new study or an unreadable file, which only loses the earlier wall time)."""
+    try:
+        timing = json.loads((out / TIMING_NAME).read_text())
+        return timing if isinstance(timing, dict) and {"started", "seconds", "sessions"} <= set(timing) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _add_session(out: Path, started: str, seconds: float) -> dict:
+    """Add this session's wall time to ``out/timing.json`` (also after an interruption) and
+    return the totals."""
+    before = _timing(out)
+    timing = {"started": before.get("started", started), "seconds": before.get("seconds", 0.0) + seconds,
+              "sessions": before.get("sessions", 0) + 1}
+    if out.is_dir():
+        write_json_atomic(out / TIMING_NAME, timing)
+    return timing
+
+
+def _meta(config: StudyConfig, data: StudyData, timing: dict, workers: int, device: str) -> StudyMeta:
     h, w = data.canvas.canvas_size
     return StudyMeta(
         dataset=config.data, n_train=int(data.train_x.shape[0]), n_test=int(data.test_x.shape[0]),
@@ -215,7 +242,8 @@ def _meta(config: StudyConfig, data: StudyData, started: str, seconds: float, wo
         object_extent=list(content_extent(data.train_x)), canvas_size=[h, w], max_shift=data.max_shift,
         classes=data.classes, device=device, workers=workers, threads_per_worker=1,
         hardware=f"{platform.processor() or platform.machine()}, {default_workers()} cores, {platform.system()} {platform.release()}",
-        torch_version=torch.__version__, shiftlab_version=shiftlab.__version__, started=started, seconds=seconds,
+        torch_version=torch.__version__, shiftlab_version=shiftlab.__version__, started=timing["started"],
+        seconds=timing["seconds"], sessions=timing["sessions"],
     )
 
 
@@ -269,10 +297,14 @@ def run_study(
             calls = _Callbacks(on_job, progress)
             done0 = len(jobs) - len(todo)
             write_json_atomic(out / "config.json", config.to_dict())
-            if workers == 1 or len(todo) <= 1:
-                _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
-            else:
-                _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
+            try:
+                if workers == 1 or len(todo) <= 1:
+                    _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
+                else:
+                    _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
+            except BaseException:  # an interrupted session still counts its wall time
+                _add_session(out, started, time.perf_counter() - t0)
+                raise
         except Exception:
             _undo_start(out, created, jobs)
             raise
@@ -284,5 +316,5 @@ def run_study(
         records.append(finished[0])
         per_image.append(finished[1])
     analysis = analyse(config, records, per_image)
-    meta = _meta(config, data, started, time.perf_counter() - t0, workers, dev)
+    meta = _meta(config, data, _add_session(out, started, time.perf_counter() - t0), workers, dev)
     return write_results(out, StudyResults(SCHEMA_VERSION, config.to_dict(), meta, records, analysis))
