@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from shiftlab.io import write_text_atomic
+from shiftlab.io import write_bytes_atomic, write_text_atomic
 from shiftlab.study.results import load_results
 
 from .figures import FIGURES, render
@@ -17,22 +15,6 @@ __all__ = ["FIGURES_DIR", "REPORT_FILE", "build_report"]
 
 REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Like :func:`shiftlab.io.write_text_atomic`, for bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -59,8 +41,8 @@ def build_report(run_dir: str | Path) -> Path:
             drawn.append((spec, *render(fig)))
     page = render_page(results, v, [(spec, png) for spec, png, _ in drawn], run_dir)
     for spec, png, svg in drawn:
-        _write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.png", png)
-        _write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.svg", svg.encode("utf-8"))
+        write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.png", png)
+        write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.svg", svg.encode("utf-8"))
     out = run_dir / REPORT_FILE
     write_text_atomic(out, page)
     return out

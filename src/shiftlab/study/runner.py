@@ -223,15 +223,32 @@ def _timing(out: Path) -> dict:
         return {}
 
 
-def _add_session(out: Path, started: str, seconds: float) -> dict:
-    """Add this session's wall time to ``out/timing.json`` (also after an interruption) and
-    return the totals."""
-    before = _timing(out)
-    timing = {"started": before.get("started", started), "seconds": before.get("seconds", 0.0) + seconds,
-              "sessions": before.get("sessions", 0) + 1}
-    if out.is_dir():
-        write_json_atomic(out / TIMING_NAME, timing)
-    return timing
+class _SessionClock:
+    """This session's share of ``out/timing.json``: the session is counted when it starts, and its
+    wall time is added after every finished job and at the end, so a session killed without
+    warning (SIGKILL) loses at most the time since its last finished job."""
+
+    def __init__(self, out: Path, started: str, t0: float) -> None:
+        before = _timing(out)
+        self.out, self.t0 = out, t0
+        self.base = {"started": before.get("started", started), "seconds": before.get("seconds", 0.0),
+                     "sessions": before.get("sessions", 0) + 1}
+        self.tick()
+
+    def tick(self) -> dict:
+        timing = dict(self.base, seconds=self.base["seconds"] + time.perf_counter() - self.t0)
+        write_json_atomic(self.out / TIMING_NAME, timing)
+        return timing
+
+
+def _ticking(on_job: Callable[[str, int, int], None] | None,
+             clock: _SessionClock) -> Callable[[str, int, int], None]:
+    """``on_job`` that first adds the session's wall time so far to ``timing.json``."""
+    def call(key: str, done: int, total: int) -> None:
+        clock.tick()
+        if on_job is not None:
+            on_job(key, done, total)
+    return call
 
 
 def _meta(config: StudyConfig, data: StudyData, timing: dict, workers: int, device: str) -> StudyMeta:
@@ -294,17 +311,17 @@ def run_study(
             costs = {k: _cost(config, data, Job(k[0], "centred", 0, k[1]))
                      for k in {(job.model, job.width) for job in todo}}
             todo.sort(key=lambda job: -costs[(job.model, job.width)])
-            calls = _Callbacks(on_job, progress)
             done0 = len(jobs) - len(todo)
             write_json_atomic(out / "config.json", config.to_dict())
+            clock = _SessionClock(out, started, t0)
+            calls = _Callbacks(_ticking(on_job, clock), progress)
             try:
                 if workers == 1 or len(todo) <= 1:
                     _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
                 else:
                     _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
-            except BaseException:  # an interrupted session still counts its wall time
-                _add_session(out, started, time.perf_counter() - t0)
-                raise
+            finally:  # an interrupted session still counts its wall time
+                clock.tick()
         except Exception:
             _undo_start(out, created, jobs)
             raise
@@ -316,5 +333,5 @@ def run_study(
         records.append(finished[0])
         per_image.append(finished[1])
     analysis = analyse(config, records, per_image)
-    meta = _meta(config, data, _add_session(out, started, time.perf_counter() - t0), workers, dev)
+    meta = _meta(config, data, clock.tick(), workers, dev)
     return write_results(out, StudyResults(SCHEMA_VERSION, config.to_dict(), meta, records, analysis))

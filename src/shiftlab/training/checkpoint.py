@@ -11,13 +11,13 @@ previous complete checkpoint or the new complete one, never a partial file.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from shiftlab.io import write_atomic
 
 FORMAT = "shiftlab.training.checkpoint"
 VERSION = 1
@@ -76,17 +76,7 @@ def fingerprint(images: Tensor, labels: Tensor) -> str:
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     """Write ``checkpoint`` to ``path`` atomically (temp file in the same dir, fsync, ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint.to_payload(), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda handle: torch.save(checkpoint.to_payload(), handle))
 
 
 _FIELD_TYPES = {"epoch": int, "model": dict, "optimizer": dict, "history": list, "config": dict, "data": dict}

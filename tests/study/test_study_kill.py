@@ -1,0 +1,72 @@
+"""A study killed with SIGKILL (no chance to clean up) at several points and resumed gives the
+same results as an uninterrupted run, and leaves no temporary file behind (issue 11, item 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_study_runner import TINY, _strip_times
+
+from shiftlab.study.config import StudyConfig
+from shiftlab.study.runner import run_study
+
+CONFIG = {**TINY, "conditions": ("centred",), "max_epochs": 3, "target_accuracy": 1.0}
+RUN = """
+import json, sys
+from shiftlab.study.config import StudyConfig
+from shiftlab.study.runner import run_study
+run_study(StudyConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], resume=True, workers=1)
+"""
+
+
+def _kill_when(out: Path, ready, timeout: float = 120.0) -> bool:
+    """Start (or resume) the study in a child process and SIGKILL it once ``ready(out, since)``
+    (``since``: when the child started); False when the study finished first."""
+    config = json.dumps(StudyConfig(**CONFIG).to_dict())
+    since = time.time()
+    child = subprocess.Popen([sys.executable, "-c", RUN, config, str(out)], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + timeout
+    try:
+        while child.poll() is None and time.monotonic() < deadline:
+            if ready(out, since):
+                child.send_signal(signal.SIGKILL)
+                child.wait(timeout=10)
+                return True
+            time.sleep(0.02)
+        return False
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
+def _newer(paths, since: float) -> int:
+    """How many of ``paths`` were written after ``since``."""
+    return sum(1 for p in paths if p.stat().st_mtime > since)
+
+
+def mid_training(out: Path, since: float) -> bool:
+    """An epoch of some job was checkpointed since the child started (it trains now)."""
+    return _newer(out.glob("checkpoints/*/checkpoint.pt"), since) >= 1
+
+
+def after_a_record(out: Path, since: float) -> bool:
+    """A job finished (its record written) since the child started."""
+    return _newer(out.glob("runs/*.json"), since) >= 1
+
+
+def test_sigkill_at_three_points_then_resume_gives_the_uninterrupted_results(tmp_path):
+    whole = run_study(StudyConfig(**CONFIG), tmp_path / "whole", workers=1)
+    out = tmp_path / "killed"
+    kills = sum(_kill_when(out, ready) for ready in (mid_training, after_a_record, mid_training))
+    assert kills == 3, "the study finished before it could be killed three times: make CONFIG slower"
+    resumed = run_study(StudyConfig(**CONFIG), out, resume=True, workers=1)
+    assert _strip_times(resumed) == _strip_times(whole)
+    assert not list(out.rglob("*.tmp"))
+    assert resumed.meta.sessions == kills + 1  # every killed session counted, with its time up to its last job
+    assert resumed.meta.seconds > 0
