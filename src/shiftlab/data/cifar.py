@@ -57,8 +57,16 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def _unpickle(path: Path) -> dict[bytes, Any]:
-    with path.open("rb") as handle:
-        content = _NumpyOnlyUnpickler(handle, encoding="bytes").load()
+    """The dict pickled in ``path``, rebuilt with :class:`_NumpyOnlyUnpickler`; ``ValueError``
+    naming the file for anything else (random bytes, a truncated file, a refused global)."""
+    try:
+        with path.open("rb") as handle:
+            content = _NumpyOnlyUnpickler(handle, encoding="bytes").load()
+    except OSError:
+        raise
+    except Exception as error:  # a corrupt pickle can raise almost anything while it is decoded
+        raise ValueError(f"{path}: not a readable CIFAR-10 python batch ({type(error).__name__}: {error}); "
+                         "the file is damaged or not from cifar-10-python.tar.gz") from error
     if not isinstance(content, dict):
         raise ValueError(f"{path}: expected a pickled dict, got {type(content).__name__}")
     return content
@@ -108,7 +116,10 @@ def load_cifar10(root: str | Path | None = None, split: str | None = None) -> Im
     split = check_split(split, default="train")
     names = {"train": TRAIN_BATCHES, "test": TEST_BATCHES, "all": TRAIN_BATCHES + TEST_BATCHES}[split]
     batches = [_read_batch(directory / name) for name in names]
-    classes = [name.decode() if isinstance(name, bytes) else str(name) for name in _unpickle(directory / META)[b"label_names"]]
+    meta = _unpickle(directory / META)
+    if b"label_names" not in meta:
+        raise ValueError(f"{directory / META}: not the CIFAR-10 meta file (no label_names)")
+    classes = [name.decode() if isinstance(name, bytes) else str(name) for name in meta[b"label_names"]]
     images = to_unit_float(np.concatenate([data for data, _ in batches]).reshape(-1, 3, SIDE, SIDE), 255)
     labels = index_labels(np.concatenate([labels for _, labels in batches]))
     return ImageDataset(images, labels, classes, "cifar10", str(directory))
