@@ -17,6 +17,7 @@ from shiftlab.measure.layer_records import interior_mask, layer_offsets
 from shiftlab.measure.runner import measuring, model_dtype
 from shiftlab.measure.shifts import shift_many
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
+from shiftlab.measure.validation import check_module
 
 __all__ = ["check_equivariant", "check_invariant"]
 
@@ -24,6 +25,7 @@ _DEFAULT_TOL = {torch.float64: (1e-10, 1e-10), torch.float32: (1e-5, 1.3e-6)}
 
 
 def _random_input(module: nn.Module, input_shape: Sequence[int], dtype: torch.dtype | None, seed: int) -> Tensor:
+    check_module(module)
     shape = tuple(int(s) for s in input_shape)
     if len(shape) == 3:
         shape = (2, *shape)
@@ -127,7 +129,7 @@ def check_equivariant(
         if hw[0] % out_hw[0] or hw[1] % out_hw[1]:
             raise ValueError(f"output size {out_hw} does not divide input size {hw}: no integer stride to be equivariant to")
         step = (hw[0] // out_hw[0], hw[1] // out_hw[1])
-        shift_set = _multiples(step, hw, mode) if shifts is None else as_shift_set(shifts)
+        shift_set = _multiples(step, hw, mode) if shifts is None else as_shift_set(shifts, x, mode)
         shift_set.check_fits(*hw, mode)
         out_off = layer_offsets(shift_set.offsets, hw, out_hw)
         if not bool((out_off == out_off.round()).all()):
@@ -164,7 +166,7 @@ def check_invariant(
     """
     x = _random_input(module, input_shape, dtype, seed)
     hw = tuple(x.shape[-2:])
-    shift_set = _multiples((1, 1), hw, mode) if shifts is None else as_shift_set(shifts)
+    shift_set = _multiples((1, 1), hw, mode) if shifts is None else as_shift_set(shifts, x, mode)
     shift_set.check_fits(*hw, mode)
     with measuring(module, warn=False):
         y = _forward(module, x, "check_invariant")

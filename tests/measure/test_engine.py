@@ -193,3 +193,26 @@ def test_torch_runner_session_moves_nothing_on_the_cpu_and_restores_modes():
     assert model.training and not torch.is_inference_mode_enabled()
     with pytest.raises(TypeError, match="must be a torch.nn.Module"):
         TorchRunner(lambda x: x)
+
+
+@pytest.mark.parametrize("call", [
+    lambda f: sl.invariance(f, random_images(2)), lambda f: sl.equivariance(f, random_images(2)),
+    lambda f: sl.check_equivariant(f, (1, 8, 8)), lambda f: sl.check_invariant(f, (1, 8, 8)),
+], ids=["invariance", "equivariance", "check_equivariant", "check_invariant"])
+def test_a_plain_function_is_refused_with_the_fix(call):
+    with pytest.raises(TypeError, match="must be a torch.nn.Module, got function; wrap a function in a module"):
+        call(lambda x: x)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: sl.invariance(random_cnn(), random_images(2, 8, 8), shifts=999),
+    lambda: sl.equivariance(random_cnn(), random_images(2, 8, 8), shifts=999),
+    lambda: sl.check_invariant(torch.nn.Identity(), (1, 8, 8), shifts=999),
+])
+def test_an_int_range_too_large_for_the_images_fails_before_the_set_is_built(call):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"a shift of \(999, 999\) px is too large for 8x8 images"):
+        call()
+    assert time.perf_counter() - start < 0.5  # 3,996,001 shifts were never built

@@ -36,7 +36,7 @@ from shiftlab.measure.driver import BatchSize, ProgressFn, check_batch_size, che
 from shiftlab.measure.layer_records import LayerAccumulator, layer_offsets, layer_stride
 from shiftlab.measure.runner import Measuring, TorchRunner
 from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
-from shiftlab.measure.validation import check_images
+from shiftlab.measure.validation import check_images, check_module
 
 __all__ = ["INHERIT_FACTOR", "LayerEquivariance", "ResolutionJump", "SkippedLayer", "EquivarianceResult",
            "equivariance"]
@@ -422,7 +422,8 @@ def equivariance(
         >>> res.first_break(1e-9).name
         '2'
     """
-    shift_set = as_shift_set(shifts)
+    check_module(model)
+    shift_set = as_shift_set(shifts, images, mode)
     images = check_images(images)
     check_batch_size(batch_size)
     in_hw = check_geometry(images, shift_set, mode, crop_size)

@@ -445,7 +445,7 @@ def invariance(
         >>> invariance(net, torch.randn(8, 1, 6, 6), shifts=2).consistency
         1.0
     """
-    shift_set = as_shift_set(shifts)
+    shift_set = as_shift_set(shifts, images, mode)
     if labels is not None:
         labels = check_labels(labels, images.shape[0] if isinstance(images, Tensor) and images.dim() == 4 else -1)
     n_classes: list[int] = []

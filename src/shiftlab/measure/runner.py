@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from shiftlab.measure.validation import check_module
+
 __all__ = ["Measuring", "TorchRunner", "forward_with_leaf_hook", "measuring", "model_device", "model_dtype", "on_device",
            "resolve_device"]
 
@@ -90,8 +92,7 @@ class TorchRunner:
     """
 
     def __init__(self, model: nn.Module, device: str | torch.device | None = None) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        check_module(model)
         self.model = model
         self.device = resolve_device(device, model)
 
@@ -171,8 +172,7 @@ def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
         >>> m.training
         True
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     modes = {module: module.training for module in model.modules()}
     if warn and any(modes.values()):
         warnings.warn(

@@ -163,24 +163,33 @@ class ShiftSet:
 
         A shift of ``H`` or more rows is the identity again (circular) or empties the image (zeros).
         """
-        my, mx = self.max_abs
-        if my >= height or mx >= width:
-            raise ValueError(
-                f"a shift of ({my:g}, {mx:g}) px is too large for {height}x{width} images in {mode!r} mode "
-                f"(each |dy| must be < {height} and |dx| < {width}); use a smaller shift range"
-            )
+        _check_range(*self.max_abs, height, width, mode)
+
+
+def _check_range(my: float, mx: float, height: int, width: int, mode: str) -> None:
+    if my >= height or mx >= width:
+        raise ValueError(
+            f"a shift of ({my:g}, {mx:g}) px is too large for {height}x{width} images in {mode!r} mode "
+            f"(each |dy| must be < {height} and |dx| < {width}); use a smaller shift range"
+        )
 
 
 ShiftSpec = int | Sequence[Sequence[float]] | ShiftSet
 
 
-def as_shift_set(spec: ShiftSpec) -> ShiftSet:
-    """Turn an int, a list of pairs or a :class:`ShiftSet` into a :class:`ShiftSet`."""
+def as_shift_set(spec: ShiftSpec, images: object = None, mode: str = "circular") -> ShiftSet:
+    """Turn an int, a list of pairs or a :class:`ShiftSet` into a :class:`ShiftSet`.
+
+    With ``images`` (``[N, C, H, W]``), an int range that is too large for them is refused before
+    the set is built (``shifts=999`` on 8 x 8 images fails at once, not after building 4 million
+    shifts); ``mode="crop"`` windows are checked later, against the crop size."""
     if isinstance(spec, ShiftSet):
         return spec
     if isinstance(spec, bool):
         raise TypeError("shifts must be an int, a list of (dy, dx) pairs or a ShiftSet, not a bool")
     if isinstance(spec, int):
+        if isinstance(images, Tensor) and images.dim() == 4 and mode != "crop":
+            _check_range(spec, spec, *images.shape[-2:], mode)
         return ShiftSet.grid(spec)
     if isinstance(spec, Tensor):
         return ShiftSet(spec.detach().to(torch.float64).reshape(-1, 2), label="list")

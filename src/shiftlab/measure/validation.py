@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["check_images", "check_labels", "check_finite_output"]
+__all__ = ["check_finite_output", "check_images", "check_labels", "check_module"]
 
 
 def check_images(images: object, *, name: str = "images") -> Tensor:
@@ -49,3 +49,11 @@ def check_finite_output(output: Tensor, what: str = "the model") -> None:
         raise ValueError(
             f"{what} produced NaN or Inf outputs; check the weights (e.g. a diverged checkpoint) and the input scaling"
         )
+
+
+def check_module(model: object) -> None:
+    """Raise TypeError unless ``model`` is a ``torch.nn.Module`` (a plain function has no
+    layers, modes or parameters to measure or restore)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}; wrap a function in a module "
+                        "(class F(nn.Module): def forward(self, x): return f(x))")

@@ -45,6 +45,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from shiftlab.measure.runner import resolve_device
+from shiftlab.measure.validation import check_module
 
 from .config import TrainConfig, TrainResult
 from .evaluate import evaluate
@@ -160,8 +161,7 @@ def _check_inputs(
     checkpoint_dir: str | Path | None,
     resume: bool,
 ) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     check_dataset(images, labels)
