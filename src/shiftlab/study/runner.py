@@ -107,6 +107,14 @@ def _absent(out: Path) -> set[Path]:
             if not p.exists()}
 
 
+def _remove_stale_temporaries(out: Path) -> None:
+    """Remove the temporary files of atomic writes (``.NAME.XXXX.tmp``, :func:`shiftlab.io.write_atomic`)
+    that a killed study left behind: with the run directory locked, no live writer owns them,
+    and none was ever read as a finished file."""
+    for path in out.rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
 def _undo_start(out: Path, created: set[Path], jobs: list[Job]) -> None:
     """After an error before any training epoch was saved, remove what this start created, so that
     the corrected command runs without --resume. Nothing is removed once a run has finished or an
@@ -303,6 +311,7 @@ def run_study(
     created = _absent(out)  # a start that fails before any run finishes removes what it wrote (_undo_start)
     jobs = jobs_of(config)
     with run_dir_lock(out):
+        _remove_stale_temporaries(out)
         try:
             check_run_dir(config, out, resume)
             data = prepare_data(config)  # fails on a missing dataset before anything is written
