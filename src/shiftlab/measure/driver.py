@@ -25,7 +25,7 @@ from shiftlab.measure.shifts import crop_many, shift_many
 from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.measure.validation import check_images
 
-__all__ = ["BatchSize", "Chunk", "ProgressFn", "RunInfo", "auto_batch_size", "run_chunks", "transform"]
+__all__ = ["BatchSize", "Chunk", "ProgressFn", "RunInfo", "auto_batch_size", "check_inputs", "run_chunks", "transform"]
 
 BatchSize = int | Literal["auto"]
 #: ``progress(done, total)``: forward passes done out of the total.
@@ -116,6 +116,15 @@ def check_geometry(images: Tensor, shift_set: ShiftSet, mode: str, crop_size: tu
     return tuple(images.shape[-2:])  # type: ignore[return-value]
 
 
+def check_inputs(images: object, shift_set: ShiftSet, *, mode: str, batch_size: object,
+                 crop_size: tuple[int, int] | None) -> tuple[int, int]:
+    """Every check a measurement makes before its first forward pass (images, batch size, shifts
+    against the image or crop size); returns the model's input ``(h, w)`` for :func:`run_chunks`."""
+    check_images(images)
+    check_batch_size(batch_size)
+    return check_geometry(images, shift_set, mode, crop_size)
+
+
 def _shift_order(shift_set: ShiftSet) -> tuple[Tensor, bool]:
     """Positions in the order they run, and whether position 0 of that order is ``(0, 0)`` (which
     then doubles as the clean pass)."""
@@ -135,6 +144,7 @@ def run_chunks(
     mode: str,
     batch_size: BatchSize,
     crop_size: tuple[int, int] | None,
+    in_hw: tuple[int, int],
     forward: Callable[[object, int], Tensor] | None = None,
     on_chunk: Callable[[Chunk], None] | None = None,
     reference_in_every_pass: bool = False,
@@ -146,6 +156,8 @@ def run_chunks(
     and hand the outputs to ``on_chunk``, one :class:`Chunk` at a time, blocks of images in order.
 
     Args:
+        in_hw: the model's input size, from :func:`check_inputs`, which the caller runs first
+            (inputs are not checked again here).
         forward: ``forward(model_output, batch)`` checks one pass's output (``batch`` rows) and
             returns what the metric keeps of it, ``[batch, ...]`` (e.g. float64 logits on the CPU).
         on_chunk: the metric's update; called inside the measurement state.
@@ -162,9 +174,6 @@ def run_chunks(
         - images: ``(N, C, H, W)``; each pass: ``(b, C, h, w)``, ``b <= batch_size`` (or the shifts
           of one image when the set is larger than the batch).
     """
-    images = check_images(images)
-    check_batch_size(batch_size)
-    in_hw = check_geometry(images, shift_set, mode, crop_size)
     dev = runner.device
     n_total, n_shifts = images.shape[0], len(shift_set)
     order, zero_first = _shift_order(shift_set)

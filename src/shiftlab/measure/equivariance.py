@@ -32,11 +32,11 @@ import torch
 from torch import Tensor, nn
 
 from shiftlab.io import json_safe
-from shiftlab.measure.driver import BatchSize, ProgressFn, check_batch_size, check_geometry, run_chunks
+from shiftlab.measure.driver import BatchSize, ProgressFn, check_inputs, run_chunks
 from shiftlab.measure.layer_records import LayerAccumulator, layer_offsets, layer_stride
 from shiftlab.measure.runner import Measuring, TorchRunner
 from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
-from shiftlab.measure.validation import check_images, check_module
+from shiftlab.measure.validation import check_module
 
 __all__ = ["INHERIT_FACTOR", "LayerEquivariance", "ResolutionJump", "SkippedLayer", "EquivarianceResult",
            "equivariance"]
@@ -424,9 +424,7 @@ def equivariance(
     """
     check_module(model)
     shift_set = as_shift_set(shifts, images, mode)
-    images = check_images(images)
-    check_batch_size(batch_size)
-    in_hw = check_geometry(images, shift_set, mode, crop_size)
+    in_hw = check_inputs(images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size)
     selected = _selected_modules(model, layers)
     recorder = _Recorder(selected, shift_set.offsets, in_hw, mode, border)
     root = _Recorder({model: "(output)"}, shift_set.offsets, in_hw, mode, 0)
@@ -441,7 +439,7 @@ def equivariance(
         root.start(n, shift_index)
 
     run = run_chunks(TorchRunner(model, device), images, shift_set, mode=mode, batch_size=batch_size,
-                     crop_size=crop_size, reference_in_every_pass=True, before_pass=before_pass, session=hooks,
+                     crop_size=crop_size, in_hw=in_hw, reference_in_every_pass=True, before_pass=before_pass, session=hooks,
                      progress=progress)
     out = root.records.get("(output)")
     return EquivarianceResult(

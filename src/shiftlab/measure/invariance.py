@@ -33,12 +33,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
-from shiftlab.measure.certificate import Certificate, residue_plan
+from shiftlab.measure.certificate import CHECK_IMAGES, Certificate, residue_plan
 from shiftlab.measure.certificate import certify as certify_premise
-from shiftlab.measure.driver import BatchSize, Chunk, ProgressFn, check_geometry, run_chunks
+from shiftlab.measure.driver import BatchSize, Chunk, ProgressFn, check_inputs, run_chunks
 from shiftlab.measure.runner import TorchRunner
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
-from shiftlab.measure.validation import check_finite_output, check_images, check_labels
+from shiftlab.measure.validation import check_finite_output, check_labels
 
 __all__ = ["DEGENERATE_FLAT_CONFIDENCE", "DEGENERATE_MAJORITY_SHARE", "InvarianceResult", "InvarianceStats",
            "consistency_from_predictions", "degenerate_reason", "invariance", "invariance_compute", "invariance_update"]
@@ -446,8 +446,9 @@ def invariance(
         1.0
     """
     shift_set = as_shift_set(shifts, images, mode)
+    in_hw = check_inputs(images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size)
     if labels is not None:
-        labels = check_labels(labels, images.shape[0] if isinstance(images, Tensor) and images.dim() == 4 else -1)
+        labels = check_labels(labels, images.shape[0])
     n_classes: list[int] = []
 
     def forward(out: object, batch: int) -> Tensor:
@@ -456,9 +457,9 @@ def invariance(
         return logits.detach().to("cpu", torch.float64)
 
     runner = TorchRunner(model, device)
-    cert, run_set, expand = _plan(runner, images, shift_set, mode, crop_size, certify)
+    cert, run_set, expand = _plan(runner, images, shift_set, mode, certify)
     acc = _Accumulator(len(run_set), labels, keep_predictions, shift_set.unit_step_pairs(), expand)
-    run = run_chunks(runner, images, run_set, mode=mode, batch_size=batch_size, crop_size=crop_size,
+    run = run_chunks(runner, images, run_set, mode=mode, batch_size=batch_size, crop_size=crop_size, in_hw=in_hw,
                      forward=forward, on_chunk=acc, progress=progress)
     assert acc.total is not None
     method = "certified" if expand is not None else "sampled" if shift_set.label.startswith("random") else "exact"
@@ -467,7 +468,7 @@ def invariance(
     return result
 
 
-def _plan(runner: TorchRunner, images: Tensor, shift_set: ShiftSet, mode: str, crop_size: tuple[int, int] | None,
+def _plan(runner: TorchRunner, images: Tensor, shift_set: ShiftSet, mode: str,
           certify: bool | str) -> tuple[Certificate | None, ShiftSet, Tensor | None]:
     """``(certificate, shifts to run, residue index)``: the residues of ``shift_set`` when the
     polyphase certificate holds and saves passes (or ``certify=True``), else ``shift_set`` itself."""
@@ -475,10 +476,9 @@ def _plan(runner: TorchRunner, images: Tensor, shift_set: ShiftSet, mode: str, c
         raise ValueError(f"certify must be 'auto', True or False, got {certify!r}")
     if certify is False or certify == "auto" and (mode != "circular" or not shift_set.is_integer):
         return None, shift_set, None
-    images = check_images(images)
-    check_geometry(images, shift_set, mode, crop_size)
+    sample = images[:CHECK_IMAGES].to(device=runner.device, dtype=runner.dtype)  # all the premise check uses
     with runner.session(warn=False):
-        cert = certify_premise(runner.model, images.to(device=runner.device, dtype=runner.dtype), shift_set, mode=mode)
+        cert = certify_premise(runner.model, sample, shift_set, mode=mode)
     if not cert.holds:
         if certify is True:
             raise ValueError(f"certify=True, but the polyphase certificate does not hold: {cert.reason}")
