@@ -12,9 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from shiftlab.cli.progress import TimeLeftColumn, WorkLeft
 from shiftlab.study.conditions import CONDITIONS, condition
 from shiftlab.study.config import PRESETS, StudyConfig
-from shiftlab.study.job import Job, record_paths
+from shiftlab.study.job import Job, job_macs, record_paths
 from shiftlab.study.runner import check_run_dir, default_workers, jobs_of, run_study
-from shiftlab.zoo import build, info
 from shiftlab.zoo import names as zoo_names
 
 __all__ = ["add_parser", "run"]
@@ -112,15 +111,10 @@ _NOMINAL_CANVAS = (48, 48)
 def job_weights(config: StudyConfig, jobs: list[Job]) -> dict[str, float]:
     """Cost units of each job for the time-left estimate: multiply-adds of its model (on a nominal
     48x48 canvas) x its epoch budget (``probe_epochs`` for the position probe, else ``max_epochs``)."""
-    macs: dict[tuple[str, int], int] = {}
     weights = {}
     for job in jobs:
-        shape = (job.model, job.width_in(config))
-        if shape not in macs:
-            model = build(job.model, num_classes=10, in_channels=1, width=shape[1], input_size=_NOMINAL_CANVAS)
-            macs[shape] = info(model, _NOMINAL_CANVAS).macs
         epochs = config.probe_epochs if condition(job.condition).probe else config.max_epochs
-        weights[job.key] = float(macs[shape] * epochs)
+        weights[job.key] = float(job_macs(job.model, job.width_in(config), _NOMINAL_CANVAS) * epochs)
     return weights
 
 

@@ -6,6 +6,7 @@ its results do not depend on which worker ran it or how many there were.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from shiftlab.study.records import RunRecord, TrainingRecord, save_per_image
 from shiftlab.training import ProgressEvent, TrainConfig, TrainResult, train
 from shiftlab.zoo import ZooNet, build, info, spec
 
-__all__ = ["Job", "Progress", "record_paths", "run_job"]
+__all__ = ["Job", "Progress", "job_macs", "record_paths", "run_job"]
 
 #: ``progress(key, stage, done, total)``: a job's progress (stage "train", "head" or "measure").
 Progress = Callable[[str, str, int, int], None]
@@ -74,6 +75,15 @@ class Job:
 
 
 _KEY = re.compile(r"(?P<model>\w+?)__(?P<condition>\w+?)(?:__w(?P<width>\d+))?__seed(?P<seed>\d+)")
+
+
+@functools.lru_cache(maxsize=None)
+def job_macs(model: str, width: int, canvas: tuple[int, int], in_channels: int = 1, n_classes: int = 10) -> int:
+    """Multiply-adds of one forward pass of zoo ``model`` at ``width`` on a ``canvas`` input: a
+    job's cost, for ordering the jobs and for the time-left estimate (memoised: every seed and
+    condition of a model costs the same)."""
+    net = build(model, num_classes=n_classes, in_channels=in_channels, width=width, input_size=canvas)
+    return info(net, canvas).macs
 
 
 def record_paths(out: Path, key: str) -> tuple[Path, Path]:

@@ -42,11 +42,10 @@ from shiftlab.measure.runner import resolve_device
 from shiftlab.study.analysis import analyse
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.data import StudyData, prepare_data
-from shiftlab.study.job import Job, Progress, record_paths, run_job
+from shiftlab.study.job import Job, Progress, job_macs, record_paths, run_job
 from shiftlab.study.lock import run_dir_lock
 from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord, load_per_image
 from shiftlab.study.results import StudyMeta, StudyResults, write_results
-from shiftlab.zoo import build, info
 
 __all__ = ["check_run_dir", "default_workers", "jobs_of", "run_study"]
 
@@ -155,13 +154,6 @@ def _worker_job(config: StudyConfig, job: Job, out: str, resume: bool, device: s
     progress = None if events is None else (lambda *event: events.put(event))
     run_job(config, _worker_data(config), job, Path(out), resume=resume, progress=progress, device=device)
     return job.key
-
-
-def _cost(config: StudyConfig, data: StudyData, job: Job) -> int:
-    """Multiply-adds of one forward pass: long jobs go first, so the workers finish together."""
-    model = build(job.model, num_classes=len(data.classes), in_channels=data.train_x.shape[1],
-                  width=job.width_in(config), input_size=data.canvas.canvas_size)
-    return info(model, data.canvas.canvas_size).macs
 
 
 @dataclass
@@ -317,9 +309,9 @@ def run_study(
             data = prepare_data(config)  # fails on a missing dataset before anything is written
             started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
             todo = [job for job in jobs if not (resume and _finished(out, job))]
-            costs = {k: _cost(config, data, Job(k[0], "centred", 0, k[1]))
-                     for k in {(job.model, job.width) for job in todo}}
-            todo.sort(key=lambda job: -costs[(job.model, job.width)])
+            # long jobs first, so the workers finish together
+            todo.sort(key=lambda job: -job_macs(job.model, job.width_in(config), tuple(data.canvas.canvas_size),
+                                                data.train_x.shape[1], len(data.classes)))
             done0 = len(jobs) - len(todo)
             write_json_atomic(out / "config.json", config.to_dict())
             clock = _SessionClock(out, started, t0)
