@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from shiftlab.measure.certificate import CHECK_IMAGES, Certificate, residue_plan
 from shiftlab.measure.certificate import certify as certify_premise
 from shiftlab.measure.driver import BatchSize, Chunk, ProgressFn, check_inputs, run_chunks
-from shiftlab.measure.runner import TorchRunner
+from shiftlab.measure.runner import TorchRunner, make_runner
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_labels
 
@@ -456,7 +456,7 @@ def invariance(
         n_classes[:1] = [logits.shape[1]]
         return logits.detach().to("cpu", torch.float64)
 
-    runner = TorchRunner(model, device)
+    runner = make_runner(model, device)
     cert, run_set, expand = _plan(runner, images, shift_set, mode, certify)
     acc = _Accumulator(len(run_set), labels, keep_predictions, shift_set.unit_step_pairs(), expand)
     run = run_chunks(runner, images, run_set, mode=mode, batch_size=batch_size, crop_size=crop_size, in_hw=in_hw,

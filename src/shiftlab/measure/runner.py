@@ -20,8 +20,8 @@ from torch.utils.hooks import RemovableHandle
 
 from shiftlab.measure.validation import check_module
 
-__all__ = ["Measuring", "TorchRunner", "forward_with_leaf_hook", "measuring", "model_device", "model_dtype", "on_device",
-           "resolve_device"]
+__all__ = ["Measuring", "TorchRunner", "forward_with_leaf_hook", "make_runner", "measuring", "model_device", "model_dtype",
+           "on_device", "resolve_device"]
 
 
 class Measuring:
@@ -124,6 +124,12 @@ class TorchRunner:
 
         forward_with_leaf_hook(self.model, example, hook)
         return total[0]
+
+
+def make_runner(model: object, device: str | torch.device | None = None) -> TorchRunner:
+    """The runner for what a user passed as ``model`` (every measuring call goes through here):
+    a :class:`TorchRunner` for an ``nn.Module``."""
+    return TorchRunner(model, device)  # type: ignore[arg-type]
 
 
 def forward_with_leaf_hook(model: nn.Module, x: torch.Tensor, hook: Callable) -> object:
