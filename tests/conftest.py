@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import resource
+import signal
+
 import pytest
 import torch
 
@@ -16,3 +19,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def full_disk():
+    """``full_disk(max_bytes)``: a ``preexec_fn`` for a child process whose files cannot grow
+    beyond ``max_bytes``. Its writes then fail with EFBIG ("File too large") as they fail with
+    ENOSPC on a full disk: the same code path, an ``OSError`` from ``write``."""
+
+    def limited(max_bytes: int):
+        def apply() -> None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not a killed process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+        return apply
+
+    return limited

@@ -1,5 +1,6 @@
 import os
 import pickle
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,9 @@ import pytest
 import torch
 
 import shiftlab.data as sd
+from shiftlab.data.cifar import _NUMPY_CORE
+
+np_multiarray = __import__(f"{_NUMPY_CORE}.multiarray", fromlist=["_reconstruct"])
 
 LABEL_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
 
@@ -73,6 +77,36 @@ def test_cifar_refuses_arbitrary_pickled_objects(tmp_path):
     write_cifar(tmp_path / "c")
     (tmp_path / "c" / "test_batch").write_bytes(pickle.dumps({b"data": Payload(), b"labels": []}))
     with pytest.raises(ValueError, match="refusing to load posix.system from a CIFAR batch"):
+        sd.load("cifar10", tmp_path / "c", split="test")
+
+
+class HugeArray:
+    """``_reconstruct(ndarray, shape, dtype)`` allocates ``shape`` uninitialised: 145 bytes of
+    pickle would ask for 4 GiB (a 2**20-byte subarray dtype times 4,096)."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+
+    def __reduce__(self):
+        return (np_multiarray._reconstruct, (np.ndarray, self.shape, self.dtype))
+
+
+@pytest.mark.parametrize("shape, dtype", [((2**32,), "u1"), ((4096,), np.dtype(("u1", (2**20,))))])
+def test_cifar_refuses_an_array_larger_than_its_file(tmp_path, shape, dtype):
+    write_cifar(tmp_path / "c")
+    path = tmp_path / "c" / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": HugeArray(shape, np.dtype(dtype)), b"labels": []}, protocol=2))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=rf"{path.name}.*refusing an array of 4,294,967,296 bytes from a file of"):
+        sd.load("cifar10", tmp_path / "c", split="test")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # kB: nothing was touched
+
+
+def test_cifar_refuses_a_malformed_array_shape(tmp_path):
+    write_cifar(tmp_path / "c")
+    path = tmp_path / "c" / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": HugeArray((-1,), np.dtype("u1")), b"labels": []}, protocol=2))
+    with pytest.raises(ValueError, match=r"refusing an array of shape \(-1,\)"):
         sd.load("cifar10", tmp_path / "c", split="test")
 
 

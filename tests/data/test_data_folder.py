@@ -61,3 +61,13 @@ def test_folder_missing(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(FileNotFoundError, match="no class sub-directory"):
         sd.load("folder", tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not an image"])
+def test_folder_names_an_image_it_cannot_read(tmp_path, damage):
+    write_folder(tmp_path / "f")
+    bad = tmp_path / "f" / "ant" / "1.png"
+    content = bad.read_bytes()
+    bad.write_bytes(content[: len(content) // 2] if damage == "truncated" else b"plain text, not a PNG")
+    with pytest.raises(ValueError, match=rf"{bad}: cannot read this image \(\w+Error: .*\); replace or remove the file"):
+        sd.load("folder", tmp_path / "f")

@@ -6,7 +6,6 @@ import argparse
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 
@@ -14,6 +13,7 @@ from shiftlab.cli.model_loading import load_factory_model, load_weights
 from shiftlab.cli.progress import progress_bar
 from shiftlab.cli.tables import equivariance_table, invariance_table
 from shiftlab.data import Canvas, load
+from shiftlab.data.npy import load_npy
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import invariance
 from shiftlab.io import write_json_atomic
@@ -102,7 +102,7 @@ def _read_images(path: str, n: int) -> torch.Tensor:
     if p.suffix not in (".npy", ".pt", ".pth"):
         raise ValueError(f"--images must be a .npy or .pt file, got {p.name}")
     try:
-        data = (torch.from_numpy(np.load(p, allow_pickle=False)) if p.suffix == ".npy"
+        data = (torch.from_numpy(load_npy(p)) if p.suffix == ".npy"
                 else torch.load(p, map_location="cpu", weights_only=True))
     except Exception as err:  # numpy and torch raise several types for a damaged file
         raise ValueError(f"cannot read images from {p}: {type(err).__name__}: {err}; save them with "

@@ -7,12 +7,14 @@ Each batch is a pickled dict with bytes keys: ``b"data"`` a uint8 array [N, 3072
 ``batches.meta`` holds ``b"label_names"``.
 
 Security: the batches are pickles. They are read with an unpickler that only resolves the few
-numpy names a numpy array needs, which blocks the usual code-execution payloads, but pickle is not
-a safe format: load only files from a trusted source.
+numpy names a numpy array needs, which blocks the usual code-execution payloads, and that refuses
+an array larger than the file it comes from (``docs/reliability.md``), but pickle is not a safe
+format: load only files from a trusted source.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -46,14 +48,36 @@ _ALLOWED_GLOBALS = {
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only the names needed to rebuild numpy arrays and bytes."""
+    """An unpickler that resolves only the names needed to rebuild numpy arrays and bytes, and
+    builds no array of more than ``max_bytes`` bytes (the file's size: an array's data is in the
+    file, so a larger one can only be an uninitialised allocation that a forged pickle asks for)."""
+
+    def __init__(self, file: Any, *, max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self.max_bytes = max_bytes
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
         if module.startswith(("numpy.core.", "numpy._core.")):
             module = f"{_NUMPY_CORE}.{module.split('.', 2)[2]}"
-        return super().find_class(module, name)
+        found = super().find_class(module, name)
+        return self._bounded(found) if name == "_reconstruct" else found
+
+    def _bounded(self, reconstruct: Any) -> Any:
+        """``_reconstruct(subtype, shape, dtype)`` (which allocates ``shape`` uninitialised),
+        refused when the array would hold more than :attr:`max_bytes`."""
+
+        def checked(subtype: Any, shape: Any, dtype: Any) -> Any:
+            dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+            if not all(isinstance(d, int) and d >= 0 for d in dims):
+                raise pickle.UnpicklingError(f"refusing an array of shape {shape!r}")
+            size = math.prod(dims) * np.dtype(dtype).itemsize
+            if size > self.max_bytes:
+                raise pickle.UnpicklingError(f"refusing an array of {size:,} bytes from a file of {self.max_bytes:,}")
+            return reconstruct(subtype, shape, dtype)
+
+        return checked
 
 
 def _unpickle(path: Path) -> dict[bytes, Any]:
@@ -61,7 +85,7 @@ def _unpickle(path: Path) -> dict[bytes, Any]:
     naming the file for anything else (random bytes, a truncated file, a refused global)."""
     try:
         with path.open("rb") as handle:
-            content = _NumpyOnlyUnpickler(handle, encoding="bytes").load()
+            content = _NumpyOnlyUnpickler(handle, max_bytes=path.stat().st_size, encoding="bytes").load()
     except OSError:
         raise
     except Exception as error:  # a corrupt pickle can raise almost anything while it is decoded

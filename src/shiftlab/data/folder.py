@@ -30,6 +30,24 @@ def _image_files(root: Path) -> tuple[list[str], list[Path], list[int]]:
     return classes, files, labels
 
 
+def _read_image(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    """``path`` as uint8 ``[H, W, channels]`` (resized to ``size = (H, W)`` when given);
+    ``ValueError`` naming the file when Pillow cannot decode it (truncated, damaged, not an image,
+    a decompression bomb)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert(_PILLOW_MODES[channels])
+            if size is not None:
+                height, width = size
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+            return np.asarray(image, dtype=np.uint8).reshape(image.height, image.width, channels)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"{path}: cannot read this image ({type(error).__name__}: {error}); "
+                         "replace or remove the file") from error
+
+
 def load_image_folder(
     root: str | Path | None = None,
     split: str | None = None,
@@ -56,10 +74,9 @@ def load_image_folder(
 
     Raises:
         FileNotFoundError: if ``root`` is missing or holds no images in class sub-directories.
-        ValueError: on mixed image sizes without ``size``, or a bad ``channels``.
+        ValueError: on mixed image sizes without ``size``, a bad ``channels``, or a file Pillow
+            cannot decode (the message names it).
     """
-    from PIL import Image
-
     if channels not in _PILLOW_MODES:
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     if root is None:
@@ -70,14 +87,7 @@ def load_image_folder(
     classes, files, labels = _image_files(root)
     if not files:
         raise missing_data(f"images ({', '.join(EXTENSIONS)})", f"no class sub-directory of {root} holds any", HOW_TO_GET)
-    arrays = []
-    for path in files:
-        with Image.open(path) as image:
-            image = image.convert(_PILLOW_MODES[channels])
-            if size is not None:
-                height, width = size
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-            arrays.append(np.asarray(image, dtype=np.uint8).reshape(image.height, image.width, channels))
+    arrays = [_read_image(path, channels, size) for path in files]
     sizes = [array.shape[:2] for array in arrays]
     odd = next((k for k, shape in enumerate(sizes) if shape != sizes[0]), None)
     if odd is not None:

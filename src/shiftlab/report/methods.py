@@ -78,10 +78,10 @@ def methods_html(results: StudyResults, run_dir: Path) -> str:
                    f"{'×'.join(map(str, meta.object_extent))} px) centred on a {'×'.join(map(str, meta.canvas_size))} px "
                    f"zero canvas; shifts up to {meta.max_shift} px keep the content on the canvas"),
         ("Shift set", _shift_set(results)),
-        ("Models", f"width {cfg.get('width')} (channels w, 2w, 4w), padding {cfg.get('padding')}; each stage conv3x3 - "
+        ("Models", f"width {esc(cfg.get('width'))} (channels w, 2w, 4w), padding {esc(cfg.get('padding'))}; each stage conv3x3 - "
                    f"BatchNorm - ReLU [- pool], total stride 8:<ul>{arch}</ul>"),
-        ("Conditions", f"<ul>{conds}</ul>augmentation range R = {cfg.get('augment_range')} px; probe offset ±"
-                       f"{cfg.get('probe_offset')} px"),
+        ("Conditions", f"<ul>{conds}</ul>augmentation range R = {esc(cfg.get('augment_range'))} px; probe offset ±"
+                       f"{esc(cfg.get('probe_offset'))} px"),
         ("Training", f"AdamW, constant learning rate {cfg.get('lr')}, batch size {cfg.get('batch_size')}; at most "
                      f"{cfg.get('max_epochs')} epochs, stopping at the end of the first epoch whose training accuracy "
                      f"reaches the target {cfg.get('target_accuracy')}; a run that never reaches it is flagged "

@@ -85,6 +85,7 @@ class StudyConfig:
     margin: float = 0.02
 
     def __post_init__(self) -> None:
+        self._check_types()
         unknown = [m for m in self.models if m not in zoo_names()]
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; choose from {zoo_names()}")
@@ -112,6 +113,20 @@ class StudyConfig:
             raise ValueError(f"unknown capacity model(s) {unknown}; choose from {zoo_names()}")
         if self.padding not in ("zeros", "circular"):
             raise ValueError(f"padding must be 'zeros' or 'circular', got {self.padding!r}")
+
+    def _check_types(self) -> None:
+        """``ValueError`` naming the field when a value has the wrong type (a config read from a
+        damaged or edited ``config.json`` / ``results.json``)."""
+        for name, kind in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if name in _TUPLES:
+                ok = isinstance(value, tuple) and all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+            else:
+                ok = (value is None and name in _OPTIONAL) or (isinstance(value, kind) and not isinstance(value, bool))
+            if not ok:
+                what = f"a list of {kind.__name__}" if name in _TUPLES else " or ".join(
+                    k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise ValueError(f"config field {name} must be {what}, got {value!r}")
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> StudyConfig:
@@ -150,6 +165,15 @@ class StudyConfig:
 
 
 _TUPLES = ("models", "conditions", "capacity_widths", "capacity_models")
+_OPTIONAL = ("data_root", "n_train", "n_test")
+#: The type of every field (of each element for :data:`_TUPLES`).
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "data": str, "data_root": str, "models": str, "conditions": str, "seeds": int, "max_epochs": int,
+    "target_accuracy": (int, float), "batch_size": int, "lr": (int, float), "width": int, "capacity_widths": int,
+    "capacity_models": str, "padding": str, "n_train": int, "n_test": int, "n_eval": int, "fraction": (int, float),
+    "augment_range": int, "probe_offset": int, "probe_epochs": int, "n_profile": int, "n_boot": int,
+    "margin": (int, float),
+}
 
 #: Named presets: ``default`` answers both halves of the question in ~13 minutes on 2 cores;
 #: ``quick`` is a smoke test of the pipeline (not evidence); ``full`` is every factorial cell,
