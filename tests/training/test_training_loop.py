@@ -194,10 +194,10 @@ def test_nan_loss_names_epoch_and_step(small_digits):
     [
         ([[0.0]], torch.zeros(1, dtype=torch.long), TypeError, "images must be a torch.Tensor"),
         (torch.zeros(4, 8, 8), torch.zeros(4, dtype=torch.long), ValueError, r"4-D \[N, C, H, W\]"),
-        (torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), TypeError, "floating-point"),
+        (torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), TypeError, "floating point"),
         (torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.int32), TypeError, "torch.int64"),
         (torch.zeros(4, 1, 8, 8), torch.zeros(4, 1, dtype=torch.long), ValueError, r"labels must be 1-D"),
-        (torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long), ValueError, "differ in length: 4 != 3"),
+        (torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long), ValueError, "got 3 labels for 4 images"),
         (torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long), ValueError, "empty"),
         (torch.full((4, 1, 8, 8), float("nan")), torch.zeros(4, dtype=torch.long), ValueError, "NaN"),
         (torch.zeros(4, 1, 8, 8), -torch.ones(4, dtype=torch.long), ValueError, "non-negative"),

@@ -30,16 +30,16 @@ def check_images(images: object, *, name: str = "images") -> Tensor:
     return images
 
 
-def check_labels(labels: object, n: int) -> Tensor:
+def check_labels(labels: object, n: int, *, name: str = "labels") -> Tensor:
     """Validate class labels ``[N]`` (integers) for ``n`` images; returns them as int64."""
     if not isinstance(labels, Tensor):
         labels = torch.as_tensor(labels)
     if labels.dim() != 1:
-        raise ValueError(f"labels must be 1-D [N], got shape {tuple(labels.shape)}")
+        raise ValueError(f"{name} must be 1-D [N], got shape {tuple(labels.shape)}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be integer class indices, got {labels.dtype}")
+        raise TypeError(f"{name} must be integer class indices, got {labels.dtype}")
     if labels.shape[0] != n:
-        raise ValueError(f"got {labels.shape[0]} labels for {n} images; give one label per image")
+        raise ValueError(f"got {labels.shape[0]} {name} for {n} images; give one label per image")
     return labels.long()
 
 

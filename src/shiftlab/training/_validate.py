@@ -5,33 +5,26 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from shiftlab.measure.validation import check_images, check_labels
+
 
 def check_dataset(images: object, labels: object, name: str = "images") -> None:
-    """Raise ``TypeError``/``ValueError`` unless ``images``/``labels`` form a usable dataset.
+    """Raise ``TypeError``/``ValueError`` unless ``images``/``labels`` form a usable dataset: the
+    measuring functions' checks (:func:`shiftlab.measure.validation.check_images`,
+    :func:`~shiftlab.measure.validation.check_labels`), plus labels that are already ``int64``
+    and non-negative (training indexes with them).
 
     Shape:
         - images: ``[N, C, H, W]`` floating point, finite, ``N >= 1``
         - labels: ``[N]`` ``torch.int64``, non-negative class indices
     """
     label_name = name.replace("images", "labels")
-    if not isinstance(images, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
+    check_images(images, name=name)
     if not isinstance(labels, Tensor):
         raise TypeError(f"{label_name} must be a torch.Tensor, got {type(labels).__name__}")
-    if images.dim() != 4:
-        raise ValueError(f"{name} must be 4-D [N, C, H, W], got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {images.dtype}")
     if labels.dtype != torch.int64:
         raise TypeError(f"{label_name} must be torch.int64 class indices, got {labels.dtype}")
-    if labels.dim() != 1:
-        raise ValueError(f"{label_name} must be 1-D [N], got shape {tuple(labels.shape)}")
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{name} and {label_name} differ in length: {images.shape[0]} != {labels.shape[0]}")
-    if images.shape[0] == 0:
-        raise ValueError(f"{name} is empty (N = 0)")
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{name} contain NaN or infinite values")
+    check_labels(labels, images.shape[0], name=label_name)
     if (labels < 0).any():
         raise ValueError(f"{label_name} must be non-negative class indices, got min {int(labels.min())}")
 
