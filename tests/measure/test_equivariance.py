@@ -450,3 +450,18 @@ def test_infinite_errors_are_json_safe():
     assert math.isinf(res.layers[0].error_by_shift[1])
     payload = json.loads(json.dumps(res.to_dict(), allow_nan=False))
     assert payload["layers"][0]["error_by_shift"][1] == "inf"
+
+
+def test_strides_multiply_along_the_network_where_sizes_round():
+    """28 -> 14 -> 7 -> 3 (floor pools) is total stride 8, not round(28 / 3) = 9; 28 -> 14 -> 7
+    -> 4 (ceil pools) is 8, not 7: shifts by 8 are aligned at the last layer in both."""
+    x = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    for ceil in (False, True):
+        net = nn.Sequential(*[nn.MaxPool2d(2, ceil_mode=ceil) for _ in range(3)]).double().eval()
+        res = sl.equivariance(net, x, shifts=[(0, 0), (0, 8), (8, 0), (0, 1)])
+        assert [layer.stride for layer in res.layers] == [(2, 2), (4, 4), (8, 8)]
+        last = res.layers[-1]
+        assert last.aligned_error is not None and last.aligned_error > 1e-3  # the lost / added border row
+    even = nn.Sequential(*[nn.MaxPool2d(2) for _ in range(3)]).double().eval()
+    res = sl.equivariance(even, torch.randn(2, 1, 32, 32, dtype=torch.float64), shifts=[(0, 0), (0, 8), (8, 0)], mode="circular")
+    assert res.layers[-1].stride == (8, 8) and res.layers[-1].aligned_error < 1e-12

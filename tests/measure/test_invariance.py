@@ -15,7 +15,7 @@ from torch import nn
 
 import shiftlab as sl
 from shiftlab.measure.invariance import (DEGENERATE_MAJORITY_SHARE, consistency_from_predictions, invariance_compute,
-                                        invariance_update)
+                                        invariance_stats, invariance_update)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -334,6 +334,32 @@ def test_batch_size_does_not_change_results():
         assert (got.pop("batch_size"), want.pop("batch_size")) == (bs, 1000)
         for key, value in want.items():
             assert got[key] == (pytest.approx(value, abs=1e-12) if isinstance(value, float) else value), (bs, key)
+
+
+@pytest.mark.parametrize("model, size, shifts", [(random_cnn, 10, 2), (lambda: sl.zoo.build(
+    "maxpool_gap", num_classes=4, width=4, input_size=8, padding_mode="circular", seed=2).double().eval(),
+    8, sl.ShiftSet.full(8, 8))], ids=["exact", "certified"])
+def test_statistics_of_parts_add_up_to_the_result_of_the_whole(model, size, shifts):
+    net, x, labels = model(), random_images(9, size, size), torch.arange(9) % 4
+    whole = sl.invariance(net, x, labels, shifts=shifts)
+    parts = [invariance_stats(net, x[a:b], labels[a:b], shifts=shifts) for a, b in ((0, 4), (4, 5), (5, 9))]
+    got = invariance_compute(parts[0] + parts[1] + parts[2], sl.as_shift_set(shifts)).to_dict()
+    want = whole.to_dict()
+    for key in ("batch_size", "device", "certificate", "method"):  # how the call ran, not what it measured
+        got.pop(key), want.pop(key)
+    assert got.pop("top1_prob_change") == pytest.approx(want.pop("top1_prob_change"), rel=1e-13)
+    assert got.pop("mean_top1_prob") == pytest.approx(want.pop("mean_top1_prob"), rel=1e-13)
+    assert got == want  # every count, and all computed from counts, exactly
+    assert whole.method == ("certified" if isinstance(shifts, sl.ShiftSet) else "exact")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_labels_on_the_gpu_are_compared_with_the_predictions_on_the_cpu():
+    net, x, labels = random_cnn(), random_images(4), torch.tensor([0, 1, 2, 3])
+    on_gpu = sl.invariance(net.cuda(), x.cuda(), labels.cuda(), shifts=1, keep_predictions=True)
+    on_cpu = sl.invariance(net.cpu(), x, labels, shifts=1, keep_predictions=True)
+    assert torch.equal(on_gpu.predictions, on_cpu.predictions)
+    assert on_gpu.accuracy_by_shift == on_cpu.accuracy_by_shift
 
 
 def test_images_are_cast_to_the_models_dtype():

@@ -1,4 +1,5 @@
-"""``shiftlab measure``: invariance and per-layer equivariance of a model, as tables and JSON."""
+"""``shiftlab measure``: invariance and per-layer equivariance of a model (a torch module, a study
+checkpoint or an ONNX file), as tables and JSON."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from shiftlab.cli.model_loading import load_factory_model, load_weights
+from shiftlab.cli.model_loading import load_factory_model, load_onnx_model, load_weights
 from shiftlab.cli.progress import progress_bar
 from shiftlab.cli.tables import equivariance_table, invariance_table
 from shiftlab.data import Canvas, load
 from shiftlab.data.npy import load_npy
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import invariance
+from shiftlab.measure.onnx_runner import is_onnx_model
 from shiftlab.io import write_json_atomic
 from shiftlab.measure.shifts import MODES
 from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
@@ -25,6 +27,7 @@ __all__ = ["add_parser", "explain_model_error", "run"]
 EPILOG = """\
 examples:
   shiftlab measure examples/cnn.py:maxpool_cnn --input-shape 1,28,28
+  shiftlab measure model.onnx --images batch.npy                         # an ONNX file, run by onnxruntime
   shiftlab measure examples/cnn.py:maxpool_cnn --data mnist-5k          # real digits, with accuracy
   shiftlab measure runs/study/checkpoints/strided_gap__centred__seed0 --data mnist-5k --mode zeros
   shiftlab measure examples/cnn.py:maxpool_cnn_circular --input-shape 1,28,28 --shifts 3 --json runs/measure.json
@@ -41,28 +44,30 @@ unaligned interior >> aligned interior: aliasing from the stride.
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "measure",
-        help="invariance and per-layer equivariance of a PyTorch model",
+        help="invariance and per-layer equivariance of a PyTorch or ONNX model",
         description="Measure how a model's predictions and every layer's feature maps respond to shifts of the input.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="path/to/file.py:factory (a function returning an nn.Module), or a study "
-                   "checkpoint RUN_DIR/checkpoints/MODEL__CONDITION__seedN")
+    p.add_argument("model", help="path/to/file.py:factory (a function returning an nn.Module), an ONNX file "
+                   "model.onnx (run with onnxruntime; its layers are the graph's 4-D maps), or a study checkpoint "
+                   "RUN_DIR/checkpoints/MODEL__CONDITION__seedN")
     p.add_argument("--input-shape", help="C,H,W of random images (when no --images is given), e.g. 1,28,28")
     p.add_argument("--images", help="a .npy or .pt tensor [N, C, H, W] (or [N, H, W]) of images to measure on; "
                    "float values are used as they are, integer values must lie in 0..255 and are divided by 255")
     p.add_argument("--data", help="measure on the test split of a dataset (mnist-5k, fashion-mnist, digits, idx, cifar10, "
                    "folder), with accuracy; a study model sees it centred on its canvas")
     p.add_argument("--data-root", help="directory of the dataset files, where the dataset needs one")
-    p.add_argument("--weights", help="a state_dict file to load into the model (read with weights_only=True)")
+    p.add_argument("--weights", help="a state_dict file to load into a file.py:factory model (read with "
+                   "weights_only=True)")
     p.add_argument("-n", "--num-images", type=int, default=64, help="number of images (random, or the first N of --images); default 64")
     p.add_argument("--shifts", type=int, default=2, help="measure every shift in [-m, m]^2; default 2")
     p.add_argument("--mode", choices=[m for m in MODES], default="circular", help="how images are shifted; default circular")
     p.add_argument("--tol", type=float, default=1e-4, help="error above which a layer counts as broken; default 1e-4")
     p.add_argument("--batch-size", type=batch_size_arg, default=128,
                    help="images per forward pass, or 'auto' (from the free memory); default 128")
-    p.add_argument("--device", default="auto", help="where to run: auto (CUDA, then MPS, then CPU), cpu, cuda, "
-                   "cuda:N or mps; default auto")
+    p.add_argument("--device", default="auto", help="where to run: auto (CUDA, then MPS, then CPU; an ONNX model "
+                   "uses CUDA with onnxruntime-gpu only), cpu, cuda, cuda:N or mps; default auto")
     p.add_argument("--certify", choices=["auto", "yes", "no"], default="auto",
                    help="polyphase certificate for circular shifts of a global-pool model: one pass per residue "
                         "modulo the total stride when its premise holds on the data (auto), required (yes) or "
@@ -204,7 +209,20 @@ def _images(args: argparse.Namespace, canvas: Canvas | None) -> tuple[torch.Tens
     return torch.rand((args.num_images, *_parse_shape(args.input_shape)), generator=gen), None, f"random uniform, seed {args.seed}"
 
 
-def _model(args: argparse.Namespace) -> tuple[torch.nn.Module, Canvas | None]:
+def _model(args: argparse.Namespace) -> tuple[torch.nn.Module | str, Canvas | None, str]:
+    """The model to measure (a module, or an ONNX file's path), the study canvas, and one line about it."""
+    if is_onnx_model(args.model):  # a path ending in .onnx (docs/onnx.md)
+        if args.weights:
+            raise ValueError("an ONNX file holds its weights; --weights is for file.py:factory models")
+        graph = load_onnx_model(args.model)
+        return args.model, None, (f"ONNX, {graph.parameters:,} weights, {len(graph.layers)} layer maps, "
+                                  f"input {graph.input.describe()}")
+    model, canvas = _torch_model(args)
+    model.eval()
+    return model, canvas, f"{sum(p.numel() for p in model.parameters()):,} parameters"
+
+
+def _torch_model(args: argparse.Namespace) -> tuple[torch.nn.Module, Canvas | None]:
     if is_study_checkpoint(args.model):
         if args.weights:
             raise ValueError("a study checkpoint holds its weights; --weights is for file.py:factory models")
@@ -218,11 +236,9 @@ def _model(args: argparse.Namespace) -> tuple[torch.nn.Module, Canvas | None]:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    model, canvas = _model(args)
-    model.eval()
+    model, canvas, about = _model(args)
     images, labels, where = _images(args, canvas)
-    console.print(f"[bold]{args.model}[/]: {sum(p.numel() for p in model.parameters()):,} parameters, "
-                  f"{images.shape[0]} images of {tuple(images.shape[1:])}")
+    console.print(f"[bold]{args.model}[/]: {about}, {images.shape[0]} images of {tuple(images.shape[1:])}")
     with progress_bar("per-layer equivariance", console) as update:
         eq = equivariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size,
                           device=args.device, progress=update)

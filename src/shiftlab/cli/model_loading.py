@@ -1,4 +1,4 @@
-"""Load a user's model from ``path/to/file.py:factory`` and optional weights."""
+"""Load a user's model from ``path/to/file.py:factory`` and optional weights, or check an ONNX file."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ import importlib.util
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-__all__ = ["UserCodeError", "load_factory_model", "load_weights"]
+if TYPE_CHECKING:
+    from shiftlab.measure.onnx_graph import OnnxGraph
 
-_MODEL_FORMS = "path/to/file.py:factory or a study checkpoint RUN_DIR/checkpoints/MODEL__CONDITION__seedN"
+__all__ = ["UserCodeError", "load_factory_model", "load_onnx_model", "load_weights"]
+
+_MODEL_FORMS = ("path/to/file.py:factory, an ONNX file model.onnx or a study checkpoint "
+                "RUN_DIR/checkpoints/MODEL__CONDITION__seedN")
 
 
 class UserCodeError(ValueError):
@@ -83,6 +88,14 @@ def load_factory_model(target: str) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"{target} returned {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def load_onnx_model(target: str) -> OnnxGraph:
+    """Check the ONNX file ``target`` (exists, a valid model, one image input ``[N, C, H, W]``) and
+    return its graph; the file is only read."""
+    from shiftlab.measure.onnx_graph import load_model, read_graph
+
+    return read_graph(load_model(target))
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:

@@ -95,12 +95,17 @@ def residue_plan(shift_set: ShiftSet, stride: tuple[int, int]) -> tuple[ShiftSet
     return ShiftSet(unique.to(torch.float64), label=f"residues mod {stride[0]}x{stride[1]}"), index
 
 
-def certify(model: nn.Module, images: Tensor, shift_set: ShiftSet, *, mode: str) -> Certificate:
+def certify(model: nn.Module | object, images: Tensor, shift_set: ShiftSet, *, mode: str) -> Certificate:
     """Check the premise of the certificate for ``model`` on ``images`` (a few of them).
 
     Call inside :func:`shiftlab.measure.runner.measuring` with the images on the model's device
-    and dtype. Shape: images ``(N, C, H, W)``.
+    and dtype. Shape: images ``(N, C, H, W)``. A model that is not an ``nn.Module`` (an ONNX
+    graph, ``docs/onnx.md``) fails with the reason: the total stride is read with forward hooks.
     """
+    if not isinstance(model, nn.Module):
+        return Certificate(False, None, "an ONNX model: the certificate reads the total stride from a torch module's "
+                                        "layers (forward hooks), which a graph run by onnxruntime does not have; "
+                                        "every shift is run instead")
     if mode != "circular":
         return Certificate(False, None, f"mode {mode!r}: the certificate needs circular shifts (with zero fill or "
                                         "crops the content at the border changes with every shift)")

@@ -15,17 +15,19 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 from torch import Tensor
 
-from shiftlab.measure.runner import Measuring, TorchRunner
+from shiftlab.measure.distributed import active, all_gather, check_same_everywhere, reduce_add, shard_bounds
+from shiftlab.measure.runner import Measuring, Runner
 from shiftlab.measure.shifts import crop_many, shift_many
 from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.measure.validation import check_images
 
-__all__ = ["BatchSize", "Chunk", "ProgressFn", "RunInfo", "auto_batch_size", "check_inputs", "run_chunks", "transform"]
+__all__ = ["BatchSize", "Chunk", "ProgressFn", "RunInfo", "auto_batch_size", "check_inputs", "choose_batch_size", "run_chunks",
+           "transform"]
 
 BatchSize = int | Literal["auto"]
 #: ``progress(done, total)``: forward passes done out of the total.
@@ -86,7 +88,7 @@ def _free_bytes(device: torch.device) -> int:
         return 4 << 30
 
 
-def auto_batch_size(runner: TorchRunner, example: Tensor) -> int:
+def auto_batch_size(runner: Runner, example: Tensor) -> int:
     """Images per forward pass so that their activations stay under :data:`MEMORY_SHARE` of the
     free memory of the runner's device (at most :data:`MAX_AUTO_BATCH`). Call inside
     ``runner.session()``.
@@ -96,6 +98,18 @@ def auto_batch_size(runner: TorchRunner, example: Tensor) -> int:
     per_image = max(1, runner.bytes_per_image(example))
     fit = int(_free_bytes(runner.device) * MEMORY_SHARE // per_image)
     return max(1, min(fit, MAX_AUTO_BATCH.get(runner.device.type, 512)))
+
+
+def choose_batch_size(runner: Runner, images: Tensor, batch_size: BatchSize, *, mode: str,
+                      crop_size: tuple[int, int] | None) -> int:
+    """``batch_size`` itself, or for ``"auto"`` :func:`auto_batch_size` for the first image of
+    ``images [N, C, H, W]`` as the model sees it (cropped in crop mode). Call inside
+    ``runner.session()``."""
+    if batch_size != "auto":
+        return batch_size
+    zeros = torch.zeros(1, 2, dtype=torch.float64)
+    example = transform(images[:1], zeros, mode, crop_size)[0].to(device=runner.device, dtype=runner.dtype)
+    return auto_batch_size(runner, example)
 
 
 def check_batch_size(batch_size: object) -> None:
@@ -137,7 +151,7 @@ def _shift_order(shift_set: ShiftSet) -> tuple[Tensor, bool]:
 
 
 def run_chunks(
-    runner: TorchRunner,
+    runner: Runner,
     images: Tensor,
     shift_set: ShiftSet,
     *,
@@ -181,9 +195,7 @@ def run_chunks(
     passes = seen = 0
     with runner.session() as handle:
         dtype = runner.dtype
-        if batch_size == "auto":
-            example = transform(images[:1], zeros, mode, crop_size)[0].to(device=dev, dtype=dtype)
-            batch_size = auto_batch_size(runner, example)
+        batch_size = choose_batch_size(runner, images, batch_size, mode=mode, crop_size=crop_size)
         if session is not None:  # the metric's hooks, after the sizing pass
             session(handle)
         if reference_in_every_pass:
@@ -222,3 +234,40 @@ def run_chunks(
                 if progress:
                     progress(passes, total)
     return RunInfo(batch_size, str(dev), passes, seen)
+
+
+S = TypeVar("S")
+
+
+def measure_sharded(
+    what: str,
+    runner: Runner,
+    images: Tensor,
+    measure: Callable[[int, int, int | str], tuple[S, RunInfo]],
+    *,
+    batch_size: BatchSize,
+    mode: str,
+    crop_size: tuple[int, int] | None,
+    **same: object,
+) -> tuple[S | None, int | str, str]:
+    """Statistics of every image of ``images [N, C, H, W]``, measured as shards across the ranks
+    of an initialised ``torch.distributed`` process group (or all here without one;
+    ``docs/distributed.md``).
+
+    Checks that every rank passes the same model, images and ``same`` arguments; agrees on one
+    batch size for ``"auto"`` (the smallest any rank chose); runs ``measure(lo, hi, batch_size)``
+    on this rank's images ``lo .. hi`` (:func:`~shiftlab.measure.distributed.shard_bounds`;
+    nothing on a rank without images); and adds the statistics over the ranks in rank order.
+    Returns the total (None only when no rank had images), the batch size and the device used.
+    """
+    check_same_everywhere(what, model=runner.identity, images=images, **same)
+    if active() and batch_size == "auto":
+        with runner.session(warn=False):
+            size = choose_batch_size(runner, images, batch_size, mode=mode, crop_size=crop_size)
+        batch_size = min(all_gather(size))
+    lo, hi = shard_bounds(images.shape[0])
+    stats, run = (None, None) if hi <= lo else measure(lo, hi, batch_size)
+    total = reduce_add(stats)
+    if run is None:
+        return total, batch_size, str(runner.device)
+    return total, run.batch_size, run.device

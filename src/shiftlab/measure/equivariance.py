@@ -25,6 +25,7 @@ the largest error measured before it at some shift) or ``inherited``;
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,14 +33,16 @@ import torch
 from torch import Tensor, nn
 
 from shiftlab.io import json_safe
-from shiftlab.measure.driver import BatchSize, ProgressFn, check_inputs, run_chunks
-from shiftlab.measure.layer_records import LayerAccumulator, layer_offsets, layer_stride
-from shiftlab.measure.runner import Measuring, TorchRunner
-from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
-from shiftlab.measure.validation import check_module
+from shiftlab.measure.distributed import all_or_none, local_module
+from shiftlab.measure.driver import BatchSize, ProgressFn, RunInfo, check_inputs, measure_sharded, run_chunks
+from shiftlab.measure.layer_records import LayerAccumulator, chain_stride, layer_offsets, layer_stride
+from shiftlab.measure.onnx_graph import GraphLayer, OnnxGraph
+from shiftlab.measure.onnx_runner import OnnxRunner
+from shiftlab.measure.runner import Measuring, Runner, make_runner
+from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 
-__all__ = ["INHERIT_FACTOR", "LayerEquivariance", "ResolutionJump", "SkippedLayer", "EquivarianceResult",
-           "equivariance"]
+__all__ = ["INHERIT_FACTOR", "EquivarianceResult", "EquivarianceStats", "LayerEquivariance", "ResolutionJump",
+           "SkippedLayer", "equivariance", "equivariance_compute", "equivariance_stats"]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -278,6 +281,10 @@ def _kernel_radius(module: nn.Module) -> int:
     return math.ceil((k - 1) / 2) * d
 
 
+def _unknown_layers(unknown: list[str], known: list[str]) -> ValueError:
+    return ValueError(f"unknown layer name(s) {unknown}; the model has: {known[:20]}{' ...' if len(known) > 20 else ''}")
+
+
 def _selected_modules(model: nn.Module, layers: Sequence[str] | None) -> dict[nn.Module, str]:
     named = dict(model.named_modules())
     if layers is None:
@@ -286,15 +293,26 @@ def _selected_modules(model: nn.Module, layers: Sequence[str] | None) -> dict[nn
         return {m: name for name, m in named.items() if name and not isinstance(m, _CONTAINERS)}
     unknown = [name for name in layers if name not in named or name == ""]
     if unknown:
-        known = [n for n in named if n]
-        raise ValueError(f"unknown layer name(s) {unknown}; the model has: {known[:20]}{' ...' if len(known) > 20 else ''}")
+        raise _unknown_layers(unknown, [n for n in named if n])
     return {named[name]: name for name in layers}
 
 
-class _Recorder:
-    """Forward hooks that accumulate errors per call site and track the receptive field."""
+def _selected_maps(graph: OnnxGraph, layers: Sequence[str] | None) -> tuple[dict[GraphLayer, str], list[SkippedLayer]]:
+    """The layer maps of an ONNX graph to measure (by name), and the selected nodes without one."""
+    if layers is not None:
+        unknown = [name for name in layers if name not in graph.layer_names()]
+        if unknown:
+            raise _unknown_layers(unknown, graph.layer_names())
+    chosen = (lambda name: True) if layers is None else set(layers).__contains__
+    return ({layer: layer.name for layer in graph.layers if chosen(layer.name)},
+            [SkippedLayer(name, kind, desc) for name, kind, desc in graph.others if chosen(name)])
 
-    def __init__(self, selected: dict[nn.Module, str], offsets: Tensor, in_hw: tuple[int, int], mode: str, border: int | None):
+
+class _Recorder:
+    """Per-layer hooks (forward hooks on modules, or an ONNX runner's layer maps) that accumulate
+    errors per call site and track the receptive field."""
+
+    def __init__(self, selected: dict[object, str], offsets: Tensor, in_hw: tuple[int, int], mode: str, border: int | None):
         self.selected, self.offsets, self.in_hw, self.mode, self.border = selected, offsets, in_hw, mode, border
         self.records: dict[str, LayerAccumulator] = {}
         self.skipped: dict[str, SkippedLayer] = {}
@@ -303,6 +321,8 @@ class _Recorder:
         self.calls: dict[str, int] = {}
         self.radius = 0.0  # receptive-field radius in input pixels, accumulated in execution order
         self.sizes: set[tuple[int, int]] = {in_hw}  # map sizes produced so far in the pass (the input's too)
+        #: the stride of each map size seen (relative to the input), multiplied step by step
+        self.strides: dict[tuple[int, int], tuple[int, int]] = {in_hw: (1, 1)}
         self.inputs: dict[str, tuple[tuple[int, int] | None, bool]] = {}  # site -> (input stride, resized outside)
 
     def start(self, n: int, shift_index: Tensor) -> None:
@@ -315,31 +335,56 @@ class _Recorder:
         return name if k == 0 else f"{name}[{k}]"
 
     def hook(self, module: nn.Module, inputs: tuple, output: object) -> None:
+        """Forward hook of a module (every module is hooked; the selected ones are recorded)."""
         x = inputs[0] if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() == 4 else None
         if x is not None and not any(True for _ in module.children()):
             self.radius += _kernel_radius(module) * self.in_hw[0] / x.shape[-2]
+        self._see(module, type(module).__name__, tuple(x.shape[-2:]) if x is not None else None, output)
+
+    def map_hook(self, layer: GraphLayer, output: Tensor, source_hw: tuple[int, int] | None) -> None:
+        """An ONNX runner's layer map (every map is handed over; the selected ones are recorded)."""
+        if source_hw is not None:
+            self.radius += layer.radius * self.in_hw[0] / source_hw[0]
+        self._see(layer, layer.kind, source_hw, output)
+
+    def output_hook(self, output: object) -> None:
+        """An ONNX runner's output (for the recorder of ``(output)``)."""
+        self._see(_OUTPUT, "output", None, output)
+
+    def _stride(self, source_hw: tuple[int, int] | None, out_hw: tuple[int, int]) -> tuple[int, int]:
+        """The stride of a map of size ``out_hw``: the first stride found for that size, from the
+        layer's input map when its size is known (:func:`chain_stride`), else from the network
+        input's size (:func:`layer_stride`)."""
+        if out_hw not in self.strides:
+            if source_hw is not None and source_hw in self.strides:
+                self.strides[out_hw] = chain_stride(self.strides[source_hw], source_hw, out_hw)
+            else:
+                self.strides[out_hw] = layer_stride(self.in_hw, out_hw)
+        return self.strides[out_hw]
+
+    def _see(self, key: object, kind: str, source_hw: tuple[int, int] | None, output: object) -> None:
         known = set(self.sizes)
         if isinstance(output, Tensor) and output.dim() == 4:
             self.sizes.add(tuple(output.shape[-2:]))
-        name = self.selected.get(module)
+            self._stride(source_hw, tuple(output.shape[-2:]))
+        name = self.selected.get(key)
         if name is None:
             return
         site = self._site(name)
         if site not in self.inputs:
-            hw = tuple(x.shape[-2:]) if x is not None else None
-            self.inputs[site] = (layer_stride(self.in_hw, hw) if hw else None, hw is not None and hw not in known)
+            hw = source_hw
+            self.inputs[site] = (self._stride(None, hw) if hw else None, hw is not None and hw not in known)
         if not isinstance(output, Tensor) or output.dim() != 4:
             desc = f"shape (N, {', '.join(map(str, output.shape[1:]))})" if isinstance(output, Tensor) else type(output).__name__
-            self.skipped.setdefault(site, SkippedLayer(site, type(module).__name__, desc))
+            self.skipped.setdefault(site, SkippedLayer(site, kind, desc))
             return
         record = self.records.get(site)
         shape = tuple(output.shape[1:])
         if record is None:
-            stride = layer_stride(self.in_hw, shape[1:])[0]
-            b = math.ceil(self.radius / stride - 1e-9) if self.border is None else math.ceil(self.border / stride)
-            record = LayerAccumulator(
-                site, type(module).__name__, shape, self.in_hw, b, layer_offsets(self.offsets, self.in_hw, shape[1:]), self.mode
-            )
+            stride = self._stride(source_hw, shape[1:])
+            b = math.ceil(self.radius / stride[0] - 1e-9) if self.border is None else math.ceil(self.border / stride[0])
+            record = LayerAccumulator(site, kind, shape, self.in_hw, b,
+                                      layer_offsets(self.offsets, self.in_hw, shape[1:], stride), self.mode, stride)
             self.records[site] = record
         elif record.shape != shape:
             raise ValueError(
@@ -349,6 +394,52 @@ class _Recorder:
         if output.shape[0] != self.n * (1 + len(self.shift_index)):
             raise ValueError(f"{site!r} changed the batch size; per-layer equivariance needs batch-preserving layers")
         record.add(output.detach(), self.n, self.shift_index)
+
+
+#: The key of a runner's output in the recorder of ``(output)`` (an ONNX graph's output).
+_OUTPUT = "(output)"
+
+
+@dataclass
+class EquivarianceStats:
+    """Sufficient statistics of per-layer equivariance (``docs/definitions.md``, "Sufficient
+    statistics"): per call site, the :class:`~shiftlab.measure.layer_records.LayerAccumulator`
+    sums over the images measured, in execution order.
+
+    ``a + b`` is the statistics of both sets of images (from blocks or processes; the sums add,
+    the output's dynamic range is the union), for the same model, shifts, mode and input size.
+    ``inputs``: per site, the stride of the layer's input and whether it was resized outside
+    modules; ``skipped``: the layers without a 4-D map; ``output``: the sums of a dense 4-D model
+    output (EQ-T), or None.
+    """
+
+    mode: str
+    shift_set: ShiftSet
+    input_shape: tuple[int, int, int]
+    n_images: int
+    layers: dict[str, LayerAccumulator]
+    inputs: dict[str, tuple[tuple[int, int] | None, bool]]
+    skipped: dict[str, SkippedLayer]
+    output: LayerAccumulator | None = None
+
+    def __add__(self, other: EquivarianceStats) -> EquivarianceStats:
+        if (self.mode, self.input_shape, self.shift_set.label) != (other.mode, other.input_shape, other.shift_set.label) \
+                or not torch.equal(self.shift_set.offsets, other.shift_set.offsets):
+            raise ValueError("cannot add equivariance statistics of different measurements: "
+                             f"mode {self.mode!r} vs {other.mode!r}, input {self.input_shape} vs {other.input_shape}, "
+                             f"shifts {self.shift_set.label!r} vs {other.shift_set.label!r}")
+        layers = {site: a + other.layers[site] if site in other.layers else a
+                  for site, a in self.layers.items()}
+        layers.update({site: b for site, b in other.layers.items() if site not in layers})
+        output = (self.output if other.output is None else other.output if self.output is None
+                  else self.output + other.output)
+        return EquivarianceStats(self.mode, self.shift_set, self.input_shape, self.n_images + other.n_images, layers,
+                                 _union(self.inputs, other.inputs), _union(self.skipped, other.skipped), output)
+
+
+def _union(a: dict, b: dict) -> dict:
+    """``a`` then the entries of ``b`` whose keys ``a`` lacks (execution order kept)."""
+    return {**a, **{k: v for k, v in b.items() if k not in a}}
 
 
 def _summarise(record: LayerAccumulator, inputs: tuple[tuple[int, int] | None, bool]) -> LayerEquivariance:
@@ -377,8 +468,57 @@ def _summarise(record: LayerAccumulator, inputs: tuple[tuple[int, int] | None, b
     )
 
 
+def equivariance_compute(stats: EquivarianceStats) -> EquivarianceResult:
+    """The :class:`EquivarianceResult` of accumulated statistics (layers in execution order)."""
+    if stats.n_images == 0:
+        raise ValueError("no images were measured: the statistics are empty")
+    return EquivarianceResult(
+        mode=stats.mode,
+        shift_set=stats.shift_set.label,
+        shifts=stats.shift_set.as_tuples(),
+        input_shape=stats.input_shape,
+        n_images=stats.n_images,
+        layers=[_summarise(r, stats.inputs.get(site, (None, False))) for site, r in stats.layers.items()],
+        skipped=list(stats.skipped.values()),
+        output_eq_t_db=stats.output.eq_t_db() if stats.output is not None else None,
+    )
+
+
+def _measure(runner: Runner, images: Tensor, shift_set: ShiftSet, *, mode: str, layers: Sequence[str] | None,
+             border: int | None, batch_size: BatchSize, crop_size: tuple[int, int] | None, in_hw: tuple[int, int],
+             progress: ProgressFn | None) -> tuple[EquivarianceStats, RunInfo]:
+    """Run ``runner`` on ``images [n, C, H, W]`` at every shift with the per-layer hooks: the statistics."""
+    if isinstance(runner, OnnxRunner):
+        selected, skipped = _selected_maps(runner.graph, layers)
+        recorder = _Recorder(dict(selected), shift_set.offsets, in_hw, mode, border)
+        root = _Recorder({_OUTPUT: "(output)"}, shift_set.offsets, in_hw, mode, 0)
+        recorder.skipped.update({s.name: s for s in skipped})
+
+        def hooks(session: Measuring) -> None:
+            session.watch(recorder.map_hook, root.output_hook)  # type: ignore[attr-defined]
+    else:
+        model = runner.model
+        recorder = _Recorder(dict(_selected_modules(model, layers)), shift_set.offsets, in_hw, mode, border)
+        root = _Recorder({model: "(output)"}, shift_set.offsets, in_hw, mode, 0)
+
+        def hooks(session: Measuring) -> None:
+            for module in set(model.modules()) - ({model} - set(recorder.selected)):
+                session.forward_hook(module, recorder.hook)
+            session.forward_hook(model, root.hook)
+
+    def before_pass(n: int, shift_index: Tensor) -> None:
+        recorder.start(n, shift_index)
+        root.start(n, shift_index)
+
+    run = run_chunks(runner, images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size, in_hw=in_hw,
+                     reference_in_every_pass=True, before_pass=before_pass, session=hooks, progress=progress)
+    stats = EquivarianceStats(mode, shift_set, (images.shape[1], *in_hw), images.shape[0], recorder.records,
+                              recorder.inputs, recorder.skipped, root.records.get("(output)"))
+    return stats, run
+
+
 def equivariance(
-    model: nn.Module,
+    model: nn.Module | str | os.PathLike,
     images: Tensor,
     *,
     shifts: ShiftSpec = 2,
@@ -395,11 +535,15 @@ def equivariance(
     Args:
         model: any ``nn.Module`` taking ``[B, C, H, W]``; run in eval mode under
             ``torch.inference_mode`` and left exactly as it was (modes, hooks, parameters, device).
+            Or an ONNX model (``docs/onnx.md``): the path of an ``.onnx`` file or an
+            ``onnxruntime.InferenceSession``, whose layers are the graph's 4-D maps, named by
+            node, ``kind`` the op type.
         images: ``[N, C, H, W]`` floating point.
         shifts: int ``m`` (all of ``[-m, m]^2``), a list of ``(dy, dx)`` or a ``ShiftSet``; fractional allowed.
         mode: ``"circular"``, ``"zeros"``, ``"fourier"``, or ``"crop"`` (with ``crop_size``; the
             reference is then a zero-filled shift and the interior errors are the meaningful ones).
-        layers: module paths to measure (``["features.3"]``); default every non-container module.
+        layers: module paths to measure (``["features.3"]``; ONNX: node names); default every
+            non-container module (every layer map).
         border: interior band in *input* pixels (scaled to each layer); default the receptive-field radius.
         batch_size: images per forward pass, reference and shifted copies included (each pass
             holds the unshifted images and up to 7 shifts of each), or ``"auto"``.
@@ -409,7 +553,10 @@ def equivariance(
 
     Returns:
         :class:`EquivarianceResult` with ``.layers`` in execution order, ``.skipped``,
-        ``.first_break(tol)``, ``.origins(tol)`` and ``.resolution_jumps()``.
+        ``.first_break(tol)``, ``.origins(tol)`` and ``.resolution_jumps()``. It is
+        :func:`equivariance_compute` of the :class:`EquivarianceStats` of the run; under an
+        initialised ``torch.distributed`` process group each rank measures its shard of the
+        images and the statistics are added over the ranks (``docs/distributed.md``).
 
     Shape:
         - images: ``(N, C, H, W)``
@@ -422,35 +569,62 @@ def equivariance(
         >>> res.first_break(1e-9).name
         '2'
     """
-    check_module(model)
+    with all_or_none():
+        runner, shift_set, in_hw = _prepare(model, images, shifts, mode, layers, batch_size, crop_size, device)
+
+        def measure(lo: int, hi: int, size: int | str) -> tuple[EquivarianceStats, RunInfo]:
+            return _measure(runner, images[lo:hi], shift_set, mode=mode, layers=layers, border=border,
+                            batch_size=size, crop_size=crop_size, in_hw=in_hw, progress=progress)
+
+        total, used_batch, used_device = measure_sharded(
+            "equivariance", runner, images, measure, batch_size=batch_size, mode=mode, crop_size=crop_size,
+            shifts=shift_set.offsets, arguments=(mode, layers, border, batch_size, crop_size))
+    assert total is not None  # rank 0 always has images
+    result = equivariance_compute(total)
+    result.batch_size, result.device = used_batch, used_device  # type: ignore[assignment]
+    return result
+
+
+def equivariance_stats(
+    model: nn.Module | str | os.PathLike,
+    images: Tensor,
+    *,
+    shifts: ShiftSpec = 2,
+    mode: str = "circular",
+    layers: Sequence[str] | None = None,
+    border: int | None = None,
+    batch_size: BatchSize = 64,
+    crop_size: tuple[int, int] | None = None,
+    device: str | torch.device | None = None,
+    progress: ProgressFn | None = None,
+) -> EquivarianceStats:
+    """The :class:`EquivarianceStats` of ``model`` on all of ``images [N, C, H, W]``, in this
+    process (no sharding): :func:`equivariance` without its last step. Statistics of other
+    images, measured with the same arguments, add with ``+``; :func:`equivariance_compute` of
+    the total is the result for all the images (to float rounding).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular"), nn.MaxPool2d(2)).double().eval()
+        >>> x = torch.randn(4, 1, 8, 8, dtype=torch.float64)
+        >>> total = equivariance_stats(net, x[:1], shifts=1) + equivariance_stats(net, x[1:], shifts=1)
+        >>> whole = equivariance(net, x, shifts=1)
+        >>> abs(equivariance_compute(total).layers[1].unaligned_error - whole.layers[1].unaligned_error) < 1e-12
+        True
+    """
+    runner, shift_set, in_hw = _prepare(model, images, shifts, mode, layers, batch_size, crop_size, device)
+    return _measure(runner, images, shift_set, mode=mode, layers=layers, border=border, batch_size=batch_size,
+                    crop_size=crop_size, in_hw=in_hw, progress=progress)[0]
+
+
+def _prepare(model: object, images: Tensor, shifts: ShiftSpec, mode: str, layers: Sequence[str] | None,
+             batch_size: BatchSize, crop_size: tuple[int, int] | None,
+             device: str | torch.device | None) -> tuple[Runner, ShiftSet, tuple[int, int]]:
+    """Every check before the first pass: ``(runner, shift set, the model's input (h, w))``."""
+    runner = make_runner(local_module(model), device)
     shift_set = as_shift_set(shifts, images, mode)
     in_hw = check_inputs(images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size)
-    selected = _selected_modules(model, layers)
-    recorder = _Recorder(selected, shift_set.offsets, in_hw, mode, border)
-    root = _Recorder({model: "(output)"}, shift_set.offsets, in_hw, mode, 0)
-
-    def hooks(session: Measuring) -> None:
-        for module in set(model.modules()) - ({model} - set(selected)):
-            session.forward_hook(module, recorder.hook)
-        session.forward_hook(model, root.hook)
-
-    def before_pass(n: int, shift_index: Tensor) -> None:
-        recorder.start(n, shift_index)
-        root.start(n, shift_index)
-
-    run = run_chunks(TorchRunner(model, device), images, shift_set, mode=mode, batch_size=batch_size,
-                     crop_size=crop_size, in_hw=in_hw, reference_in_every_pass=True, before_pass=before_pass, session=hooks,
-                     progress=progress)
-    out = root.records.get("(output)")
-    return EquivarianceResult(
-        mode=mode,
-        shift_set=shift_set.label,
-        shifts=shift_set.as_tuples(),
-        input_shape=(images.shape[1], *in_hw),
-        n_images=images.shape[0],
-        layers=[_summarise(r, recorder.inputs.get(site, (None, False))) for site, r in recorder.records.items()],
-        skipped=list(recorder.skipped.values()),
-        output_eq_t_db=out.eq_t_db() if out is not None else None,
-        batch_size=run.batch_size,
-        device=run.device,
-    )
+    if isinstance(runner, OnnxRunner):  # unknown layer names fail before any pass
+        _selected_maps(runner.graph, layers)
+    else:
+        _selected_modules(runner.model, layers)
+    return runner, shift_set, in_hw

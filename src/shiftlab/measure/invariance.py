@@ -22,7 +22,11 @@ turns one block of images, seen at every shift of ``S``, into :class:`Invariance
 add up (``+``) across blocks and processes in any order; :func:`invariance_compute` turns the
 total into an :class:`InvarianceResult`. Every count is an integer, so merged statistics are
 exact whatever the order; only the probability change is a float sum.
-:func:`invariance` is the thin wrapper that runs a model (:mod:`shiftlab.measure.driver`).
+:func:`invariance` is the thin wrapper that runs a model (:mod:`shiftlab.measure.driver`); under
+an initialised ``torch.distributed`` process group it measures this rank's shard of the images
+and adds the statistics of every rank (:mod:`shiftlab.measure.distributed`,
+``docs/distributed.md``). :func:`invariance_stats` gives the statistics of one process's images
+alone (what ``shiftlab.metrics`` accumulates batch by batch).
 """
 
 from __future__ import annotations
@@ -35,13 +39,15 @@ from torch import Tensor, nn
 
 from shiftlab.measure.certificate import CHECK_IMAGES, Certificate, residue_plan
 from shiftlab.measure.certificate import certify as certify_premise
-from shiftlab.measure.driver import BatchSize, Chunk, ProgressFn, check_inputs, run_chunks
-from shiftlab.measure.runner import TorchRunner, make_runner
+from shiftlab.measure.distributed import all_or_none, first_rank, local_module
+from shiftlab.measure.driver import BatchSize, Chunk, ProgressFn, RunInfo, check_inputs, measure_sharded, run_chunks
+from shiftlab.measure.runner import Runner, make_runner
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_labels
 
 __all__ = ["DEGENERATE_FLAT_CONFIDENCE", "DEGENERATE_MAJORITY_SHARE", "InvarianceResult", "InvarianceStats",
-           "consistency_from_predictions", "degenerate_reason", "invariance", "invariance_compute", "invariance_update"]
+           "consistency_from_predictions", "degenerate_reason", "invariance", "invariance_compute", "invariance_stats",
+           "invariance_update"]
 
 #: Share of the ``N |S|`` predictions in one class at or above which a classifier counts as
 #: near-constant (with ``K >= 2`` classes). Whatever the model does with shifts, consistency is at
@@ -356,11 +362,17 @@ def _check_label_range(labels: Tensor, n_classes: int) -> None:
 class _Accumulator:
     """Turns chunks of logits into block tables (classes, probability changes and top-1
     probabilities ``[n, S]``, so memory is bounded by a block), and each finished block into
-    :class:`InvarianceStats`."""
+    :class:`InvarianceStats`.
+
+    ``labels`` are those of all the images of the measurement and ``offset`` is the index of the
+    first image run here (a process's shard): every process checks every label, and the kept
+    predictions carry their index in the whole set.
+    """
 
     def __init__(self, n_shifts: int, labels: Tensor | None, keep: bool, pairs: Tensor,
-                 expand: Tensor | None = None) -> None:
+                 expand: Tensor | None = None, offset: int = 0) -> None:
         self.n_shifts, self.labels, self.keep, self.pairs, self.expand = n_shifts, labels, keep, pairs, expand
+        self.offset = offset
         self.total: InvarianceStats | None = None
         self.block = -1  # first image index of the block in the tables
         self.preds = self.change = self.top1 = torch.empty(0)
@@ -383,13 +395,14 @@ class _Accumulator:
         self.change[:, chunk.shift_index] = (probs - clean_prob[None, :]).abs().T
         self.top1[:, chunk.shift_index] = soft.amax(dim=2).T
         if chunk.last:
-            labels = None if self.labels is None else self.labels[chunk.start: chunk.start + chunk.n]
+            first = self.offset + chunk.start
+            labels = None if self.labels is None else self.labels[first: first + chunk.n]
             preds, change, top1 = self.preds, self.change, self.top1
             if self.expand is not None:  # certified: each shift's columns are its residue's
                 preds, change, top1 = preds[:, self.expand], change[:, self.expand], top1[:, self.expand]
             stats = invariance_update(preds, clean_pred, change, n_classes=clean.shape[1],
                                       flip_pairs=self.pairs, labels=labels, keep_predictions=self.keep,
-                                      first_index=chunk.start, top1_prob=top1)
+                                      first_index=first, top1_prob=top1)
             self.total = stats if self.total is None else self.total + stats
 
 
@@ -429,11 +442,18 @@ def invariance(
             residue modulo its total stride (``result.method == "certified"``), else every shift
             runs (``"exact"``); ``True`` raises with the reason when the premise fails; ``False``
             never certifies. ``result.certificate`` says what was checked.
-        progress: called as ``progress(done, total)`` after each forward pass.
+        progress: called as ``progress(done, total)`` after each forward pass (of this process).
 
     Returns:
         :class:`InvarianceResult`. When ``(0, 0)`` is in the shift set its forward pass is the
         unshifted one (no separate clean pass).
+
+    Under an initialised ``torch.distributed`` process group (``docs/distributed.md``), every
+    rank passes the same model, images and arguments (checked); each measures a contiguous
+    shard of the images (:func:`shiftlab.measure.distributed.shard_bounds`), the statistics are
+    added across ranks in rank order, and every rank returns the same result (``device`` is the
+    rank's own). Rank 0 checks the certificate's premise for all, on the first images of the
+    whole set; ``batch_size="auto"`` takes the smallest size any rank chose.
 
     Shape:
         - images: ``(N, C, H, W)``; labels: ``(N,)``
@@ -445,10 +465,81 @@ def invariance(
         >>> invariance(net, torch.randn(8, 1, 6, 6), shifts=2).consistency
         1.0
     """
+    with all_or_none():
+        shift_set, in_hw, labels = _check(images, labels, shifts, mode, batch_size, crop_size, certify)
+        runner = make_runner(local_module(model), device)
+        cert = first_rank(lambda: _certificate(runner, images, shift_set, mode, certify))
+        run_set, expand = _runs(cert, shift_set, certify)
+
+        def measure(lo: int, hi: int, size: int | str) -> tuple[InvarianceStats, RunInfo]:
+            return _run(runner, images[lo:hi], labels, lo, shift_set, run_set, expand, mode=mode, batch_size=size,
+                        crop_size=crop_size, in_hw=in_hw, keep=keep_predictions, progress=progress)
+
+        total, used_batch, used_device = measure_sharded(
+            "invariance", runner, images, measure, batch_size=batch_size, mode=mode, crop_size=crop_size,
+            labels=labels, shifts=shift_set.offsets, arguments=(mode, batch_size, crop_size, keep_predictions, certify))
+    assert total is not None  # rank 0 always has images
+    method = "certified" if expand is not None else "sampled" if shift_set.label.startswith("random") else "exact"
+    result = invariance_compute(total, shift_set, mode=mode, method=method)
+    result.batch_size, result.device, result.certificate = used_batch, used_device, cert
+    return result
+
+
+def invariance_stats(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor | None = None,
+    *,
+    shifts: ShiftSpec = 2,
+    mode: str = "circular",
+    batch_size: BatchSize = 256,
+    crop_size: tuple[int, int] | None = None,
+    device: str | torch.device | None = None,
+    certify: bool | str = "auto",
+) -> InvarianceStats:
+    """The :class:`InvarianceStats` of ``images`` measured in this process alone: no sharding
+    and no exchange even under a process group (the statistics of one rank's own batch, which
+    ``shiftlab.metrics`` accumulates; add them with ``+`` and finish with
+    :func:`invariance_compute`). Arguments as for :func:`invariance` (the predictions table is
+    not kept); the model is left exactly as it was.
+
+    Shape: images ``(N, C, H, W)``; labels ``(N,)``.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+        >>> x = torch.randn(6, 1, 8, 8)
+        >>> net = net.eval()
+        >>> total = invariance_stats(net, x[:4], shifts=1) + invariance_stats(net, x[4:], shifts=1)
+        >>> invariance_compute(total).consistency == invariance(net, x, shifts=1).consistency
+        True
+    """
+    shift_set, in_hw, labels = _check(images, labels, shifts, mode, batch_size, crop_size, certify)
+    runner = make_runner(model, device)
+    cert = _certificate(runner, images, shift_set, mode, certify)
+    run_set, expand = _runs(cert, shift_set, certify)
+    stats, _ = _run(runner, images, labels, 0, shift_set, run_set, expand, mode=mode, batch_size=batch_size,
+                    crop_size=crop_size, in_hw=in_hw, keep=False, progress=None)
+    return stats
+
+
+def _check(images: Tensor, labels: Tensor | None, shifts: ShiftSpec, mode: str, batch_size: BatchSize,
+           crop_size: tuple[int, int] | None, certify: bool | str) -> tuple[ShiftSet, tuple[int, int], Tensor | None]:
+    """Every check before a forward pass: ``(shift set, the model's input (h, w), labels as int64
+    on the CPU, where the predictions are compared with them)``."""
+    if certify not in (True, False, "auto"):
+        raise ValueError(f"certify must be 'auto', True or False, got {certify!r}")
     shift_set = as_shift_set(shifts, images, mode)
     in_hw = check_inputs(images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size)
-    if labels is not None:
-        labels = check_labels(labels, images.shape[0])
+    return shift_set, in_hw, None if labels is None else check_labels(labels, images.shape[0]).cpu()
+
+
+def _run(runner: Runner, images: Tensor, labels: Tensor | None, offset: int, shift_set: ShiftSet,
+         run_set: ShiftSet, expand: Tensor | None, *, mode: str, batch_size: BatchSize,
+         crop_size: tuple[int, int] | None, in_hw: tuple[int, int], keep: bool,
+         progress: ProgressFn | None) -> tuple[InvarianceStats, RunInfo]:
+    """Run ``images`` (the measurement's images ``offset ..``; ``labels`` are all of them) at the
+    shifts ``run_set`` and reduce them to statistics over ``shift_set`` (``expand``: each shift's
+    residue, when certified)."""
     n_classes: list[int] = []
 
     def forward(out: object, batch: int) -> Tensor:
@@ -456,34 +547,33 @@ def invariance(
         n_classes[:1] = [logits.shape[1]]
         return logits.detach().to("cpu", torch.float64)
 
-    runner = make_runner(model, device)
-    cert, run_set, expand = _plan(runner, images, shift_set, mode, certify)
-    acc = _Accumulator(len(run_set), labels, keep_predictions, shift_set.unit_step_pairs(), expand)
+    acc = _Accumulator(len(run_set), labels, keep, shift_set.unit_step_pairs(), expand, offset)
     run = run_chunks(runner, images, run_set, mode=mode, batch_size=batch_size, crop_size=crop_size, in_hw=in_hw,
                      forward=forward, on_chunk=acc, progress=progress)
     assert acc.total is not None
-    method = "certified" if expand is not None else "sampled" if shift_set.label.startswith("random") else "exact"
-    result = invariance_compute(acc.total, shift_set, mode=mode, method=method)
-    result.batch_size, result.device, result.certificate = run.batch_size, run.device, cert
-    return result
+    return acc.total, run
 
 
-def _plan(runner: TorchRunner, images: Tensor, shift_set: ShiftSet, mode: str,
-          certify: bool | str) -> tuple[Certificate | None, ShiftSet, Tensor | None]:
-    """``(certificate, shifts to run, residue index)``: the residues of ``shift_set`` when the
-    polyphase certificate holds and saves passes (or ``certify=True``), else ``shift_set`` itself."""
-    if certify not in (True, False, "auto"):
-        raise ValueError(f"certify must be 'auto', True or False, got {certify!r}")
+def _certificate(runner: Runner, images: Tensor, shift_set: ShiftSet, mode: str,
+                 certify: bool | str) -> Certificate | None:
+    """The polyphase certificate checked on the first :data:`CHECK_IMAGES` images, or None when
+    it is not to be tried."""
     if certify is False or certify == "auto" and (mode != "circular" or not shift_set.is_integer):
-        return None, shift_set, None
+        return None
     sample = images[:CHECK_IMAGES].to(device=runner.device, dtype=runner.dtype)  # all the premise check uses
     with runner.session(warn=False):
-        cert = certify_premise(runner.model, sample, shift_set, mode=mode)
-    if not cert.holds:
+        return certify_premise(runner.model, sample, shift_set, mode=mode)
+
+
+def _runs(cert: Certificate | None, shift_set: ShiftSet, certify: bool | str) -> tuple[ShiftSet, Tensor | None]:
+    """``(shifts to run, residue index)``: the residues of ``shift_set`` when the certificate
+    holds and saves passes (or ``certify=True``), else ``shift_set`` itself."""
+    if cert is None or not cert.holds:
         if certify is True:
+            assert cert is not None
             raise ValueError(f"certify=True, but the polyphase certificate does not hold: {cert.reason}")
-        return cert, shift_set, None
+        return shift_set, None
     residues, index = residue_plan(shift_set, cert.stride)
     if len(residues) == len(shift_set) and certify == "auto":
-        return cert, shift_set, None  # nothing to save
-    return cert, residues, index
+        return shift_set, None  # nothing to save
+    return residues, index

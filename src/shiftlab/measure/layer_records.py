@@ -7,20 +7,22 @@ integral (*aligned*), the band-limited fractional shift otherwise (*unaligned*; 
 an ideal alias-free layer). It adds the squared errors and squared reference norms per shift, over
 the full map and over the *interior*: pixels at least ``b`` from the border in both
 ``f_l(T_d x)`` and ``T_{d'} f_l(x)`` (so wrapped, filled and border-band pixels are masked).
-Only these sums are kept, so memory does not grow with depth.
+Only these sums are kept, so memory does not grow with depth, and two accumulators of the same
+layer add up (``+``) to the sums of both sets of images (blocks, or processes' shards).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from shiftlab.measure.shifts import shift_many
 
-__all__ = ["LayerAccumulator", "interior_mask", "layer_offsets"]
+__all__ = ["LayerAccumulator", "chain_stride", "interior_mask", "layer_offsets", "layer_stride"]
 
 #: Shifted references built at once per layer: bounds the extra memory of a layer to this many
 #: copies of its reference maps (the forward pass itself holds 1 + 7 of them).
@@ -28,18 +30,34 @@ TARGETS_AT_ONCE = 2
 
 
 def layer_stride(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int]:
-    """Integer stride of a layer: ``H / H_l`` rounded to the nearest integer >= 1 per axis.
+    """Integer stride of one resampling step: ``H / H_l`` rounded to the nearest integer >= 1 per axis.
 
     Layers that lose or add border pixels (a 2x2 max-pool with stride 1 maps 28 to 27; a floor
     pool maps 7 to 3) keep their nominal stride (1 and 2); their border mismatch shows up in the
-    full error, not the interior one.
+    full error, not the interior one. Over several steps the rounding can be wrong (28 -> 14 -> 7
+    -> 3 is stride 8, not 28 / 3 = 9): :func:`chain_stride` multiplies the steps instead.
     """
     return tuple(max(1, round(i / o)) for i, o in zip(in_hw, out_hw))  # type: ignore[return-value]
 
 
-def layer_offsets(offsets: Tensor, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Tensor:
-    """Input shifts ``[S, 2]`` expressed at a layer's resolution: ``d / s_l`` (:func:`layer_stride`)."""
-    sy, sx = layer_stride(in_hw, out_hw)
+def chain_stride(input_stride: tuple[int, int], source_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int]:
+    """The stride of a map of size ``out_hw`` made from a map of size ``source_hw`` whose own
+    stride (relative to the network input) is ``input_stride``: the input's stride times this
+    step's (:func:`layer_stride`).
+
+    Example:
+        >>> chain_stride(chain_stride(chain_stride((1, 1), (28, 28), (14, 14)), (14, 14), (7, 7)), (7, 7), (3, 3))
+        (8, 8)
+    """
+    step = layer_stride(source_hw, out_hw)
+    return (input_stride[0] * step[0], input_stride[1] * step[1])
+
+
+def layer_offsets(offsets: Tensor, in_hw: tuple[int, int], out_hw: tuple[int, int],
+                  stride: tuple[int, int] | None = None) -> Tensor:
+    """Input shifts ``[S, 2]`` expressed at a layer's resolution: ``d / s_l``, with the layer's
+    ``stride`` when known, else :func:`layer_stride` of the input and output sizes."""
+    sy, sx = stride if stride is not None else layer_stride(in_hw, out_hw)
     scaled = offsets / torch.tensor([sy, sx], dtype=torch.float64)
     # Snap values within rounding of an integer so aligned shifts are exact.
     near = torch.round(scaled)
@@ -75,6 +93,8 @@ class LayerAccumulator:
         in_hw: the network input's ``(H, W)``.
         border: interior band ``b`` at layer resolution.
         offsets: ``[S, 2]`` shifts at layer resolution.
+        stride: the layer's stride relative to the input (:func:`chain_stride`); default
+            :func:`layer_stride` of ``in_hw`` and the map size.
     """
 
     name: str
@@ -84,6 +104,7 @@ class LayerAccumulator:
     border: int
     offsets: Tensor
     mode: str
+    stride: tuple[int, int] = None  # type: ignore[assignment]  # set in __post_init__ when not given
     sq_err: Tensor = field(init=False)
     sq_ref: Tensor = field(init=False)
     sq_err_in: Tensor = field(init=False)
@@ -91,17 +112,31 @@ class LayerAccumulator:
     n_in: Tensor = field(init=False)
     peak_lo: float = math.inf
     peak_hi: float = -math.inf
+    #: The per-shift sums ``[S]`` (float64) that add across images.
+    SUMS: ClassVar[tuple[str, ...]] = ("sq_err", "sq_ref", "sq_err_in", "sq_ref_in", "n_in")
 
     def __post_init__(self) -> None:
+        if self.stride is None:
+            self.stride = layer_stride(self.in_hw, self.shape[1:])
         s = self.offsets.shape[0]
         self.sq_err, self.sq_ref, self.sq_err_in, self.sq_ref_in = (torch.zeros(s, dtype=torch.float64) for _ in range(4))
         self.n_in = torch.zeros(s, dtype=torch.float64)
         self.aligned = torch.all(self.offsets == torch.round(self.offsets), dim=1)
         self._mask = interior_mask(self.offsets, self.shape[1:], self.border)
 
-    @property
-    def stride(self) -> tuple[int, int]:
-        return layer_stride(self.in_hw, self.shape[1:])
+    def __add__(self, other: LayerAccumulator) -> LayerAccumulator:
+        """The sums of both accumulators: the same layer measured on two sets of images (two
+        blocks, or two processes' shards). Sums add, ``peak_lo``/``peak_hi`` take the min/max;
+        ``ValueError`` when they describe different layers or shifts."""
+        mine = (self.name, self.kind, self.shape, self.in_hw, self.border, self.mode, self.stride)
+        theirs = (other.name, other.kind, other.shape, other.in_hw, other.border, other.mode, other.stride)
+        if mine != theirs or not torch.equal(self.offsets, other.offsets):
+            raise ValueError(f"cannot add the sums of different layers or shift sets: {mine} vs {theirs}")
+        total = LayerAccumulator(*mine[:5], self.offsets, self.mode, self.stride)
+        for name in self.SUMS:
+            setattr(total, name, getattr(self, name) + getattr(other, name))
+        total.peak_lo, total.peak_hi = min(self.peak_lo, other.peak_lo), max(self.peak_hi, other.peak_hi)
+        return total
 
     def _sums(self, ref: Tensor, shifted: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
         """``(sum |f(T_d x) - T_{d'} f(x)|^2, sum |T_{d'} f(x)|^2)`` over images and channels per

@@ -9,10 +9,12 @@ are inference tensors: results leave as Python numbers or as clones made outside
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Callable
+from contextlib import AbstractContextManager, contextmanager
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -20,7 +22,7 @@ from torch.utils.hooks import RemovableHandle
 
 from shiftlab.measure.validation import check_module
 
-__all__ = ["Measuring", "TorchRunner", "forward_with_leaf_hook", "make_runner", "measuring", "model_device", "model_dtype",
+__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "make_runner", "measuring", "model_device", "model_dtype",
            "on_device", "resolve_device"]
 
 
@@ -82,8 +84,9 @@ def on_device(model: nn.Module, device: torch.device) -> Iterator[None]:
 class TorchRunner:
     """The engine's view of a torch module (``docs/definitions.md``, "How a measurement runs"):
     where it runs, in which dtype, one forward pass, and the measurement state. The driver talks
-    to a model only through these, so another backend (an ONNX session) can stand in for it;
-    per-layer equivariance also needs :meth:`session`'s forward hooks, which only a module has.
+    to a model only through these, so another backend can stand in for it
+    (:class:`~shiftlab.measure.onnx_runner.OnnxRunner`); per-layer equivariance registers forward
+    hooks through :meth:`session`'s handle (an ONNX runner's handle takes a hook on its layer maps).
 
     Args:
         model: the user's module; left exactly as it was after every session.
@@ -100,6 +103,12 @@ class TorchRunner:
     def dtype(self) -> torch.dtype | None:
         """The floating dtype inputs are cast to (the model's), or None to keep theirs."""
         return model_dtype(self.model)
+
+    @property
+    def identity(self) -> nn.Module:
+        """What says it is the same model on every process: the module (compared by its
+        parameters and buffers, :func:`shiftlab.measure.distributed.check_same_everywhere`)."""
+        return self.model
 
     def __call__(self, batch: torch.Tensor) -> object:
         """One forward pass of ``batch [b, C, h, w]`` (on :attr:`device`, in :attr:`dtype`)."""
@@ -126,9 +135,37 @@ class TorchRunner:
         return total[0]
 
 
-def make_runner(model: object, device: str | torch.device | None = None) -> TorchRunner:
+class Runner(Protocol):
+    """What the driver needs of a model (``docs/definitions.md``, "How a measurement runs"):
+    :class:`TorchRunner` and :class:`~shiftlab.measure.onnx_runner.OnnxRunner` provide it."""
+
+    device: torch.device
+
+    @property
+    def dtype(self) -> torch.dtype | None: ...
+
+    @property
+    def identity(self) -> object: ...
+
+    def __call__(self, batch: torch.Tensor) -> object: ...
+
+    def session(self, *, warn: bool = True) -> AbstractContextManager: ...
+
+    def bytes_per_image(self, example: torch.Tensor) -> int: ...
+
+
+def make_runner(model: object, device: str | torch.device | None = None) -> Runner:
     """The runner for what a user passed as ``model`` (every measuring call goes through here):
-    a :class:`TorchRunner` for an ``nn.Module``."""
+    a :class:`TorchRunner` for an ``nn.Module``; an
+    :class:`~shiftlab.measure.onnx_runner.OnnxRunner` for the path of an ``.onnx`` file or an
+    ``onnxruntime.InferenceSession`` (``docs/onnx.md``)."""
+    from shiftlab.measure.onnx_runner import OnnxRunner, is_onnx_model
+
+    if is_onnx_model(model):
+        return OnnxRunner(model, device)
+    if isinstance(model, (str, os.PathLike)):
+        raise ValueError(f"a model given as a path must be an ONNX file (.onnx), got {os.fspath(model)!r}; load a "
+                         "PyTorch model as an nn.Module (your factory and model.load_state_dict) and pass the module")
     return TorchRunner(model, device)  # type: ignore[arg-type]
 
 
@@ -161,6 +198,17 @@ def model_dtype(model: nn.Module) -> torch.dtype | None:
     return None
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that names the user's line: the first caller
+    outside shiftlab (and outside ``contextlib``, which runs the context managers in between)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_code.co_filename.startswith(package)
+                                 or os.path.basename(frame.f_code.co_filename) == "contextlib.py"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 @contextmanager
 def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
     """Context in which ``model`` runs in eval mode under ``torch.inference_mode``; everything is
@@ -185,7 +233,7 @@ def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
             "the model is in training mode; shiftlab measures it in eval mode and restores training mode "
             "afterwards (call model.eval() first to silence this warning)",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     session = Measuring()
     try:
