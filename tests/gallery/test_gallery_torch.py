@@ -26,7 +26,7 @@ from shiftlab.gallery import DigitCNN, PNet, load_digit_cnn, load_pnet, package_
 from shiftlab.gallery.images import rgb_tensor
 from shiftlab.gallery.normalize import Normalize
 from shiftlab.gallery.pnet import window_centre
-from shiftlab.gallery.weights import load_weights
+from shiftlab.weights import load_weights
 from shiftlab.training import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -131,7 +131,7 @@ def test_load_weights_errors(tmp_path):
         "renamed.pt": (renamed, r"missing conv_layers\.0\.weight \(32, 1, 3, 3\); unexpected conv_layers\.0\.kernel"),
         "reshaped.pt": (reshaped, r"fc_layers\.0\.weight: file \(256, 2048\), model \(256, 1152\)"),
         "list.pt": ([1, 2], "holds a list, not a state dict"),
-        "object.pt": ({"conv_layers.0.weight": NotATensor()}, "not a readable torch weights file"),
+        "object.pt": ({"conv_layers.0.weight": NotATensor()}, "cannot read weights from"),
     }
     model = DigitCNN()
     before = _frozen(model)
@@ -142,9 +142,9 @@ def test_load_weights_errors(tmp_path):
         with pytest.raises(ValueError, match=message):
             load_digit_cnn(tmp_path / name)
     (tmp_path / "garbage.pt").write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="not a readable torch weights file"):
+    with pytest.raises(ValueError, match="cannot read weights from"):
         load_weights(model, tmp_path / "garbage.pt")
-    with pytest.raises(FileNotFoundError, match="no weights file"):
+    with pytest.raises(FileNotFoundError, match="weights file .* does not exist"):
         load_pnet(tmp_path / "absent.pt")
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert model.training  # a failed load does not switch modes either

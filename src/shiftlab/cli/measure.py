@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from shiftlab.cli.model_loading import load_factory_model, load_onnx_model, load_weights
+from shiftlab.cli.model_loading import load_factory_model, load_onnx_model
 from shiftlab.cli.progress import progress_bar
 from shiftlab.cli.tables import equivariance_table, invariance_table
 from shiftlab.data import Canvas, load
@@ -20,6 +20,7 @@ from shiftlab.measure.invariance import invariance
 from shiftlab.measure.onnx_runner import is_onnx_model
 from shiftlab.io import write_json_atomic
 from shiftlab.measure.shifts import MODES
+from shiftlab.weights import load_weights
 from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
 
 __all__ = ["add_parser", "explain_model_error", "run"]

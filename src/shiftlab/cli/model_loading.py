@@ -8,13 +8,12 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from torch import nn
 
 if TYPE_CHECKING:
     from shiftlab.measure.onnx_graph import OnnxGraph
 
-__all__ = ["UserCodeError", "load_factory_model", "load_onnx_model", "load_weights"]
+__all__ = ["UserCodeError", "load_factory_model", "load_onnx_model"]
 
 _MODEL_FORMS = ("path/to/file.py:factory, an ONNX file model.onnx or a study checkpoint "
                 "RUN_DIR/checkpoints/MODEL__CONDITION__seedN")
@@ -96,22 +95,3 @@ def load_onnx_model(target: str) -> OnnxGraph:
     from shiftlab.measure.onnx_graph import load_model, read_graph
 
     return read_graph(load_model(target))
-
-
-def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a ``state_dict`` file (with ``weights_only=True``) into ``model``, strictly."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt files
-        raise ValueError(f"cannot read weights from {path}: {err}. Is it a file saved with torch.save(model.state_dict())?") from err
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state_dict (got {type(state).__name__})")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"the weights in {path} do not fit the model: {err}") from err

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from shiftlab.gallery.files import package_file
 from shiftlab.gallery.normalize import Normalize
-from shiftlab.gallery.weights import load_weights
+from shiftlab.weights import load_weights
 
 __all__ = ["MNIST_MEAN", "MNIST_STD", "DigitCNN", "load_digit_cnn"]
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from shiftlab.gallery.files import package_file
 from shiftlab.gallery.normalize import Normalize
-from shiftlab.gallery.weights import load_weights
+from shiftlab.weights import load_weights
 
 __all__ = ["PNET_MEAN", "PNET_STD", "STEP", "WINDOW", "PNet", "load_pnet", "window_centre"]
 

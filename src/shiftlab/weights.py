@@ -1,4 +1,5 @@
-"""Load a state dict shipped by another package into this package's own module definition.
+"""Load a state dict from a file into a module definition: the CLI's ``--weights`` and the
+gallery's pretrained networks (``docs/gallery.md``).
 
 The file is read with ``torch.load(..., weights_only=True)`` (tensors and plain containers only,
 no code runs) and checked against the module's own state dict before anything is copied, so a
@@ -24,7 +25,10 @@ def _read(path: Path) -> Mapping[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # an unpickling error, a truncated zip, a file that is no torch file
-        raise ValueError(f"{path} is not a readable torch weights file ({type(error).__name__}: {error})") from error
+        raise ValueError(f"cannot read weights from {path} ({type(error).__name__}: {error}); save them with "
+                         "torch.save(model.state_dict(), path)") from error
+    if isinstance(state, Mapping) and isinstance(state.get("model"), Mapping):  # a training checkpoint
+        state = state["model"]
     if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, Tensor)
                                                  for k, v in state.items()):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict (a mapping of names to tensors)")
@@ -36,7 +40,8 @@ def load_weights(model: M, path: str | Path) -> M:
 
     Args:
         model: the module definition; its parameters and persistent buffers are replaced.
-        path: a ``torch.save`` file of a state dict.
+        path: a ``torch.save`` file of a state dict, or of a training checkpoint (a dict whose
+            ``"model"`` entry is the state dict, :mod:`shiftlab.training.checkpoint`).
 
     Returns:
         ``model``, in eval mode.
@@ -56,7 +61,7 @@ def load_weights(model: M, path: str | Path) -> M:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no weights file {path}")
+        raise FileNotFoundError(f"weights file {path} does not exist")
     state = _read(path)
     expected = model.state_dict()
     problems = [f"missing {k} {tuple(v.shape)}" for k, v in expected.items() if k not in state]
@@ -64,7 +69,7 @@ def load_weights(model: M, path: str | Path) -> M:
     problems += [f"{k}: file {tuple(state[k].shape)}, model {tuple(v.shape)}"
                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
     if problems:
-        raise ValueError(f"{path} does not fit {type(model).__name__}: " + "; ".join(problems)
+        raise ValueError(f"the weights in {path} do not fit the model ({type(model).__name__}): " + "; ".join(problems)
                          + " (another version of the package that ships it?)")
     model.load_state_dict(state, strict=True)
     return model.eval()
