@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch
+import torch  # noqa: F401  (the doctest uses it)
 from torch import Tensor, nn
 
 from shiftlab.measure.runner import measuring, model_device
