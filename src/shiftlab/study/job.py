@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from shiftlab.study.measurements import (
 )
 from shiftlab.study.records import RunRecord, TrainingRecord, save_per_image
 from shiftlab.training import ProgressEvent, TrainConfig, TrainResult, train
+from shiftlab.training.checkpoint import CheckpointError
 from shiftlab.zoo import ZooNet, build, info, spec
 
 __all__ = ["Job", "Progress", "job_macs", "record_paths", "run_job"]
@@ -197,17 +199,38 @@ def _nan_mean(values: np.ndarray) -> float | None:
     return float(finite.mean()) if finite.size else None
 
 
+def set_aside_checkpoints(directory: Path) -> list[Path]:
+    """Rename every ``checkpoint.pt`` under ``directory`` to ``checkpoint.pt.damaged`` (kept for a
+    look, never read again); return the new paths."""
+    moved = []
+    for path in sorted(directory.rglob("checkpoint.pt")):
+        target = path.with_name(path.name + ".damaged")
+        path.replace(target)
+        moved.append(target)
+    return moved
+
+
 def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume: bool = False,
             progress: Progress | None = None, device: str | torch.device = "cpu") -> RunRecord:
     """Train and measure ``job`` on ``device``, write ``runs/KEY.json`` and ``runs/KEY.npz``,
     return the record.
 
     Checkpoints go to ``out/checkpoints/KEY/`` after every epoch; with ``resume`` an interrupted
-    training continues from its last epoch.
+    training continues from its last epoch, and a checkpoint that cannot be used (damaged, or
+    from another configuration) is set aside (:func:`set_aside_checkpoints`, with a warning) and
+    the model trains again from the start.
     """
     start = time.perf_counter()
     task = _task(config, data, job)
-    model, training = _train_job(config, data, job, task, out, resume, progress, torch.device(device))
+    try:
+        model, training = _train_job(config, data, job, task, out, resume, progress, torch.device(device))
+    except CheckpointError as err:
+        if not resume:
+            raise
+        moved = set_aside_checkpoints(out / "checkpoints" / job.key)
+        warnings.warn(f"{job.key}: {err} -- moved to {', '.join(map(str, moved))}; training this model again "
+                      "from the start (seeded: the same result as an uninterrupted run)", UserWarning, stacklevel=2)
+        model, training = _train_job(config, data, job, task, out, False, progress, torch.device(device))
     model.eval()
     zoo_spec = spec(job.model)
     per_image: dict[str, np.ndarray] = {}
