@@ -1,7 +1,11 @@
 """Entry point of the ``shiftlab`` command: sub-commands ``measure``, ``study`` and ``report``.
 
 Every error ends the command with one line, ``shiftlab COMMAND: error: ...``, and exit code 2;
-``--debug`` prints the Python traceback instead (exit code 2 as well).
+``--debug`` prints the Python traceback instead (exit code 2 as well). Under torchrun
+(:mod:`shiftlab.cli.torchrun`) the line names the rank, ``shiftlab COMMAND: error: rank N: ...``,
+and only the rank that failed prints it; the others stop with exit code 2, and those that lost
+the failed rank in an exchange (it died, or it hung past the timeout) say so in a line
+``shiftlab COMMAND: rank N: stopped: ...``.
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 from shiftlab import __version__
 from shiftlab.cli import measure, report, study
+from shiftlab.cli.torchrun import SPREAD, Launch, launch_from_env, process_group, quiet, rank_device
+from shiftlab.measure.distributed import PeerFailure
 
 DESCRIPTION = """\
 shiftlab answers, with measurements, whether a network is translation invariant and
@@ -69,6 +76,19 @@ def error_message(err: Exception, command: str) -> str:
     return one_line(text)
 
 
+def _run(args: argparse.Namespace, launch: Launch | None) -> int:
+    """Run the command: in this process alone, or as one rank of a torchrun launch."""
+    if launch is None:
+        return int(args.run(args) or 0)
+    if args.command not in SPREAD:  # nothing to spread: rank 0 runs it
+        return int(args.run(args) or 0) if launch.rank == 0 else 0
+    args.device = rank_device(args.device, launch)
+    if launch.rank != 0 and getattr(args, "json_path", None):
+        args.json_path = None  # rank 0 writes the results
+    with process_group(launch, args.device), (nullcontext() if launch.rank == 0 else quiet()):
+        return int(args.run(args) or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 2 bad usage or input, 130 interrupted)."""
     parser = build_parser()
@@ -76,17 +96,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    rank = ""
     try:
-        return int(args.run(args) or 0)
+        launch = launch_from_env()
+        rank = "" if launch is None else f"rank {launch.rank}: "
+        return _run(args, launch)
     except KeyboardInterrupt:
         hint = " (finished epochs are checkpointed: rerun with --resume to continue)" if args.command == "study" else ""
-        print(f"shiftlab {args.command}: interrupted{hint}", file=sys.stderr)
+        print(f"shiftlab {args.command}: {rank}interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as err:
         if args.debug:
             traceback.print_exc()
             return 2
-        print(f"shiftlab {args.command}: error: {error_message(err, args.command)}", file=sys.stderr)
+        if isinstance(err, PeerFailure):  # another rank failed: it reports its own error
+            if err.__cause__ is not None:  # ... unless it died (or hung) in an exchange
+                print(f"shiftlab {args.command}: {rank}stopped: {one_line(str(err))}", file=sys.stderr)
+            return 2
+        print(f"shiftlab {args.command}: error: {rank}{error_message(err, args.command)}", file=sys.stderr)
         return 2
 
 

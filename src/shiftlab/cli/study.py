@@ -10,10 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from shiftlab.cli.progress import TimeLeftColumn, WorkLeft
+from shiftlab.measure import distributed
 from shiftlab.study.conditions import CONDITIONS, condition
 from shiftlab.study.config import PRESETS, StudyConfig
-from shiftlab.study.job import Job, job_macs, record_paths
+from shiftlab.study.job import Job, record_paths
 from shiftlab.study.runner import check_run_dir, default_workers, jobs_of, run_study
+from shiftlab.study.sharding import job_cost
 from shiftlab.zoo import names as zoo_names
 
 __all__ = ["add_parser", "run"]
@@ -69,8 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged (default 0.98)")
     p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
     p.add_argument("--workers", type=int, default=None,
-                   help=f"worker processes, one torch thread each (default: the number of cores, {default_workers()} here); "
-                   "results are identical for any number")
+                   help=f"worker processes, one torch thread each (default: the number of cores, {default_workers()} here; "
+                   "under torchrun, per rank: the cores over the ranks on the host); results are identical for any number")
     p.add_argument("--device", default="auto", help="where to train and measure: auto (CUDA when available, else the "
                    "CPU), cpu, cuda, cuda:N; default auto. On a GPU one worker runs by default; GPU results agree "
                    "with CPU results to float rounding, not bitwise")
@@ -109,13 +111,9 @@ _NOMINAL_CANVAS = (48, 48)
 
 
 def job_weights(config: StudyConfig, jobs: list[Job]) -> dict[str, float]:
-    """Cost units of each job for the time-left estimate: multiply-adds of its model (on a nominal
-    48x48 canvas) x its epoch budget (``probe_epochs`` for the position probe, else ``max_epochs``)."""
-    weights = {}
-    for job in jobs:
-        epochs = config.probe_epochs if condition(job.condition).probe else config.max_epochs
-        weights[job.key] = float(job_macs(job.model, job.width_in(config), _NOMINAL_CANVAS) * epochs)
-    return weights
+    """Cost units of each job for the time-left estimate: its :func:`~shiftlab.study.sharding.job_cost`
+    (multiply-adds x epoch budget) on a nominal 48x48 canvas."""
+    return {job.key: float(job_cost(config, job, _NOMINAL_CANVAS)) for job in jobs}
 
 
 def job_stages(job: Job) -> tuple[str, ...]:
@@ -128,16 +126,23 @@ def job_stages(job: Job) -> tuple[str, ...]:
 
 class _Bars:
     """A bar for the jobs, with the time left from the work left (:class:`WorkLeft`), and a line per
-    job in progress."""
+    job in progress. It shows the study's jobs from the start (those finished, with ``resume``,
+    as done) and, once the runner has decided, the jobs this process runs (:meth:`on_start`; a
+    rank's share under torchrun)."""
 
-    def __init__(self, bar: Progress, config: StudyConfig, out: Path, resume: bool) -> None:
-        self.bar = bar
+    def __init__(self, bar: Progress, config: StudyConfig, out: Path, resume: bool, title: str = "jobs") -> None:
+        self.bar, self.config = bar, config
         jobs = jobs_of(config)
         todo = [job for job in jobs if not (resume and record_paths(out, job.key)[0].exists())]
-        self.work = WorkLeft(job_weights(config, todo), {job.key: job_stages(job) for job in todo},
-                             {job.key: job.condition for job in todo})
-        self.jobs = bar.add_task("jobs", total=len(jobs), completed=len(jobs) - len(todo), finish_at=None)
+        self.jobs = bar.add_task(title, total=len(jobs), completed=len(jobs) - len(todo), finish_at=None)
         self.lines: dict[str, TaskID] = {}
+        self.on_start(todo, len(jobs) - len(todo))
+
+    def on_start(self, todo: list[Job], finished: int) -> None:
+        """The jobs this process runs, and those finished before that count towards its total."""
+        self.work = WorkLeft(job_weights(self.config, todo), {job.key: job_stages(job) for job in todo},
+                             {job.key: job.condition for job in todo})
+        self.bar.update(self.jobs, total=finished + len(todo), completed=finished, finish_at=None)
 
     def _time_left(self, now: float) -> None:
         left = self.work.seconds_left(now)
@@ -171,21 +176,25 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     config = config_from_args(args)
     out = Path(args.out)
-    check_run_dir(config, out, args.resume)  # before any progress bar: a wrong --out fails at once
+    rank, size = distributed.rank(), distributed.world_size()
+    with distributed.all_or_none():  # before any progress bar: a wrong --out fails at once
+        distributed.first_rank(lambda: check_run_dir(config, out, args.resume))
     t0 = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeLeftColumn())
     with Progress(*columns, console=console) as bar:
-        bars = _Bars(bar, config, out, args.resume)
+        bars = _Bars(bar, config, out, args.resume, "jobs" if size == 1 else f"jobs of rank {rank} (of {size})")
         try:
-            results = run_study(config, out, resume=args.resume, workers=args.workers, on_job=bars.on_job,
-                                progress=bars.progress, device=args.device)
+            results = run_study(config, out, resume=args.resume, workers=args.workers, on_start=bars.on_start,
+                                on_job=bars.on_job, progress=bars.progress, device=args.device)
         except Exception:
             bars.hide()
             raise
-    console.print(f"{len(results.runs)} runs in {time.perf_counter() - t0:.0f} s with {results.meta.workers} worker(s) "
-                  f"on {results.meta.device}; "
-                  f"results in {out / 'results.json'}")
+    if rank != 0:  # rank 0 reports and writes the report
+        return 0
+    ranks = "" if size == 1 else f" on {size} ranks"
+    console.print(f"{len(results.runs)} runs in {time.perf_counter() - t0:.0f} s with {results.meta.workers} worker(s)"
+                  f"{ranks} on {results.meta.device}; results in {out / 'results.json'}")
     if not args.no_report:
         from shiftlab.report import build_report, verdict
 

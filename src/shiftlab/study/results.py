@@ -31,7 +31,7 @@ class StudyMeta:
     max_shift: int
     classes: list[str]
     device: str
-    workers: int
+    workers: int  # worker processes, over all ranks
     threads_per_worker: int
     hardware: str
     torch_version: str
@@ -39,6 +39,7 @@ class StudyMeta:
     started: str  # ISO 8601, when the study was first started
     seconds: float  # wall time of the study over all its sessions (jobs and analysis)
     sessions: int = 1  # how many times it was started (1 + the resumes that ran)
+    ranks: int = 1  # processes of the last session's torch.distributed process group (torchrun)
 
 
 @dataclass

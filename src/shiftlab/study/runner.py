@@ -9,12 +9,18 @@ Run directory layout::
     RUN_DIR/runs/KEY.npz       its per-image statistics (the bootstrap's input)
     RUN_DIR/results.json       StudyResults: config, meta, runs, analysis; results.csv: one row per run and shift
     RUN_DIR/report.html        the report (shiftlab report RUN_DIR rebuilds it)
-    RUN_DIR/timing.json        first start, wall time and number of sessions, over all resumes
+    RUN_DIR/timing.json        first start, wall time and number of sessions, over all resumes; the last session's ranks
     RUN_DIR/.lock              held while a study runs (shiftlab.study.lock)
 
 Results do not depend on the number of workers: every job is seeded and runs single-threaded
 (``torch.set_num_threads(1)``; a float sum's order depends on the thread count), whichever
 process runs it.
+
+Under an initialised ``torch.distributed`` process group (``torchrun -m shiftlab study``) the
+ranks split the jobs (:mod:`.sharding`) and run their shares in worker processes outside the
+group; rank 0 holds the run directory, receives the files of the runs it lacks (:mod:`.transfer`:
+no shared filesystem is needed) and alone analyses and writes the results, which every rank
+returns (``docs/study.md``, "Running under torchrun").
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ import os
 import platform
 import queue as queue_module
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,16 +46,19 @@ import torch
 import shiftlab
 from shiftlab.data.canvas import content_extent
 from shiftlab.io import write_json_atomic
+from shiftlab.measure import distributed
 from shiftlab.measure.runner import resolve_device
 from shiftlab.study.analysis import analyse
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.data import StudyData, prepare_data
-from shiftlab.study.job import Job, Progress, job_macs, record_paths, run_job
+from shiftlab.study.job import Job, Progress, record_paths, run_job
 from shiftlab.study.lock import run_dir_lock
 from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord, load_per_image
 from shiftlab.study.results import StudyMeta, StudyResults, write_results
+from shiftlab.study.sharding import assign, job_cost
+from shiftlab.study.transfer import receive_files, send_files
 
-__all__ = ["check_run_dir", "default_workers", "jobs_of", "run_study"]
+__all__ = ["RankTiming", "check_run_dir", "default_workers", "jobs_of", "run_study"]
 
 
 def default_workers() -> int:
@@ -226,13 +237,16 @@ def _timing(out: Path) -> dict:
 class _SessionClock:
     """This session's share of ``out/timing.json``: the session is counted when it starts, and its
     wall time is added after every finished job and at the end, so a session killed without
-    warning (SIGKILL) loses at most the time since its last finished job."""
+    warning (SIGKILL) loses at most the time since its last finished job. ``ranks`` holds each
+    rank's part of the last session that finished its jobs (:class:`RankTiming`)."""
 
     def __init__(self, out: Path, started: str, t0: float) -> None:
         before = _timing(out)
         self.out, self.t0 = out, t0
         self.base = {"started": before.get("started", started), "seconds": before.get("seconds", 0.0),
                      "sessions": before.get("sessions", 0) + 1}
+        if "ranks" in before:
+            self.base["ranks"] = before["ranks"]
         self.tick()
 
     def tick(self) -> dict:
@@ -240,10 +254,19 @@ class _SessionClock:
         write_json_atomic(self.out / TIMING_NAME, timing)
         return timing
 
+    def ranks(self, parts: list[RankTiming]) -> dict:
+        """Record this session's ranks and tick."""
+        self.base["ranks"] = [asdict(part) for part in parts]
+        return self.tick()
+
 
 def _ticking(on_job: Callable[[str, int, int], None] | None,
-             clock: _SessionClock) -> Callable[[str, int, int], None]:
-    """``on_job`` that first adds the session's wall time so far to ``timing.json``."""
+             clock: _SessionClock | None) -> Callable[[str, int, int], None] | None:
+    """``on_job`` that first adds the session's wall time so far to ``timing.json`` (``on_job``
+    itself without a clock: a rank other than 0)."""
+    if clock is None:
+        return on_job
+
     def call(key: str, done: int, total: int) -> None:
         clock.tick()
         if on_job is not None:
@@ -251,7 +274,7 @@ def _ticking(on_job: Callable[[str, int, int], None] | None,
     return call
 
 
-def _meta(config: StudyConfig, data: StudyData, timing: dict, workers: int, device: str) -> StudyMeta:
+def _meta(config: StudyConfig, data: StudyData, timing: dict, workers: int, device: str, ranks: int) -> StudyMeta:
     h, w = data.canvas.canvas_size
     return StudyMeta(
         dataset=config.data, n_train=int(data.train_x.shape[0]), n_test=int(data.test_x.shape[0]),
@@ -260,72 +283,64 @@ def _meta(config: StudyConfig, data: StudyData, timing: dict, workers: int, devi
         classes=data.classes, device=device, workers=workers, threads_per_worker=1,
         hardware=f"{platform.processor() or platform.machine()}, {default_workers()} cores, {platform.system()} {platform.release()}",
         torch_version=torch.__version__, shiftlab_version=shiftlab.__version__, started=timing["started"],
-        seconds=timing["seconds"], sessions=timing["sessions"],
+        seconds=timing["seconds"], sessions=timing["sessions"], ranks=ranks,
     )
 
 
-def run_study(
-    config: StudyConfig,
-    out: str | Path,
-    *,
-    resume: bool = False,
-    workers: int | None = None,
-    on_job: Callable[[str, int, int], None] | None = None,
-    progress: Progress | None = None,
-    device: str | torch.device = "auto",
-) -> StudyResults:
-    """Train and measure every job of ``config`` into ``out``, analyse, write ``results.json``.
+@dataclass(frozen=True)
+class _Arrival:
+    """What a rank brings to a session: the runs finished in its view of the run directory (with
+    ``resume``), and its host (ranks on one host share its cores)."""
 
-    Args:
-        config: what to run.
-        out: the run directory.
-        resume: read finished runs back (damaged ones are redone) and continue unfinished
-            trainings from their last epoch; the config must equal the saved one. Without it,
-            ``out`` must not hold an earlier study.
-        workers: worker processes (default: the number of cores; 1 on a GPU); 1 runs in this process.
-            Every job runs with one torch thread, so results are identical for any count.
-            Workers are started with ``spawn``: a script calling this with ``workers > 1``
-            needs the ``if __name__ == "__main__":`` guard.
-        on_job: called as ``on_job(key, finished, total)`` after each job.
-        progress: called as ``progress(key, stage, done, total)`` as jobs train and measure.
-        device: where every job trains and is measured (``"auto"``: CUDA when available, else
-            the CPU); recorded in ``meta.device``. GPU runs agree with CPU runs to float rounding,
-            not bitwise (``docs/definitions.md``, "Devices and determinism").
+    finished: frozenset[str]
+    host: str
 
-    Returns:
-        the :class:`~shiftlab.study.results.StudyResults` also written to ``out/results.json``.
-    """
-    out = Path(out)
-    dev = str(resolve_device(device))
-    workers = (1 if dev != "cpu" else default_workers()) if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    created = _absent(out)  # a start that fails before any run finishes removes what it wrote (_undo_start)
-    jobs = jobs_of(config)
-    with run_dir_lock(out):
-        _remove_stale_temporaries(out)
-        try:
-            check_run_dir(config, out, resume)
-            data = prepare_data(config)  # fails on a missing dataset before anything is written
-            started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
-            todo = [job for job in jobs if not (resume and _finished(out, job))]
-            # long jobs first, so the workers finish together
-            todo.sort(key=lambda job: -job_macs(job.model, job.width_in(config), tuple(data.canvas.canvas_size),
-                                                data.train_x.shape[1], len(data.classes)))
-            done0 = len(jobs) - len(todo)
-            write_json_atomic(out / "config.json", config.to_dict())
-            clock = _SessionClock(out, started, t0)
-            calls = _Callbacks(_ticking(on_job, clock), progress)
-            try:
-                if workers == 1 or len(todo) <= 1:
-                    _run_in_process(config, data, todo, out, resume, calls, done0, len(jobs), dev)
-                else:
-                    _run_in_pool(config, todo, out, resume, min(workers, len(todo)), calls, done0, len(jobs), dev)
-            finally:  # an interrupted session still counts its wall time
-                clock.tick()
-        except Exception:
-            _undo_start(out, created, jobs)
-            raise
+
+@dataclass(frozen=True)
+class RankTiming:
+    """One rank's part of a session (``timing.json``, ``ranks``): the jobs it ran, its worker
+    processes, the wall time of its jobs."""
+
+    rank: int
+    host: str
+    jobs: int
+    workers: int
+    seconds: float
+
+
+def _arrive(config: StudyConfig, out: Path, resume: bool) -> StudyData:
+    """A rank's start: remove stale temporary files, check ``out`` against ``config``, load the data."""
+    _remove_stale_temporaries(out)
+    check_run_dir(config, out, resume)
+    return prepare_data(config)  # fails on a missing dataset before anything is written
+
+
+def _run_files(out: Path, key: str) -> list[Path]:
+    """The files of finished run ``key``: its checkpoints, then ``runs/KEY.npz``, then
+    ``runs/KEY.json`` (last: its presence marks the run finished)."""
+    checkpoints = sorted(p for p in (out / "checkpoints" / key).rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+    json_path, npz_path = record_paths(out, key)
+    return [*checkpoints, npz_path, json_path]
+
+
+def _collect(out: Path, missing: list[str], arrivals: list[_Arrival], shares: list[list[Job]]) -> None:
+    """Rank 0 receives the files of the runs ``missing`` from its run directory, each from the
+    lowest rank that has it (finished before this session, or ran it now); every rank calls it."""
+    here = distributed.rank()
+    has = [set(arrival.finished) | {job.key for job in share} for arrival, share in zip(arrivals, shares)]
+    for key in missing:
+        owner = next((r for r, keys in enumerate(has) if key in keys), 0)
+        if owner == 0:  # nobody else has it: the analysis reports the missing record
+            continue
+        if here == owner:
+            send_files(out, _run_files(out, key), dst=0)
+        elif here == 0:
+            receive_files(out, src=owner)
+
+
+def _results(config: StudyConfig, out: Path, jobs: list[Job], data: StudyData, timing: dict, workers: int,
+             device: str, ranks: int) -> StudyResults:
+    """Read every run back, analyse, write ``results.json`` and ``results.csv``."""
     records, per_image = [], []
     for job in jobs:
         finished = _finished(out, job)
@@ -334,5 +349,109 @@ def run_study(
         records.append(finished[0])
         per_image.append(finished[1])
     analysis = analyse(config, records, per_image)
-    meta = _meta(config, data, clock.tick(), workers, dev)
+    meta = _meta(config, data, timing, workers, device, ranks)
     return write_results(out, StudyResults(SCHEMA_VERSION, config.to_dict(), meta, records, analysis))
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    workers: int | None = None,
+    on_start: Callable[[list[Job], int], None] | None = None,
+    on_job: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
+    device: str | torch.device = "auto",
+) -> StudyResults:
+    """Train and measure every job of ``config`` into ``out``, analyse, write ``results.json``.
+
+    Under an initialised ``torch.distributed`` process group every rank calls this with the same
+    arguments (``device`` and ``out`` may differ: each rank's GPU, each node's view of the run
+    directory); the ranks split the jobs and all return the same results
+    (``docs/study.md``, "Running under torchrun").
+
+    Args:
+        config: what to run.
+        out: the run directory.
+        resume: read finished runs back (damaged ones are redone) and continue unfinished
+            trainings from their last epoch; the config must equal the saved one. Without it,
+            ``out`` must not hold an earlier study.
+        workers: worker processes (of each rank under a process group; default: the cores of
+            this host over the ranks on it; 1 on a GPU); 1 runs in this process (a single process
+            only: ranks always run their jobs in worker processes, outside the process group).
+            Every job runs with one torch thread, so results are identical for any count.
+            Workers are started with ``spawn``: a script calling this with ``workers > 1``
+            needs the ``if __name__ == "__main__":`` guard.
+        on_start: called once as ``on_start(todo, finished)`` before the first job, with the
+            jobs this process runs and the jobs finished before that count towards its
+            ``on_job`` total (those of earlier sessions in a single process, 0 for a rank).
+        on_job: called as ``on_job(key, finished, total)`` after each job this process runs.
+        progress: called as ``progress(key, stage, done, total)`` as jobs train and measure.
+        device: where every job trains and is measured (``"auto"``: CUDA when available, else
+            the CPU); recorded in ``meta.device``. GPU runs agree with CPU runs to float rounding,
+            not bitwise (``docs/definitions.md``, "Devices and determinism").
+
+    Returns:
+        the :class:`~shiftlab.study.results.StudyResults` also written to ``out/results.json``.
+
+    Raises:
+        PeerFailure: (:mod:`shiftlab.measure.distributed`) another rank failed to start or to
+            analyse (that rank raises its own error).
+    """
+    out = Path(out)
+    dev = str(resolve_device(device))
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    rank, size = distributed.rank(), distributed.world_size()
+    created = _absent(out) if rank == 0 else set()  # a start that fails before any run finishes removes what it wrote
+    jobs = jobs_of(config)
+    running = False
+    with ExitStack() as held:
+        with distributed.all_or_none():  # the other ranks touch nothing before rank 0 holds the directory
+            distributed.first_rank(lambda: held.enter_context(run_dir_lock(out)))
+        try:
+            with distributed.all_or_none():
+                data = _arrive(config, out, resume)
+                started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+                here = _Arrival(frozenset(job.key for job in jobs if resume and _finished(out, job)), socket.gethostname())
+                arrivals = distributed.all_gather(here)
+            finished = frozenset().union(*(arrival.finished for arrival in arrivals))
+            todo = [job for job in jobs if job.key not in finished]
+            canvas, channels, classes = tuple(data.canvas.canvas_size), data.train_x.shape[1], len(data.classes)
+            shares = [[todo[i] for i in share]  # long jobs first, so the ranks and their workers finish together
+                      for share in assign([job_cost(config, job, canvas, channels, classes) for job in todo], size)]
+            mine = shares[rank]
+            on_host = sum(arrival.host == here.host for arrival in arrivals)
+            mine_workers = workers or (1 if dev != "cpu" else max(1, default_workers() // on_host))
+            write_json_atomic(out / "config.json", config.to_dict())
+            clock = _SessionClock(out, started, t0) if rank == 0 else None
+            done0 = len(jobs) - len(todo) if size == 1 else 0
+            calls = _Callbacks(_ticking(on_job, clock), progress)
+            if on_start is not None:
+                on_start(mine, done0)
+            running, t_jobs = True, time.perf_counter()
+            try:  # a rank that fails here stops at once (torchrun then stops the others)
+                if size == 1 and (mine_workers == 1 or len(mine) <= 1):
+                    _run_in_process(config, data, mine, out, resume, calls, done0, done0 + len(mine), dev)
+                elif mine:
+                    _run_in_pool(config, mine, out, resume, min(mine_workers, len(mine)), calls, done0,
+                                 done0 + len(mine), dev)
+            finally:  # an interrupted session still counts its wall time
+                if clock is not None:
+                    clock.tick()
+            with distributed.all_or_none():
+                parts = distributed.all_gather(RankTiming(rank, here.host, len(mine), mine_workers,
+                                                          time.perf_counter() - t_jobs))
+                missing = distributed.first_rank(
+                    lambda: [job.key for job in jobs if not record_paths(out, job.key)[0].exists()])
+                _collect(out, missing, arrivals, shares)
+                if clock is not None:
+                    clock.ranks(parts)
+        except Exception:
+            if rank == 0 and (size == 1 or not running):
+                _undo_start(out, created, jobs)
+            raise
+    with distributed.all_or_none():
+        return distributed.first_rank(
+            lambda: _results(config, out, jobs, data, clock.tick(), sum(p.workers for p in parts), dev, size))
