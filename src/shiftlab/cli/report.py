@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shiftlab.report import Verdict, build_report, verdict
+from shiftlab.report.explorer import EXPLORER_SCOPES, ExplorerBackfill, add_explorer
 from shiftlab.report.prose import claim_text
 from shiftlab.study.results import load_results
 
@@ -18,12 +19,16 @@ EPILOG = """\
 examples:
   shiftlab report runs/study
   shiftlab report runs/study --verdict-only
+  shiftlab report runs/study --explorer           # a study run before the shift explorer existed
 
 Reads RUN_DIR/results.json (written by `shiftlab study`) and writes RUN_DIR/figures/*.png and
 *.svg and RUN_DIR/report.html: one self-contained page (figures embedded, nothing fetched from
 the network) with the answer point by point, the factorial table with 95% intervals, main
-effects and interactions, the figures, claims C1-C9 with their measured status and the methods.
-No retraining: the report is a view over saved results.
+effects and interactions, the figures, the shift explorer (move one image, see every model's
+prediction at each position), claims C1-C9 with their measured status and the methods.
+No retraining: the report is a view over saved results. --explorer first computes the explorer's
+data that the runs lack from RUN_DIR/checkpoints/ (16 evaluation images, every class, at every
+position; a few seconds per model on one core) and saves it in the runs' records and results.json.
 """
 
 _STATUS_STYLE = {"confirmed": "bold green", "refuted": "bold red", "partly": "bold yellow",
@@ -40,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `shiftlab study` (holds results.json)")
     p.add_argument("--verdict-only", action="store_true", help="print the answer and the claims; write no files")
+    p.add_argument("--explorer", nargs="?", const="shown", choices=EXPLORER_SCOPES, metavar="{shown,all}",
+                   help="first compute the shift explorer's data that the runs lack, from their checkpoints: "
+                        "'shown' (the default) the runs the report shows (lowest seed of each model and condition), "
+                        "'all' every seed and width")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the path of report.html")
     p.set_defaults(run=run)
 
@@ -58,11 +67,32 @@ def _print_verdict(console: Console, v: Verdict) -> None:
     console.print(table)
 
 
+def _print_backfill(console: Console, done: ExplorerBackfill, run_dir: Path) -> None:
+    console.print(f"shift explorer: computed {len(done.computed)} runs in {done.seconds:.1f} s, "
+                  f"{len(done.present)} had it already", highlight=False, soft_wrap=True)
+    missing = [key for key, why in done.skipped.items() if why == "no checkpoint"]
+    if missing:
+        console.print(f"  [yellow]{len(missing)} runs have no checkpoint[/] in {run_dir / 'checkpoints'} (e.g. {missing[0]}): "
+                      "their explorer data needs the trained models; rerun the study to get them",
+                      highlight=False, soft_wrap=True)
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console()
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir} does not exist: give the --out directory of a `shiftlab study` run")
+    if args.explorer and args.verdict_only:
+        raise ValueError("--explorer writes the runs' explorer data and the report; --verdict-only writes nothing: "
+                         "give one of them")
+    if args.explorer:
+        def on_run(key: str, done: int, total: int) -> None:
+            if not args.quiet:
+                console.print(f"  explorer {done}/{total}: {key}", highlight=False)
+
+        done = add_explorer(run_dir, scope=args.explorer, on_run=on_run)
+        if not args.quiet:
+            _print_backfill(console, done, run_dir)
     if args.verdict_only:
         _print_verdict(console, verdict(load_results(run_dir)))
         return 0

@@ -1,6 +1,7 @@
-"""The report page: one self-contained HTML file (inline CSS, figures as base64 PNG data URIs, no
-scripts, nothing fetched from the network). Sections, in order: the question, the answer, the
-point-by-point verdict, the factorial table, the effects, the figures, the claims, the methods."""
+"""The report page: one self-contained HTML file (inline CSS, figures as base64 PNG data URIs,
+nothing fetched from the network; the only script is the shift explorer's, inline, when the runs
+hold its data). Sections, in order: the question, the answer, the point-by-point verdict, the
+factorial table, the effects, the figures, the shift explorer, the claims, the methods."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.results import StudyResults
 
+from .explorer import explorer_css, explorer_section
 from .figures import FigureSpec
 from .fmt import esc
 from .methods import methods_html
@@ -26,7 +28,7 @@ QUESTION = (
     "If not, why do they perform as well as networks which use max-pooling?",
 )
 #: Section ids of the page, in order.
-SECTIONS = ("question", "answer", "points", "cells", "capacity", "effects", "figures", "claims", "methods")
+SECTIONS = ("question", "answer", "points", "cells", "capacity", "effects", "figures", "explorer", "claims", "methods")
 
 _CSS = """
 .smoke { background: #fff4d6; border-left: 4px solid #d99a00; padding: .6em .9em; }
@@ -122,7 +124,7 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>shiftlab report: is an FCN as translation invariant as a max-pooling network?</title>
-<style>{_CSS}</style>
+<style>{_CSS}{explorer_css()}</style>
 </head>
 <body>
 <main>
@@ -155,6 +157,7 @@ cells at one level minus the mean at the baseline level, every combination of th
 an interaction is the difference of differences.</p>
 {effects_html}</section>
 <section id="figures"><h2>Figures</h2>{figs}</section>
+{explorer_section(results)}
 <section id="claims"><h2>The claims, tested</h2>
 <p class="note">Claims made in the answers to the question, each with the status the measurements give it.</p>
 {claims_table(v.claims)}</section>

@@ -30,6 +30,7 @@ from shiftlab.study.config import StudyConfig
 from shiftlab.study.data import StudyData
 from shiftlab.study.measurements import (
     correct_per_image,
+    explore,
     layer_profile,
     measure_canvas,
     probe_correct,
@@ -199,6 +200,13 @@ def _nan_mean(values: np.ndarray) -> float | None:
     return float(finite.mean()) if finite.size else None
 
 
+def shown_in_explorer(config: StudyConfig, job: Job) -> bool:
+    """Whether the report's shift explorer shows ``job`` (``docs/explorer.md``): seed 0 at the
+    study's width, not a transfer run (whose new head has other classes), so only those runs record
+    its data and results.json stays small."""
+    return job.seed == 0 and job.width_in(config) == config.width and not condition(job.condition).transfer
+
+
 def set_aside_checkpoints(directory: Path) -> list[Path]:
     """Rename every ``checkpoint.pt`` under ``directory`` to ``checkpoint.pt.damaged`` (kept for a
     look, never read again); return the new paths."""
@@ -234,7 +242,7 @@ def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume
     model.eval()
     zoo_spec = spec(job.model)
     per_image: dict[str, np.ndarray] = {}
-    profile = periodicity = equivariance = None
+    profile = periodicity = equivariance = explorer = None
     if condition(job.condition).probe:
         per_image["probe_accuracy"] = probe_correct(model, task.eval_x, task.eval_y)
     else:
@@ -246,6 +254,8 @@ def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume
         per_image.update(measured.per_image)
         profile, periodicity = measured.profile, measured.periodicity
         equivariance = layer_profile(model, task.eval_x[: config.n_profile], model.total_stride)
+        if shown_in_explorer(config, job):
+            explorer = explore(model, task.eval_x, task.eval_y, radius=data.max_shift)
     per_image["test_accuracy"] = correct_per_image(model, task.test_x, task.test_y)  # its mean: test accuracy
     summary = {name: _nan_mean(values) for name, values in per_image.items()}
     model_info = info(model, data.canvas.canvas_size)
@@ -255,7 +265,8 @@ def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume
         condition=job.condition, seed=job.seed, width=job.width_in(config), params=model_info.params, macs=model_info.macs,
         receptive_field=model_info.receptive_field, total_stride=model.total_stride, training=training,
         summary=summary,
-        profile=profile, periodicity=periodicity, equivariance=equivariance, seconds=time.perf_counter() - start,
+        profile=profile, periodicity=periodicity, equivariance=equivariance, explorer=explorer,
+        seconds=time.perf_counter() - start,
     )
     json_path, npz_path = record_paths(out, job.key)
     save_per_image(npz_path, per_image)

@@ -14,14 +14,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from shiftlab.measure.driver import Chunk, check_inputs, run_chunks
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import consistency_from_predictions, invariance
-from shiftlab.measure.runner import model_device
+from shiftlab.measure.runner import make_runner, model_device
 from shiftlab.measure.shiftsets import ShiftSet
-from shiftlab.study.records import Periodicity, ShiftProfile
+from shiftlab.measure.validation import check_finite_output, check_labels
+from shiftlab.study.records import ExplorerRecord, Periodicity, ShiftProfile, pack_uint8
 
-__all__ = ["IMAGE_METRICS", "CanvasMeasurement", "correct_per_image", "image_statistics", "layer_profile", "measure_canvas",
-           "periodicity", "probe_correct", "profile_shifts", "study_shifts"]
+__all__ = ["EXPLORER_IMAGES", "IMAGE_METRICS", "CanvasMeasurement", "correct_per_image", "explore", "explorer_images",
+           "image_statistics", "layer_profile", "measure_canvas", "periodicity", "probe_correct", "profile_shifts",
+           "study_shifts"]
+
+#: Evaluation images that the shift explorer records per run (:func:`explorer_images`; ``docs/explorer.md``).
+EXPLORER_IMAGES = 16
 
 #: The per-image statistics of a canvas measurement (``docs/definitions.md``). Each is a mean of
 #: 0/1 indicators over a set of shifts; ``consistency_correct`` is NaN for images misclassified
@@ -189,6 +195,87 @@ def measure_canvas(model: nn.Module, images: Tensor, labels: Tensor, *, shifts: 
     profile = ShiftProfile(shifts=[[int(round(a)), int(round(b))] for a, b in res.shifts],
                            accuracy=list(res.accuracy_by_shift or []), agreement=agreement.tolist())
     return CanvasMeasurement(per_image, profile, periodicity(offsets, agreement, stride))
+
+
+def explorer_images(labels: Tensor, n: int = EXPLORER_IMAGES) -> Tensor:
+    """Indices of ``n`` images that cover the classes: the first image of each class (classes in
+    order), then the second of each, and so on (an evaluation set sorted by class starts with one
+    class only).
+
+    Shape: labels ``(N,)`` -> ``(min(n, N),)`` int64.
+
+    Example:
+        >>> explorer_images(torch.tensor([0, 0, 0, 1, 1, 2]), 4).tolist()
+        [0, 3, 5, 1]
+    """
+    values = labels.cpu().numpy()
+    by_class = np.argsort(values, kind="stable")
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[by_class] = np.arange(len(values)) - np.searchsorted(values[by_class], values[by_class])
+    return torch.from_numpy(np.lexsort((values, rank))[:n])
+
+
+def explore(model: nn.Module, images: Tensor, labels: Tensor, *, radius: int, n_images: int = EXPLORER_IMAGES,
+            batch_size: int = 256) -> ExplorerRecord:
+    """What the shift explorer shows (``docs/explorer.md``): for ``n_images`` of the evaluation
+    canvases ``images`` that cover the classes (:func:`explorer_images`), the top-1 class of
+    ``model`` and its softmax probability at every position ``(dy, dx)`` of ``[-radius, radius]^2``
+    (zero-filled moves of the canvas, as :func:`measure_canvas` makes them), and the canvases.
+
+    On a canvas whose margin is at least ``radius`` every position moves the whole object; the
+    study uses its canvas's max shift, so the square holds every shift of :func:`study_shifts`
+    and the classes there are the ones the study's statistics count.
+
+    Shape:
+        - images: ``(N, C, H, W)`` centred canvases, pixel values in ``[0, 1]``; labels ``(N,)``
+        - result: :class:`~shiftlab.study.records.ExplorerRecord`, tables
+          ``(n, (2 radius + 1)^2)`` with ``n = min(n_images, N)``
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.AdaptiveMaxPool2d(1), nn.Flatten()).eval()
+        >>> rec = explore(net, torch.rand(4, 1, 12, 12), torch.tensor([0, 0, 2, 2]), radius=2, n_images=3)
+        >>> rec.images, rec.class_table().shape, rec.positions()[:2].tolist()
+        ([0, 2, 1], (3, 25), [[-2, -2], [-2, -1]])
+    """
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
+        raise ValueError(f"radius must be an int >= 0, got {radius!r}")
+    if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 1:
+        raise ValueError(f"n_images must be an int >= 1, got {n_images!r}")
+    shift_set = ShiftSet.grid(radius)
+    in_hw = check_inputs(images, shift_set, mode="zeros", batch_size=batch_size, crop_size=None)
+    labels = check_labels(labels, images.shape[0])
+    chosen = explorer_images(labels, n_images)
+    images, labels = images[chosen.to(images.device)], labels[chosen.to(labels.device)]
+    if float(images.min()) < 0.0 or float(images.max()) > 1.0:
+        raise ValueError("explore() records the canvases as 8-bit pixels: give images with values in [0, 1]")
+    n, p = images.shape[0], len(shift_set)
+    classes = torch.empty(n, p, dtype=torch.long)
+    probability = torch.empty(n, p, dtype=torch.float64)
+
+    def forward(out: object, batch: int) -> Tensor:
+        if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != batch:
+            raise ValueError(f"explore() needs a classifier whose output is [N, classes], got "
+                             f"{tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__}")
+        if out.shape[1] > 256:
+            raise ValueError(f"explore() records classes as 8-bit values: at most 256 classes, the model has "
+                             f"{out.shape[1]}")
+        check_finite_output(out)
+        return out.detach().to("cpu", torch.float64)
+
+    def on_chunk(chunk: Chunk) -> None:
+        top = chunk.outputs.softmax(dim=2).max(dim=2)  # [s, n]
+        rows = slice(chunk.start, chunk.start + chunk.n)
+        classes[rows, chunk.shift_index] = top.indices.T
+        probability[rows, chunk.shift_index] = top.values.T
+
+    run_chunks(make_runner(model), images, shift_set, mode="zeros", batch_size=batch_size, crop_size=None,
+               in_hw=in_hw, forward=forward, on_chunk=on_chunk)
+    pixels = (images.detach().to("cpu", torch.float64) * 255).round().to(torch.uint8)
+    return ExplorerRecord(
+        radius=radius, canvas_shape=list(images.shape), images=chosen.tolist(), labels=labels.tolist(),
+        classes=pack_uint8(classes.to(torch.uint8).numpy()),
+        confidence=pack_uint8((probability * 255).round().to(torch.uint8).numpy()),
+        pixels=pack_uint8(pixels.numpy()))
 
 
 def layer_profile(model: nn.Module, images: Tensor, stride: int) -> dict:

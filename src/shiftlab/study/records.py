@@ -2,19 +2,25 @@
 ``from_dict`` (the JSON of ``runs/KEY.json`` and of ``results.json``'s ``runs``).
 
 A run's per-image statistics (the bootstrap's input) are kept beside its record, in
-``runs/KEY.npz`` (plain float64 arrays, read with ``allow_pickle=False``).
+``runs/KEY.npz`` (plain float64 arrays, read with ``allow_pickle=False``). What the shift explorer
+shows (:class:`ExplorerRecord`) is in the record itself, packed (``docs/explorer.md``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import math
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SCHEMA_VERSION", "Periodicity", "RecordError", "RunRecord", "ShiftProfile", "TrainingRecord",
-           "load_per_image", "save_per_image"]
+__all__ = ["SCHEMA_VERSION", "ExplorerRecord", "Periodicity", "RecordError", "RunRecord", "ShiftProfile",
+           "TrainingRecord", "load_per_image", "pack_uint8", "save_per_image", "unpack_uint8"]
 
 #: Version of the run-record and results format; 2 since the factorial study.
 SCHEMA_VERSION = 2
@@ -49,6 +55,95 @@ class ShiftProfile:
     agreement: list[float]
 
 
+def pack_uint8(array: np.ndarray) -> str:
+    """A uint8 array's bytes (C order), zlib-compressed, as base64 text (what a browser's
+    ``DecompressionStream("deflate")`` reads back). Inverse: :func:`unpack_uint8`.
+
+    Example:
+        >>> a = np.arange(6, dtype=np.uint8).reshape(2, 3)
+        >>> bool((unpack_uint8(pack_uint8(a), (2, 3)) == a).all())
+        True
+    """
+    if array.dtype != np.uint8:
+        raise TypeError(f"pack_uint8 packs uint8 arrays, got {array.dtype}")
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(array).tobytes(), 9)).decode("ascii")
+
+
+def unpack_uint8(text: str, shape: Sequence[int]) -> np.ndarray:
+    """The uint8 array of ``shape`` packed by :func:`pack_uint8`; :class:`RecordError` when the text
+    is not such an array of that shape."""
+    try:
+        raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+    except (binascii.Error, zlib.error, UnicodeEncodeError, AttributeError) as err:
+        raise RecordError(f"a packed array is damaged ({type(err).__name__}: {err})") from err
+    if len(raw) != math.prod(shape):
+        raise RecordError(f"a packed array holds {len(raw)} values, its shape {list(shape)} needs {math.prod(shape)}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(tuple(shape)).copy()
+
+
+@dataclass
+class ExplorerRecord:
+    """What the shift explorer shows of one run (``docs/explorer.md``): ``n`` of its evaluation
+    images (``images``: their indices in the run's evaluation set; ``labels``: their classes) at
+    every position ``(dy, dx)`` of the square ``[-radius, radius]^2`` (zero-filled moves of the
+    centred canvas), row-major with ``dy`` outer: ``P = (2 radius + 1)^2`` positions in the order
+    of :meth:`shiftlab.measure.shiftsets.ShiftSet.grid` (:meth:`positions`).
+
+    The arrays are kept packed (:func:`pack_uint8`), so that a full study's records stay small:
+
+    - ``classes``: ``[n, P]`` the top-1 class at each position (:meth:`class_table`);
+    - ``confidence``: ``[n, P]`` ``round(255 p)``, ``p`` the softmax probability of that class
+      (:meth:`probability_table` gives ``p`` to within ``1 / 510``);
+    - ``pixels``: ``[n, C, H, W]`` ``round(255 x)`` of the centred canvases, pixel values ``x``
+      in ``[0, 1]`` (:meth:`canvases`; exact for 8-bit images such as MNIST's).
+
+    ``canvas_shape`` is ``[n, C, H, W]``.
+    """
+
+    radius: int
+    canvas_shape: list[int]
+    images: list[int]
+    labels: list[int]
+    classes: str
+    confidence: str
+    pixels: str
+
+    def __post_init__(self) -> None:
+        def whole(v: object) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+        if not (whole(self.radius) and isinstance(self.canvas_shape, list) and len(self.canvas_shape) == 4
+                and all(whole(v) for v in self.canvas_shape)
+                and all(isinstance(v, list) and len(v) == self.canvas_shape[0] and all(whole(k) for k in v)
+                        for v in (self.images, self.labels))
+                and all(isinstance(v, str) for v in (self.classes, self.confidence, self.pixels))):
+            raise TypeError("an explorer record needs radius, canvas_shape [n, C, H, W], n images and n labels as "
+                            "non-negative ints, and classes, confidence and pixels as packed text")
+        for unpack in (self.class_table, self.probability_table, self.canvases):
+            unpack()  # RecordError when a packed array is damaged or not of its shape
+
+    @property
+    def n_images(self) -> int:
+        return int(self.canvas_shape[0])
+
+    def positions(self) -> np.ndarray:
+        """Every position, in the order of the tables' columns. ``(P, 2)`` int64 ``(dy, dx)``."""
+        r = np.arange(-self.radius, self.radius + 1)
+        return np.stack(np.meshgrid(r, r, indexing="ij"), axis=-1).reshape(-1, 2)
+
+    def class_table(self) -> np.ndarray:
+        """``(n, P)`` uint8: the top-1 class of image ``i`` at position ``positions()[j]``."""
+        return unpack_uint8(self.classes, (self.n_images, (2 * self.radius + 1) ** 2))
+
+    def probability_table(self) -> np.ndarray:
+        """``(n, P)`` float64: the softmax probability of that class, as stored (``k / 255``)."""
+        return unpack_uint8(self.confidence, (self.n_images, (2 * self.radius + 1) ** 2)) / 255.0
+
+    def canvases(self) -> np.ndarray:
+        """``(n, C, H, W)`` uint8: the centred canvases, ``round(255 x)``."""
+        return unpack_uint8(self.pixels, self.canvas_shape)
+
+
 @dataclass
 class TrainingRecord:
     """How a model was trained and whether it converged.
@@ -77,7 +172,8 @@ class RunRecord:
     the per-image statistics (:data:`shiftlab.study.measurements.IMAGE_METRICS`, NaN-aware) and
     ``test_accuracy``; ``profile`` and ``periodicity`` the canvas measurement (None for the
     position probe), ``equivariance`` the per-layer profile
-    (:meth:`shiftlab.EquivarianceResult.to_dict`).
+    (:meth:`shiftlab.EquivarianceResult.to_dict`); ``explorer`` what the shift explorer shows
+    (None for the probe and the transfer conditions, and in records written before it existed).
     """
 
     key: str
@@ -98,6 +194,7 @@ class RunRecord:
     periodicity: Periodicity | None
     equivariance: dict | None
     seconds: float
+    explorer: ExplorerRecord | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -112,8 +209,9 @@ class RunRecord:
             d["training"] = TrainingRecord(**d["training"])
             d["profile"] = None if d.get("profile") is None else ShiftProfile(**d["profile"])
             d["periodicity"] = None if d.get("periodicity") is None else Periodicity(**d["periodicity"])
+            d["explorer"] = None if d.get("explorer") is None else ExplorerRecord(**d["explorer"])
             return cls(**d)
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, RecordError) as err:
             raise RecordError(f"{source} is not a valid run record ({type(err).__name__}: {err}); delete it to "
                               "redo that run") from err
 
