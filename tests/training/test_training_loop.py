@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -90,6 +92,27 @@ def test_resume_after_epoch_one_matches_uninterrupted_run(small_digits, make_mod
     assert numbers(resumed.history) == numbers(expected.history)
     assert resumed.resumed_from == 1 and resumed.epochs_completed == 3
     assert resumed.seconds == pytest.approx(sum(row["seconds"] for row in resumed.history))
+
+
+def test_resume_with_another_thread_count_warns_and_the_same_count_does_not(small_digits, make_model, tmp_path):
+    images, labels = small_digits[0][:128], small_digits[1][:128]
+    first = TrainConfig(**{**CONFIG.to_dict(), "epochs": 1})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        train(make_model(), images, labels, first, checkpoint_dir=tmp_path)
+        assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["threads"] == 1
+        torch.set_num_threads(2)
+        with pytest.warns(UserWarning, match=r"with 2 torch thread\(s\); it was written with 1: .* "
+                                             r"torch.set_num_threads\(1\) gives identical numbers"):
+            train(make_model(), images, labels, TrainConfig(**{**CONFIG.to_dict(), "epochs": 2}), checkpoint_dir=tmp_path,
+                  resume=True)
+        torch.set_num_threads(2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # written with 2 now: resuming with 2 is silent
+            train(make_model(), images, labels, CONFIG, checkpoint_dir=tmp_path, resume=True)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_keyboard_interrupt_mid_epoch_then_resume_loses_nothing(small_digits, make_model, tmp_path):

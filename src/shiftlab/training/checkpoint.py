@@ -40,6 +40,9 @@ class Checkpoint:
         history: one plain dict per completed epoch (see :class:`TrainResult`).
         config: :meth:`TrainConfig.to_dict` of the run.
         data: fingerprints ``{"train": str, "val": str | None}`` of the data (see :func:`fingerprint`).
+        threads: ``torch.get_num_threads()`` of the run that wrote it (None in checkpoints from
+            before it was recorded): a resumed run with another count agrees with the
+            uninterrupted one to float rounding only.
     """
 
     epoch: int
@@ -48,6 +51,7 @@ class Checkpoint:
     history: list[dict]
     config: dict
     data: dict
+    threads: int | None = None
 
     def to_payload(self) -> dict:
         """Return the dict that is written to disk, tagged with the format and version."""
@@ -97,7 +101,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
             f"checkpoint ({type(err).__name__}); {_RESTART_HINT}"
         ) from err
     _check_payload(payload, path)
-    return Checkpoint(**{key: payload[key] for key in _FIELD_TYPES})
+    threads = payload.get("threads")
+    return Checkpoint(**{key: payload[key] for key in _FIELD_TYPES},
+                      threads=threads if isinstance(threads, int) and not isinstance(threads, bool) else None)
 
 
 def _check_payload(payload: object, path: Path) -> None:

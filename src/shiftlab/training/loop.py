@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -134,7 +135,7 @@ def train(
             history.append(row)
             if path is not None:
                 state = Checkpoint(epoch, model.state_dict(), optimizer.state_dict(), history,
-                                   config.to_dict(), data)
+                                   config.to_dict(), data, torch.get_num_threads())
                 save_checkpoint(path, state)
             if progress is not None:
                 progress(ProgressEvent("epoch", epoch, config.epochs, steps, steps, row["train_loss"], row))
@@ -189,6 +190,12 @@ def _resume(
     checkpoint = load_checkpoint(path)
     check_compatible(checkpoint, config.to_dict(), data, path)
     restore(checkpoint, model, optimizer, path)
+    threads = torch.get_num_threads()
+    if checkpoint.threads is not None and checkpoint.threads != threads:
+        warnings.warn(f"resuming {path} with {threads} torch thread(s); it was written with {checkpoint.threads}: "
+                      "the remaining epochs agree with an uninterrupted run to float rounding only (another "
+                      f"thread count can change the order of float sums); torch.set_num_threads({checkpoint.threads}) "
+                      "gives identical numbers", UserWarning, stacklevel=3)
     return checkpoint.history
 
 
