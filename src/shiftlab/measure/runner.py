@@ -22,7 +22,7 @@ from torch.utils.hooks import RemovableHandle
 
 from shiftlab.measure.validation import check_module
 
-__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "make_runner", "measuring", "model_device", "model_dtype",
+__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "kept_modes", "make_runner", "measuring", "model_device", "model_dtype",
            "on_device", "resolve_device"]
 
 
@@ -227,8 +227,7 @@ def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
         True
     """
     check_module(model)
-    modes = {module: module.training for module in model.modules()}
-    if warn and any(modes.values()):
+    if warn and any(module.training for module in model.modules()):
         warnings.warn(
             "the model is in training mode; shiftlab measures it in eval mode and restores training mode "
             "afterwards (call model.eval() first to silence this warning)",
@@ -236,11 +235,22 @@ def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
             stacklevel=user_stacklevel(),
         )
     session = Measuring()
+    with kept_modes(model):
+        try:
+            model.eval()
+            with torch.inference_mode():
+                yield session
+        finally:
+            session.close()
+
+
+@contextmanager
+def kept_modes(model: nn.Module) -> Iterator[None]:
+    """Restore every module's ``training`` flag on exit, also when the body raises (the one
+    save/restore of modes: measuring, precise BatchNorm)."""
+    modes = {module: module.training for module in model.modules()}
     try:
-        model.eval()
-        with torch.inference_mode():
-            yield session
+        yield
     finally:
-        session.close()
         for module, training in modes.items():
             module.training = training

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from shiftlab.measure.runner import kept_modes
+
 __all__ = ["has_batchnorm", "recompute_batchnorm"]
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -37,17 +39,15 @@ def recompute_batchnorm(model: nn.Module, batches: list[Tensor], transform: Call
     """
     layers = [m for m in model.modules() if isinstance(m, _BN) and m.track_running_stats]
     momenta = [m.momentum for m in layers]
-    modes = {m: m.training for m in model.modules()}
-    try:
-        for m in layers:
-            m.reset_running_stats()
-            m.momentum = None
-        model.train()
-        for batch in batches:
-            batch = transform(batch) if transform is not None else batch
-            model(batch if device is None else batch.to(device))
-    finally:
-        for m, momentum in zip(layers, momenta):
-            m.momentum = momentum
-        for m, training in modes.items():
-            m.training = training
+    with kept_modes(model):
+        try:
+            for m in layers:
+                m.reset_running_stats()
+                m.momentum = None
+            model.train()
+            for batch in batches:
+                batch = transform(batch) if transform is not None else batch
+                model(batch if device is None else batch.to(device))
+        finally:
+            for m, momentum in zip(layers, momenta):
+                m.momentum = momentum
