@@ -1,12 +1,13 @@
-"""The ``translate`` augmentation: vectorised zero-filled shifts, checked against a per-image loop."""
+"""The ``translate`` augmentation (:func:`shiftlab.data.canvas.random_translate`): vectorised
+zero-filled shifts, checked against a per-image loop, and the draws every published study used."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from shiftlab.data.canvas import random_translate
 from shiftlab.data.canvas import translate as translate_zeros
-from shiftlab.training._augment import random_translate
 
 
 def slow_translate(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -63,3 +64,12 @@ def test_preserves_shape_and_dtype(dtype):
     images = torch.ones(3, 2, 6, 5, dtype=dtype)
     out = random_translate(images, 1, torch.Generator().manual_seed(0))
     assert out.shape == images.shape and out.dtype == dtype
+
+
+def test_draws_one_n_by_2_randint_as_training_always_has():
+    """Training's augmentation drew ``torch.randint(-m, m + 1, (B, 2))`` before it shared the
+    data module's function; the same draws keep every trained model (and result) as it was."""
+    images = torch.randn(50, 1, 9, 9)
+    drawn = random_translate(images, 3, torch.Generator().manual_seed(7))
+    shifts = torch.randint(-3, 4, (50, 2), generator=torch.Generator().manual_seed(7))
+    assert torch.equal(drawn, translate_zeros(images, shifts))

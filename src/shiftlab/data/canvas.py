@@ -170,7 +170,9 @@ def place_on_canvas(
 
 
 def random_offsets(n: int, max_shift: Size, *, generator: torch.Generator | None = None) -> Tensor:
-    """``n`` offsets drawn uniformly from ``[-my, my] x [-mx, mx]``.
+    """``n`` offsets drawn uniformly from ``[-my, my] x [-mx, mx]`` with ``generator``: for
+    ``my == mx`` one ``torch.randint`` of ``n x 2`` values (the draws of training's
+    ``augment="translate"``, which uses :func:`random_translate`).
 
     Shape:
         - output: :math:`(n, 2)` int64 ``(dy, dx)``
@@ -178,6 +180,8 @@ def random_offsets(n: int, max_shift: Size, *, generator: torch.Generator | None
     my, mx = _pair(max_shift, "max_shift")
     if my < 0 or mx < 0:
         raise ValueError(f"max_shift must be >= 0, got {max_shift!r}")
+    if my == mx:  # one draw of n x 2 values: training's augmentation draws exactly these
+        return torch.randint(-my, my + 1, (n, 2), generator=generator)
     dy = torch.randint(-my, my + 1, (n,), generator=generator)
     dx = torch.randint(-mx, mx + 1, (n,), generator=generator)
     return torch.stack([dy, dx], dim=1)

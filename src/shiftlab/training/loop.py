@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._augment import random_translate
 from .precise_bn import has_batchnorm, recompute_batchnorm
 from ._rng import data_generator, epoch_seeds, seeded_global_rng
 from ._validate import check_dataset, check_validation_pair
@@ -45,6 +44,7 @@ from .checkpoint import (
     restore,
     save_checkpoint,
 )
+from shiftlab.data.canvas import random_translate
 from shiftlab.measure.runner import resolve_device
 from shiftlab.measure.validation import check_module
 
