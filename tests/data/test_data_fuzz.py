@@ -1,5 +1,6 @@
-"""Fuzzed readers (issue 11): random, truncated and forged bytes give a clear error naming the
-file (IdxFormatError / ValueError), never another exception, a hang or a large allocation."""
+"""Fuzzed readers (IDX, CIFAR, .npy, image folders; issue 11): random, truncated and forged bytes
+give a clear error naming the file (IdxFormatError / ValueError), never another exception, a hang
+or a large allocation."""
 
 from __future__ import annotations
 
@@ -103,3 +104,42 @@ def test_idx_fuzz_helpers_agree_with_the_reader(tmp_path):
     path = Path(tmp_path / "ok-idx3-ubyte")
     path.write_bytes(_valid_idx())
     assert read_idx(path).shape == (2, 3, 4)
+
+
+def _npy(shape, descr="<f4", body=b"") -> bytes:
+    import io
+
+    f = io.BytesIO()
+    np.lib.format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": tuple(shape)})
+    return f.getvalue() + body
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=400),
+                 st.builds(lambda shape, cut, tail: _npy(shape, body=bytes(8))[:cut] + tail,
+                           st.lists(st.integers(0, 2**40), min_size=0, max_size=4), st.integers(0, 200),
+                           st.binary(max_size=16))))
+def test_random_and_forged_npy_files_are_a_value_error_naming_the_file(tmp_path, data):
+    from shiftlab.data.npy import load_npy
+
+    path = tmp_path / "fuzz.npy"
+    path.write_bytes(data)
+    try:
+        array = load_npy(path)
+    except ValueError as err:
+        assert str(path) in str(err)
+    else:  # a valid file: it holds exactly what its header says, so it is small
+        assert array.nbytes <= len(data)
+
+
+@FUZZ
+@given(st.binary(max_size=300), st.booleans())
+def test_random_bytes_in_a_folder_dataset_are_a_value_error_naming_the_file(tmp_path, data, png_magic):
+    root = tmp_path / "f"
+    (root / "a").mkdir(parents=True, exist_ok=True)
+    path = root / "a" / "x.png"
+    path.write_bytes((b"\x89PNG\r\n\x1a\n" if png_magic else b"") + data)
+    try:
+        sd.load("folder", root)
+    except ValueError as err:
+        assert str(path) in str(err)
