@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_data_cifar import write_cifar
 
@@ -115,6 +115,8 @@ def _npy(shape, descr="<f4", body=b"") -> bytes:
 
 
 @FUZZ
+@example(b"\x93NUMPY\x00\x00\x11\x00" + bytes(17) + b"{")  # numpy's header parser raised tokenize.TokenError
+@example(b"\x93NUMPY\x01\x00\x06\x00\x00\x00\x00'''")
 @given(st.one_of(st.binary(max_size=400),
                  st.builds(lambda shape, cut, tail: _npy(shape, body=bytes(8))[:cut] + tail,
                            st.lists(st.integers(0, 2**40), min_size=0, max_size=4), st.integers(0, 200),

@@ -33,8 +33,8 @@ def load_npy(path: str | Path) -> np.ndarray:
             version = np.lib.format.read_magic(f)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = read_header(f, max_header_size=10_000)
-        except (ValueError, OSError, SyntaxError, TypeError) as err:
-            raise ValueError(f"{path}: not a .npy file ({err})") from err
+        except Exception as err:  # numpy's header parser raises ValueError, SyntaxError, tokenize.TokenError, ...
+            raise ValueError(f"{path}: not a .npy file ({type(err).__name__}: {err})") from err
         header_end = f.tell()
     if dtype.hasobject:
         raise ValueError(f"{path}: holds Python objects (dtype {dtype}); save a numeric array")
@@ -42,4 +42,7 @@ def load_npy(path: str | Path) -> np.ndarray:
     if claimed != size - header_end:
         raise ValueError(f"{path}: its header claims {claimed:,} bytes of data ({dtype} {shape}) but the file "
                          f"holds {size - header_end:,}; the file is damaged or truncated")
-    return np.load(path, allow_pickle=False)
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as err:  # a header numpy's own reader parses differently from the check above
+        raise ValueError(f"{path}: not a readable .npy file ({type(err).__name__}: {err})") from err
