@@ -43,7 +43,7 @@ def _read_image(path: Path, channels: int, size: tuple[int, int] | None) -> np.n
                 height, width = size
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             return np.asarray(image, dtype=np.uint8).reshape(image.height, image.width, channels)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except Exception as error:  # Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError, struct.error, ...
         raise ValueError(f"{path}: cannot read this image ({type(error).__name__}: {error}); "
                          "replace or remove the file") from error
 
