@@ -22,7 +22,6 @@ epochs, 200 evaluation images (4 jobs; a few minutes on 2 cores).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -32,19 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from shiftlab.study.results import load_results
+
 STUDY = ["--models", "strided_gap,maxpool_fc", "--conditions", "centred", "--seeds", "2", "--max-epochs", "3",
          "--n-eval", "200"]
-
-
-def measurements(results: dict) -> dict:
-    """``results.json`` without ``meta`` and the runs' wall times."""
-    d = dict(results)
-    del d["meta"]
-    for run in d["runs"]:
-        run["seconds"] = run["training"]["seconds"] = 0
-        for row in run["training"]["history"] + run["training"]["head_history"]:
-            row["seconds"] = 0
-    return d
 
 
 def run(command: list[str], out: Path) -> tuple[float, float, dict]:
@@ -55,8 +45,8 @@ def run(command: list[str], out: Path) -> tuple[float, float, dict]:
     seconds = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    results = json.loads((out / "results.json").read_text())
-    return seconds, results["meta"]["seconds"], measurements(results)
+    results = load_results(out)
+    return seconds, results.meta.seconds, results.measurements()
 
 
 def main() -> int:

@@ -14,7 +14,6 @@ import sys
 
 import pytest
 from cli_helpers import ZERO
-from study.test_study_runner import _strip_times
 
 from shiftlab.cli.main import main
 from shiftlab.study.config import StudyConfig
@@ -42,7 +41,7 @@ def shiftlab(*argv: str, ranks: bool = True) -> subprocess.CompletedProcess:
 def one(tmp_path_factory):
     out = tmp_path_factory.mktemp("one")
     assert main([*STUDY, "--workers", "1", "--no-report", "--out", str(out), "--resume"]) == 0
-    return _strip_times(load_results(out))
+    return load_results(out).measurements()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +54,7 @@ def test_a_torchrun_study_gives_the_one_process_results_and_rank0_alone_reports(
     out, done = two
     assert done.returncode == 0, done.stderr
     results = load_results(out)
-    assert _strip_times(results) == one
+    assert results.measurements() == one
     assert results.meta.ranks == 2 and results.meta.workers == 2  # one worker a rank on 2 cores
     assert done.stdout.count("4 runs in") == 1 and "with 2 worker(s) on 2 ranks" in done.stdout
     assert done.stdout.count("report: ") == 1 and (out / "report.html").is_file()
@@ -74,7 +73,7 @@ def test_a_torchrun_resume_redoes_only_the_removed_run(one, two, tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir() if p.name in kept} == kept
     assert record_paths(out, removed)[0].is_file()
     results = load_results(out)
-    assert _strip_times(results) == one and results.meta.sessions == 2
+    assert results.measurements() == one and results.meta.sessions == 2
 
 
 def test_an_error_on_rank_1_is_reported_with_its_rank_and_stops_both(two, tmp_path):

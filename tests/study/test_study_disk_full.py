@@ -4,11 +4,12 @@ of an uninterrupted study."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
+
+from shiftlab.study.results import load_results
 
 ARGS = ["--data", "digits", "--models", "strided_gap", "--conditions", "centred", "--seeds", "2", "--width", "4",
         "--max-epochs", "2", "--n-eval", "16", "--workers", "1", "--no-report"]
@@ -19,19 +20,12 @@ def study(out, *extra, preexec_fn=None):
                           capture_output=True, text=True, preexec_fn=preexec_fn, timeout=600)
 
 
-def numbers(out) -> dict:
-    results = json.loads((out / "results.json").read_text())
-    return {"runs": [(r["key"], r["summary"], [row["train_acc"] for row in r["training"]["history"]])
-                     for r in results["runs"]],
-            "cells": [c["metrics"] for c in results["analysis"]["cells"]]}
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "run"
     done = study(out)
     assert done.returncode == 0, done.stderr
-    return numbers(out)
+    return load_results(out).measurements()
 
 
 def test_a_full_disk_stops_the_study_with_one_line_and_resume_finishes_it(tmp_path, full_disk, reference):
@@ -43,4 +37,4 @@ def test_a_full_disk_stops_the_study_with_one_line_and_resume_finishes_it(tmp_pa
     assert not list(out.rglob("*.tmp"))
     resumed = study(out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert numbers(out) == reference
+    assert load_results(out).measurements() == reference

@@ -14,7 +14,6 @@ import shutil
 
 import pytest
 from spawn_ranks import run_ranks
-from test_study_runner import _strip_times
 
 from shiftlab.measure import distributed
 from shiftlab.study.config import StudyConfig
@@ -33,7 +32,7 @@ def _study(outs: list[str], resume: bool) -> dict:
     ran: list[str] = []
     results = run_study(StudyConfig(**CONFIG), outs[distributed.rank()], resume=resume, workers=1,
                         on_job=lambda key, done, total: ran.append(key))
-    return {"ran": ran, "results": _strip_times(results), "ranks": results.meta.ranks, "workers": results.meta.workers}
+    return {"ran": ran, "results": results.measurements(), "ranks": results.meta.ranks, "workers": results.meta.workers}
 
 
 def _outcome(outs: list[str], resume: bool) -> tuple[str, str]:
@@ -53,7 +52,7 @@ def _files(out, key: str) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def one(tmp_path_factory):
-    return _strip_times(run_study(StudyConfig(**CONFIG), tmp_path_factory.mktemp("one"), workers=1))
+    return run_study(StudyConfig(**CONFIG), tmp_path_factory.mktemp("one"), workers=1).measurements()
 
 
 @pytest.fixture(scope="module")

@@ -20,17 +20,6 @@ TINY = dict(data="digits", models=("strided_gap", "maxpool_fc"), conditions=("ce
             max_epochs=2, n_train=300, n_test=100, n_eval=12, n_profile=4, n_boot=100, width=4, target_accuracy=0.5)
 
 
-def _strip_times(results) -> dict:
-    """``results`` as a dict without wall times (which differ between runs)."""
-    d = results.to_dict()
-    del d["meta"]
-    for run in d["runs"]:
-        run["seconds"] = run["training"]["seconds"] = 0
-        for row in run["training"]["history"] + run["training"]["head_history"]:
-            row["seconds"] = 0
-    return d
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
@@ -81,7 +70,7 @@ def test_two_workers_give_identical_results(tiny_run, tmp_path):
     _, one = tiny_run
     two = run_study(StudyConfig(**TINY), tmp_path, workers=2)
     assert two.meta.workers == 2
-    assert _strip_times(two) == _strip_times(one)
+    assert two.measurements() == one.measurements()
 
 
 def test_existing_study_needs_resume_and_the_same_config(tiny_run, tmp_path):
@@ -107,7 +96,7 @@ def test_interrupted_study_resumes_to_the_same_numbers(tiny_run, tmp_path):
     finished = sorted(p.name for p in (tmp_path / "runs").glob("*.json"))
     assert len(finished) == 2
     resumed = run_study(config, tmp_path, resume=True, workers=1)
-    assert _strip_times(resumed) == _strip_times(full)
+    assert resumed.measurements() == full.measurements()
     # the wall time covers both sessions, and the first start is kept
     timing = json.loads((tmp_path / "timing.json").read_text())
     assert resumed.meta.sessions == timing["sessions"] == 2 and resumed.meta.started == timing["started"]
@@ -124,7 +113,7 @@ def test_a_damaged_record_is_redone_on_resume(tiny_run, tmp_path):
     json_path.write_text("{}")
     npz_path.write_bytes(b"not an npz")
     again = run_study(config, tmp_path, resume=True, workers=1)
-    assert _strip_times(again) == _strip_times(first)
+    assert again.measurements() == first.measurements()
 
 
 def test_capacity_sweep_trains_the_key_models_at_other_widths_and_pairs_them(tmp_path):

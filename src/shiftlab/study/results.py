@@ -62,6 +62,18 @@ class StudyResults:
         return {"schema_version": self.schema_version, "config": self.config, "meta": dataclasses.asdict(self.meta),
                 "runs": [r.to_dict() for r in self.runs], "analysis": self.analysis.to_dict()}
 
+    def measurements(self) -> dict:
+        """:meth:`to_dict` without ``meta`` and with every wall time set to 0: what must be
+        identical between two runs of one study (any workers, ranks, interruptions;
+        ``docs/reliability.md``, "Determinism")."""
+        d = self.to_dict()
+        del d["meta"]
+        for run in d["runs"]:
+            run["seconds"] = run["training"]["seconds"] = 0
+            for row in run["training"]["history"] + run["training"]["head_history"]:
+                row["seconds"] = 0
+        return d
+
     @classmethod
     def from_dict(cls, d: dict, *, source: str = "results") -> StudyResults:
         """Read results back; :class:`RecordError` (a ``ValueError``) names ``source`` when malformed."""
