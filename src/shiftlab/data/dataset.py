@@ -114,13 +114,25 @@ class ImageDataset:
         """
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        labels = self.labels.numpy()
-        by_class = np.argsort(labels, kind="stable")
-        class_start = np.searchsorted(labels[by_class], labels[by_class])
-        rank = np.empty(len(self), dtype=np.int64)
-        rank[by_class] = np.arange(len(self)) - class_start
-        keep = np.lexsort((labels, rank))[:n]
-        return self.subset(np.sort(keep))
+        return self.subset(np.sort(class_interleaved(self.labels)[:n]))
+
+
+def class_interleaved(labels: Tensor | np.ndarray) -> np.ndarray:
+    """Every index of ``labels`` in class-interleaved order: the first sample of each class
+    (classes in order), then the second of each, and so on (a set sorted by class would otherwise
+    start with one class only).
+
+    Shape: labels ``(N,)`` -> ``(N,)`` int64 indices.
+
+    Example:
+        >>> class_interleaved(np.array([0, 0, 0, 1, 1, 2])).tolist()
+        [0, 3, 5, 1, 4, 2]
+    """
+    values = labels.cpu().numpy() if isinstance(labels, Tensor) else np.asarray(labels)
+    by_class = np.argsort(values, kind="stable")
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[by_class] = np.arange(len(values)) - np.searchsorted(values[by_class], values[by_class])
+    return np.lexsort((values, rank))
 
 
 def to_unit_float(pixels: np.ndarray, max_value: float) -> Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from shiftlab.data.dataset import class_interleaved
 from shiftlab.measure.driver import Chunk, check_inputs, run_chunks
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import consistency_from_predictions, invariance
@@ -198,9 +199,8 @@ def measure_canvas(model: nn.Module, images: Tensor, labels: Tensor, *, shifts: 
 
 
 def explorer_images(labels: Tensor, n: int = EXPLORER_IMAGES) -> Tensor:
-    """Indices of ``n`` images that cover the classes: the first image of each class (classes in
-    order), then the second of each, and so on (an evaluation set sorted by class starts with one
-    class only).
+    """Indices of ``n`` images that cover the classes, in class-interleaved order
+    (:func:`shiftlab.data.dataset.class_interleaved`).
 
     Shape: labels ``(N,)`` -> ``(min(n, N),)`` int64.
 
@@ -208,11 +208,7 @@ def explorer_images(labels: Tensor, n: int = EXPLORER_IMAGES) -> Tensor:
         >>> explorer_images(torch.tensor([0, 0, 0, 1, 1, 2]), 4).tolist()
         [0, 3, 5, 1]
     """
-    values = labels.cpu().numpy()
-    by_class = np.argsort(values, kind="stable")
-    rank = np.empty(len(values), dtype=np.int64)
-    rank[by_class] = np.arange(len(values)) - np.searchsorted(values[by_class], values[by_class])
-    return torch.from_numpy(np.lexsort((values, rank))[:n])
+    return torch.from_numpy(class_interleaved(labels)[:n])
 
 
 def explore(model: nn.Module, images: Tensor, labels: Tensor, *, radius: int, n_images: int = EXPLORER_IMAGES,
