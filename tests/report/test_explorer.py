@@ -121,6 +121,9 @@ def test_the_page_shows_the_lowest_seed_of_each_model_and_condition_at_the_study
     for control in ("xp-condition", "xp-image", "xp-dy", "xp-dx"):
         assert f'<label for="{control}">' in section  # every control is labelled
     assert section.count('<input type="checkbox" name="xp-model"') == len({m for m, _ in cells})
+    # every model's checkbox names its layers (the zoo's description), roles or not
+    assert '<label title="conv3x3-BN-ReLU-BlurPool2d(stride 2) x3, flatten, Linear"><input type="checkbox" ' \
+           'name="xp-model" value="blurstrided_fc">' in section
 
 
 def test_a_missing_lowest_seed_falls_back_to_the_next(results):

@@ -58,3 +58,14 @@ def test_a_failure_leaves_the_previous_report(run_dir, monkeypatch):
 
 def test_a_real_study_is_not_called_a_smoke_test(built_report):
     assert "Smoke test" not in built_report.read_text(encoding="utf-8")
+
+
+def test_the_hardware_line_names_the_ranks_of_a_distributed_run(full_results, tmp_path):
+    from dataclasses import replace
+
+    from shiftlab.report.methods import methods_html
+
+    single = methods_html(full_results, tmp_path)
+    assert "ranks" not in single.split("Hardware")[1].split("Software")[0]
+    distributed = replace(full_results, meta=replace(full_results.meta, ranks=2))
+    assert "2 torch.distributed ranks, " in methods_html(distributed, tmp_path).split("Hardware")[1].split("Software")[0]

@@ -103,8 +103,9 @@ def methods_html(results: StudyResults, run_dir: Path) -> str:
                        "per-image difference. Only centred test accuracy against mean shifted accuracy (different "
                        "image sets) uses the conservative interval [low_A − high_B, high_A − low_B]; the probe is "
                        "compared with chance (0.5) by its own interval."),
-        ("Hardware", f"{meta.hardware}; device {meta.device}; {meta.workers} worker process(es), "
-                     f"{meta.threads_per_worker} thread(s) each"),
+        ("Hardware", f"{meta.hardware}; device {meta.device}; "
+                     + (f"{meta.ranks} torch.distributed ranks, " if meta.ranks > 1 else "")
+                     + f"{meta.workers} worker process(es), {meta.threads_per_worker} thread(s) each"),
         ("Software", f"torch {meta.torch_version}, shiftlab {meta.shiftlab_version}"),
         ("Wall time", f"{fmt_seconds(meta.seconds)}"
                       + (f" over {meta.sessions} sessions (resumed)" if meta.sessions > 1 else "")

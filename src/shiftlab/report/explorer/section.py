@@ -13,6 +13,7 @@ from shiftlab.report.prose import name
 from shiftlab.study.conditions import condition
 from shiftlab.study.records import RunRecord
 from shiftlab.study.results import StudyResults
+from shiftlab.zoo.spec import names, spec
 
 from .table import explorer_runs
 
@@ -65,7 +66,7 @@ def _payload(results: StudyResults, runs: list[RunRecord]) -> dict:
     return {
         "radius": first.radius, "canvas": first.canvas_shape[1:], "classes": results.meta.classes,
         "images": first.images, "labels": first.labels, "pixels": first.pixels,
-        "models": [{"id": m, "name": name(m)} for m in models],
+        "models": [{"id": m, "name": name(m), "description": spec(m).description if m in names() else m} for m in models],
         "conditions": conditions, "default_models": defaults,
         "default_condition": "centred" if "centred" in conditions else conditions[0],
         "runs": [{"model": r.model, "condition": r.condition, "seed": r.seed, "stride": r.total_stride,
@@ -81,7 +82,7 @@ def _controls(payload: dict) -> str:
                     for c in payload["conditions"])
     images = "".join(f'<option value="{i}">image {esc(index)} of the evaluation set: {esc(classes[y])}</option>'
                      for i, (index, y) in enumerate(zip(payload["images"], payload["labels"])))
-    models = "".join(f'<label><input type="checkbox" name="xp-model" value="{esc(m["id"])}"'
+    models = "".join(f'<label title="{esc(m["description"])}"><input type="checkbox" name="xp-model" value="{esc(m["id"])}"'
                      f'{" checked" if m["id"] in payload["default_models"] else ""}> {esc(m["name"])}</label>'
                      for m in payload["models"])
     position = "".join(f'<label for="xp-{axis}">{axis} ({way})</label><input type="number" id="xp-{axis}" '
