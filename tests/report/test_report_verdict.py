@@ -54,7 +54,8 @@ def test_a_comparison_straddling_the_margin_is_inconclusive_with_its_interval():
     assert p.outcome == "inconclusive"
     text = pair_text(p)
     assert text.startswith("Whether the FCN (strided_gap) is more or less translation invariant")
-    assert f"[95% CI {lo:+.2f}, {hi:+.2f}]" in text and "does not clear the margin of 0.02" in text
+    # its lower bound (0.018) would read +0.02, the margin, with two digits: it gets three
+    assert f"[95% CI {lo:+.3f}, {hi:+.3f}]" in text and "does not clear the margin of 0.02" in text
 
 
 def test_an_effect_straddling_the_margin_is_inconclusive():
@@ -116,3 +117,27 @@ def test_verdict_to_dict_is_json(full_results):
     d = json.loads(json.dumps(verdict(full_results).to_dict()))
     assert {p["kind"] for p in d["points"]} == {"pair", "mechanism", "performance", "effects", "claim", "capacity"}
     assert [c["id"] for c in d["claims"]] == [f"C{i}" for i in range(1, 10)]
+
+
+def test_a_bound_next_to_the_margin_gets_the_digits_that_show_its_side():
+    # -0.0199 and -0.0201 both round to -0.02: printed so, "inconclusive" and "less" would read alike
+    p = verdict(make_results(SIGN_FLIP)).point("fcn_vs_classic", "centred")
+    for high, outcome in ((-0.0199, "inconclusive"), (-0.0201, "less")):
+        c = dataclasses.replace(p.consistency, interval=Interval(-0.04, -0.06, high), outcome=outcome)
+        text = pair_text(dataclasses.replace(p, consistency=c, outcome=outcome))
+        assert f"difference -0.0400 [95% CI -0.0600, {high:+.4f}]" in text
+    far = dataclasses.replace(p.consistency, interval=Interval(-0.04, -0.06, -0.025), outcome="less")
+    assert "difference -0.04 [95% CI -0.06, -0.03]" in pair_text(dataclasses.replace(p, consistency=far))
+
+
+def test_an_effect_next_to_the_margin_shows_its_side_in_the_answer_and_the_tables():
+    from shiftlab.report.tables import effects_table
+
+    cells = {(m, c): Cell(consistency=0.3 + 0.4 * m.endswith("gap") + 0.1 * (c == "augmented"))
+             for m in ("strided_fc", "strided_gap", "maxpool_fc", "maxpool_gap") for c in ("centred", "augmented")}
+    results = make_results(cells, seeds=2, n_images=80, n_boot=100)
+    head = next(e for e in results.analysis.effects if e.factors == ("head",) and e.metric == "consistency")
+    near = dataclasses.replace(head, interval=Interval(0.03, 0.0199, 0.05))
+    results.analysis.effects = [near if e is head else e for e in results.analysis.effects]
+    assert "head gap vs fc: consistency +0.0300 [95% CI +0.0199, +0.0500] (inconclusive)" in verdict(results).answer
+    assert "+0.0300 [95% CI +0.0199, +0.0500]" in effects_table(effects_point(results, "consistency"), 0.02)

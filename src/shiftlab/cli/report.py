@@ -8,10 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from shiftlab.report import Verdict, build_report, verdict
+from shiftlab.report import build_report, verdict
 from shiftlab.report.explorer import EXPLORER_SCOPES, ExplorerBackfill, add_explorer
 from shiftlab.report.prose import claim_text
-from shiftlab.study.results import load_results
+from shiftlab.study.results import StudyResults, load_results
 
 __all__ = ["add_parser", "run"]
 
@@ -53,7 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _print_verdict(console: Console, v: Verdict) -> None:
+def _print_verdict(console: Console, results: StudyResults) -> None:
+    v = verdict(results)
     console.print("[bold]Answer[/]")
     for par in v.answer.split("\n\n"):
         console.print(par, highlight=False)
@@ -63,7 +64,7 @@ def _print_verdict(console: Console, v: Verdict) -> None:
     table.add_column("status")
     table.add_column("evidence", overflow="fold")
     for c in v.claims:
-        table.add_row(c.id, f"[{_STATUS_STYLE.get(c.status, '')}]{c.status}[/]", claim_text(c))
+        table.add_row(c.id, f"[{_STATUS_STYLE.get(c.status, '')}]{c.status}[/]", claim_text(c, results.analysis.margin))
     console.print(table)
 
 
@@ -94,12 +95,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             _print_backfill(console, done, run_dir)
     if args.verdict_only:
-        _print_verdict(console, verdict(load_results(run_dir)))
+        _print_verdict(console, load_results(run_dir))
         return 0
     path = build_report(run_dir)
     if args.quiet:
         console.print(str(path), highlight=False, soft_wrap=True)
         return 0
-    _print_verdict(console, verdict(load_results(run_dir)))
+    _print_verdict(console, load_results(run_dir))
     console.print(f"wrote {path} and figures in {run_dir / 'figures'}", highlight=False, soft_wrap=True)
     return 0

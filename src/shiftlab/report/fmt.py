@@ -33,14 +33,33 @@ def fmt_interval(iv: Interval | None, digits: int = 3) -> str:
     return f"{iv.estimate:.{digits}f} [{iv.low:.{d}f}, {iv.high:.{d}f}]"
 
 
-def fmt_diff(iv: Interval, digits: int = 2) -> str:
+def fmt_diff(iv: Interval, digits: int = 2, margin: float | None = None) -> str:
     """A signed difference with its confidence interval.
+
+    With the ``margin`` the interval was decided against (``docs/definitions.md``, "Intervals"),
+    the bounds get as many more digits (up to 6) as it takes for none to read as ``±margin`` when
+    it is not: an upper bound of -0.0199 printed as -0.02 would contradict its "inconclusive".
 
     Example:
         >>> fmt_diff(Interval(0.1, 0.07, 0.13))
         '+0.10 [95% CI +0.07, +0.13]'
+        >>> fmt_diff(Interval(0.1, 0.07, 0.13), margin=0.02)
+        '+0.10 [95% CI +0.07, +0.13]'
+        >>> fmt_diff(Interval(-0.04, -0.06, -0.0199), margin=0.02), fmt_diff(Interval(-0.04, -0.06, -0.0201), margin=0.02)
+        ('-0.0400 [95% CI -0.0600, -0.0199]', '-0.0400 [95% CI -0.0600, -0.0201]')
     """
+    if margin is not None:
+        digits = _separating_digits((iv.low, iv.high), margin, digits)
     return f"{iv.estimate:+.{digits}f} [{round(100 * iv.level):d}% CI {iv.low:+.{digits}f}, {iv.high:+.{digits}f}]"
+
+
+def _separating_digits(bounds: tuple[float, float], margin: float, digits: int, most: int = 6) -> int:
+    """The fewest digits (at least ``digits``, at most ``most``) at which no bound that differs
+    from ``±margin`` is printed as ``±margin``'s own rounding."""
+    for d in range(digits, most):
+        if all(round(b, d) not in (round(margin, d), round(-margin, d)) or b in (margin, -margin) for b in bounds):
+            return d
+    return most
 
 
 def fmt_error(value: float | None) -> str:

@@ -67,7 +67,7 @@ def _value(cell: CellStats | None, metric: str) -> str:
 
 def _diff_clause(label: str, c: Comparison, a: CellStats | None, b: CellStats | None, metric: str) -> str:
     """``"consistency 0.312 vs 0.212, difference +0.10 [95% CI +0.07, +0.13]"``."""
-    return f"{label} {_value(a, metric)} vs {_value(b, metric)}, difference {fmt_diff(c.interval)}"
+    return f"{label} {_value(a, metric)} vs {_value(b, metric)}, difference {fmt_diff(c.interval, margin=c.margin)}"
 
 
 _INVARIANT = {"more": "is more translation invariant than", "less": "is less translation invariant than",
@@ -90,7 +90,7 @@ def pair_text(p: PairPoint) -> str:
     if p.conditional is not None:
         text += (f"; conditional consistency (over the images each classifies correctly at the centre) "
                  f"{_value(p.a, 'consistency_correct')} vs {_value(p.b, 'consistency_correct')}, difference "
-                 f"{fmt_diff(p.conditional.interval)}, {p.conditional.outcome}")
+                 f"{fmt_diff(p.conditional.interval, margin=p.conditional.margin)}, {p.conditional.outcome}")
         if p.outcome in ("more", "less") and p.conditional.outcome == p.outcome:
             text += ", so the difference is not an effect of accuracy"
         elif p.outcome in ("more", "less"):
@@ -107,14 +107,15 @@ _SIGNATURE = {"more": "higher at the multiples: the aliasing signature",
               "about the same": "about the same at every shift: no aliasing signature"}
 
 
-def mechanism_text(p: MechanismPoint) -> str:
-    """Why a model is (not) invariant: its aliasing signature and its first downsampling layer."""
+def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
+    """Why a model is (not) invariant: its aliasing signature (decided against ``margin``) and its
+    first downsampling layer."""
     who = name(p.model)
     if p.aligned is None or p.unaligned is None:
         text = f"{_cap(who)}: agreement at multiples of the total stride not measured."
     else:
         diff = fmt_diff(Interval(p.aligned.estimate - p.unaligned.estimate, p.aligned.low - p.unaligned.high,
-                                 p.aligned.high - p.unaligned.low, p.aligned.level))
+                                 p.aligned.high - p.unaligned.low, p.aligned.level), margin=margin)
         sig = (_SIGNATURE[p.signature] if p.signature in _SIGNATURE
                else f"an inconclusive difference of {diff}")
         text = (f"{_cap(who)} agrees with its unshifted prediction {fmt_interval(p.aligned)} at the non-zero multiples "
@@ -181,8 +182,10 @@ def capacity_text(p: CapacityPoint) -> str:
     parts = []
     for r in p.rows:
         size = f"{fmt_int(r.a.params)} vs {fmt_int(r.b.params)} parameters" if r.a and r.b else "size n/a"
-        cons = f"consistency {fmt_diff(r.consistency.interval)} ({r.consistency.outcome})" if r.consistency else ""
-        acc = (f"test accuracy {fmt_diff(r.accuracy.interval)} ({r.performance})" if r.accuracy else "")
+        cons = (f"consistency {fmt_diff(r.consistency.interval, margin=r.consistency.margin)} ({r.consistency.outcome})"
+                if r.consistency else "")
+        acc = (f"test accuracy {fmt_diff(r.accuracy.interval, margin=r.accuracy.margin)} ({r.performance})"
+               if r.accuracy else "")
         parts.append(f"width {r.width} ({size}): " + ", ".join(x for x in (cons, acc) if x))
     return f"{lead}: " + "; ".join(parts) + "."
 
@@ -192,8 +195,8 @@ def _levels(e: Effect, k: int) -> str:
     return f"{_FACTORS.get(e.factors[k], e.factors[k])} {a} vs {b}"
 
 
-def effect_text(e: Effect, outcome: str) -> str:
-    """A factorial effect with its interval and decision.
+def effect_text(e: Effect, outcome: str, margin: float | None = None) -> str:
+    """A factorial effect with its interval and decision (against ``margin``).
 
     Example:
         >>> effect_text(Effect("main", ("head",), (("gap", "fc"),), "consistency", Interval(0.37, 0.26, 0.49)), "more")
@@ -201,10 +204,10 @@ def effect_text(e: Effect, outcome: str) -> str:
     """
     what = _levels(e, 0) if e.kind == "main" else f"interaction of {_levels(e, 0)} and {_levels(e, 1)}"
     metric = {"test_accuracy": "test accuracy"}.get(e.metric, e.metric)
-    return f"{what}: {metric} {fmt_diff(e.interval)} ({outcome})"
+    return f"{what}: {metric} {fmt_diff(e.interval, margin=margin)} ({outcome})"
 
 
-def _effects_paragraph(p: EffectsPoint) -> str:
+def _effects_paragraph(p: EffectsPoint, margin: float) -> str:
     if not p.effects:
         return ("Where the invariance comes from: not measured as factorial effects (the models and conditions of this "
                 "run do not form a balanced design).")
@@ -212,14 +215,14 @@ def _effects_paragraph(p: EffectsPoint) -> str:
     inter = [(e, o) for e, o in p.effects if e.kind == "interaction"]
     text = ("Where the invariance comes from, as main effects of the balanced factorial on consistency (each level "
             "against the other, averaged over every combination of the other factors): "
-            + "; ".join(effect_text(e, o) for e, o in mains) + ".")
+            + "; ".join(effect_text(e, o, margin) for e, o in mains) + ".")
     strong = [(e, o) for e, o in inter if o in ("more", "less")]
     if strong:
-        text += (" The factors interact (" + "; ".join(effect_text(e, o) for e, o in strong) + "): the effect of one "
+        text += (" The factors interact (" + "; ".join(effect_text(e, o, margin) for e, o in strong) + "): the effect of one "
                  "depends on the level of the other, so only matched pairs, not averages over unlike models, answer "
                  "the question.")
     elif inter:
-        text += " No two-way interaction clears the margin (" + "; ".join(effect_text(e, o) for e, o in inter) + ")."
+        text += " No two-way interaction clears the margin (" + "; ".join(effect_text(e, o, margin) for e, o in inter) + ")."
     return text
 
 
@@ -227,7 +230,7 @@ def _claim_intervals(r: ClaimResult, suffix: str) -> dict[str, Interval]:
     return {k[: -len(suffix)]: v for k, v in r.intervals.items() if k.endswith(suffix)}
 
 
-def _transfer_text(r: ClaimResult) -> str:
+def _transfer_text(r: ClaimResult, margin: float | None = None) -> str:
     if r.status == NOT_MEASURED:
         return "Transfer (C9): not measured" + (f" ({'; '.join(r.notes)})." if r.notes else ".")
     parts = []
@@ -235,7 +238,7 @@ def _transfer_text(r: ClaimResult) -> str:
         if ":" in key:
             continue
         t, c = r.intervals[f"{key}:transfer:consistency"], r.intervals[f"{key}:control:consistency"]
-        parts.append(f"{key} {fmt(t.estimate)} vs {fmt(c.estimate)}, difference {fmt_diff(diff)} "
+        parts.append(f"{key} {fmt(t.estimate)} vs {fmt(c.estimate)}, difference {fmt_diff(diff, margin=margin)} "
                      f"({r.outcomes[f'{key}:consistency']})")
     text = ("Transfer (C9): on the held-out classes, trained only at the centre, consistency with a trunk trained on "
             "translated objects of the other classes against a trunk trained on centred ones: " + "; ".join(parts)
@@ -263,8 +266,9 @@ def _probe_text(r: ClaimResult) -> str:
     return text
 
 
-def claim_text(r: ClaimResult) -> str:
-    """The measured evidence of a claim, one or a few sentences."""
+def claim_text(r: ClaimResult, margin: float | None = None) -> str:
+    """The measured evidence of a claim, one or a few sentences; ``margin``: the one its
+    differences were decided against (their intervals get the digits that show it)."""
     n, iv, o = r.numbers, r.intervals, r.outcomes
     notes = f" ({'; '.join(r.notes)})" if r.notes else ""
     if r.status == NOT_MEASURED and not (n or iv):
@@ -292,7 +296,7 @@ def claim_text(r: ClaimResult) -> str:
         exact = [f"{k.split(':')[0]} {fmt_error(v)} at multiples of S, {fmt_error(n.get(k.replace('aligned', 'other')))} "
                  "elsewhere" for k, v in n.items() if k.endswith(":circular_error_aligned")]
         canvas = [f"{k.split(':')[0]} {fmt(iv[k.split(':')[0] + ':aligned'].estimate)} vs "
-                  f"{fmt(iv[k.split(':')[0] + ':unaligned'].estimate)}, difference {fmt_diff(v)} ({o[k]})"
+                  f"{fmt(iv[k.split(':')[0] + ':unaligned'].estimate)}, difference {fmt_diff(v, margin=margin)} ({o[k]})"
                   for k, v in iv.items() if k.endswith(":aligned-unaligned")]
         text = []
         if exact:
@@ -307,32 +311,32 @@ def claim_text(r: ClaimResult) -> str:
         text = "Max-pool models, centred training: " + "; ".join(per)
         if "effect:maxpool-strided" in iv:
             text += (f". Main effect of max-pool over strided downsampling on consistency: "
-                     f"{fmt_diff(iv['effect:maxpool-strided'])} ({o['effect:maxpool-strided']})")
+                     f"{fmt_diff(iv['effect:maxpool-strided'], margin=margin)} ({o['effect:maxpool-strided']})")
         return text + notes + "."
     if r.id == "C6":
         labels = {"fcn_head": "strided trunk, gap minus fc", "maxpool_head": "max-pool trunk, gap minus fc",
                   "effect:gap-fc": "main effect of the head, gap minus fc"}
-        return ("Consistency, " + "; ".join(f"{labels[k]}: {fmt_diff(v)} ({o[k]})" for k, v in iv.items())
+        return ("Consistency, " + "; ".join(f"{labels[k]}: {fmt_diff(v, margin=margin)} ({o[k]})" for k, v in iv.items())
                 + notes + ".")
     if r.id == "C7":
         labels = {"head:gap-fc": "global-pool head (vs FC)", "condition:augmented-centred": "augmentation (vs centred)"}
-        src = [f"{labels.get(k, k.split(':')[1].replace('-', ' vs ') + ' downsampling')} {fmt_diff(iv[k])} ({o[k]})"
+        src = [f"{labels.get(k, k.split(':')[1].replace('-', ' vs ') + ' downsampling')} {fmt_diff(iv[k], margin=margin)} ({o[k]})"
                for k in iv if k.split(":")[0] in ("head", "condition", "downsampling")]
         text = "Main effects on consistency: " + "; ".join(src) if src else "No factorial effects"
         if "fcn_vs_classic:test_accuracy" in o:
             perf = o["fcn_vs_classic:test_accuracy"]
             text += (". FCN minus classic CNN test accuracy: "
                      + ("not compared, a model under-fits" if perf == UNDER_FITS
-                        else f"{fmt_diff(iv['fcn_vs_classic:test_accuracy'])} ({perf})"))
+                        else f"{fmt_diff(iv['fcn_vs_classic:test_accuracy'], margin=margin)} ({perf})"))
         if "strided_gap:centred-shifted_accuracy" in iv:
             text += (f". The FCN's centred test accuracy minus its accuracy over the shift set: "
-                     f"{fmt_diff(iv['strided_gap:centred-shifted_accuracy'])} "
+                     f"{fmt_diff(iv['strided_gap:centred-shifted_accuracy'], margin=margin)} "
                      f"({o['strided_gap:centred-shifted_accuracy']}): how much the centred test images carry")
         return text + notes + "."
     if r.id == "C8":
         return _probe_text(r)
     if r.id == "C9":
-        return _transfer_text(r)
+        return _transfer_text(r, margin)
     return "; ".join(f"{k} {fmt_interval(v)}" for k, v in iv.items()) + notes + "."
 
 
@@ -397,11 +401,12 @@ def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> 
         if extra:
             paragraphs.append(f"{_cap(_CONDITIONS.get(cond, cond))}: " + " ".join(extra))
     mech = {p.model: p for p in points if isinstance(p, MechanismPoint)}
-    why = [mechanism_text(mech[m]) for m in ("strided_gap", "blurstrided_gap", "maxpool_gap") if m in mech]
+    margin = results.analysis.margin
+    why = [mechanism_text(mech[m], margin) for m in ("strided_gap", "blurstrided_gap", "maxpool_gap") if m in mech]
     twin = comparison(results, "fcn_twin", ref, "unaligned")
     if twin is not None:
         why.append(f"A blur before each decimation changes the FCN's agreement at the unaligned shifts by "
-                   f"{fmt_diff(twin.interval)} ({twin.outcome}).")
+                   f"{fmt_diff(twin.interval, margin=twin.margin)} ({twin.outcome}).")
     if why:
         paragraphs.append("Why (the mechanism): " + " ".join(why))
     perf = [p for p in points if isinstance(p, PerformancePoint) and p.outcome not in (NOT_MEASURED, UNDER_FITS)]
@@ -414,10 +419,10 @@ def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> 
         paragraphs.append("Capacity (the matched pairs trained at several widths, centred): " + " ".join(capacity))
     effects = next((p for p in points if isinstance(p, EffectsPoint) and p.metric == "consistency"), None)
     if effects is not None:
-        paragraphs.append(_effects_paragraph(effects))
+        paragraphs.append(_effects_paragraph(effects, margin))
     claims = {p.id: p.result for p in points if isinstance(p, ClaimPoint)}
-    tail = [text for key, render in (("transfer", _transfer_text), ("probe", _probe_text)) if key in claims
-            and (text := render(claims[key]))]
+    tail = [text for key, render in (("transfer", lambda r: _transfer_text(r, margin)), ("probe", _probe_text))
+            if key in claims and (text := render(claims[key]))]
     if tail:
         paragraphs.append(" ".join(tail))
     missing = [m for m in ROLES if m not in models(results)]

@@ -4,7 +4,7 @@ its intervals), the factorial effects, the claims (``docs/study.md``, "Report").
 from __future__ import annotations
 
 
-from shiftlab.stats import Interval
+from shiftlab.stats import Comparison, Interval
 from shiftlab.study.analysis import CellStats
 from shiftlab.study.conditions import CONDITIONS
 from shiftlab.study.results import StudyResults
@@ -46,10 +46,10 @@ def points_table(v: Verdict) -> str:
             for label, c, metric in (("consistency", p.consistency, "consistency"),
                                      ("conditional consistency", p.conditional, "consistency_correct")):
                 rows.append(_pair_row(p.pair.question, p.pair.a, p.pair.b, p.condition, label, p.a, p.b, metric,
-                                      c.interval if c else None, c.outcome if c else "not measured"))
+                                      c, c.outcome if c else "not measured"))
         elif isinstance(p, PerformancePoint):
             rows.append(_pair_row(p.pair.question, p.pair.a, p.pair.b, p.condition, "test accuracy", p.a, p.b,
-                                  "test_accuracy", p.accuracy.interval if p.accuracy else None, p.outcome,
+                                  "test_accuracy", p.accuracy, p.outcome,
                                   ", ".join(p.under_fitting)))
     head = ("<thead><tr><th>question</th><th>A</th><th>B</th><th>condition</th><th>metric</th><th>A</th><th>B</th>"
             "<th>A − B [95% CI]</th><th>outcome</th></tr></thead>")
@@ -57,10 +57,10 @@ def points_table(v: Verdict) -> str:
 
 
 def _pair_row(question: str, a: str, b: str, condition: str, label: str, ca: CellStats | None, cb: CellStats | None,
-              metric: str, diff: Interval | None, outcome: str, note: str = "") -> str:
+              metric: str, diff: Comparison | None, outcome: str, note: str = "") -> str:
     va = _iv(ca.metrics.get(metric)) if ca is not None else "–"
     vb = _iv(cb.metrics.get(metric)) if cb is not None else "–"
-    d = esc(fmt_diff(diff)) if diff is not None else "–"
+    d = esc(fmt_diff(diff.interval, margin=diff.margin)) if diff is not None else "–"
     extra = f'<br><span class="ci">{esc(note)} under-fits</span>' if outcome == UNDER_FITS and note else ""
     return (f'<tr><td>{esc(question)}</td><td class="model">{_model(a)}</td><td class="model">{_model(b)}</td>'
             f"<td>{esc(condition)}</td>"
@@ -82,7 +82,7 @@ def capacity_table(v: Verdict) -> str:
                                                r.consistency.outcome if r.consistency else "not measured"),
                                               ("test accuracy", r.accuracy, "test_accuracy", r.performance)):
                 rows.append(_pair_row(p.pair.question, p.pair.a, p.pair.b, f"width {r.width} ({size} params)", label,
-                                      r.a, r.b, metric, c.interval if c else None, outcome, note))
+                                      r.a, r.b, metric, c, outcome, note))
     if not rows:
         return ""
     head = ("<thead><tr><th>question</th><th>A</th><th>B</th><th>width (params A / B)</th><th>metric</th><th>A</th>"
@@ -133,22 +133,25 @@ def _describe(cond: str) -> str:
     return condition(cond).description[:1].upper() + condition(cond).description[1:] + "."
 
 
-def effects_table(p: EffectsPoint) -> str:
+def effects_table(p: EffectsPoint, margin: float) -> str:
+    """The factorial effects of ``p``, each with its interval and its decision against ``margin``."""
     if not p.effects:
         return ('<p class="note">Not measured: the cells of this run do not form a balanced design '
                 "(every downsampling × every head × centred and augmented).</p>")
     rows = "".join(
         f"<tr><td>{esc(e.kind)}</td><td>{esc(' × '.join(f'{f}: {a} vs {b}' for f, (a, b) in zip(e.factors, e.levels)))}"
-        f'</td><td class="num">{esc(fmt_diff(e.interval))}</td><td>{_badge(o)}</td></tr>' for e, o in p.effects)
+        f'</td><td class="num">{esc(fmt_diff(e.interval, margin=margin))}</td><td>{_badge(o)}</td></tr>' for e, o in p.effects)
     return ("<table><thead><tr><th>effect</th><th>levels</th><th>estimate [95% CI]</th><th>outcome</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>")
 
 
-def claims_table(results: list[ClaimResult]) -> str:
+def claims_table(results: list[ClaimResult], margin: float) -> str:
+    """Every claim: its text, what it expects, its measured status and evidence (differences
+    decided against ``margin``)."""
     by_id = {r.id: r for r in results}
     rows = "".join(
         f"<tr><td>{esc(c.id)}</td><td>{esc(c.text)}<br><span class=\"ci\">expected: {esc(c.expected)}</span></td>"
-        f"<td>{_badge(by_id[c.id].status)}</td><td>{esc(prose.claim_text(by_id[c.id]))}</td></tr>"
+        f"<td>{_badge(by_id[c.id].status)}</td><td>{esc(prose.claim_text(by_id[c.id], margin))}</td></tr>"
         for c in CLAIMS if c.id in by_id)
     return ('<table class="claims"><thead><tr><th>#</th><th>claim</th><th>status</th><th>evidence (measured)</th>'
             f"</tr></thead><tbody>{rows}</tbody></table>")
