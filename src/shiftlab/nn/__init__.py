@@ -4,6 +4,7 @@ convolutions as ``conv(stride 1) -> pool(stride)`` with the same weights."""
 
 from .aps import APSPool2d, aps_pool2d
 from .blurpool import PAD_TYPES, BlurPool2d, binomial_kernel2d, blur_pool2d
+from .dense_max import MaxPool2d, dense_max2d
 from .downsample import MaxAPSPool2d, MaxBlurPool2d, aps_conv, blurred_conv
 
 __all__ = [
@@ -12,9 +13,11 @@ __all__ = [
     "BlurPool2d",
     "MaxAPSPool2d",
     "MaxBlurPool2d",
+    "MaxPool2d",
     "aps_conv",
     "aps_pool2d",
     "binomial_kernel2d",
     "blur_pool2d",
     "blurred_conv",
+    "dense_max2d",
 ]

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from .aps import APSPool2d, Norm, _parse_norm
 from .blurpool import BlurPool2d, _check_input, _check_int
+from .dense_max import MaxPool2d
 
 __all__ = ["MaxAPSPool2d", "MaxBlurPool2d", "aps_conv", "blurred_conv"]
 
@@ -63,7 +64,7 @@ class MaxBlurPool2d(nn.Module):
     ) -> None:
         super().__init__()
         self.channels = channels
-        self.pool = nn.MaxPool2d(_check_int(kernel_size, "kernel_size", 1), stride=1)
+        self.pool = MaxPool2d(_check_int(kernel_size, "kernel_size", 1), stride=1)
         self.blur = BlurPool2d(channels, stride=stride, filt_size=filt_size, pad_type=pad_type)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -113,7 +114,7 @@ class MaxAPSPool2d(nn.Module):
         super().__init__()
         self.channels = channels
         self.kernel_size = _check_int(kernel_size, "kernel_size", 1)
-        self.pool = nn.MaxPool2d(kernel_size, stride=1)
+        self.pool = MaxPool2d(kernel_size, stride=1)
         self.aps = APSPool2d(channels, stride=stride, norm=norm, filt_size=filt_size)
         if _parse_norm(norm) == math.inf and kernel_size >= 2 and filt_size == 1:
             warnings.warn(
