@@ -47,3 +47,37 @@ def test_damaged_results(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 2
     assert "not a valid run record" in _one_line_error(capsys)
     assert not (run_dir / "report.html").exists()
+
+
+def test_a_published_run_compressed_with_xz_rebuilds_the_same_page(run_dir, tmp_path, capsys):
+    import lzma
+
+    assert main(["report", str(run_dir), "--quiet"]) == 0
+    published = tmp_path / "docs" / run_dir.name  # the page names its directory: the same name
+    published.mkdir(parents=True)
+    (published / "results.json.xz").write_bytes(lzma.compress((run_dir / "results.json").read_bytes()))
+    assert main(["report", str(published), "--quiet"]) == 0
+    page = (published / "report.html").read_text()
+    assert page.replace(str(published), str(run_dir)) == (run_dir / "report.html").read_text()  # its rebuild command
+    assert main(["report", str(published / "results.json.xz"), "--verdict-only"]) == 2  # RUN_DIR, not the file
+    capsys.readouterr()
+
+
+def test_a_damaged_or_hostile_xz_file_is_an_error_that_says_so(run_dir, tmp_path, capsys, monkeypatch):
+    import lzma
+
+    from shiftlab.study import results as results_module
+
+    published = tmp_path / "published"
+    published.mkdir()
+    whole = lzma.compress((run_dir / "results.json").read_bytes())
+    (published / "results.json.xz").write_bytes(whole[: len(whole) // 2])
+    assert main(["report", str(published)]) == 2
+    assert "damaged" in _one_line_error(capsys) and not (published / "report.html").exists()
+    (published / "results.json.xz").write_bytes(b"not xz at all")
+    assert main(["report", str(published)]) == 2
+    assert "damaged" in _one_line_error(capsys)
+    (published / "results.json.xz").write_bytes(lzma.compress(b" " * 5000))  # a bomb, scaled down
+    monkeypatch.setattr(results_module, "MAX_RESULTS_BYTES", 4096)
+    assert main(["report", str(published)]) == 2
+    assert "expands to more than 4,096 bytes" in _one_line_error(capsys)

@@ -21,7 +21,8 @@ examples:
   shiftlab report runs/study --verdict-only
   shiftlab report runs/study --explorer           # a study run before the shift explorer existed
 
-Reads RUN_DIR/results.json (written by `shiftlab study`) and writes RUN_DIR/figures/*.png and
+Reads RUN_DIR/results.json (written by `shiftlab study`; or results.json.xz, as the runs published in
+docs/results/ ship it) and writes RUN_DIR/figures/*.png and
 *.svg and RUN_DIR/report.html: one self-contained page (figures embedded, nothing fetched from
 the network) with the answer point by point, the factorial table with 95% intervals, main
 effects and interactions, the figures, the shift explorer (move one image, see every model's

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import io
 import json
+import lzma
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from shiftlab.io import write_json_atomic, write_text_atomic
 from shiftlab.study.analysis import Analysis
 from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord
 
-__all__ = ["StudyMeta", "StudyResults", "load_results", "write_results"]
+__all__ = ["MAX_RESULTS_BYTES", "RESULTS_FILES", "StudyMeta", "StudyResults", "load_results", "results_path", "write_results"]
 
 
 @dataclass
@@ -89,16 +90,43 @@ class StudyResults:
             raise RecordError(f"{source} is not a valid results file ({type(err).__name__}: {err})") from err
 
 
+#: Results files a run directory may hold, in the order they are looked for: ``shiftlab study``
+#: writes the first; a published run (``docs/results/``) may ship it compressed with ``xz``.
+RESULTS_FILES = ("results.json", "results.json.xz")
+#: The most a compressed results file may expand to (a full study is about 10 MB).
+MAX_RESULTS_BYTES = 1 << 30
+
+
+def results_path(run_dir: str | Path) -> Path:
+    """The results file of ``run_dir``: ``results.json``, else ``results.json.xz`` when only that
+    exists (the first name when neither does, for the error message)."""
+    run_dir = Path(run_dir)
+    return next((run_dir / name for name in RESULTS_FILES if (run_dir / name).is_file()), run_dir / RESULTS_FILES[0])
+
+
+def _read_xz(path: Path) -> bytes:
+    """The decompressed bytes of ``path``, refusing more than :data:`MAX_RESULTS_BYTES`."""
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    data = decompressor.decompress(path.read_bytes(), max_length=MAX_RESULTS_BYTES + 1)
+    if len(data) > MAX_RESULTS_BYTES:
+        raise RecordError(f"{path} expands to more than {MAX_RESULTS_BYTES:,} bytes: not a results file")
+    if not decompressor.eof:
+        raise RecordError(f"{path} is damaged (the xz stream is truncated)")
+    return data
+
+
 def load_results(path: str | Path) -> StudyResults:
-    """Read ``results.json`` (or the run directory holding it)."""
+    """Read a results file: ``results.json``, ``results.json.xz`` (the same JSON compressed with
+    ``xz``, as published runs ship it), or the run directory holding either (:func:`results_path`)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "results.json"
+        path = results_path(path)
     try:
-        payload = json.loads(path.read_text())
+        raw = _read_xz(path) if path.suffix == ".xz" else path.read_bytes()
+        payload = json.loads(raw.decode("utf-8"))
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{path} not found: run `shiftlab study --out {path.parent}` first") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, lzma.LZMAError) as err:
         raise RecordError(f"{path} is damaged ({err}); `shiftlab study --out {path.parent} --resume` rewrites it") from err
     return StudyResults.from_dict(payload, source=str(path))
 
