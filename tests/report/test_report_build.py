@@ -69,3 +69,24 @@ def test_the_hardware_line_names_the_ranks_of_a_distributed_run(full_results, tm
     assert "ranks" not in single.split("Hardware")[1].split("Software")[0]
     distributed = replace(full_results, meta=replace(full_results.meta, ranks=2))
     assert "2 torch.distributed ranks, " in methods_html(distributed, tmp_path).split("Hardware")[1].split("Software")[0]
+
+
+def test_figures_are_palette_pngs_that_look_like_the_full_colour_render(full_results, monkeypatch):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from shiftlab.report.figures import style
+
+    for spec in FIGURES:
+        png, _ = style.render(spec.draw(full_results))
+        with monkeypatch.context() as m:
+            m.setattr(style, "_palette_png", lambda png: png)
+            full, _ = style.render(spec.draw(full_results))
+        ours, theirs = Image.open(io.BytesIO(png)), Image.open(io.BytesIO(full))
+        assert ours.mode == "P" and theirs.mode == "RGBA" and ours.size == theirs.size
+        a = np.asarray(ours.convert("RGB"), dtype=float)
+        b = np.asarray(theirs.convert("RGB"), dtype=float)
+        assert np.abs(a - b).mean() < 1.0, spec.name  # under one grey level on average
+        assert len(png) < 0.6 * len(full), spec.name
