@@ -1,4 +1,5 @@
-"""The dense (stride-1) max of MaxBlurPool and MaxAPSPool, fast where nothing needs its gradient.
+"""The dense (stride-1) max of MaxBlurPool and MaxAPSPool, fast where nothing needs its gradient
+(``docs/definitions.md``, "Conversion", the dense max).
 
 ``torch.nn.functional.max_pool2d`` with ``stride=1`` is slow on CPU: on a ``(256, 16, 49, 49)``
 batch with ``kernel_size=2`` it takes about 5x as long as the same max taken separably, first over
