@@ -26,6 +26,16 @@ def test_options_map_to_the_config():
     full = study_cli.config_from_args(parse("--preset", "full", "--data", "fashion-mnist"))
     assert full.seeds == 5 and len(full.models) == 15 and full.data == "fashion-mnist"
     assert study_cli.config_from_args(parse()) == StudyConfig()
+    fashion = study_cli.config_from_args(parse("--data", "fashion-mnist", "--n-train", "4000", "--n-test", "1000"))
+    assert (fashion.n_train, fashion.n_test) == (4000, 1000)
+    assert study_cli.config_from_args(parse("--quick")).n_train == 1000  # the preset's cap stays unless given
+
+
+@pytest.mark.parametrize("option", ["--n-train", "--n-test"])
+def test_an_image_cap_below_one_is_a_clear_error(option, tmp_path, capsys):
+    assert main(["study", option, "0", "--out", str(tmp_path / "run")]) == 2
+    assert f"{option[2:].replace('-', '_')} must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_help_explains_presets_and_workers(capsys):

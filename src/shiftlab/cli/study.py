@@ -70,6 +70,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-epochs", type=int, help="most training epochs; training stops earlier at the target accuracy")
     p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged (default 0.98)")
     p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
+    p.add_argument("--n-train", type=int, help="cap on training images, class-balanced (default: all; Fashion-MNIST "
+                   "has 60,000: --n-train 4000 --n-test 1000 gives MNIST-5k's sizes)")
+    p.add_argument("--n-test", type=int, help="cap on test images, class-balanced (default: all)")
     p.add_argument("--workers", type=int, default=None,
                    help=f"worker processes, one torch thread each (default: the number of cores, {default_workers()} here; "
                    "under torchrun, per rank: the cores over the ranks on the host); results are identical for any number")
@@ -91,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         "quick" if args.quick else args.preset, data=args.data, data_root=args.data_root, models=_split(args.models),
         conditions=_split(args.conditions), seeds=args.seeds, width=args.width, max_epochs=args.max_epochs,
         target_accuracy=args.target_accuracy, n_eval=args.n_eval, capacity_widths=_widths(args.capacity_widths),
+        n_train=args.n_train, n_test=args.n_test,
     )
 
 

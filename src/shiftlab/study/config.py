@@ -102,6 +102,9 @@ class StudyConfig:
                      "probe_epochs", "n_profile", "n_boot"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 (or None for all images), got {getattr(self, name)}")
         if not 0 < self.target_accuracy <= 1:
             raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
         if not 0 < self.margin < 1:
