@@ -71,3 +71,51 @@ def test_sigkill_at_three_points_then_resume_gives_the_uninterrupted_results(tmp
     assert not list(out.rglob("*.tmp"))  # a killed writer's temporary files are removed on resume
     assert resumed.meta.sessions == kills + 1  # every killed session counted, with its time up to its last job
     assert resumed.meta.seconds > 0
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux: /proc/PID/task/*/children)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited
+
+
+def test_sigterm_to_the_command_alone_stops_its_workers_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    argv = ["study", "--data", "digits", "--models", "strided_gap,maxpool_fc", "--conditions", "centred", "--seeds", "2",
+            "--max-epochs", "3", "--target-accuracy", "1.0", "--width", "4", "--n-train", "300", "--n-test", "100",
+            "--n-eval", "12", "--workers", "2", "--no-report", "--out", str(out)]
+    child = subprocess.Popen([sys.executable, "-m", "shiftlab", *argv], stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline, workers = time.monotonic() + 120, []
+        while child.poll() is None and time.monotonic() < deadline and not mid_training(out, 0):
+            workers = _children(child.pid) or workers
+            time.sleep(0.02)
+        workers = _children(child.pid) or workers
+        assert child.poll() is None and len(workers) >= 2, "the study finished (or never trained) before the signal"
+        child.send_signal(signal.SIGTERM)  # the command alone, as `kill PID` or a scheduler does
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        for pid in (p for p in workers if _alive(p) and child.returncode != 143):  # a failed run leaves no orphans
+            os.kill(pid, signal.SIGKILL)
+    assert child.returncode == 143
+    assert "shiftlab study: terminated (SIGTERM)" in err and "rerun with --resume" in err and "Traceback" not in err
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in workers if _alive(p)], "worker processes outlived the command"

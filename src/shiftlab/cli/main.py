@@ -18,6 +18,7 @@ from contextlib import nullcontext
 
 from shiftlab import __version__
 from shiftlab.cli import measure, report, study
+from shiftlab.cli.signals import Terminated, sigterm_raises
 from shiftlab.cli.torchrun import SPREAD, Launch, launch_from_env, process_group, quiet, rank_device
 from shiftlab.measure.distributed import PeerFailure
 
@@ -90,7 +91,8 @@ def _run(args: argparse.Namespace, launch: Launch | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 ok, 2 bad usage or input, 130 interrupted)."""
+    """Run the CLI; returns the process exit code (0 ok, 2 bad usage or input, 130 interrupted by
+    Ctrl-C, 143 stopped by SIGTERM: both unwind the same way, :mod:`shiftlab.cli.signals`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -100,11 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         launch = launch_from_env()
         rank = "" if launch is None else f"rank {launch.rank}: "
-        return _run(args, launch)
-    except KeyboardInterrupt:
+        with sigterm_raises():
+            return _run(args, launch)
+    except KeyboardInterrupt as err:
         hint = " (finished epochs are checkpointed: rerun with --resume to continue)" if args.command == "study" else ""
-        print(f"shiftlab {args.command}: {rank}interrupted{hint}", file=sys.stderr)
-        return 130
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        print(f"shiftlab {args.command}: {rank}{what}{hint}", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
     except Exception as err:
         if args.debug:
             traceback.print_exc()
