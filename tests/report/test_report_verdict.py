@@ -141,3 +141,16 @@ def test_an_effect_next_to_the_margin_shows_its_side_in_the_answer_and_the_table
     results.analysis.effects = [near if e is head else e for e in results.analysis.effects]
     assert "head gap vs fc: consistency +0.0300 [95% CI +0.0199, +0.0500] (inconclusive)" in verdict(results).answer
     assert "+0.0300 [95% CI +0.0199, +0.0500]" in effects_table(effects_point(results, "consistency"), 0.02)
+
+
+def test_an_inconclusive_aliasing_signature_prints_the_paired_interval_it_was_decided_on(full_results):
+    from shiftlab.report.prose import mechanism_text
+
+    p = verdict(full_results).point("mechanism:strided_gap")
+    assert p.gap == full_results.analysis.cell("strided_gap", "centred").metrics["aliasing_gap"]
+    paired = Interval(0.03, 0.01, 0.05)  # straddles the margin: inconclusive
+    text = mechanism_text(dataclasses.replace(p, gap=paired, signature="inconclusive"), 0.02)
+    assert "(an inconclusive difference of +0.03 [95% CI +0.01, +0.05])" in text
+    unmeasured = mechanism_text(dataclasses.replace(p, gap=None, signature="not measured"), 0.02)
+    assert "(their difference not measured)" in unmeasured and "inconclusive" not in unmeasured
+    assert verdict(full_results).to_dict()["points"]  # the gap goes to JSON with the other intervals

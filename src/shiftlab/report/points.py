@@ -89,8 +89,8 @@ class MechanismPoint:
     """Why ``model`` is or is not invariant, in one condition.
 
     ``aligned`` / ``unaligned``: agreement with the unshifted prediction at the non-zero multiples
-    of the total stride ``stride`` / at other shifts; ``signature``: the decision on their
-    (conservative) difference; ``layer``: the first downsampling layer with its mean errors;
+    of the total stride ``stride`` / at other shifts; ``gap``: their difference, paired within each
+    image (the cell's ``aliasing_gap``); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
     ``outcome``: "aliasing", "boundary", "aliasing and boundary", "neither" or "not measured".
     """
 
@@ -99,6 +99,7 @@ class MechanismPoint:
     stride: int | None
     aligned: Interval | None
     unaligned: Interval | None
+    gap: Interval | None
     signature: str
     layer: str | None
     aligned_error: float | None
@@ -111,9 +112,10 @@ class MechanismPoint:
         return f"mechanism:{self.model}"
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("aligned", "unaligned")}
-        d.update(kind="mechanism", id=self.id, aligned=None if self.aligned is None else self.aligned.to_dict(),
-                 unaligned=None if self.unaligned is None else self.unaligned.to_dict())
+        intervals = ("aligned", "unaligned", "gap")
+        d = {k: v for k, v in self.__dict__.items() if k not in intervals}
+        d.update({k: None if getattr(self, k) is None else getattr(self, k).to_dict() for k in intervals})
+        d.update(kind="mechanism", id=self.id)
         return d
 
 
@@ -135,7 +137,7 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
         found = [name for name, yes in (("aliasing", u_in >= ALIASING_RATIO * floor),
                                          ("boundary", full >= BOUNDARY_RATIO * floor)) if yes]
         outcome = " and ".join(found) or "neither"
-    return MechanismPoint(model, condition, stride, al, un, signature, layer.name if layer else None, full, a_in, u_in,
+    return MechanismPoint(model, condition, stride, al, un, gap, signature, layer.name if layer else None, full, a_in, u_in,
                           outcome)
 
 

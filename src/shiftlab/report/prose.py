@@ -114,10 +114,12 @@ def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
     if p.aligned is None or p.unaligned is None:
         text = f"{_cap(who)}: agreement at multiples of the total stride not measured."
     else:
-        diff = fmt_diff(Interval(p.aligned.estimate - p.unaligned.estimate, p.aligned.low - p.unaligned.high,
-                                 p.aligned.high - p.unaligned.low, p.aligned.level), margin=margin)
-        sig = (_SIGNATURE[p.signature] if p.signature in _SIGNATURE
-               else f"an inconclusive difference of {diff}")
+        if p.signature in _SIGNATURE:
+            sig = _SIGNATURE[p.signature]
+        elif p.gap is not None:  # the interval the signature was decided on
+            sig = f"an inconclusive difference of {fmt_diff(p.gap, margin=margin)}"
+        else:
+            sig = "their difference not measured"
         text = (f"{_cap(who)} agrees with its unshifted prediction {fmt_interval(p.aligned)} at the non-zero multiples "
                 f"of its total stride S = {p.stride} and {fmt_interval(p.unaligned)} at other shifts ({sig}).")
     if p.outcome == NOT_MEASURED:
