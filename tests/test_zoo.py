@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import shiftlab.zoo as zoo
-from shiftlab.nn import BlurPool2d, MaxAPSPool2d, MaxBlurPool2d
+from shiftlab.nn import BlurPool2d, Conv2d, MaxAPSPool2d, MaxBlurPool2d
 from shiftlab.zoo import ZooNet, ZooSpec, build, count_parameters, describe, names, spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -156,7 +156,7 @@ def test_module_paths_and_layers_follow_the_spec(name: str) -> None:
 
 def test_blurstrided_stage_is_conv_bn_relu_blurpool() -> None:
     model = build("blurstrided_gap")
-    assert [type(m) for m in model.features[:4]] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, BlurPool2d]
+    assert [type(m) for m in model.features[:4]] == [Conv2d, nn.BatchNorm2d, nn.ReLU, BlurPool2d]
     blurs = layers_of(model, BlurPool2d)
     assert [(b.channels, b.stride, b.filt_size, b.pad_type) for b in blurs] == [
         (16, 2, 4, "reflect"), (32, 2, 4, "reflect"), (64, 2, 4, "reflect")]

@@ -4,6 +4,7 @@ convolutions as ``conv(stride 1) -> pool(stride)`` with the same weights."""
 
 from .aps import APSPool2d, aps_pool2d
 from .blurpool import PAD_TYPES, BlurPool2d, binomial_kernel2d, blur_pool2d
+from .circular_pad import CircularPad2d, Conv2d, circular_pad2d
 from .dense_max import MaxPool2d, dense_max2d
 from .downsample import MaxAPSPool2d, MaxBlurPool2d, aps_conv, blurred_conv
 
@@ -11,6 +12,8 @@ __all__ = [
     "PAD_TYPES",
     "APSPool2d",
     "BlurPool2d",
+    "CircularPad2d",
+    "Conv2d",
     "MaxAPSPool2d",
     "MaxBlurPool2d",
     "MaxPool2d",
@@ -18,6 +21,7 @@ __all__ = [
     "aps_pool2d",
     "binomial_kernel2d",
     "blur_pool2d",
+    "circular_pad2d",
     "blurred_conv",
     "dense_max2d",
 ]

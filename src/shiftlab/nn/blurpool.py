@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .circular_pad import circular_pad2d
+
 __all__ = ["PAD_TYPES", "BlurPool2d", "binomial_kernel2d", "blur_pool2d"]
 
 #: Supported ``pad_type`` values and the :func:`torch.nn.functional.pad` mode each maps to.
@@ -99,7 +101,8 @@ def _blur_pool(x: Tensor, filt: Tensor, stride: int, pad_type: str) -> Tensor:
     if k == 1:
         return x[..., ::stride, ::stride]
     before, after = (k - 1) // 2, k // 2  # k // 2 == ceil((k - 1) / 2)
-    padded = F.pad(x, (before, after, before, after), mode=PAD_TYPES[pad_type])
+    pad = (before, after, before, after)
+    padded = circular_pad2d(x, pad) if pad_type == "circular" else F.pad(x, pad, mode=PAD_TYPES[pad_type])
     return F.conv2d(padded, filt, stride=stride, groups=x.shape[1])
 
 

@@ -18,11 +18,11 @@ import math
 import warnings
 from collections import OrderedDict
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .aps import APSPool2d, Norm, _parse_norm
 from .blurpool import BlurPool2d, _check_input, _check_int
+from .circular_pad import circular_pad2d
 from .dense_max import MaxPool2d
 
 __all__ = ["MaxAPSPool2d", "MaxBlurPool2d", "aps_conv", "blurred_conv"]
@@ -127,7 +127,7 @@ class MaxAPSPool2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         extra = self.kernel_size - 1
-        padded = F.pad(_check_input(x, self.channels), (0, extra, 0, extra), mode="circular")
+        padded = circular_pad2d(_check_input(x, self.channels), (0, extra, 0, extra))
         return self.aps(self.pool(padded))
 
 

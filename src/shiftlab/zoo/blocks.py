@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from shiftlab.measure.runner import measuring
-from shiftlab.nn import BlurPool2d, MaxAPSPool2d, MaxBlurPool2d
+from shiftlab.nn import BlurPool2d, CircularPad2d, Conv2d, MaxAPSPool2d, MaxBlurPool2d
 
 __all__ = [
     "DOWNSAMPLING_OPTIONS",
@@ -70,7 +70,7 @@ def trunk(
     cin = in_channels
     for c in stage_widths(width):
         layers.append(
-            nn.Conv2d(cin, c, 3, stride=conv_stride, padding=1, padding_mode=padding_mode)
+            Conv2d(cin, c, 3, stride=conv_stride, padding=1, padding_mode=padding_mode)
         )
         layers.append(nn.BatchNorm2d(c))
         layers.append(nn.ReLU())
@@ -110,7 +110,7 @@ def _max_blur_pool(channels: int, padding_mode: str, filt_size: int, pad_type: s
                           pad_type=pad_type)
     if padding_mode == "circular":
         layer.pool = nn.Sequential(OrderedDict([
-            ("pad", nn.CircularPad2d((0, 1, 0, 1))), ("pool", nn.MaxPool2d(2, stride=1))]))
+            ("pad", CircularPad2d((0, 1, 0, 1))), ("pool", nn.MaxPool2d(2, stride=1))]))
     return layer
 
 
