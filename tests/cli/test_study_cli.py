@@ -77,3 +77,14 @@ def test_a_dataset_typo_fails_and_leaves_no_run_directory_behind(tmp_path, capsy
 def test_zero_workers_is_a_clear_error(tmp_path, capsys):
     assert main(["study", "--workers", "0", "--out", str(tmp_path / "run")]) == 2
     assert "workers must be >= 1" in capsys.readouterr().err
+
+
+def test_resume_with_a_larger_max_epochs_says_what_trains_on_and_a_smaller_one_is_refused(tmp_path, capsys):
+    tiny = ["--quick", "--data", "digits", "--models", "maxpool_fc", "--conditions", "centred", "--seeds", "1",
+            "--n-eval", "8", "--workers", "1", "--no-report", "--target-accuracy", "0.99", "--out", str(tmp_path)]
+    assert main(["study", *tiny, "--max-epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["study", *tiny, "--max-epochs", "2", "--resume"]) == 0
+    assert "--max-epochs 2 (the run directory had 1): the runs that stopped at 1 epochs" in capsys.readouterr().out
+    assert main(["study", *tiny, "--max-epochs", "1", "--resume"]) == 2
+    assert "only a larger --max-epochs than 2" in capsys.readouterr().err

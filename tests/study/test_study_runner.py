@@ -116,6 +116,40 @@ def test_a_damaged_record_is_redone_on_resume(tiny_run, tmp_path):
     assert again.measurements() == first.measurements()
 
 
+def test_a_larger_max_epochs_on_resume_trains_on_only_the_runs_that_stopped_short(tmp_path):
+    # after one epoch strided_gap has training accuracy 0.23 (reaches 0.2), maxpool_fc 0.16 (does not)
+    base = {**TINY, "conditions": ("centred",), "seeds": 1, "target_accuracy": 0.2}
+    first = run_study(StudyConfig(**{**base, "max_epochs": 1}), tmp_path / "a", workers=1)
+    converged = {r.model: r.training.converged for r in first.runs}
+    assert converged == {"strided_gap": True, "maxpool_fc": False}
+    kept = record_paths(tmp_path / "a", Job("strided_gap", "centred", 0).key)[0].read_bytes()
+    extended = run_study(StudyConfig(**{**base, "max_epochs": 3}), tmp_path / "a", resume=True, workers=1)
+    fresh = run_study(StudyConfig(**{**base, "max_epochs": 3}), tmp_path / "b", workers=1)
+    assert record_paths(tmp_path / "a", Job("strided_gap", "centred", 0).key)[0].read_bytes() == kept
+    assert extended.measurements() == fresh.measurements()
+    curves = [[(row["train_acc"], row["train_loss"]) for row in r.training.history] for r in (extended.runs[1], fresh.runs[1])]
+    assert curves[0] == curves[1] and len(curves[0]) > 1  # maxpool_fc trained on from its first epoch's checkpoint
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["max_epochs"] == 3
+    with pytest.raises(ValueError, match="differs in: max_epochs.*only a larger --max-epochs than 3"):
+        run_study(StudyConfig(**{**base, "max_epochs": 2}), tmp_path / "a", resume=True, workers=1)
+
+
+def test_stopped_short_looks_at_every_phase_and_never_at_a_run_without_target():
+    from shiftlab.study.records import TrainingRecord
+
+    def rows(*accs):
+        return [{"epoch": i + 1, "train_acc": a, "train_loss": 1.0, "seconds": 0.1} for i, a in enumerate(accs)]
+
+    def record(history, head=(), target=0.9):
+        return TrainingRecord(len(history), None, target, 0.0, 0.0, 0.0, history, list(head))
+
+    assert record(rows(0.5, 0.8)).stopped_short(3) and not record(rows(0.5, 0.8)).stopped_short(2)
+    assert not record(rows(0.5, 0.95)).stopped_short(5)  # reached the target: finished
+    assert record(rows(0.95), head=rows(0.5, 0.6)).stopped_short(3)  # a transfer run's new head stopped short
+    assert record(rows(0.5, 0.6), head=rows(0.95)).stopped_short(3)  # ... or its trunk
+    assert not record(rows(0.5, 0.6), target=None).stopped_short(10)  # the probe: a fixed number of epochs
+
+
 def test_capacity_sweep_trains_the_key_models_at_other_widths_and_pairs_them(tmp_path):
     from shiftlab.study.checkpoints import load_study_model
 

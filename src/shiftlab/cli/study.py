@@ -67,7 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--capacity-widths", metavar="W,W",
                    help="capacity sweep: also train the key models (strided_gap, maxpool_fc, maxpool_gap, blurstrided_gap) "
                         "centred at these widths, e.g. 8,32 (full: 8,32; 'none' for no sweep)")
-    p.add_argument("--max-epochs", type=int, help="most training epochs; training stops earlier at the target accuracy")
+    p.add_argument("--max-epochs", type=int, help="most training epochs; training stops earlier at the target accuracy. With --resume a larger "
+                   "value than the run directory's trains on the runs that stopped there below the target")
     p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged (default 0.98)")
     p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
     p.add_argument("--n-train", type=int, help="cap on training images, class-balanced (default: all; Fashion-MNIST "
@@ -182,7 +183,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     rank, size = distributed.rank(), distributed.world_size()
     with distributed.all_or_none():  # before any progress bar: a wrong --out fails at once
-        distributed.first_rank(lambda: check_run_dir(config, out, args.resume))
+        saved_cap = distributed.first_rank(lambda: check_run_dir(config, out, args.resume))
+    if saved_cap is not None and rank == 0:
+        console.print(f"--max-epochs {config.max_epochs} (the run directory had {saved_cap}): the runs that stopped "
+                      f"at {saved_cap} epochs below the target accuracy train on from their checkpoints")
     t0 = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeLeftColumn())

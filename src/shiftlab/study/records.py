@@ -162,6 +162,16 @@ class TrainingRecord:
     history: list[dict]
     head_history: list[dict] = field(default_factory=list)
 
+    def stopped_short(self, max_epochs: int) -> bool:
+        """Whether a phase (the model, or a transfer run's trunk or new head) ended below the target
+        after fewer than ``max_epochs`` epochs: it was trained under a lower cap, and a study
+        resumed with ``max_epochs`` trains it on (``docs/study.md``, "Resume"). Never for a run
+        without a target (the probe)."""
+        target = self.target_accuracy
+        return target is not None and any(
+            phase and len(phase) < max_epochs and phase[-1]["train_acc"] < target
+            for phase in (self.history, self.head_history))
+
 
 @dataclass
 class RunRecord:

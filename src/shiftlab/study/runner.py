@@ -76,11 +76,15 @@ def jobs_of(config: StudyConfig) -> list[Job]:
                for m in config.capacity_models for s in range(config.seeds)])
 
 
-def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> None:
-    """Raise when ``out`` holds another study (without ``resume``) or one with another config."""
+def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> int | None:
+    """Raise when ``out`` holds another study (without ``resume``) or one with another config.
+
+    One change is allowed on resume: a larger ``max_epochs`` (the runs that stopped at the saved
+    cap below the target train on: :meth:`~shiftlab.study.records.TrainingRecord.stopped_short`);
+    then the saved cap is returned, else None."""
     saved = out / "config.json"
     if not saved.exists():
-        return
+        return None
     if not resume:
         raise FileExistsError(f"{out} already holds a study; pass --resume to continue it, or choose another --out")
     try:
@@ -88,24 +92,32 @@ def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> None:
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError) as err:
         raise ValueError(f"{saved} is damaged ({err}); delete it (the runs are kept) and resume again") from err
     mine = config.to_dict()
-    if old != mine:
-        diff = sorted(k for k in set(old) | set(mine) if old.get(k) != mine.get(k))
-        raise ValueError(f"--resume with a different configuration than {saved} (differs in: {', '.join(diff)}); "
-                         "use the same options or another --out")
+    if old == mine:
+        return None
+    diff = sorted(k for k in set(old) | set(mine) if old.get(k) != mine.get(k))
+    if diff == ["max_epochs"] and mine["max_epochs"] > old["max_epochs"]:
+        return int(old["max_epochs"])
+    raise ValueError(f"--resume with a different configuration than {saved} (differs in: {', '.join(diff)}); "
+                     f"use the same options (only a larger --max-epochs than {old['max_epochs']} may change) "
+                     "or another --out")
 
 
-def _finished(out: Path, job: Job) -> tuple[RunRecord, dict[str, np.ndarray]] | None:
-    """The saved record and per-image arrays of ``job``, or None when it has not finished or its
-    files are damaged (then they are removed, and the job is redone)."""
+def _finished(out: Path, job: Job, max_epochs: int) -> tuple[RunRecord, dict[str, np.ndarray]] | None:
+    """The saved record and per-image arrays of ``job``, or None when it has not finished, its
+    files are damaged (then they are removed, and the job is redone), or its training stopped
+    below the target before ``max_epochs`` (then it trains on from its checkpoint and its files
+    are replaced when it finishes)."""
     json_path, npz_path = record_paths(out, job.key)
     if not json_path.exists():
         return None
     try:
-        return RunRecord.from_dict(json.loads(json_path.read_text()), source=str(json_path)), load_per_image(npz_path)
+        record = RunRecord.from_dict(json.loads(json_path.read_text()), source=str(json_path))
+        per_image = load_per_image(npz_path)
     except (RecordError, UnicodeDecodeError, json.JSONDecodeError, FileNotFoundError):
         json_path.unlink(missing_ok=True)
         npz_path.unlink(missing_ok=True)
         return None
+    return None if record.training.stopped_short(max_epochs) else (record, per_image)
 
 
 def _absent(out: Path) -> set[Path]:
@@ -343,7 +355,7 @@ def _results(config: StudyConfig, out: Path, jobs: list[Job], data: StudyData, t
     """Read every run back, analyse, write ``results.json`` and ``results.csv``."""
     records, per_image = [], []
     for job in jobs:
-        finished = _finished(out, job)
+        finished = _finished(out, job, config.max_epochs)
         if finished is None:  # pragma: no cover (a job that returned has written its files)
             raise RecordError(f"run {job.key} finished but its record is missing")
         records.append(finished[0])
@@ -414,7 +426,8 @@ def run_study(
             with distributed.all_or_none():
                 data = _arrive(config, out, resume)
                 started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
-                here = _Arrival(frozenset(job.key for job in jobs if resume and _finished(out, job)), socket.gethostname())
+                here = _Arrival(frozenset(job.key for job in jobs if resume and _finished(out, job, config.max_epochs)),
+                                socket.gethostname())
                 arrivals = distributed.all_gather(here)
             finished = frozenset().union(*(arrival.finished for arrival in arrivals))
             todo = [job for job in jobs if job.key not in finished]
