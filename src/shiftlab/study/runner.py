@@ -457,7 +457,7 @@ def run_study(
                 parts = distributed.all_gather(RankTiming(rank, here.host, len(mine), mine_workers,
                                                           time.perf_counter() - t_jobs))
                 missing = distributed.first_rank(
-                    lambda: [job.key for job in jobs if not record_paths(out, job.key)[0].exists()])
+                    lambda: [job.key for job in jobs if _finished(out, job, config.max_epochs) is None])
                 _collect(out, missing, arrivals, shares)
                 if clock is not None:
                     clock.ranks(parts)
