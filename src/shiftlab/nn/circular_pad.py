@@ -1,19 +1,25 @@
-"""Circular padding with a cheap backward pass (``docs/definitions.md``, "Circular padding").
+"""Circular padding with a cheap backward pass that keeps the input's layout
+(``docs/definitions.md``, "Circular padding").
 
 ``F.pad(x, pad, mode="circular")`` is a chain of in-place slice copies, and autograd
 differentiates it copy by copy: each one zero-fills a full-size gradient, copies slices and
-adds, about 17 kernel launches for one 2-D pad. In a small network trained on a CPU that is a
-third of a training step (``strided_gap`` at width 16, ``(64, 1, 48, 48)`` batches, one thread:
-``benchmarks/bench_circular_pad.py`` prints the ratio). :func:`circular_pad2d` computes the same
-forward with ``F.pad`` and the gradient directly: the padded gradient's wrapped borders are
-added back onto the rows and columns they were copied from, in the reverse order of the forward
-copies (bottom, top, right, left), which is the order autograd adds them in, so the gradient is
-equal *bit for bit* and training is unchanged. :class:`Conv2d` and :class:`CircularPad2d` are
-``nn.Conv2d`` and ``nn.CircularPad2d`` (same arguments, ``state_dict`` and outputs) that pad
+adds, about 17 kernel launches for one 2-D pad. It also returns a contiguous tensor for a
+channels-last input, so every later layer of a channels-last network runs in the slower layout.
+:func:`circular_pad2d` writes the same values in the input's layout (the interior, then the
+wrapped columns, then the wrapped rows) and computes the gradient directly: the padded
+gradient's wrapped borders are added back onto the rows and columns they were copied from, in
+the reverse order of ``F.pad``'s copies (bottom, top, right, left), which is the order autograd
+adds them in, so the gradient is equal *bit for bit*. :class:`Conv2d` and :class:`CircularPad2d`
+are ``nn.Conv2d`` and ``nn.CircularPad2d`` (same arguments, ``state_dict`` and outputs) that pad
 this way; the zoo, BlurPool and APS use them.
 
-Where nothing needs a gradient, or while ``torch.jit``/``torch.export``/ONNX trace the model,
-``F.pad`` itself runs: exporters see the standard operator.
+Training steps of the zoo's channels-last models at width 16 on ``(64, 1, 48, 48)`` batches, one
+thread, are 1.4-3.2x faster (``benchmarks/bench_circular_pad.py`` prints the ratios) and end with
+the same weights, except APS models *with circular convolutions*: their phase choice (an argmax
+over polyphase norms) can flip where two norms tie to rounding, and a tensor's layout changes
+the rounding of those norms, so there the two layouts can give runs that differ as two seeds do.
+While ``torch.jit``/``torch.export``/ONNX trace a model, ``F.pad`` runs: exporters see the
+standard operator.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ class _CircularPad2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:  # type: ignore[override]
         ctx.pad = pad
-        return F.pad(x, pad, mode="circular")
+        return _padded_copy(x, pad)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
@@ -50,18 +56,41 @@ class _CircularPad2dFunction(torch.autograd.Function):
         return g[..., top:h - bottom, left:w - right], None
 
 
+def _padded_copy(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
+    """``F.pad(x, pad, mode="circular")``'s values for ``0 <= pad <= size``, written in ``x``'s layout
+    (channels-last stays channels-last): the interior, the left and right columns, then the top and
+    bottom rows (corners included) copied from the padded rows."""
+    left, right, top, bottom = pad
+    h, w = x.shape[-2:]
+    layout = torch.channels_last if _channels_last(x) else torch.contiguous_format
+    out = torch.empty((*x.shape[:-2], h + top + bottom, w + left + right), dtype=x.dtype, device=x.device,
+                      memory_format=layout)
+    rows = slice(top, top + h)
+    out[..., rows, left:left + w] = x
+    if left:
+        out[..., rows, :left] = x[..., :, w - left:]
+    if right:
+        out[..., rows, left + w:] = x[..., :, :right]
+    if top:
+        out[..., :top, :] = out[..., h:h + top, :]
+    if bottom:
+        out[..., top + h:, :] = out[..., top:top + bottom, :]
+    return out
+
+
 def _traced() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
 
 
 def circular_pad2d(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
-    """Pad the last two dims of ``x`` circularly: ``F.pad(x, pad, mode="circular")``, with the same
-    values and the same gradient bit for bit, the gradient computed in 4 slice additions.
+    """Pad the last two dims of ``x`` circularly: the values and the gradient of
+    ``F.pad(x, pad, mode="circular")`` bit for bit, the output in ``x``'s memory format, the gradient
+    computed in 4 slice additions.
 
     Args:
         x: ``(N, C, H, W)`` or ``(C, H, W)``.
         pad: ``(left, right, top, bottom)``, each ``<=`` the size it wraps (as ``F.pad`` requires).
-            A negative entry (a crop) goes to ``F.pad`` unchanged.
+            A negative entry (a crop) or a larger one goes to ``F.pad`` (which crops, or raises).
 
     Returns:
         ``(..., H + top + bottom, W + left + right)``.
@@ -74,9 +103,17 @@ def circular_pad2d(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
     pad = tuple(int(p) for p in pad)
     if len(pad) != 4:
         raise ValueError(f"circular_pad2d: pad must be (left, right, top, bottom), got {pad}")
-    if min(pad) < 0 or x.dim() not in (3, 4) or not (torch.is_grad_enabled() and x.requires_grad) or _traced():
-        return F.pad(x, pad, mode="circular")
-    return _CircularPad2dFunction.apply(x, pad)
+    h, w = x.shape[-2:] if x.dim() >= 2 else (0, 0)
+    if _traced() or x.dim() not in (3, 4) or min(pad) < 0 or max(pad[:2]) > w or max(pad[2:]) > h:
+        return F.pad(x, pad, mode="circular")  # F.pad's own checks and messages for impossible pads
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _CircularPad2dFunction.apply(x, pad)
+    return _padded_copy(x, pad)
+
+
+def _channels_last(x: Tensor) -> bool:
+    """Whether ``x`` is a 4-D channels-last tensor (and not also plain contiguous, as with 1 channel)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 class CircularPad2d(nn.CircularPad2d):
