@@ -36,10 +36,20 @@ CASES = [("strided_gap", "circular"), ("maxpool_fc", "circular"), ("blurstrided_
          ("maxblur_gap", "circular"), ("aps_gap", "circular"), ("aps_gap", "zeros")]
 
 
+def _padding(reference: bool) -> contextlib.AbstractContextManager:
+    """``reference``: plain ``F.pad`` (autograd's backward, the layout dropped), as while tracing; else shiftlab's."""
+    return mock.patch.object(circular_pad_module, "_traced", return_value=True) if reference else contextlib.nullcontext()
+
+
+def _row(label: str, fast: list[float], slow: list[float], identical: bool) -> str:
+    f, s = statistics.median(fast) * 1e3, statistics.median(slow) * 1e3
+    return f"{label:28s} {f:12.1f} {s:10.1f} {s / f:16.2f}x  {'yes' if identical else 'NO'}"
+
+
 def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, reference: bool) -> float:
     """Seconds per Adam step; ``reference``: autograd through ``F.pad`` instead of the direct gradient."""
     opt = torch.optim.Adam(model.parameters(), lr=0.003)
-    with mock.patch.object(circular_pad_module, "_traced", return_value=True) if reference else contextlib.nullcontext():
+    with _padding(reference):
         start = time.perf_counter()
         for _ in range(steps):
             opt.zero_grad()
@@ -73,9 +83,7 @@ def main() -> None:
         for _ in range(args.repeats):
             t_fast.append(_train(fast, x, y, args.steps, reference=False))
             t_slow.append(_train(slow, x, y, args.steps, reference=True))
-        f, s = statistics.median(t_fast) * 1e3, statistics.median(t_slow) * 1e3
-        print(f"{name + ' (' + padding + ')':28s} {f:12.1f} {s:10.1f} {s / f:16.2f}x  {'yes' if identical else 'NO'}",
-              flush=True)
+        print(_row(f"{name} ({padding})", t_fast, t_slow, identical), flush=True)
     batch = torch.randn(4 * args.batch, 1, 48, 48, generator=g).contiguous(memory_format=torch.channels_last)
     print(f"\nmeasurement forward passes (torch.no_grad, eval), batch {batch.shape[0]}: F.pad's values either way, "
           "the layout kept or dropped")
@@ -83,22 +91,19 @@ def main() -> None:
     for name, padding in CASES:
         model = build(name, num_classes=10, in_channels=1, width=16, input_size=(48, 48), padding_mode=padding,
                       seed=0).to(memory_format=torch.channels_last).eval()
+        outputs, times = {}, {False: [], True: []}
         with torch.no_grad():
-            ours = model(batch)
-            with mock.patch.object(circular_pad_module, "_traced", return_value=True):
-                theirs = model(batch)
-            t_fast, t_slow = [], []
+            for reference in (False, True):
+                with _padding(reference):
+                    outputs[reference] = model(batch)
             for _ in range(args.repeats):
-                start = time.perf_counter()
-                model(batch)
-                t_fast.append(time.perf_counter() - start)
-                with mock.patch.object(circular_pad_module, "_traced", return_value=True):
-                    start = time.perf_counter()
-                    model(batch)
-                    t_slow.append(time.perf_counter() - start)
-        f, s = statistics.median(t_fast) * 1e3, statistics.median(t_slow) * 1e3
-        print(f"{name + ' (' + padding + ')':28s} {f:12.1f} {s:10.1f} {s / f:16.2f}x  "
-              f"{'yes' if torch.equal(ours, theirs) else 'NO'}", flush=True)
+                for reference in (False, True):
+                    with _padding(reference):
+                        start = time.perf_counter()
+                        model(batch)
+                        times[reference].append(time.perf_counter() - start)
+        print(_row(f"{name} ({padding})", times[False], times[True], torch.equal(outputs[False], outputs[True])),
+              flush=True)
 
 
 if __name__ == "__main__":
