@@ -1,7 +1,8 @@
 """A study under a real 2-process gloo group (``docs/study.md``, "Running under torchrun"): each
 rank in its own run directory, as on two nodes without a shared filesystem. The ranks split the
 jobs (each run exactly once), rank 0's directory receives every run and the results equal one
-process's; a resume takes a run another rank holds without redoing it; a rank that cannot start
+process's; a resume takes a run another rank holds without redoing it, and one with a larger
+``--max-epochs`` trains on the runs that stopped short wherever they are; a rank that cannot start
 stops both, and rank 0 leaves nothing behind; a second study on a running directory is refused on
 every rank."""
 
@@ -27,10 +28,11 @@ CONFIG = dict(data="digits", models=("strided_gap", "maxpool_fc"), conditions=("
 KEYS = [job.key for job in jobs_of(StudyConfig(**CONFIG))]
 
 
-def _study(outs: list[str], resume: bool) -> dict:
-    """One rank: the study into this rank's directory; what it ran and what it returned."""
+def _study(outs: list[str], resume: bool, changes: dict | None = None) -> dict:
+    """One rank: the study (``CONFIG`` with ``changes``) into this rank's directory; what it ran
+    and what it returned."""
     ran: list[str] = []
-    results = run_study(StudyConfig(**CONFIG), outs[distributed.rank()], resume=resume, workers=1,
+    results = run_study(StudyConfig(**{**CONFIG, **(changes or {})}), outs[distributed.rank()], resume=resume, workers=1,
                         on_job=lambda key, done, total: ran.append(key))
     return {"ran": ran, "results": results.measurements(), "ranks": results.meta.ranks, "workers": results.meta.workers}
 
@@ -94,6 +96,30 @@ def test_a_resume_takes_a_run_that_only_another_rank_holds_without_redoing_it(on
     assert _files(outs[0], key) == before
     assert ranks[0]["results"] == ranks[1]["results"] == one
     assert json.loads((outs[0] / "timing.json").read_text())["sessions"] == 2
+
+
+#: Stops every run at the epoch cap below the target: a resume with a larger cap trains them on.
+SHORT = {"target_accuracy": 0.999, "seeds": 1}
+
+
+def test_a_resume_with_a_larger_cap_trains_on_every_short_run_and_rank0_collects_them(tmp_path):
+    outs = [tmp_path / "node0", tmp_path / "node1"]
+    first = run_ranks(_study, [str(o) for o in outs], False, {**SHORT, "max_epochs": 1})
+    held_by_1 = first[1]["ran"]
+    assert held_by_1 and all(_record(outs[0], key)["training"]["epochs"] == 1 for key in KEYS_SHORT)
+    ranks = run_ranks(_study, [str(o) for o in outs], True, {**SHORT, "max_epochs": 2})
+    assert sorted(ranks[0]["ran"] + ranks[1]["ran"]) == sorted(KEYS_SHORT)  # every short run trained on, once
+    fresh = run_study(StudyConfig(**{**CONFIG, **SHORT, "max_epochs": 2}), tmp_path / "fresh", workers=1)
+    assert ranks[0]["results"] == ranks[1]["results"] == fresh.measurements()  # as if started with the cap of 2
+    for key in held_by_1:  # rank 0's directory has rank 1's trained-on record, not its stale one
+        assert _record(outs[0], key) == _record(outs[1], key) and _record(outs[0], key)["training"]["epochs"] == 2
+
+
+KEYS_SHORT = [job.key for job in jobs_of(StudyConfig(**{**CONFIG, **SHORT}))]
+
+
+def _record(out, key: str) -> dict:
+    return json.loads(record_paths(out, key)[0].read_text())
 
 
 def test_a_rank_that_cannot_start_stops_both_and_rank0_leaves_nothing(tmp_path):
