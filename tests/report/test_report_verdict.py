@@ -82,6 +82,9 @@ def test_an_under_fitting_model_is_reported_as_under_fitting_not_as_worse():
     p = v.point("performance:fcn_vs_classic", "centred")
     assert p.outcome == "under-fits" and p.under_fitting == ("strided_gap",)
     assert "strided_gap (0.854 centred)" in v.answer and "training accuracy < target 0.98" in v.answer
+    # the pair left out names its condition: in another condition, where both converge, it is compared
+    assert ("the FCN (strided_gap) against the classic max-pool CNN (maxpool_fc) (trained on centred objects)"
+            in v.answer)
     assert "less accurate" not in v.answer and "worse" not in v.answer.replace("better or worse", "")
     assert v.claim("C7").outcomes["fcn_vs_classic:test_accuracy"] == "under-fits"
 

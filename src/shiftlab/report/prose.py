@@ -366,8 +366,10 @@ def _lead(a: PairPoint | None, b: PairPoint | None) -> str:
 
 
 def _under_fitting_text(points: list[PerformancePoint]) -> str:
-    """One sentence for every performance pair left out because a model under-fits."""
-    pairs = list(dict.fromkeys(f"{name(p.pair.a)} against {name(p.pair.b)}" for p in points))
+    """One sentence for every performance pair left out because a model under-fits, each pair with
+    its condition (the same pair may be compared in another condition, where both converged)."""
+    pairs = list(dict.fromkeys(f"{name(p.pair.a)} against {name(p.pair.b)} ({_CONDITIONS.get(p.condition, p.condition)})"
+                               for p in points))
     cells: dict[str, list[str]] = {}
     for p in points:
         for c in (p.a, p.b):
