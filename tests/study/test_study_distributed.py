@@ -102,6 +102,13 @@ def test_a_resume_takes_a_run_that_only_another_rank_holds_without_redoing_it(on
 SHORT = {"target_accuracy": 0.999, "seeds": 1}
 
 
+KEYS_SHORT = [job.key for job in jobs_of(StudyConfig(**{**CONFIG, **SHORT}))]
+
+
+def _record(out, key: str) -> dict:
+    return json.loads(record_paths(out, key)[0].read_text())
+
+
 def test_a_resume_with_a_larger_cap_trains_on_every_short_run_and_rank0_collects_them(tmp_path):
     outs = [tmp_path / "node0", tmp_path / "node1"]
     first = run_ranks(_study, [str(o) for o in outs], False, {**SHORT, "max_epochs": 1})
@@ -113,13 +120,6 @@ def test_a_resume_with_a_larger_cap_trains_on_every_short_run_and_rank0_collects
     assert ranks[0]["results"] == ranks[1]["results"] == fresh.measurements()  # as if started with the cap of 2
     for key in held_by_1:  # rank 0's directory has rank 1's trained-on record, not its stale one
         assert _record(outs[0], key) == _record(outs[1], key) and _record(outs[0], key)["training"]["epochs"] == 2
-
-
-KEYS_SHORT = [job.key for job in jobs_of(StudyConfig(**{**CONFIG, **SHORT}))]
-
-
-def _record(out, key: str) -> dict:
-    return json.loads(record_paths(out, key)[0].read_text())
 
 
 def test_a_rank_that_cannot_start_stops_both_and_rank0_leaves_nothing(tmp_path):
