@@ -42,6 +42,13 @@ ROLES = {
 }
 _CONDITIONS = {"centred": "trained on centred objects", "augmented": "trained with random translations",
                "circular": "trained on centred objects with circular padding"}
+
+
+def _trained(condition: str) -> str:
+    """How the models of ``condition`` were trained, in words (the condition's name if unknown)."""
+    return _CONDITIONS.get(condition, condition)
+
+
 _FACTORS = {"downsampling": "downsampling", "head": "head", "condition": "training"}
 
 
@@ -149,7 +156,7 @@ def _under_fit_clause(cell: CellStats, target: float | None) -> str:
 def performance_text(p: PerformancePoint) -> str:
     """One matched pair on test accuracy, or why it is not compared."""
     a, b = name(p.pair.a), name(p.pair.b)
-    where = _CONDITIONS.get(p.condition, p.condition)
+    where = _trained(p.condition)
     if p.outcome == NOT_MEASURED or p.accuracy is None:
         return f"{_cap(a)} against {b} ({where}): performance not measured."
     if p.outcome == UNDER_FITS:
@@ -368,7 +375,7 @@ def _lead(a: PairPoint | None, b: PairPoint | None) -> str:
 def _under_fitting_text(points: list[PerformancePoint]) -> str:
     """One sentence for every performance pair left out because a model under-fits, each pair with
     its condition (the same pair may be compared in another condition, where both converged)."""
-    pairs = list(dict.fromkeys(f"{name(p.pair.a)} against {name(p.pair.b)} ({_CONDITIONS.get(p.condition, p.condition)})"
+    pairs = list(dict.fromkeys(f"{name(p.pair.a)} against {name(p.pair.b)} ({_trained(p.condition)})"
                                for p in points))
     cells: dict[str, list[str]] = {}
     for p in points:
@@ -392,7 +399,7 @@ def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> 
     ref = conditions[0]
     pairs = {(p.id, p.condition): p for p in points if isinstance(p, PairPoint)}
     a, b = pairs.get(("fcn_vs_classic", ref)), pairs.get(("fcn_vs_maxpool_gap", ref))
-    paragraphs = [_lead(a, b) + f" Matched pairs, {_CONDITIONS.get(ref, ref)}, measured under translations of the "
+    paragraphs = [_lead(a, b) + f" Matched pairs, {_trained(ref)}, measured under translations of the "
                   "object on the canvas, follow."]
     for label, pid in (("(a)", "fcn_vs_classic"), ("(b)", "fcn_vs_maxpool_gap"), ("(c)", "fcn_twin"),
                        ("(c)", "classic_twin"), ("(c)", "maxpool_gap_twin")):
@@ -403,7 +410,7 @@ def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> 
         extra = [pair_text(pairs[(pid, cond)]) for pid in ("fcn_vs_classic", "fcn_vs_maxpool_gap")
                  if (pid, cond) in pairs and pairs[(pid, cond)].outcome != NOT_MEASURED]
         if extra:
-            paragraphs.append(f"{_cap(_CONDITIONS.get(cond, cond))}: " + " ".join(extra))
+            paragraphs.append(f"{_cap(_trained(cond))}: " + " ".join(extra))
     mech = {p.model: p for p in points if isinstance(p, MechanismPoint)}
     margin = results.analysis.margin
     why = [mechanism_text(mech[m], margin) for m in ("strided_gap", "blurstrided_gap", "maxpool_gap") if m in mech]
