@@ -119,7 +119,7 @@ def test_a_resume_with_a_larger_cap_trains_on_every_short_run_and_rank0_collects
     fresh = run_study(StudyConfig(**{**CONFIG, **SHORT, "max_epochs": 2}), tmp_path / "fresh", workers=1)
     assert ranks[0]["results"] == ranks[1]["results"] == fresh.measurements()  # as if started with the cap of 2
     for key in held_by_1:  # rank 0's directory has rank 1's trained-on record, not its stale one
-        assert _record(outs[0], key) == _record(outs[1], key) and _record(outs[0], key)["training"]["epochs"] == 2
+        assert _files(outs[0], key) == _files(outs[1], key) and _record(outs[0], key)["training"]["epochs"] == 2
 
 
 def test_a_rank_that_cannot_start_stops_both_and_rank0_leaves_nothing(tmp_path):
