@@ -4,6 +4,7 @@ read from the saved config and provenance."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from shiftlab.study.analysis import BOOT_SEED
@@ -20,11 +21,20 @@ from .thresholds import THRESHOLDS
 __all__ = ["methods_html", "study_command"]
 
 #: Config fields ``shiftlab study`` takes as options (the rest come from the preset).
-_OPTIONS = ("data", "data_root", "models", "conditions", "seeds", "width", "max_epochs", "target_accuracy", "n_eval")
+_OPTIONS = ("data", "data_root", "models", "conditions", "seeds", "width", "capacity_widths", "max_epochs",
+            "target_accuracy", "n_eval", "n_train", "n_test")
+
+
+def _option(key: str, value: object) -> str:
+    """``--key value`` as ``shiftlab study`` parses it (tuples comma-separated, an empty sweep ``none``)."""
+    if isinstance(value, tuple):
+        value = ",".join(map(str, value)) or "none"
+    return f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
 
 
 def study_command(config: dict, out: str) -> tuple[str, str]:
-    """The ``shiftlab study`` command that gives back ``config``, and a note when no command can.
+    """The shortest ``shiftlab study`` command that gives back ``config``, and a note when no command
+    can (naming the fields no option sets, against the closest preset).
 
     Example:
         >>> study_command(StudyConfig.preset("quick").to_dict(), "runs/q")[0]
@@ -32,21 +42,23 @@ def study_command(config: dict, out: str) -> tuple[str, str]:
     """
     cfg = StudyConfig.from_dict(config)
     given = {k: getattr(cfg, k) for k in _OPTIONS}
+    fields = cfg.to_dict()
+    differ: dict[str, list[str]] = {}
+    commands = []
     for preset in PRESETS:
-        if StudyConfig.preset(preset, **given) != cfg:
-            continue
-        base = StudyConfig.preset(preset)
-        args = ["shiftlab study"] + ([f"--preset {preset}"] if preset != "default" else [])
-        for k in _OPTIONS:
-            v = getattr(cfg, k)
-            if v != getattr(base, k):
-                v = ",".join(v) if isinstance(v, tuple) else v
-                args.append(f"--{k.replace('_', '-')} {v}")
-        return " ".join(args + [f"--out {out}"]), ""
-    differ = sorted(k for k, v in cfg.to_dict().items() if k not in _OPTIONS and StudyConfig().to_dict()[k] != v)
+        rest = StudyConfig.preset(preset, **given).to_dict()
+        differ[preset] = sorted(k for k, v in fields.items() if rest[k] != v)
+        if not differ[preset]:
+            base = StudyConfig.preset(preset)
+            args = ["shiftlab study"] + ([f"--preset {preset}"] if preset != "default" else [])
+            args += [_option(k, getattr(cfg, k)) for k in _OPTIONS if getattr(cfg, k) != getattr(base, k)]
+            commands.append(" ".join(args + [f"--out {shlex.quote(out)}"]))
+    if commands:
+        return min(commands, key=len), ""
+    closest = min(differ.values(), key=len)
     return (f"python -c \"from shiftlab.study.config import StudyConfig; from shiftlab.study.runner import run_study; "
             f"import json; run_study(StudyConfig.from_dict(json.load(open('config.json'))), '{out}')\"",
-            f"{', '.join(differ)} cannot be set on the command line; run it from Python with this config")
+            f"{', '.join(closest)} cannot be set on the command line; run it from Python with this config")
 
 
 def _shift_set(results: StudyResults) -> str:
