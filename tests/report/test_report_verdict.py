@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from conftest import Cell, make_results
 
 from shiftlab.report import PairPoint, verdict
@@ -144,6 +146,20 @@ def test_an_effect_next_to_the_margin_shows_its_side_in_the_answer_and_the_table
     results.analysis.effects = [near if e is head else e for e in results.analysis.effects]
     assert "head gap vs fc: consistency +0.0300 [95% CI +0.0199, +0.0500] (inconclusive)" in verdict(results).answer
     assert "+0.0300 [95% CI +0.0199, +0.0500]" in effects_table(effects_point(results, "consistency"), 0.02)
+
+
+def test_agreement_lower_at_the_farther_multiples_is_read_as_distance_not_aliasing(full_results):
+    from shiftlab.report.prose import mechanism_text
+
+    p = verdict(full_results).point("mechanism:strided_gap")
+    assert (p.aligned_distance, p.unaligned_distance) == pytest.approx((8.0, 304 / 88))  # the 97-shift set
+    lower = mechanism_text(dataclasses.replace(p, signature="less"), 0.02)
+    assert ("(lower at the multiples, which lie farther out, 8.0 px on average against 3.5 px: agreement that "
+            "falls with distance, not the aliasing signature)") in lower
+    higher = mechanism_text(dataclasses.replace(p, signature="more"), 0.02)
+    assert "(higher at the multiples, although they lie farther out, 8.0 px on average against 3.5 px: the aliasing signature)" in higher
+    nearer = mechanism_text(dataclasses.replace(p, signature="less", aligned_distance=2.0, unaligned_distance=3.0), 0.02)
+    assert "(lower at the multiples)" in nearer and "distance" not in nearer
 
 
 def test_an_inconclusive_aliasing_signature_prints_the_paired_interval_it_was_decided_on(full_results):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from shiftlab.study.measurements import image_statistics, measure_canvas, periodicity, study_shifts
+from shiftlab.study.measurements import image_statistics, kind_distances, measure_canvas, periodicity, study_shifts
 from shiftlab.zoo import build
 
 
@@ -46,6 +46,15 @@ def test_image_statistics_match_a_hand_computation():
     assert s["agreement_in"][0] == pytest.approx(2 / 4)  # (0,0), (0,1), (1,0), (1,1)
     assert s["agreement_beyond"][0] == pytest.approx(1 / 2)  # (0,2) no, (0,8) yes
     assert s["accuracy_beyond"][0] == pytest.approx(1 / 2)
+
+
+def test_kind_distances_are_the_mean_distances_of_the_aligned_and_the_other_nonzero_shifts():
+    shifts = torch.tensor([[0, 0], [0, 1], [1, 0], [0, 2], [0, 8], [-8, 8], [2, -3]], dtype=torch.float64)
+    assert kind_distances(shifts, 8) == pytest.approx((8.0, (1 + 1 + 2 + 3) / 4))  # (0, 0) is neither
+    far, near = kind_distances(shifts[:4], 8)
+    assert math.isnan(far) and near == pytest.approx(4 / 3)
+    # the study's set: the 8 multiples of 8 lie 8 px out, the 88 other shifts 3.45 px on average
+    assert kind_distances(study_shifts(8, 10, 4).offsets, 8) == pytest.approx((8.0, 304 / 88))
 
 
 def test_periodicity_groups_by_residue_without_the_zero_shift():

@@ -17,10 +17,12 @@ text is rendered by :mod:`shiftlab.report.prose`). ``docs/study.md``, "Verdict".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from shiftlab.stats import Comparison, Effect, Interval, decide
 from shiftlab.study.analysis import PAIRS, CellStats, Pair
+from shiftlab.study.measurements import kind_distances, study_shifts
 from shiftlab.study.results import StudyResults
 
 from .claims import ClaimResult
@@ -90,7 +92,8 @@ class MechanismPoint:
 
     ``aligned`` / ``unaligned``: agreement with the unshifted prediction at the non-zero multiples
     of the total stride ``stride`` / at other shifts; ``gap``: their difference, paired within each
-    image (the cell's ``aliasing_gap``); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
+    image (the cell's ``aliasing_gap``); ``aligned_distance`` / ``unaligned_distance``: the mean
+    distance in px of the study's shifts of each kind (``kind_distances``); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
     ``outcome``: "aliasing", "boundary", "aliasing and boundary", "neither" or "not measured".
     """
 
@@ -100,6 +103,8 @@ class MechanismPoint:
     aligned: Interval | None
     unaligned: Interval | None
     gap: Interval | None
+    aligned_distance: float | None
+    unaligned_distance: float | None
     signature: str
     layer: str | None
     aligned_error: float | None
@@ -126,6 +131,10 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
     gap = cell.metrics.get("aliasing_gap") if cell else None  # aligned - unaligned, paired within each image
     signature = NOT_MEASURED if gap is None else decide(gap, results.analysis.margin)
     stride = next((r.total_stride for r in results.main_runs if r.model == model), None)
+    far = near = None
+    if stride is not None:  # the shift set of the study's measurement (NaN: no shift of that kind)
+        far, near = (None if math.isnan(d) else d for d in kind_distances(
+            study_shifts(stride, results.meta.max_shift, results.config["augment_range"]).offsets, stride))
     layer = next((l for l in layer_profile(results, model, condition) if l.downsampling), None)
     full = layer.aligned_error if layer else None
     a_in = layer.aligned_interior_error if layer else None
@@ -137,7 +146,7 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
         found = [name for name, yes in (("aliasing", u_in >= ALIASING_RATIO * floor),
                                          ("boundary", full >= BOUNDARY_RATIO * floor)) if yes]
         outcome = " and ".join(found) or "neither"
-    return MechanismPoint(model, condition, stride, al, un, gap, signature, layer.name if layer else None, full, a_in, u_in,
+    return MechanismPoint(model, condition, stride, al, un, gap, far, near, signature, layer.name if layer else None, full, a_in, u_in,
                           outcome)
 
 

@@ -112,6 +112,20 @@ def pair_text(p: PairPoint) -> str:
 _SIGNATURE = {"more": "higher at the multiples: the aliasing signature",
               "less": "lower at the multiples",
               "about the same": "about the same at every shift: no aliasing signature"}
+#: The same when the multiples lie farther out than the other shifts ({far} and {near}: mean px).
+_SIGNATURE_FAR = {
+    "more": "higher at the multiples, although they lie farther out, {far:.1f} px on average against {near:.1f} px: "
+            "the aliasing signature",
+    "less": "lower at the multiples, which lie farther out, {far:.1f} px on average against {near:.1f} px: "
+            "agreement that falls with distance, not the aliasing signature",
+    "about the same": _SIGNATURE["about the same"]}
+
+
+def _signature(p: MechanismPoint) -> str:
+    far, near = p.aligned_distance, p.unaligned_distance
+    if far is not None and near is not None and far > near:
+        return _SIGNATURE_FAR[p.signature].format(far=far, near=near)
+    return _SIGNATURE[p.signature]
 
 
 def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
@@ -122,7 +136,7 @@ def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
         text = f"{_cap(who)}: agreement at multiples of the total stride not measured."
     else:
         if p.signature in _SIGNATURE:
-            sig = _SIGNATURE[p.signature]
+            sig = _signature(p)
         elif p.gap is not None:  # the interval the signature was decided on
             sig = f"an inconclusive difference of {fmt_diff(p.gap, margin=margin)}"
         else:

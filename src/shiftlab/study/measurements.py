@@ -24,7 +24,7 @@ from shiftlab.measure.validation import check_finite_output, check_labels
 from shiftlab.study.records import ExplorerRecord, Periodicity, ShiftProfile, pack_uint8
 
 __all__ = ["EXPLORER_IMAGES", "IMAGE_METRICS", "CanvasMeasurement", "correct_per_image", "explore", "explorer_images",
-           "image_statistics", "layer_profile", "measure_canvas", "periodicity", "probe_correct", "profile_shifts",
+           "image_statistics", "kind_distances", "layer_profile", "measure_canvas", "periodicity", "probe_correct", "profile_shifts",
            "study_shifts"]
 
 #: Evaluation images that the shift explorer records per run (:func:`explorer_images`; ``docs/explorer.md``).
@@ -73,6 +73,32 @@ def study_shifts(stride: int, max_shift: int, in_range: int) -> ShiftSet:
     if stride <= max_shift:
         pairs |= {(stride, stride), (stride, -stride), (-stride, stride), (-stride, -stride)}
     return ShiftSet.from_list(sorted(pairs, key=lambda p: (max(abs(p[0]), abs(p[1])), p)))
+
+
+def kind_distances(shifts: Tensor, stride: int) -> tuple[float, float]:
+    """Mean distance ``max(|dy|, |dx|)`` in px of the non-zero multiples of ``stride`` (the aligned
+    shifts) and of the other shifts (the unaligned) in ``shifts``, NaN for a kind the set lacks. In
+    :func:`study_shifts` the multiples lie farther out than most other shifts, so a model whose
+    agreement falls with distance agrees less at the multiples without any aliasing
+    (``docs/definitions.md``, "Aligned and unaligned agreement").
+
+    Shape:
+        - shifts: ``(|S|, 2)`` integer-valued
+
+    Example:
+        >>> kind_distances(study_shifts(8, 10, 4).offsets, 8)
+        (8.0, 3.4545454545454546)
+    """
+    offsets = shifts.round().long()
+    aligned = _aligned(offsets, stride)
+    dist = offsets.abs().max(dim=1).values.to(torch.float64)
+    return tuple(float(dist[m].mean()) if bool(m.any()) else float("nan")  # type: ignore[return-value]
+                 for m in (aligned, ~aligned & (offsets != 0).any(dim=1)))
+
+
+def _aligned(offsets: Tensor, stride: int) -> Tensor:
+    """Which integer shifts ``(|S|, 2)`` are non-zero multiples of ``stride`` on both axes. ``(|S|,)`` bool."""
+    return (offsets.remainder(stride) == 0).all(dim=1) & (offsets != 0).any(dim=1)
 
 
 def profile_shifts(stride: int, size: int) -> ShiftSet:
@@ -127,7 +153,7 @@ def image_statistics(predictions: Tensor, labels: Tensor, shifts: Tensor, *, n_c
     centre = predictions[:, int(zero[0, 0])]
     agree = predictions == centre[:, None]
     correct = predictions == labels[:, None]
-    multiple = (offsets.remainder(stride) == 0).all(dim=1)
+    multiple = _aligned(offsets, stride)
     nonzero = (offsets != 0).any(dim=1)
     dist = offsets.abs().max(dim=1).values
     inside, beyond = dist <= in_range, dist > in_range
@@ -141,7 +167,7 @@ def image_statistics(predictions: Tensor, labels: Tensor, shifts: Tensor, *, n_c
         flips = (predictions[:, a] != predictions[:, b]).to(torch.float64).mean(dim=1)
     else:
         flips = torch.full((predictions.shape[0],), float("nan"), dtype=torch.float64)
-    aligned, unaligned = _mean_over(agree, multiple & nonzero), _mean_over(agree, ~multiple)
+    aligned, unaligned = _mean_over(agree, multiple), _mean_over(agree, ~multiple & nonzero)
     stats = {
         "consistency": consistency,
         "consistency_correct": torch.where(correct_centre, consistency, torch.tensor(float("nan"), dtype=torch.float64)),
