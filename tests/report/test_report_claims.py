@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from conftest import Cell, full_cells, make_results
@@ -51,6 +52,23 @@ def test_a_chance_level_cell_is_not_counted_for_transfer():
     result = next(c for c in evaluate_claims(make_results(cells, seeds=2, n_images=60, n_boot=50)) if c.id == "C9")
     assert "strided_gap:consistency" not in result.outcomes
     assert any("strided_gap is at chance" in n for n in result.notes)
+
+
+def test_a_transfer_contrast_whose_new_head_under_fits_is_marked_and_left_out_of_the_fitted_summary():
+    from shiftlab.report import verdict
+
+    cells = {k: (dataclasses.replace(c, train_accuracy=0.8, converged=False)
+                 if k == ("strided_gap", "transfer_control") else c)
+             for k, c in full_cells().items()}
+    results = make_results(cells, seeds=2, n_images=60, n_boot=50)
+    result = next(c for c in evaluate_claims(results) if c.id == "C9")
+    assert result.numbers["strided_gap:control:under_fit_seeds"] == 2.0
+    assert result.numbers["strided_gap:transfer:under_fit_seeds"] == 0.0
+    assert result.numbers["strided_gap:control:train_accuracy"] == pytest.approx(0.8, abs=0.02)
+    text = verdict(results).answer
+    assert "(more; the new head under-fits, training accuracy 0.80" in text and "(control) < target 0.98)" in text
+    fitted = text[text.index("Where both new heads reach the target in every seed:"):].split(".")[0]
+    assert re.search(r"\bmaxpool_fc\b", fitted) and not re.search(r"\bstrided_gap\b", fitted)
 
 
 def test_claims_not_measured_without_their_conditions():

@@ -5,7 +5,10 @@ Per model, on the held-out classes (trained only at the centre, measured everywh
 after a trunk trained on translated objects of the other classes (``transfer``) against a trunk
 trained on centred ones (``transfer_control``), as the analysis' paired contrast ``transfer``
 (the same held-out images and seeds in both cells).
-Cells at chance (a constant classifier is trivially invariant) are not counted.
+Cells at chance (a constant classifier is trivially invariant) are not counted. For each side the
+numbers hold the mean final training accuracy (``<model>:<side>:train_accuracy``) and how many seeds
+stopped below the target (``<model>:<side>:under_fit_seeds``): a new head that under-fits sees
+fewer classes right at the centre, so the prose marks those contrasts.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ __all__ = ["evaluate"]
 
 
 def evaluate(results: StudyResults) -> ClaimResult:
-    intervals, outcomes, notes = {}, {}, []
+    intervals, outcomes, numbers, notes = {}, {}, {}, []
     for model in models(results):
         t, c = results.analysis.cell(model, "transfer"), results.analysis.cell(model, "transfer_control")
         if t is None or c is None or "consistency" not in t.metrics or "consistency" not in c.metrics:
@@ -28,6 +31,10 @@ def evaluate(results: StudyResults) -> ClaimResult:
         if trivial:
             notes.append(f"{model} is at chance in {' and '.join(trivial)}: trivially invariant, not counted")
             continue
+        for side, cell in (("transfer", t), ("control", c)):
+            numbers[f"{model}:{side}:train_accuracy"] = cell.final_train_accuracy
+            numbers[f"{model}:{side}:under_fit_seeds"] = (None if cell.converged is None
+                                                          else float(cell.n_seeds - cell.converged))
         for metric in ("consistency", "accuracy"):
             paired = results.analysis.condition_comparison("transfer", model, metric)
             if paired is not None:
@@ -45,4 +52,5 @@ def evaluate(results: StudyResults) -> ClaimResult:
         status = REFUTED
     else:
         status = INCONCLUSIVE
-    return ClaimResult("C9", status, {}, intervals, outcomes, tuple(notes))
+    numbers["target_accuracy"] = results.config.get("target_accuracy")
+    return ClaimResult("C9", status, numbers, intervals, outcomes, tuple(notes))
