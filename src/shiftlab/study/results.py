@@ -13,6 +13,7 @@ from pathlib import Path
 
 from shiftlab.io import write_json_atomic, write_text_atomic
 from shiftlab.study.analysis import Analysis
+from shiftlab.study.config import StudyConfig
 from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord
 
 __all__ = ["MAX_RESULTS_BYTES", "RESULTS_FILES", "StudyMeta", "StudyResults", "load_results", "results_path", "write_results"]
@@ -82,6 +83,12 @@ class StudyResults:
             found = d.get("schema_version") if isinstance(d, dict) else type(d).__name__
             raise RecordError(f"{source} has schema version {found!r}, this shiftlab reads {SCHEMA_VERSION}; "
                               "rerun the study with this version")
+        try:
+            StudyConfig.from_dict(d["config"])  # every reader may trust the config's types and values
+        except ValueError as err:
+            raise RecordError(f"{source} has an invalid config: {err}") from err
+        except (KeyError, TypeError) as err:
+            raise RecordError(f"{source} is not a valid results file ({type(err).__name__}: {err})") from err
         try:
             return cls(SCHEMA_VERSION, d["config"], StudyMeta(**d["meta"]),
                        [RunRecord.from_dict(r, source=f"{source} run {i}") for i, r in enumerate(d["runs"])],
