@@ -254,8 +254,8 @@ def _claim_intervals(r: ClaimResult, suffix: str) -> dict[str, Interval]:
 
 
 def _heads_under_fit(r: ClaimResult, model: str) -> str:
-    """``"; the new heads under-fit: ..."`` when a side of ``model``'s transfer contrast stopped below
-    the target training accuracy in some seed, else ``""``."""
+    """``"; the new head under-fits, training accuracy ..."`` when a side of ``model``'s transfer
+    contrast stopped below the target training accuracy in some seed, else ``""``."""
     sides = [(side, r.numbers.get(f"{model}:{side}:train_accuracy"), r.numbers.get(f"{model}:{side}:under_fit_seeds"))
              for side in ("transfer", "control")]
     short = [f"{fmt(acc)} ({side})" for side, acc, seeds in sides if seeds]
@@ -269,21 +269,21 @@ def _heads_under_fit(r: ClaimResult, model: str) -> str:
 def _transfer_text(r: ClaimResult, margin: float | None = None) -> str:
     if r.status == NOT_MEASURED:
         return "Transfer (C9): not measured" + (f" ({'; '.join(r.notes)})." if r.notes else ".")
+    diffs = {k: d for k, d in _claim_intervals(r, ":consistency").items() if ":" not in k}
+    marks = {key: _heads_under_fit(r, key) for key in diffs}
     parts = []
-    for key, diff in _claim_intervals(r, ":consistency").items():
-        if ":" in key:
-            continue
+    for key, diff in diffs.items():
         t, c = r.intervals[f"{key}:transfer:consistency"], r.intervals[f"{key}:control:consistency"]
         parts.append(f"{key} {fmt(t.estimate)} vs {fmt(c.estimate)}, difference {fmt_diff(diff, margin=margin)} "
-                     f"({r.outcomes[f'{key}:consistency']}{_heads_under_fit(r, key)})")
+                     f"({r.outcomes[f'{key}:consistency']}{marks[key]})")
     text = ("Transfer (C9): on the held-out classes, trained only at the centre, consistency with a trunk trained on "
             "translated objects of the other classes against a trunk trained on centred ones: " + "; ".join(parts)
             + f". Status: {r.status} (paired intervals).")
     fitted: dict[str, list[str]] = {}
-    for key in _claim_intervals(r, ":consistency"):
-        if ":" not in key and not _heads_under_fit(r, key):
+    for key in diffs:
+        if not marks[key]:
             fitted.setdefault(r.outcomes[f"{key}:consistency"], []).append(key)
-    if fitted and any(_heads_under_fit(r, key) for key in _claim_intervals(r, ":consistency") if ":" not in key):
+    if fitted and any(marks.values()):
         text += (" Where both new heads reach the target in every seed: "
                  + "; ".join(f"{outcome} for {', '.join(keys)}" for outcome, keys in fitted.items()) + ".")
     return text + (f" Note: {'; '.join(r.notes)}." if r.notes else "")
