@@ -83,7 +83,10 @@ def rank_device(device: str, launch: Launch) -> str:
 @contextmanager
 def process_group(launch: Launch, device: str) -> Iterator[None]:
     """Join the default process group (``MASTER_ADDR:MASTER_PORT``) for the block, on ``device``
-    (``rank_device``), and leave it after, also when the block raises."""
+    (``rank_device``), and leave it after, also when the block raises. A block that ends normally
+    ends at a barrier, so the ranks leave together: a rank that tears its connections down while
+    another still uses them can abort that one (gloo, seen as SIGABRT at exit). A rank whose block
+    raises leaves at once; torchrun then stops the others."""
     cuda = torch.device(device).type == "cuda"
     if cuda:
         torch.cuda.set_device(torch.device(device))
@@ -91,6 +94,7 @@ def process_group(launch: Launch, device: str) -> Iterator[None]:
                             world_size=launch.world_size, timeout=WAIT)
     try:
         yield
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
