@@ -152,12 +152,13 @@ def test_agreement_lower_at_the_farther_multiples_is_read_as_distance_not_aliasi
     from shiftlab.report.prose import mechanism_text
 
     p = verdict(full_results).point("mechanism:strided_gap")
-    assert (p.aligned_distance, p.unaligned_distance) == pytest.approx((8.0, 304 / 88))  # the 97-shift set
+    # the cell's recorded shifts (conftest.CANVAS_SHIFTS): (0, ±8), (±8, 0) and the 24 others of [-2, 2]²
+    assert (p.aligned_distance, p.unaligned_distance) == pytest.approx((8.0, (8 * 1 + 16 * 2) / 24))
     lower = mechanism_text(dataclasses.replace(p, signature="less"), 0.02)
-    assert ("(lower at the multiples, which lie farther out, 8.0 px on average against 3.5 px: agreement that "
+    assert ("(lower at the multiples, which lie farther out, 8.0 px on average against 1.7 px: agreement that "
             "falls with distance, not the aliasing signature)") in lower
     higher = mechanism_text(dataclasses.replace(p, signature="more"), 0.02)
-    assert "(higher at the multiples, although they lie farther out, 8.0 px on average against 3.5 px: the aliasing signature)" in higher
+    assert "(higher at the multiples, although they lie farther out, 8.0 px on average against 1.7 px: the aliasing signature)" in higher
     nearer = mechanism_text(dataclasses.replace(p, signature="less", aligned_distance=2.0, unaligned_distance=3.0), 0.02)
     assert "(lower at the multiples)" in nearer and "distance" not in nearer
 

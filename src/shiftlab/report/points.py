@@ -20,9 +20,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import torch
+
 from shiftlab.stats import Comparison, Effect, Interval, decide
 from shiftlab.study.analysis import PAIRS, CellStats, Pair
-from shiftlab.study.measurements import kind_distances, study_shifts
+from shiftlab.study.measurements import kind_distances
 from shiftlab.study.results import StudyResults
 
 from .claims import ClaimResult
@@ -93,7 +95,7 @@ class MechanismPoint:
     ``aligned`` / ``unaligned``: agreement with the unshifted prediction at the non-zero multiples
     of the total stride ``stride`` / at other shifts; ``gap``: their difference, paired within each
     image (the cell's ``aliasing_gap``); ``aligned_distance`` / ``unaligned_distance``: the mean
-    distance in px of the study's shifts of each kind (``kind_distances``); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
+    distance in px of the cell's measured shifts of each kind (``kind_distances``); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
     ``outcome``: "aliasing", "boundary", "aliasing and boundary", "neither" or "not measured".
     """
 
@@ -131,10 +133,11 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
     gap = cell.metrics.get("aliasing_gap") if cell else None  # aligned - unaligned, paired within each image
     signature = NOT_MEASURED if gap is None else decide(gap, results.analysis.margin)
     stride = next((r.total_stride for r in results.main_runs if r.model == model), None)
+    shifts = next((r.profile.shifts for r in results.main_runs
+                   if r.model == model and r.condition == condition and r.profile is not None), None)
     far = near = None
-    if stride is not None:  # the shift set of the study's measurement (NaN: no shift of that kind)
-        far, near = (None if math.isnan(d) else d for d in kind_distances(
-            study_shifts(stride, results.meta.max_shift, results.config["augment_range"]).offsets, stride))
+    if stride is not None and shifts:  # the shifts the cell was measured at (NaN: none of that kind)
+        far, near = (None if math.isnan(d) else d for d in kind_distances(torch.tensor(shifts), stride))
     layer = next((l for l in layer_profile(results, model, condition) if l.downsampling), None)
     full = layer.aligned_error if layer else None
     a_in = layer.aligned_interior_error if layer else None
