@@ -13,12 +13,12 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import shiftlab.zoo as zoo
-from shiftlab.nn import BlurPool2d, Conv2d, MaxAPSPool2d, MaxBlurPool2d
+from shiftlab.nn import BlurPool2d, Conv2d, LearnedPool2d, MaxAPSPool2d, MaxBlurPool2d
 from shiftlab.zoo import ZooNet, ZooSpec, build, count_parameters, describe, names, spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-DOWNSAMPLINGS = ["strided", "maxpool", "blurstrided", "maxblur", "aps"]
+DOWNSAMPLINGS = ["strided", "maxpool", "blurstrided", "maxblur", "aps", "allconv", "avgpool", "learned", "learnedblur"]
 HEADS = ["fc", "gap", "gmp"]
 ALL = [f"{d}_{h}" for d in DOWNSAMPLINGS for h in HEADS]
 POOL_HEADS = [n for n in ALL if not n.endswith("_fc")]
@@ -65,7 +65,7 @@ def layers_of(model: nn.Module, kind: type) -> list[nn.Module]:
 
 def test_factors_and_names_in_plan_order() -> None:
     assert zoo.DOWNSAMPLINGS == tuple(DOWNSAMPLINGS) and zoo.HEADS == tuple(HEADS)
-    assert names() == ALL and len(names()) == 15
+    assert names() == ALL and len(names()) == 27
     assert names()[:4] == ["strided_fc", "strided_gap", "strided_gmp", "maxpool_fc"]
 
 
@@ -144,7 +144,8 @@ def test_module_paths_and_layers_follow_the_spec(name: str) -> None:
     assert [c.out_channels for c in convs] == [16, 32, 64]
     assert {c.stride for c in convs} == ({(2, 2)} if model.downsampling == "strided" else {(1, 1)})
     pools = {"strided": None, "maxpool": nn.MaxPool2d, "blurstrided": BlurPool2d,
-             "maxblur": MaxBlurPool2d, "aps": MaxAPSPool2d}[model.downsampling]
+             "maxblur": MaxBlurPool2d, "aps": MaxAPSPool2d, "allconv": nn.Sequential, "avgpool": nn.AvgPool2d,
+             "learned": LearnedPool2d, "learnedblur": LearnedPool2d}[model.downsampling]
     stage_ends = [type(m) for m in model.features if not isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.ReLU))]
     assert stage_ends == ([] if pools is None else [pools] * 3)
     head_types = {"fc": [nn.Flatten, nn.Linear], "gap": [nn.Conv2d, nn.AdaptiveAvgPool2d, nn.Flatten],
@@ -171,10 +172,39 @@ def test_pool_heads_take_other_sizes(name: str) -> None:
     assert seen["shape"][-2:] == (6, 3)
 
 
+def test_allconv_stage_replaces_the_pool_by_a_stride_2_conv() -> None:
+    model = build("allconv_gap")
+    stage = model.features[3]
+    assert [type(m) for m in stage] == [Conv2d, nn.BatchNorm2d, nn.ReLU]
+    assert (stage[0].in_channels, stage[0].out_channels, stage[0].kernel_size, stage[0].stride) == (16, 16, (3, 3), (2, 2))
+    assert build("allconv_fc", padding_mode="circular").features[3][0].padding_mode == "circular"
+
+
+def test_learned_pools_have_the_blur_support_and_their_init() -> None:
+    random, binomial = build("learned_gap", seed=0), build("learnedblur_gap", seed=0)
+    for model, init in ((random, "random"), (binomial, "binomial")):
+        pools = layers_of(model, LearnedPool2d)
+        assert [(p.channels, p.stride, p.filt_size, p.pad_type, p.init) for p in pools] == [
+            (16, 2, 4, "reflect", init), (32, 2, 4, "reflect", init), (64, 2, 4, "reflect", init)]
+    # the binomial twin starts as blurstrided_gap exactly (same seed, same convs)
+    blur = build("blurstrided_gap", seed=0)
+    binomial.load_state_dict({k: v for k, v in blur.state_dict().items()}, strict=False)
+    x = torch.randn(2, 1, 32, 32)
+    binomial.eval(), blur.eval(), random.eval()
+    assert torch.allclose(binomial(x), blur(x), atol=1e-6)
+    assert not torch.allclose(random(x), blur(x), atol=1e-3)
+    assert layers_of(build("learned_gmp", padding_mode="circular"), LearnedPool2d)[0].pad_type == "circular"
+
+
 def test_parameter_counts_depend_only_on_the_head() -> None:
     models = {name: build(name) for name in ALL}
     # conv3x3: (1*9+1)*16 + (16*9+1)*32 + (32*9+1)*64, BatchNorm: 2 * (16 + 32 + 64)
-    assert {count_parameters(m.features) for m in models.values()} == {160 + 4640 + 18496 + 224}
+    shared = 160 + 4640 + 18496 + 224
+    # allconv: one more conv3x3 c -> c with BatchNorm per stage; learned: a 4x4 depthwise filter per channel
+    extra = {"allconv": (16 * 9 + 1) * 16 + (32 * 9 + 1) * 32 + (64 * 9 + 1) * 64 + 224,
+             "learned": 16 * (16 + 32 + 64), "learnedblur": 16 * (16 + 32 + 64)}
+    for model in models.values():
+        assert count_parameters(model.features) == shared + extra.get(model.downsampling, 0)
     fc_head, gap_head = 64 * 4 * 4 * 10 + 10, 64 * 10 + 10
     for name, model in models.items():
         counts = model.parameter_counts()

@@ -47,6 +47,24 @@ def test_blur_filters_are_counted_as_depthwise_convs() -> None:
     assert info(build("aps_gap", width=8, filt_size=3), 32).macs == maxpool + blur3
 
 
+def test_macs_of_the_control_kinds_by_hand() -> None:
+    # width 16, input 1x32x32, GAP head (1x1 conv 64 -> 10 on 4x4 = 10,240)
+    head = (10 * 4 * 4) * 64
+    stride1 = (16 * 32 * 32) * (1 * 9) + (32 * 16 * 16) * (16 * 9) + (64 * 8 * 8) * (32 * 9)  # = 2,506,752
+    # allconv: each stage's extra conv3x3 c -> c at stride 2 (16x16, 8x8, 4x4 outputs)
+    extra_convs = (16 * 16 * 16) * (16 * 9) + (32 * 8 * 8) * (32 * 9) + (64 * 4 * 4) * (64 * 9)  # = 1,769,472
+    assert stride1 + extra_convs + head == 4_286_464
+    assert info(build("allconv_gap"), 32) == ModelInfo(params=72_890, macs=4_286_464, receptive_field=29, total_stride=8)
+    # avgpool: the pool is not counted (like max-pooling)
+    assert info(build("avgpool_gap"), 32) == ModelInfo(params=24_170, macs=2_516_992, receptive_field=22, total_stride=8)
+    # learned: a 4x4 depthwise filter per output element, as the blur
+    depthwise = (16 * 16 * 16 + 32 * 8 * 8 + 64 * 4 * 4) * 16  # = 114,688
+    assert stride1 + depthwise + head == 2_631_680
+    for name in ("learned_gap", "learnedblur_gap"):
+        assert info(build(name), 32) == ModelInfo(params=25_962, macs=2_631_680, receptive_field=36, total_stride=8)
+    assert info(build("learned_gap"), 32).macs == info(build("blurstrided_gap"), 32).macs
+
+
 def test_grouped_convs_and_input_size() -> None:
     trunk = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2), nn.ReLU(),
                           nn.Conv2d(8, 8, 3, padding=1, groups=8))
@@ -66,7 +84,10 @@ def test_receptive_fields_by_hand() -> None:
     # blurstrided: (conv3 s1, blur4 s2) x3: 1 + 2 + 3 | + 2*2 + 3*2 | + 2*4 + 3*4 = 36
     # maxblur: (conv3 s1, max2 s1, blur4 s2) x3: 1 + 2 + 1 + 3 | + (2 + 1 + 3)*2 | + (2 + 1 + 3)*4 = 43
     # aps: (conv3 s1, max2 s1, phase select k1 s2) x3: as maxpool = 22
-    expected = {"strided": 15, "maxpool": 22, "blurstrided": 36, "maxblur": 43, "aps": 22}
+    # allconv: (conv3 s1, conv3 s2) x3: 1 + 2 + 2 | + 2*2 + 2*2 | + 2*4 + 2*4 = 29
+    # avgpool: as maxpool = 22; learned, learnedblur: (conv3 s1, 4x4 depthwise s2) x3: as blurstrided = 36
+    expected = {"strided": 15, "maxpool": 22, "blurstrided": 36, "maxblur": 43, "aps": 22, "allconv": 29,
+                "avgpool": 22, "learned": 36, "learnedblur": 36}
     for name in names():
         model = build(name)
         assert info(model, 32).receptive_field == expected[model.downsampling], name

@@ -1,12 +1,13 @@
 """Shift-robust downsampling layers: BlurPool (Zhang 2019) and adaptive polyphase sampling (APS,
-Chaman & Dokmanic 2021), their max-pooling variants, and helpers that rewrite strided
-convolutions as ``conv(stride 1) -> pool(stride)`` with the same weights."""
+Chaman & Dokmanic 2021), their max-pooling variants, a learned depthwise pool with the blur's
+support, and helpers that rewrite strided convolutions as ``conv(stride 1) -> pool(stride)`` with the same weights."""
 
 from .aps import APSPool2d, aps_pool2d
 from .blurpool import PAD_TYPES, BlurPool2d, binomial_kernel2d, blur_pool2d
 from .circular_pad import CircularPad2d, Conv2d, circular_pad2d
 from .dense_max import MaxPool2d, dense_max2d
 from .downsample import MaxAPSPool2d, MaxBlurPool2d, aps_conv, blurred_conv
+from .learned_pool import LearnedPool2d, alias_fraction
 
 __all__ = [
     "PAD_TYPES",
@@ -14,10 +15,12 @@ __all__ = [
     "BlurPool2d",
     "CircularPad2d",
     "Conv2d",
+    "LearnedPool2d",
     "MaxAPSPool2d",
     "MaxBlurPool2d",
     "MaxPool2d",
     "aps_conv",
+    "alias_fraction",
     "aps_pool2d",
     "binomial_kernel2d",
     "blur_pool2d",

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from shiftlab.measure.runner import measuring
-from shiftlab.nn import BlurPool2d, CircularPad2d, Conv2d, MaxAPSPool2d, MaxBlurPool2d
+from shiftlab.nn import BlurPool2d, CircularPad2d, Conv2d, LearnedPool2d, MaxAPSPool2d, MaxBlurPool2d
 
 __all__ = [
     "DOWNSAMPLING_OPTIONS",
@@ -83,10 +83,14 @@ def trunk(
 #: Model-specific ``build`` options each downsampling kind accepts (forwarded to its pool layer).
 DOWNSAMPLING_OPTIONS: dict[str, tuple[str, ...]] = {
     "strided": (),
+    "allconv": (),
     "maxpool": (),
+    "avgpool": (),
     "blurstrided": ("filt_size", "pad_type"),
     "maxblur": ("filt_size", "pad_type"),
     "aps": ("norm", "filt_size"),
+    "learned": ("filt_size", "pad_type"),
+    "learnedblur": ("filt_size", "pad_type"),
 }
 
 
@@ -119,6 +123,15 @@ def _stage_pool(downsampling: str, channels: int, padding_mode: str, filt_size: 
     """The stride-2 pool that ends a stage of a stride-1-conv trunk of kind ``downsampling``."""
     if downsampling == "maxpool":
         return nn.MaxPool2d(STAGE_STRIDE)
+    if downsampling == "avgpool":
+        return nn.AvgPool2d(STAGE_STRIDE)
+    if downsampling == "allconv":  # Springenberg's All-CNN: the pool becomes a learned stride-2 conv
+        return nn.Sequential(Conv2d(channels, channels, 3, stride=STAGE_STRIDE, padding=1, padding_mode=padding_mode),
+                             nn.BatchNorm2d(channels), nn.ReLU())
+    if downsampling in ("learned", "learnedblur"):
+        return LearnedPool2d(channels, stride=STAGE_STRIDE, filt_size=4 if filt_size is None else filt_size,
+                             pad_type=_blur_pad_type(padding_mode, pad_type),
+                             init="random" if downsampling == "learned" else "binomial")
     if downsampling == "blurstrided":
         return BlurPool2d(channels, stride=STAGE_STRIDE, filt_size=4 if filt_size is None else filt_size,
                           pad_type=_blur_pad_type(padding_mode, pad_type))
@@ -143,22 +156,28 @@ def downsampling_trunk(
 ) -> nn.Sequential:
     """The trunk of one downsampling kind (``shiftlab.zoo.DOWNSAMPLINGS``); see :func:`trunk`.
 
-    - ``strided``: ``Conv2d(3x3, stride 2)`` per stage, no pool.
+    - ``strided``: ``Conv2d(3x3, stride 2)`` per stage, no pool (Springenberg's Strided-CNN).
+    - ``allconv``: ``Conv2d(3x3)``, then ``Conv2d(3x3, stride 2)``-BN-ReLU in place of the pool
+      (Springenberg's All-CNN: a learned pooling; one more conv per stage).
     - ``maxpool``: ``Conv2d(3x3)``, then ``MaxPool2d(2)``.
+    - ``avgpool``: ``Conv2d(3x3)``, then ``AvgPool2d(2)`` (the max's support, linear).
     - ``blurstrided``: ``Conv2d(3x3)``, then ``BlurPool2d(stride 2, filt_size 4)`` (Zhang's
       anti-aliased strided conv).
     - ``maxblur``: ``Conv2d(3x3)``, then ``MaxBlurPool2d`` (max 2x2 stride 1, blur stride 2,
       ``filt_size`` 4); see :func:`_max_blur_pool` for circular padding.
     - ``aps``: ``Conv2d(3x3)``, then ``MaxAPSPool2d`` (circular max 2x2 stride 1, adaptive
       polyphase sampling stride 2, selection ``norm``, blur ``filt_size`` 1 = none).
+    - ``learned`` / ``learnedblur``: ``Conv2d(3x3)``, then ``LearnedPool2d`` (a depthwise 4x4
+      stride-2 filter with the blur's padding, support and receptive field), initialised at random
+      / at the binomial filter: the learned counterparts of ``blurstrided``.
 
     Args:
         downsampling: the kind.
         in_channels: input channels.
         width: channels of the first stage.
         padding_mode: ``padding_mode`` of every conv.
-        filt_size: blur size (default 4 for the blur kinds, 1 for ``aps``).
-        pad_type: blur padding (blur kinds only); default ``circular`` with circular convs,
+        filt_size: blur / learned filter size (default 4 for the blur and learned kinds, 1 for ``aps``).
+        pad_type: blur padding (blur and learned kinds only); default ``circular`` with circular convs,
             else ``reflect``.
         norm: APS selection norm (``aps`` only).
     """

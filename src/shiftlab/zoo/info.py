@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn.modules import padding as _padding
 
 from shiftlab.measure.runner import measuring, model_device, model_dtype
-from shiftlab.nn import APSPool2d, BlurPool2d
+from shiftlab.nn import APSPool2d, BlurPool2d, LearnedPool2d
 
 from .net import ZooNet, count_parameters
 
@@ -32,8 +32,9 @@ class ModelInfo:
     Attributes:
         params: scalar parameters (:func:`shiftlab.zoo.count_parameters`).
         macs: multiply-adds of one forward pass of one image ``[1, C, H, W]``: every ``Conv2d``
-            (grouped convs included) and ``Linear``, and the depthwise binomial blur of every
-            ``BlurPool2d``; max pools, BatchNorm, ReLU, biases and additions are not counted.
+            (grouped convs included) and ``Linear``, and the depthwise filter of every
+            ``BlurPool2d`` and ``LearnedPool2d``; max and average pools, BatchNorm, ReLU, biases
+            and additions are not counted.
         receptive_field: side, in input pixels, of the square window one unit of the trunk's
             last feature map depends on (:func:`receptive_field`).
         total_stride: the trunk's total downsampling factor.
@@ -63,7 +64,7 @@ def _geometry(module: nn.Module) -> Iterator[tuple[int, int]]:
         d = _square(getattr(module, "dilation", 1), "dilation", module)
         stride = module.stride if module.stride is not None else module.kernel_size
         yield d * (k - 1) + 1, _square(stride, "stride", module)
-    elif isinstance(module, BlurPool2d):
+    elif isinstance(module, (BlurPool2d, LearnedPool2d)):
         yield module.filt_size, module.stride
     elif isinstance(module, APSPool2d):  # blur (stride 1), then keep one polyphase component
         yield from _geometry(module.blur)
@@ -83,7 +84,8 @@ def receptive_field(trunk: nn.Module) -> tuple[int, int]:
     Starting from ``r = 1``, ``j = 1`` (one input pixel), every conv, pool, blur and APS step of
     kernel ``k`` and stride ``s`` does ``r += (k - 1) * j`` then ``j *= s``: a unit of the last
     feature map depends on an ``r x r`` window of input pixels, and neighbouring units are ``j``
-    pixels apart. Kernels count with their dilation; a ``BlurPool2d`` is a ``filt_size`` kernel;
+    pixels apart. Kernels count with their dilation; a ``BlurPool2d`` or ``LearnedPool2d`` is a
+    ``filt_size`` kernel;
     an APS layer is its blur (stride 1) then a subsampling with ``k = 1``; the dense max of
     ``MaxBlurPool2d`` / ``MaxAPSPool2d`` is ``k = 2, s = 1``. Padding, BatchNorm and ReLU add
     nothing. The count is the theoretical field (padding can only shrink what is real content).
@@ -123,14 +125,14 @@ def _count_macs(model: nn.Module, x: Tensor) -> int:
         nonlocal total
         total += output.numel() * module.in_features
 
-    def blur(module: BlurPool2d, inputs: tuple, output: Tensor) -> None:
+    def blur(module: BlurPool2d | LearnedPool2d, inputs: tuple, output: Tensor) -> None:
         nonlocal total
         if module.filt_size > 1:  # filt_size 1 is plain subsampling
             total += output.numel() * module.filt_size**2
 
     with measuring(model, warn=False) as m:
         for layer in model.modules():
-            for kind, hook in ((nn.Conv2d, conv), (nn.Linear, linear), (BlurPool2d, blur)):
+            for kind, hook in ((nn.Conv2d, conv), (nn.Linear, linear), ((BlurPool2d, LearnedPool2d), blur)):
                 if isinstance(layer, kind):
                     m.forward_hook(layer, hook)
         model(x)
@@ -142,9 +144,9 @@ def info(model: ZooNet, input_size: int | tuple[int, int]) -> ModelInfo:
 
     ``macs`` counts one forward pass of one ``in_channels x H x W`` image: ``Conv2d`` (output
     elements times ``in_channels / groups * kh * kw``), ``Linear`` (``in * out``) and the
-    depthwise blur of every ``BlurPool2d`` (output elements times ``filt_size**2``; also the
-    blurs inside ``MaxBlurPool2d`` and APS layers, none with the default ``filt_size=1``).
-    Max pools, BatchNorm, ReLU and biases are not counted. The model runs in eval mode without
+    depthwise filter of every ``BlurPool2d`` and ``LearnedPool2d`` (output elements times
+    ``filt_size**2``; also the blurs inside ``MaxBlurPool2d`` and APS layers, none with the
+    default ``filt_size=1``). Max and average pools, BatchNorm, ReLU and biases are not counted. The model runs in eval mode without
     autograd and is left as it was. ``receptive_field`` is :func:`receptive_field` of
     ``model.features``.
 

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 __all__ = ["DOWNSAMPLINGS", "HEADS", "ZooSpec", "describe", "names", "spec"]
 
 #: Downsampling kinds, in the order of the factorial design.
-DOWNSAMPLINGS: tuple[str, ...] = ("strided", "maxpool", "blurstrided", "maxblur", "aps")
+DOWNSAMPLINGS: tuple[str, ...] = ("strided", "maxpool", "blurstrided", "maxblur", "aps", "allconv", "avgpool",
+                                  "learned", "learnedblur")
 #: Heads, in the order of the factorial design.
 HEADS: tuple[str, ...] = ("fc", "gap", "gmp")
 
@@ -23,6 +24,10 @@ _STAGE_TEXT = {
     "blurstrided": "conv3x3-BN-ReLU-BlurPool2d(stride 2)",
     "maxblur": "conv3x3-BN-ReLU-MaxBlurPool2d (max 2x2 stride 1, blur stride 2)",
     "aps": "conv3x3-BN-ReLU-MaxAPSPool2d (max 2x2 stride 1, adaptive polyphase stride 2)",
+    "allconv": "conv3x3-BN-ReLU-conv3x3 stride 2-BN-ReLU",
+    "avgpool": "conv3x3-BN-ReLU-AvgPool2d(2)",
+    "learned": "conv3x3-BN-ReLU-depthwise 4x4 stride 2 (learned, random init)",
+    "learnedblur": "conv3x3-BN-ReLU-depthwise 4x4 stride 2 (learned, binomial init)",
 }
 _HEAD_TEXT = {
     "fc": "flatten, Linear",
