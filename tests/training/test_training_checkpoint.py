@@ -117,3 +117,17 @@ def test_interrupted_write_keeps_the_previous_checkpoint(trained_dir, small_digi
     assert path.read_bytes() == before
     assert [p.name for p in trained_dir.iterdir()] == ["checkpoint.pt"]
     assert load_checkpoint(path).epoch == 1
+
+
+def test_a_checkpoint_written_before_schedules_resumes_as_constant(trained_dir, small_digits, make_model):
+    images, labels = small_digits
+    path = checkpoint_path(trained_dir)
+    old = load_checkpoint(path)
+    legacy = {k: v for k, v in old.config.items() if k not in ("schedule", "stop_at_target")}
+    checkpoint_module.save_checkpoint(path, checkpoint_module.Checkpoint(
+        old.epoch, old.model, old.optimizer, old.history, legacy, old.data, old.threads))
+    grown = TrainConfig(**{**CONFIG.to_dict(), "epochs": 2})
+    assert train(make_model(), images, labels, grown, checkpoint_dir=trained_dir, resume=True).resumed_from == 1
+    cosine = TrainConfig(**{**CONFIG.to_dict(), "epochs": 2, "schedule": "cosine"})
+    with pytest.raises(CheckpointError, match=r"schedule \(schedule: checkpoint 'constant', given 'cosine'"):
+        train(make_model(), images, labels, cosine, checkpoint_dir=trained_dir, resume=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -74,8 +75,8 @@ def test_same_weights_under_use_deterministic_algorithms(small_digits, make_mode
     assert state_equal(plain, strict)
 
 
-def _uninterrupted(images, labels, model, **kwargs):
-    result = train(model, images, labels, CONFIG, **kwargs)
+def _uninterrupted(images, labels, model, config=CONFIG, **kwargs):
+    result = train(model, images, labels, config, **kwargs)
     return model, result
 
 
@@ -308,3 +309,63 @@ def test_cuda_training_follows_the_cpu_run_to_float_rounding(small_digits, make_
     for a, b in zip(cpu.state_dict().values(), gpu.state_dict().values()):
         assert torch.allclose(a.float(), b.float().cpu(), rtol=1e-2, atol=1e-3)  # the same draws, other kernels
     assert abs(evaluate(gpu, x, y) - evaluate(cpu, x, y)) <= 0.05  # data on the CPU, model on the GPU
+
+
+class LrRecorder(torch.optim.AdamW):
+    """AdamW that records the learning rate of every step."""
+
+    seen: list[float] = []
+
+    def step(self, closure=None):  # type: ignore[override]
+        LrRecorder.seen.append(self.param_groups[0]["lr"])
+        return super().step(closure)
+
+
+def test_cosine_schedule_sets_every_steps_learning_rate(small_digits, make_model, monkeypatch):
+    images, labels = small_digits
+    monkeypatch.setattr(torch.optim, "AdamW", LrRecorder)
+    LrRecorder.seen = []
+    config = TrainConfig(epochs=2, batch_size=len(labels) // 4, lr=0.01, schedule="cosine")
+    train(make_model(), images, labels, config)
+    steps = len(LrRecorder.seen)
+    assert steps == 2 * -(-len(labels) // config.batch_size)
+    expected = [0.01 * (1 + math.cos(math.pi * t / steps)) / 2 for t in range(steps)]
+    assert LrRecorder.seen == pytest.approx(expected, rel=1e-12)
+    assert LrRecorder.seen[0] == 0.01 and LrRecorder.seen[-1] < 0.01 * 0.05
+    LrRecorder.seen = []
+    train(make_model(), images, labels, TrainConfig(epochs=1, batch_size=32, lr=0.01))
+    assert set(LrRecorder.seen) == {0.01}
+
+
+def test_fixed_budget_trains_every_epoch_deterministically_and_flags_a_miss(digits, make_model):
+    images, labels = digits
+    budget = TrainConfig(epochs=4, lr=3e-3, schedule="cosine", target_accuracy=0.5, stop_at_target=False)
+    a = train(make_model(), images, labels, budget)
+    b_model = make_model()
+    b = train(b_model, images, labels, budget)
+    assert a.epochs_completed == 4 and a.converged is True  # reached 0.5 early, trained on to the budget
+    assert a.history[0]["train_acc"] >= 0.5 or a.history[1]["train_acc"] >= 0.5
+    assert numbers(a.history) == numbers(b.history)
+    missed = train(make_model(), images, labels, TrainConfig(epochs=2, lr=3e-3, schedule="cosine",
+                                                             target_accuracy=1.0, stop_at_target=False))
+    assert missed.epochs_completed == 2 and missed.converged is False
+
+
+def test_cosine_resume_matches_and_its_budget_cannot_change(small_digits, make_model, tmp_path):
+    images, labels = small_digits
+    config = TrainConfig(**{**CONFIG.to_dict(), "schedule": "cosine"})
+    reference, expected = _uninterrupted(images, labels, make_model(), config=config)
+    interrupted = make_model()
+
+    def stop_after_epoch_one(event: ProgressEvent) -> None:
+        if event.kind == "epoch" and event.epoch == 1:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, images, labels, config, checkpoint_dir=tmp_path, progress=stop_after_epoch_one)
+    resumed_model = make_model()
+    resumed = train(resumed_model, images, labels, config, checkpoint_dir=tmp_path, resume=True)
+    assert state_equal(resumed_model, reference)
+    assert numbers(resumed.history) == numbers(expected.history)
+    longer = TrainConfig(**{**config.to_dict(), "epochs": 5})
+    with pytest.raises(ValueError, match="config differs from checkpoint .* in epochs"):
+        train(make_model(), images, labels, longer, checkpoint_dir=tmp_path, resume=True)

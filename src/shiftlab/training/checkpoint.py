@@ -122,15 +122,24 @@ def _check_payload(payload: object, path: Path) -> None:
         raise CheckpointError(f"{path} has an inconsistent epoch count and history; {_RESTART_HINT}")
 
 
+#: Fields added to ``TrainConfig`` after checkpoints were first written, with the value that
+#: reproduces how those checkpoints were trained.
+_LEGACY_DEFAULTS = {"schedule": "constant", "stop_at_target": True}
+
+
 def check_compatible(checkpoint: Checkpoint, config: dict, data: dict, path: Path) -> None:
     """Raise ``CheckpointError`` (a ``ValueError``) if the run cannot continue from ``checkpoint``.
 
-    Every config field except ``epochs`` must match (``epochs`` may grow: the learning rate has
-    no schedule, so more epochs do not change the earlier ones), ``epochs`` may not be below the
-    completed epochs, and the training/validation data must be the same.
+    Every config field except ``epochs`` must match (``epochs`` may grow under a constant
+    learning rate, where more epochs do not change the earlier ones; under a schedule it is part
+    of every step's learning rate and must match too), ``epochs`` may not be below the
+    completed epochs, and the training/validation data must be the same. A field the checkpoint
+    does not have (written before the field existed) counts as its default.
     """
-    differing = sorted(key for key in config.keys() | checkpoint.config.keys()
-                       if key != "epochs" and config.get(key) != checkpoint.config.get(key))
+    saved = {**_LEGACY_DEFAULTS, **checkpoint.config}
+    growable = () if config.get("schedule", "constant") != "constant" else ("epochs",)
+    differing = sorted(key for key in config.keys() | saved.keys()
+                       if key not in growable and config.get(key) != saved.get(key))
     if differing:
         details = "; ".join(f"{key}: checkpoint {checkpoint.config.get(key)!r}, given {config.get(key)!r}"
                             for key in differing)

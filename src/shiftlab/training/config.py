@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 AUGMENTATIONS = ("none", "translate")
+#: Learning-rate schedules: ``constant``, or ``cosine`` (per step from ``lr`` down to 0 at the last step).
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -18,8 +20,12 @@ class TrainConfig:
     """Hyper-parameters of one training run.
 
     The optimiser is :class:`torch.optim.AdamW` (decoupled weight decay, Loshchilov & Hutter);
-    with ``weight_decay=0`` it is identical to Adam. The learning rate is constant (no
-    schedule), which is why ``epochs`` may grow when a run is resumed.
+    with ``weight_decay=0`` it is identical to Adam. The learning rate is constant
+    (``schedule="constant"``: ``epochs`` may then grow when a run is resumed) or follows a cosine
+    from ``lr`` at the first step to 0 after the last (``schedule="cosine"``: the learning rate of
+    step ``t`` of ``T = epochs * steps_per_epoch`` is ``lr * (1 + cos(pi * t / T)) / 2``, a
+    function of the step alone, so a resumed run repeats it exactly; ``epochs`` is part of the
+    schedule and may not change on resume).
 
     Args:
         epochs: number of passes over the training set (>= 1).
@@ -36,10 +42,15 @@ class TrainConfig:
             validation data is given. Train-mode steps use batch statistics, so skipping the
             intermediate recounts changes no weight; it saves ~15% of the training time. An
             intermediate checkpoint holds the running (momentum) statistics.
-        target_accuracy: stop after the first epoch whose training accuracy (``train_acc``: over
-            that epoch's batches, in train mode, with its augmentation: a conservative estimate
-            of the final weights' accuracy) reaches this; ``epochs`` is then the maximum.
-            ``None`` trains all ``epochs``. See ``docs/study.md`` ("Convergence").
+        target_accuracy: the training accuracy (``train_acc``: over an epoch's batches, in train
+            mode, with its augmentation: a conservative estimate of the final weights' accuracy)
+            that counts as converged (``TrainResult.converged``: the last epoch reached it).
+            With ``stop_at_target`` training stops after the first epoch that reaches it
+            (``epochs`` is then the maximum); without, every run trains all ``epochs`` (a fixed
+            budget) and the target only flags. ``None``: no target. See ``docs/study.md``
+            ("Training budget").
+        schedule: one of :data:`SCHEDULES`.
+        stop_at_target: stop at ``target_accuracy`` (True) or train the whole budget (False).
 
     Example:
         >>> TrainConfig(epochs=2, augment="translate", max_shift=2).to_dict()["max_shift"]
@@ -55,6 +66,8 @@ class TrainConfig:
     max_shift: int = 0
     precise_bn: bool = True
     target_accuracy: float | None = None
+    schedule: str = "constant"
+    stop_at_target: bool = True
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -66,6 +79,7 @@ class TrainConfig:
             self.augment in AUGMENTATIONS,
             f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}",
         )
+        _require(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.target_accuracy is not None:
             _require(0 < self.target_accuracy <= 1,
                      f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
@@ -89,8 +103,9 @@ class TrainResult:
     """Outcome of :func:`shiftlab.training.train`.
 
     Attributes:
-        converged: ``True`` when ``config.target_accuracy`` was reached (training stopped
-            there), ``False`` when all epochs ran without reaching it, ``None`` without a target.
+        converged: ``True`` when the last completed epoch reached ``config.target_accuracy``
+            (with ``stop_at_target``, training stopped there), ``False`` when it did not (all
+            epochs ran), ``None`` without a target.
         history: one dict per completed epoch with keys ``epoch`` (1-based), ``train_loss``
             (mean cross-entropy over the epoch's samples), ``train_acc`` (accuracy on the
             augmented training batches, in train mode), ``val_acc`` (only when validation data

@@ -80,8 +80,8 @@ def train(
     checkpoint exists yet it starts from scratch; if all ``config.epochs`` are already done it
     returns the saved result at once. With ``config.target_accuracy`` training stops after the
     first epoch whose training accuracy reaches it (also when resuming a run that had reached
-    it). An interruption (e.g. ``KeyboardInterrupt``) loses at most
-    the epoch in progress.
+    it; with ``stop_at_target=False`` every run trains all ``epochs`` and the target only sets
+    ``converged``). An interruption (e.g. ``KeyboardInterrupt``) loses at most the epoch in progress.
 
     Args:
         model: classifier mapping ``[B, C, H, W]`` to logits ``[B, K]``; on resume its weights
@@ -128,7 +128,7 @@ def train(
     try:
         model.train()
         for epoch in range(len(history) + 1, config.epochs + 1):
-            if _reached(history, config):
+            if config.stop_at_target and _reached(history, config):
                 break
             row = _run_epoch(model, optimizer, images, labels, config, epoch, progress,
                              val_images, val_labels, dev)
@@ -228,6 +228,9 @@ def _run_epoch(
             if config.augment == "translate":
                 batch_images = random_translate(batch_images, config.max_shift, generator)
             batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
+            learning_rate = scheduled_lr(config, (epoch - 1) * len(batches) + step - 1, config.epochs * len(batches))
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
             loss, batch_correct = _step(model, optimizer, batch_images, batch_labels,
                                         f"epoch {epoch}, step {step}/{len(batches)}", config.lr)
             total_loss += loss * len(index)
@@ -235,7 +238,8 @@ def _run_epoch(
             if progress is not None:
                 progress(ProgressEvent("step", epoch, config.epochs, step, len(batches), loss))
         accuracy = correct / len(labels)
-        last = epoch == config.epochs or (config.target_accuracy is not None and accuracy >= config.target_accuracy)
+        last = epoch == config.epochs or (config.stop_at_target and config.target_accuracy is not None
+                                          and accuracy >= config.target_accuracy)
         if config.precise_bn and has_batchnorm(model) and (last or val_images is not None):
             recount = batches[: max(1, PRECISE_BN_IMAGES // config.batch_size)]
             augment = (lambda x: random_translate(x, config.max_shift, generator)) if config.augment == "translate" else None
@@ -245,6 +249,21 @@ def _run_epoch(
         row["val_acc"] = evaluate(model, val_images, val_labels)
     row["seconds"] = time.perf_counter() - start
     return row
+
+
+def scheduled_lr(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate of global step ``step`` (0-based) of ``total_steps`` under ``config.schedule``.
+
+    Example:
+        >>> cfg = TrainConfig(lr=1.0, schedule="cosine")
+        >>> [round(scheduled_lr(cfg, t, 4), 3) for t in range(4)]
+        [1.0, 0.854, 0.5, 0.146]
+        >>> scheduled_lr(TrainConfig(lr=0.1), 3, 4)
+        0.1
+    """
+    if config.schedule == "constant":
+        return config.lr
+    return config.lr * (1 + math.cos(math.pi * step / total_steps)) / 2
 
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor,
