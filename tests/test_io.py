@@ -46,3 +46,39 @@ def test_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path, full_d
     assert done.stdout.split() == ["OSError", "27"]  # EFBIG
     assert path.read_text() == "old\n"
     assert no_temporaries(tmp_path)
+
+
+def test_a_write_never_follows_a_link_out_of_its_root(tmp_path):
+    from shiftlab.io import write_bytes_atomic
+
+    root, outside = tmp_path / "run", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "figures").symlink_to(outside)
+    with pytest.raises(OSError, match=rf"{root / 'figures'} leads out of the run directory {root}.*remove the link"):
+        write_bytes_atomic(root / "figures" / "a.png", b"x", root=root)
+    with pytest.raises(OSError, match="leads out of the run directory"):  # not even a folder made there
+        write_bytes_atomic(root / "figures" / "sub" / "a.png", b"x", root=root)
+    assert list(outside.iterdir()) == []
+    (root / "inside").mkdir()
+    (root / "alias").symlink_to(root / "inside")  # a link that stays inside is fine
+    write_bytes_atomic(root / "alias" / "a.png", b"x", root=root)
+    assert (root / "inside" / "a.png").read_bytes() == b"x"
+    victim = outside / "victim.txt"
+    victim.write_text("DATA\n")
+    (root / "results.json").symlink_to(victim)  # the file itself a link: replaced, never written through
+    write_text_atomic(root / "results.json", "new\n", root=root)
+    assert victim.read_text() == "DATA\n" and not (root / "results.json").is_symlink()
+    assert (root / "results.json").read_text() == "new\n" and no_temporaries(root)
+
+
+def test_the_temporary_file_is_created_exclusively_without_following_links(tmp_path, monkeypatch):
+    import shiftlab.io as sio
+
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(sio.os, "open", lambda path, flags, *a: opened.append((path, flags)) or real_open(path, flags, *a))
+    write_text_atomic(tmp_path / "a.txt", "x")
+    assert len(opened) == 1 and os.path.basename(opened[0][0]).startswith(".a.txt.")
+    flags = opened[0][1]
+    assert flags & os.O_EXCL and flags & os.O_NOFOLLOW and flags & os.O_CREAT and flags & os.O_CLOEXEC

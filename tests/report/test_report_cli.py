@@ -81,3 +81,21 @@ def test_a_damaged_or_hostile_xz_file_is_an_error_that_says_so(run_dir, tmp_path
     monkeypatch.setattr(results_module, "MAX_RESULTS_BYTES", 4096)
     assert main(["report", str(published)]) == 2
     assert "expands to more than 4,096 bytes" in _one_line_error(capsys)
+
+
+def test_a_lock_or_figures_folder_linked_out_of_the_run_directory_is_refused(run_dir, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_text("DATA\n")
+    (run_dir / ".lock").symlink_to(victim)
+    assert main(["report", str(run_dir), "--explorer"]) == 2
+    assert f"{run_dir / '.lock'} is a symbolic link" in _one_line_error(capsys)
+    assert victim.read_text() == "DATA\n"
+    (run_dir / ".lock").unlink()
+    (outside / "aliasing.png").write_bytes(b"theirs")
+    (run_dir / "figures").symlink_to(outside)
+    assert main(["report", str(run_dir), "--quiet"]) == 2
+    assert "leads out of the run directory" in _one_line_error(capsys)
+    assert sorted(p.name for p in outside.iterdir()) == ["aliasing.png", "victim.txt"]
+    assert (outside / "aliasing.png").read_bytes() == b"theirs" and not (run_dir / "report.html").exists()

@@ -51,3 +51,49 @@ def test_a_killed_holder_leaves_the_directory_free(tmp_path):
     start = time.perf_counter()
     with run_dir_lock(out):  # not stuck: the kernel released the dead process's lock
         assert time.perf_counter() - start < 1.0
+
+
+def _victim(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("DATA\n")
+    return victim
+
+
+def test_a_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    victim = _victim(tmp_path)
+    (out / ".lock").symlink_to(victim)
+    with pytest.raises(OSError, match=rf"{out / '.lock'} is a symbolic link.*remove it"):
+        with run_dir_lock(out):
+            pass
+    assert victim.read_text() == "DATA\n"
+    with pytest.raises(OSError, match="is a symbolic link"):
+        run_study(StudyConfig(data="digits", models=("strided_gap",), conditions=("centred",), seeds=1), out,
+                  resume=True)
+    assert victim.read_text() == "DATA\n" and not (out / "config.json").exists()
+    (out / ".lock").unlink()
+    (out / ".lock").symlink_to(tmp_path / "nowhere")  # a dangling link: never created through
+    with pytest.raises(OSError, match="is a symbolic link"):
+        with run_dir_lock(out):
+            pass
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_lock_that_is_not_a_regular_file_or_has_other_links_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    os.mkfifo(out / ".lock")
+    with pytest.raises(OSError, match=rf"{out / '.lock'} is not a regular file \(a FIFO\).*remove it"):
+        with run_dir_lock(out):
+            pass
+    (out / ".lock").unlink()
+    victim = _victim(tmp_path)
+    os.link(victim, out / ".lock")  # a hard link to a file outside the run directory
+    with pytest.raises(OSError, match="has 2 hard links"):
+        with run_dir_lock(out):
+            pass
+    assert victim.read_text() == "DATA\n"
+    (out / ".lock").unlink()
+    with run_dir_lock(out):  # the usual lock file, created by the lock
+        assert (out / ".lock").read_text() == str(os.getpid())

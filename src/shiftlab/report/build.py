@@ -41,8 +41,8 @@ def build_report(run_dir: str | Path) -> Path:
             drawn.append((spec, *render(fig)))
     page = render_page(results, v, [(spec, png) for spec, png, _ in drawn], run_dir)
     for spec, png, svg in drawn:
-        write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.png", png)
-        write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.svg", svg.encode("utf-8"))
+        write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.png", png, root=run_dir)
+        write_bytes_atomic(run_dir / FIGURES_DIR / f"{spec.name}.svg", svg.encode("utf-8"), root=run_dir)
     out = run_dir / REPORT_FILE
-    write_text_atomic(out, page)
+    write_text_atomic(out, page, root=run_dir)
     return out

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from shiftlab.io import write_json_atomic
+from shiftlab.io import check_inside, write_json_atomic
 from shiftlab.study.conditions import (
     condition,
     probe_eval_set,
@@ -165,6 +165,7 @@ def _train_job(config: StudyConfig, data: StudyData, job: Job, task: _Task, out:
                progress: Progress | None, device: torch.device) -> tuple[ZooNet, TrainingRecord]:
     cond = condition(job.condition)
     ckpt = out / "checkpoints" / job.key
+    check_inside(ckpt, out)  # training writes its checkpoints there
     if cond.probe:
         model = _build(config, data, job, task.n_classes, job.seed, device)
         result = _train(model, task.train_x, task.train_y, config, job.seed, epochs=config.probe_epochs, target=None,
@@ -269,6 +270,6 @@ def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume
         seconds=time.perf_counter() - start,
     )
     json_path, npz_path = record_paths(out, job.key)
-    save_per_image(npz_path, per_image)
-    write_json_atomic(json_path, record.to_dict())  # written last: its presence marks the run finished
+    save_per_image(npz_path, per_image, root=out)
+    write_json_atomic(json_path, record.to_dict(), root=out)  # written last: its presence marks the run finished
     return record

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shiftlab.io import write_atomic
+
 __all__ = ["SCHEMA_VERSION", "ExplorerRecord", "Periodicity", "RecordError", "RunRecord", "ShiftProfile",
            "TrainingRecord", "load_per_image", "pack_uint8", "save_per_image", "unpack_uint8"]
 
@@ -226,12 +228,11 @@ class RunRecord:
                               "redo that run") from err
 
 
-def save_per_image(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` (name -> ``(N,)`` float64) to ``path`` (``.npz``) atomically."""
-    tmp = path.with_name(path.name + ".tmp.npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(tmp, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
-    tmp.replace(path)
+def save_per_image(path: Path, arrays: dict[str, np.ndarray], *, root: Path | None = None) -> None:
+    """Write ``arrays`` (name -> ``(N,)`` float64) to ``path`` (``.npz``) atomically
+    (:func:`shiftlab.io.write_atomic`; ``root``: the run directory it must stay in)."""
+    write_atomic(path, lambda f: np.savez(f, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}),
+                 root=root)
 
 
 def load_per_image(path: Path) -> dict[str, np.ndarray]:

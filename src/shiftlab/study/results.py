@@ -157,6 +157,6 @@ def _csv(runs: list[RunRecord]) -> str:
 def write_results(out: Path, results: StudyResults) -> StudyResults:
     """Write ``results.json`` (compact JSON: a full run stays small enough to publish) and
     ``results.csv`` atomically; return ``results``."""
-    write_json_atomic(out / "results.json", results.to_dict(), indent=None)
-    write_text_atomic(out / "results.csv", _csv(results.runs))
+    write_json_atomic(out / "results.json", results.to_dict(), indent=None, root=out)
+    write_text_atomic(out / "results.csv", _csv(results.runs), root=out)
     return results

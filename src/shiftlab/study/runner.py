@@ -263,7 +263,7 @@ class _SessionClock:
 
     def tick(self) -> dict:
         timing = dict(self.base, seconds=self.base["seconds"] + time.perf_counter() - self.t0)
-        write_json_atomic(self.out / TIMING_NAME, timing)
+        write_json_atomic(self.out / TIMING_NAME, timing, root=self.out)
         return timing
 
     def ranks(self, parts: list[RankTiming]) -> dict:
@@ -437,7 +437,7 @@ def run_study(
             mine = shares[rank]
             on_host = sum(arrival.host == here.host for arrival in arrivals)
             mine_workers = workers or (1 if dev != "cpu" else max(1, default_workers() // on_host))
-            write_json_atomic(out / "config.json", config.to_dict())
+            write_json_atomic(out / "config.json", config.to_dict(), root=out)
             clock = _SessionClock(out, started, t0) if rank == 0 else None
             done0 = len(jobs) - len(todo) if size == 1 else 0
             calls = _Callbacks(_ticking(on_job, clock), progress)

@@ -35,6 +35,6 @@ def receive_files(root: Path, src: int) -> list[Path]:
         path = root / relative
         if root.resolve() not in path.resolve().parents:
             raise ValueError(f"rank {src} sent {relative!r}, a path outside {root}")
-        write_bytes_atomic(path, data)
+        write_bytes_atomic(path, data, root=root)
         written.append(path)
     return written

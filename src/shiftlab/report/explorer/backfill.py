@@ -115,7 +115,7 @@ def add_explorer(run_dir: str | Path, *, scope: str = "shown",
                 json_path = record_paths(run_dir, r.key)[0]
                 record = json.loads(json_path.read_text()) if json_path.is_file() else r.to_dict()
                 record["explorer"] = dataclasses.asdict(r.explorer)
-                write_json_atomic(json_path, record)
+                write_json_atomic(json_path, record, root=run_dir)
                 done.computed.append(r.key)
                 if on_run is not None:
                     on_run(r.key, i + 1, len(todo))
