@@ -1,6 +1,7 @@
 """Atomic writes of result files: a crash never leaves a half-written file behind; and the rule
 for files shiftlab writes in a run directory: never through a link leading out of it
-(``docs/reliability.md``, "Run directories")."""
+(``docs/reliability.md``, "Run directories"); and :func:`open_regular`, which opens only
+regular files for reading (never a FIFO or a device)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import json
 import math
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["check_inside", "json_safe", "write_atomic", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = ["NotARegularFile", "check_inside", "json_safe", "open_regular", "write_atomic", "write_bytes_atomic",
+           "write_json_atomic", "write_text_atomic"]
 
 
 def json_safe(value: object) -> object:
@@ -103,3 +106,33 @@ def write_json_atomic(path: str | Path, payload: object, *, indent: int | None =
     separators = None if indent is not None else (",", ":")
     write_text_atomic(path, json.dumps(payload, indent=indent, separators=separators, allow_nan=False) + "\n",
                       root=root)
+
+
+class NotARegularFile(OSError):
+    """A path to read is a FIFO, a device, a socket or a directory, not a regular file."""
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading in binary, only if it is a regular file (links followed):
+    :class:`NotARegularFile` naming it otherwise, before anything is read. A FIFO or a device is
+    never read (``/dev/zero`` would never end, a FIFO would block forever): the type is checked
+    with ``os.stat`` before opening, and again with ``fstat`` on the descriptor, which is opened
+    with ``O_NONBLOCK`` so that opening a FIFO never blocks."""
+    _check_regular(path, os.stat(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        _check_regular(path, os.fstat(fd))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _check_regular(path: str | Path, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+        kind = next((name for test, name in kinds if test(info.st_mode)), "not a plain file")
+        raise NotARegularFile(f"{path} is not a regular file ({kind}); shiftlab reads only regular files: "
+                              "put the file itself there, not a link to a device or a pipe")

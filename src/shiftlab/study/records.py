@@ -21,7 +21,7 @@ import numpy as np
 
 from shiftlab.io import write_atomic
 
-__all__ = ["SCHEMA_VERSION", "ExplorerRecord", "Periodicity", "RecordError", "RunRecord", "ShiftProfile",
+__all__ = ["MAX_PACKED_VALUES", "SCHEMA_VERSION", "ExplorerRecord", "Periodicity", "RecordError", "RunRecord", "ShiftProfile",
            "TrainingRecord", "load_per_image", "pack_uint8", "save_per_image", "unpack_uint8"]
 
 #: Version of the run-record and results format; 2 since the factorial study.
@@ -71,15 +71,36 @@ def pack_uint8(array: np.ndarray) -> str:
     return base64.b64encode(zlib.compress(np.ascontiguousarray(array).tobytes(), 9)).decode("ascii")
 
 
+#: The most values :func:`unpack_uint8` unpacks (bytes): a packed array's declared shape may not need
+#: more. The explorer's largest array in a full study needs 36,864 (16 canvases of 48x48); this
+#: allows 16 canvases of 3 x 224 x 224 and more.
+MAX_PACKED_VALUES = 1 << 22
+
+
 def unpack_uint8(text: str, shape: Sequence[int]) -> np.ndarray:
     """The uint8 array of ``shape`` packed by :func:`pack_uint8`; :class:`RecordError` when the text
-    is not such an array of that shape."""
+    is not such an array of that shape.
+
+    Never more is inflated than ``shape`` needs (plus one byte, to see that more remains): a zlib
+    bomb (gigabytes of zeros in a few megabytes) is refused after that many bytes, and a shape
+    needing more than :data:`MAX_PACKED_VALUES` is refused before anything is inflated."""
+    need = math.prod(shape)
+    if need > MAX_PACKED_VALUES:
+        raise RecordError(f"a packed array's shape {list(shape)} needs {need:,} values, more than the "
+                          f"{MAX_PACKED_VALUES:,} values shiftlab unpacks")
     try:
-        raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(base64.b64decode(text.encode("ascii"), validate=True), need + 1)
     except (binascii.Error, zlib.error, UnicodeEncodeError, AttributeError) as err:
         raise RecordError(f"a packed array is damaged ({type(err).__name__}: {err})") from err
-    if len(raw) != math.prod(shape):
-        raise RecordError(f"a packed array holds {len(raw)} values, its shape {list(shape)} needs {math.prod(shape)}")
+    if len(raw) > need:
+        raise RecordError(f"a packed array holds more than {need:,} values, its shape {list(shape)} needs {need:,}")
+    if not inflater.eof:  # the input ran out before the stream's end
+        raise RecordError("a packed array is damaged (its zlib stream is truncated)")
+    if inflater.unused_data:
+        raise RecordError("a packed array is damaged (data after the end of its zlib stream)")
+    if len(raw) != need:
+        raise RecordError(f"a packed array holds {len(raw):,} values, its shape {list(shape)} needs {need:,}")
     return np.frombuffer(raw, dtype=np.uint8).reshape(tuple(shape)).copy()
 
 

@@ -8,15 +8,16 @@ import dataclasses
 import io
 import json
 import lzma
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from shiftlab.io import write_json_atomic, write_text_atomic
+from shiftlab.io import NotARegularFile, open_regular, write_json_atomic, write_text_atomic
 from shiftlab.study.analysis import Analysis
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord
 
-__all__ = ["MAX_RESULTS_BYTES", "RESULTS_FILES", "StudyMeta", "StudyResults", "load_results", "results_path", "write_results"]
+__all__ = ["MAX_RESULTS_BYTES", "MAX_RESULTS_CONTAINERS", "MAX_RESULTS_ITEMS", "RESULTS_FILES", "RESULTS_MEMORY_BOUND", "StudyMeta", "StudyResults", "load_results", "results_path", "write_results"]
 
 
 @dataclass
@@ -100,8 +101,19 @@ class StudyResults:
 #: Results files a run directory may hold, in the order they are looked for: ``shiftlab study``
 #: writes the first; a published run (``docs/results/``) may ship it compressed with ``xz``.
 RESULTS_FILES = ("results.json", "results.json.xz")
-#: The most a compressed results file may expand to (a full study is about 10 MB).
-MAX_RESULTS_BYTES = 1 << 30
+#: The most JSON a results file may hold, compressed or not (bytes). A full study (565 runs, the
+#: explorer's data for 31 of them) is 9.2 MB; this allows about seven times that.
+MAX_RESULTS_BYTES = 64 << 20
+#: The most containers (``[`` and ``{``) and items (``,`` and ``:``) a results file may hold. A
+#: full study holds 115,155 containers and 854,507 items (one per 80 and per 11 bytes); these
+#: allow about 4.5 times that. Parsing JSON takes memory per value, not per byte (``[[],[],...]``
+#: takes 25 bytes of memory per byte of JSON), so bounding the counts bounds the parse.
+MAX_RESULTS_CONTAINERS = 1 << 19
+MAX_RESULTS_ITEMS = 1 << 22
+#: What reading a results file may add to the process's peak memory: the limits above keep the
+#: worst file within them under this (measured, ``tests/study/test_study_results.py``).
+RESULTS_MEMORY_BOUND = 10 * MAX_RESULTS_BYTES
+_CHUNK = 1 << 20
 
 
 def results_path(run_dir: str | Path) -> Path:
@@ -111,29 +123,76 @@ def results_path(run_dir: str | Path) -> Path:
     return next((run_dir / name for name in RESULTS_FILES if (run_dir / name).is_file()), run_dir / RESULTS_FILES[0])
 
 
-def _read_xz(path: Path) -> bytes:
-    """The decompressed bytes of ``path``, refusing more than :data:`MAX_RESULTS_BYTES`."""
-    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    data = decompressor.decompress(path.read_bytes(), max_length=MAX_RESULTS_BYTES + 1)
-    if len(data) > MAX_RESULTS_BYTES:
-        raise RecordError(f"{path} expands to more than {MAX_RESULTS_BYTES:,} bytes: not a results file")
-    if not decompressor.eof:
-        raise RecordError(f"{path} is damaged (the xz stream is truncated)")
-    return data
+def _read_bounded(path: Path) -> bytearray:
+    """The JSON bytes of the results file ``path`` (decompressed for ``.xz``), refusing more than
+    :data:`MAX_RESULTS_BYTES` as soon as that many have been read or decompressed; only a regular
+    file is read (:func:`shiftlab.io.open_regular`)."""
+    limit = MAX_RESULTS_BYTES
+    too_big = f"{path} holds more than {limit:,} bytes of JSON (the limit of a results file): not a results file"
+    with open_regular(path) as f:
+        if path.suffix != ".xz":
+            if os.fstat(f.fileno()).st_size > limit:
+                raise RecordError(too_big)
+            data = bytearray()
+            while chunk := f.read(_CHUNK):  # bounded while reading: the file may grow meanwhile
+                data += chunk
+                if len(data) > limit:
+                    raise RecordError(too_big)
+            return data
+        # the xz decoder's memory: its dictionary (64 MiB for xz -9) and the bytes it holds back
+        decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=2 * limit + (16 << 20))
+        data = bytearray()
+        while not decompressor.eof:
+            chunk = f.read(_CHUNK) if decompressor.needs_input else b""
+            if decompressor.needs_input and not chunk:
+                raise RecordError(f"{path} is damaged (the xz stream is truncated)")
+            data += decompressor.decompress(chunk, max_length=min(_CHUNK, limit + 1 - len(data)))  # 1 MiB at a time
+            if len(data) > limit:
+                raise RecordError(f"{path} expands to more than {limit:,} bytes: not a results file")
+        if decompressor.unused_data or f.read(1):
+            raise RecordError(f"{path} is damaged (data after the end of the xz stream)")
+        return data
+
+
+def _parse(path: Path, data: bytearray) -> object:
+    """``json.loads`` of ``data`` (which it empties) within :data:`RESULTS_MEMORY_BOUND`: the
+    containers and items are counted first (an upper bound: those inside strings count too) and a
+    file with more than a results file can hold is refused before parsing."""
+    if not data.isascii():
+        raise RecordError(f"{path} is not a results file: it holds bytes that are not ASCII (shiftlab writes "
+                          "results as ASCII JSON)")
+    containers = data.count(b"[") + data.count(b"{")
+    items = data.count(b",") + data.count(b":")
+    if containers > MAX_RESULTS_CONTAINERS or items > MAX_RESULTS_ITEMS:
+        raise RecordError(f"{path} holds {containers:,} JSON arrays and objects and {items:,} items, more than a results "
+                          f"file may ({MAX_RESULTS_CONTAINERS:,} and {MAX_RESULTS_ITEMS:,}): not a results file")
+    text = data.decode("ascii")
+    del data[:]  # the bytes are not needed while the text is parsed
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise RecordError(f"{path} is not a results file: its JSON is nested too deeply") from None
 
 
 def load_results(path: str | Path) -> StudyResults:
     """Read a results file: ``results.json``, ``results.json.xz`` (the same JSON compressed with
-    ``xz``, as published runs ship it), or the run directory holding either (:func:`results_path`)."""
+    ``xz``, as published runs ship it), or the run directory holding either (:func:`results_path`).
+
+    Memory is bounded before parsing: at most :data:`MAX_RESULTS_BYTES` of JSON are read or
+    decompressed (streaming, the limit enforced while reading), and at most
+    :data:`MAX_RESULTS_CONTAINERS` and :data:`MAX_RESULTS_ITEMS` are parsed, so that reading any
+    file adds at most :data:`RESULTS_MEMORY_BOUND` to the peak memory. Only a regular file is read
+    (a FIFO or a device is refused). :class:`RecordError` for a file that is not a results file."""
     path = Path(path)
     if path.is_dir():
         path = results_path(path)
     try:
-        raw = _read_xz(path) if path.suffix == ".xz" else path.read_bytes()
-        payload = json.loads(raw.decode("utf-8"))
+        payload = _parse(path, _read_bounded(path))
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{path} not found: run `shiftlab study --out {path.parent}` first") from err
-    except (UnicodeDecodeError, json.JSONDecodeError, lzma.LZMAError) as err:
+    except NotARegularFile as err:
+        raise RecordError(str(err)) from None
+    except (json.JSONDecodeError, lzma.LZMAError) as err:
         raise RecordError(f"{path} is damaged ({err}); `shiftlab study --out {path.parent} --resume` rewrites it") from err
     return StudyResults.from_dict(payload, source=str(path))
 
