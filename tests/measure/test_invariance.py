@@ -235,6 +235,38 @@ def test_constant_classifier_is_flagged_as_trivially_invariant():
     assert "near-flat" not in res.degenerate and "--data" in res.degenerate
 
 
+class OneLogit(nn.Module):
+    """A binary classifier with one logit: ``z = w . x`` (class 1 when ``z > 0``); with ``two``,
+    the same decision as two logits ``[0, z]``."""
+
+    def __init__(self, h: int = 9, w: int = 9, two: bool = False, bias: float = 0.0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(3)
+        self.register_buffer("weight", torch.randn(h * w, generator=gen, dtype=torch.float64))
+        self.bias, self.two = bias, two
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x.flatten(1) @ self.weight.to(x.dtype))[:, None] + self.bias
+        return torch.cat([torch.zeros_like(z), z], dim=1) if self.two else z
+
+
+def test_a_single_logit_classifier_is_decided_by_the_sign_of_its_logit():
+    x = bright_images([(1, 1), (3, 4), (6, 2), (8, 8), (4, 4), (0, 7)])
+    labels = torch.tensor([0, 1, 1, 0, 1, 0])
+    one = sl.invariance(OneLogit(), x, labels, shifts=2, keep_predictions=True)
+    two = sl.invariance(OneLogit(two=True), x, labels, shifts=2, keep_predictions=True)
+    assert one.n_classes == 2 and torch.equal(one.predictions, two.predictions)
+    assert 0 < one.consistency < 1 and one.flip_rate > 0  # before: 1.0 and 0, a single class
+    for name in ("consistency", "flip_rate", "accuracy", "top1_prob_change", "mean_top1_prob", "class_counts"):
+        assert getattr(one, name) == getattr(two, name), name
+    z = OneLogit()(x)[:, 0]
+    unshifted = [tuple(map(float, d)) for d in one.shifts].index((0.0, 0.0))
+    assert one.predictions[:, unshifted].tolist() == (z > 0).long().tolist()  # the decision: logit > 0
+    constant = sl.invariance(OneLogit(bias=50.0), x, shifts=1)  # always class 1
+    assert constant.degenerate.startswith("100% of the 54 predictions are class 1: a near-constant classifier")
+
+
 def test_discriminating_model_gets_no_caution():
     rows_cols = [(0, 0), (4, 2), (8, 8), (5, 5), (2, 7), (7, 1)]
     res = sl.invariance(BrightestRow(3, 3), bright_images(rows_cols), shifts=1, keep_predictions=True)
@@ -263,9 +295,10 @@ def test_one_class_labels_excuse_a_near_constant_classifier():
     assert mixed.accuracy == 0.5
 
 
-def test_one_class_model_is_never_degenerate():
-    res = sl.invariance(BrightestRow(1), bright_images([(1, 1), (3, 4)]), shifts=1)
-    assert res.class_counts == [18] and res.majority_class_share == 1.0 and res.degenerate is None
+def test_a_model_with_one_output_is_a_binary_classifier_and_a_constant_one_is_flagged():
+    res = sl.invariance(BrightestRow(1), bright_images([(1, 1), (3, 4)]), shifts=1)  # the logit is always 1 > 0
+    assert res.n_classes == 2 and res.class_counts == [0, 18] and res.majority_class_share == 1.0
+    assert res.degenerate.startswith("100% of the 18 predictions are class 1")  # before: one class, no caution
 
 
 def test_caution_from_merged_statistics_equals_the_whole():

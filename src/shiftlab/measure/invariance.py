@@ -46,8 +46,8 @@ from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_labels
 
 __all__ = ["DEGENERATE_FLAT_CONFIDENCE", "DEGENERATE_MAJORITY_SHARE", "InvarianceResult", "InvarianceStats",
-           "consistency_from_predictions", "degenerate_reason", "invariance", "invariance_compute", "invariance_stats",
-           "invariance_update"]
+           "binary_logits", "consistency_from_predictions", "degenerate_reason", "invariance", "invariance_compute",
+           "invariance_stats", "invariance_update"]
 
 #: Share of the ``N |S|`` predictions in one class at or above which a classifier counts as
 #: near-constant (with ``K >= 2`` classes). Whatever the model does with shifts, consistency is at
@@ -335,6 +335,21 @@ def degenerate_reason(class_counts: Tensor | None, n_classes: int, mean_top1_pro
         ". Measure a trained model on images it can tell apart (e.g. --data with shiftlab measure).")
 
 
+def binary_logits(logits: Tensor) -> Tensor:
+    """``logits`` ``[N, K]``; a single logit ``z`` (``K = 1``, a binary classifier whose decision is
+    ``z > 0``, its probability ``sigmoid(z)``) as the two logits ``[0, z]``: their argmax is class 1
+    exactly when ``z > 0`` and their softmax is ``[1 - sigmoid(z), sigmoid(z)]``, so a binary
+    classifier is measured as one of two classes (``docs/definitions.md``, "Binary classifiers").
+
+    Example:
+        >>> binary_logits(torch.tensor([[2.0], [-1.0]])).argmax(dim=1).tolist()
+        [1, 0]
+    """
+    if logits.shape[-1] != 1:
+        return logits
+    return torch.cat([torch.zeros_like(logits), logits], dim=-1)
+
+
 def _check_logits(out: object, batch: int, n_classes: int | None) -> Tensor:
     if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != batch:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
@@ -545,7 +560,7 @@ def _run(runner: Runner, images: Tensor, labels: Tensor | None, offset: int, shi
     def forward(out: object, batch: int) -> Tensor:
         logits = _check_logits(out, batch, n_classes[0] if n_classes else None)
         n_classes[:1] = [logits.shape[1]]
-        return logits.detach().to("cpu", torch.float64)
+        return binary_logits(logits.detach().to("cpu", torch.float64))
 
     acc = _Accumulator(len(run_set), labels, keep, shift_set.unit_step_pairs(), expand, offset)
     run = run_chunks(runner, images, run_set, mode=mode, batch_size=batch_size, crop_size=crop_size, in_hw=in_hw,
