@@ -20,25 +20,34 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def fmt_interval(iv: Interval | None, digits: int = 3) -> str:
+def fmt_interval(iv: Interval | None, digits: int = 3, margin: float | None = None, reference: float = 0.0) -> str:
     """A value with its interval, the interval to one digit less.
+
+    With the ``margin`` the interval was decided against, as a difference from ``reference`` (e.g.
+    chance), the bounds get the digits that show their side of ``reference`` and of
+    ``reference ± margin`` (:func:`fmt_diff`).
 
     Example:
         >>> fmt_interval(Interval(0.3123, 0.2912, 0.3333))
         '0.312 [0.29, 0.33]'
+        >>> fmt_interval(Interval(0.55, 0.519, 0.58), margin=0.02, reference=0.5)
+        '0.550 [0.519, 0.580]'
     """
     if iv is None:
         return "n/a"
     d = max(digits - 1, 1)
-    return f"{iv.estimate:.{digits}f} [{iv.low:.{d}f}, {iv.high:.{d}f}]"
+    if margin is not None:
+        d = _separating_digits((iv.low - reference, iv.high - reference), margin, d)
+    return f"{iv.estimate:.{max(digits, d)}f} [{iv.low:.{d}f}, {iv.high:.{d}f}]"
 
 
 def fmt_diff(iv: Interval, digits: int = 2, margin: float | None = None) -> str:
     """A signed difference with its confidence interval.
 
     With the ``margin`` the interval was decided against (``docs/definitions.md``, "Intervals"),
-    the bounds get as many more digits (up to 6) as it takes for none to read as ``±margin`` when
-    it is not: an upper bound of -0.0199 printed as -0.02 would contradict its "inconclusive".
+    the bounds get as many more digits (up to 6) as it takes for none to read as ``±margin`` or
+    as 0 when it is not: an upper bound of -0.0199 printed as -0.02 would contradict its "less,
+    size unresolved", a lower bound of 0.004 printed as +0.00 its "more, size unresolved".
 
     Example:
         >>> fmt_diff(Interval(0.1, 0.07, 0.13))
@@ -47,17 +56,20 @@ def fmt_diff(iv: Interval, digits: int = 2, margin: float | None = None) -> str:
         '+0.10 [95% CI +0.07, +0.13]'
         >>> fmt_diff(Interval(-0.04, -0.06, -0.0199), margin=0.02), fmt_diff(Interval(-0.04, -0.06, -0.0201), margin=0.02)
         ('-0.0400 [95% CI -0.0600, -0.0199]', '-0.0400 [95% CI -0.0600, -0.0201]')
+        >>> fmt_diff(Interval(-0.037, -0.054, -0.019), margin=0.02), fmt_diff(Interval(0.03, 0.004, 0.05), margin=0.02)
+        ('-0.037 [95% CI -0.054, -0.019]', '+0.030 [95% CI +0.004, +0.050]')
     """
     if margin is not None:
         digits = _separating_digits((iv.low, iv.high), margin, digits)
     return f"{iv.estimate:+.{digits}f} [{round(100 * iv.level):d}% CI {iv.low:+.{digits}f}, {iv.high:+.{digits}f}]"
 
 
-def _separating_digits(bounds: tuple[float, float], margin: float, digits: int, most: int = 6) -> int:
+def _separating_digits(bounds: tuple[float, ...], margin: float, digits: int, most: int = 6) -> int:
     """The fewest digits (at least ``digits``, at most ``most``) at which no bound that differs
-    from ``±margin`` is printed as ``±margin``'s own rounding."""
+    from ``±margin`` or 0 is printed as its rounding (the outcome turns on which side of each it is)."""
     for d in range(digits, most):
-        if all(round(b, d) not in (round(margin, d), round(-margin, d)) or b in (margin, -margin) for b in bounds):
+        edges = (round(margin, d), round(-margin, d), 0.0)
+        if all(round(b, d) not in edges or b in (margin, -margin, 0.0) for b in bounds):
             return d
     return most
 
