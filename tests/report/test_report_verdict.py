@@ -1,6 +1,7 @@
 """The verdict answers matched pairs from their comparisons' outcomes, never from means over
-unlike models; says "inconclusive" with the interval when an interval straddles the margin; and
-calls a model that did not converge under-fitting, never worse-performing."""
+unlike models; says "more" / "less" with the size left unresolved when an interval excludes 0 but
+straddles the margin, "inconclusive" when it holds 0 too, each with the interval; and calls a
+model that did not converge under-fitting, never worse-performing."""
 
 from __future__ import annotations
 
@@ -47,32 +48,39 @@ def test_pairs_absent_from_the_run_are_not_measured():
     assert v.claim("C9").status == "not measured" and v.claim("C8").status == "not measured"
 
 
-def test_a_comparison_straddling_the_margin_is_inconclusive_with_its_interval():
+def test_a_comparison_above_zero_straddling_the_margin_is_more_with_its_size_unresolved():
     results = make_results({("strided_gap", "centred"): Cell(consistency=0.50),
                             ("maxpool_fc", "centred"): Cell(consistency=0.47)}, n_images=60, seeds=2)
     p = verdict(results).point("fcn_vs_classic", "centred")
     lo, hi = p.consistency.interval.low, p.consistency.interval.high
-    assert lo < results.analysis.margin < hi  # straddles
-    assert p.outcome == "inconclusive"
+    assert 0 < lo < results.analysis.margin < hi  # excludes 0, straddles the margin
+    assert p.outcome == "more, size unresolved"  # was "inconclusive" under the old rule
     text = pair_text(p)
-    assert text.startswith("Whether the FCN (strided_gap) is more or less translation invariant")
+    assert text.startswith("The FCN (strided_gap) is more translation invariant than the classic max-pool CNN "
+                           "(maxpool_fc), by an amount that may be smaller or larger than the margin of 0.02: "
+                           "consistency ")
     # its lower bound (0.018) would read +0.02, the margin, with two digits: it gets three
-    assert f"[95% CI {lo:+.3f}, {hi:+.3f}]" in text and "does not clear the margin of 0.02" in text
+    assert f"[95% CI {lo:+.3f}, {hi:+.3f}]" in text and "inconclusive" not in text
 
 
-def test_an_effect_straddling_the_margin_is_inconclusive():
+def test_an_effect_straddling_the_margin_is_unresolved_or_inconclusive_as_it_excludes_0_or_not():
     cells = {(m, c): Cell(consistency=0.3 + 0.4 * m.endswith("gap") + 0.1 * (c == "augmented"))
              for m in ("strided_fc", "strided_gap", "maxpool_fc", "maxpool_gap") for c in ("centred", "augmented")}
     results = make_results(cells, seeds=2, n_images=80, n_boot=100)
     head = next(e for e in results.analysis.effects if e.factors == ("head",) and e.metric == "consistency")
     assert effects_point(results, "consistency").effects  # balanced: effects are computed
-    straddling = dataclasses.replace(head, interval=Interval(0.03, 0.01, 0.05))  # margin 0.02 inside the interval
+    straddling = dataclasses.replace(head, interval=Interval(0.03, 0.01, 0.05))  # margin 0.02 inside, 0 outside
     results.analysis.effects = [straddling if e is head else e for e in results.analysis.effects]
 
     found = {e.factors: o for e, o in effects_point(results, "consistency").effects if e.kind == "main"}
-    assert found[("head",)] == "inconclusive"
+    assert found[("head",)] == "more, size unresolved"
     assert found[("condition",)] == "more"
-    assert "head gap vs fc: consistency +0.03 [95% CI +0.01, +0.05] (inconclusive)" in verdict(results).answer
+    assert "head gap vs fc: consistency +0.03 [95% CI +0.01, +0.05] (more, size unresolved)" in verdict(results).answer
+
+    holding_0 = dataclasses.replace(head, interval=Interval(0.02, -0.01, 0.05))  # margin 0.02 and 0 inside
+    results.analysis.effects = [holding_0 if e is straddling else e for e in results.analysis.effects]
+    assert dict((e.factors, o) for e, o in effects_point(results, "consistency").effects)[("head",)] == "inconclusive"
+    assert "head gap vs fc: consistency +0.02 [95% CI -0.01, +0.05] (inconclusive)" in verdict(results).answer
 
 
 def test_an_under_fitting_model_is_reported_as_under_fitting_not_as_worse():
@@ -125,9 +133,9 @@ def test_verdict_to_dict_is_json(full_results):
 
 
 def test_a_bound_next_to_the_margin_gets_the_digits_that_show_its_side():
-    # -0.0199 and -0.0201 both round to -0.02: printed so, "inconclusive" and "less" would read alike
+    # -0.0199 and -0.0201 both round to -0.02: printed so, "less, size unresolved" and "less" would read alike
     p = verdict(make_results(SIGN_FLIP)).point("fcn_vs_classic", "centred")
-    for high, outcome in ((-0.0199, "inconclusive"), (-0.0201, "less")):
+    for high, outcome in ((-0.0199, "less, size unresolved"), (-0.0201, "less")):
         c = dataclasses.replace(p.consistency, interval=Interval(-0.04, -0.06, high), outcome=outcome)
         text = pair_text(dataclasses.replace(p, consistency=c, outcome=outcome))
         assert f"difference -0.0400 [95% CI -0.0600, {high:+.4f}]" in text
@@ -144,7 +152,7 @@ def test_an_effect_next_to_the_margin_shows_its_side_in_the_answer_and_the_table
     head = next(e for e in results.analysis.effects if e.factors == ("head",) and e.metric == "consistency")
     near = dataclasses.replace(head, interval=Interval(0.03, 0.0199, 0.05))
     results.analysis.effects = [near if e is head else e for e in results.analysis.effects]
-    assert "head gap vs fc: consistency +0.0300 [95% CI +0.0199, +0.0500] (inconclusive)" in verdict(results).answer
+    assert "head gap vs fc: consistency +0.0300 [95% CI +0.0199, +0.0500] (more, size unresolved)" in verdict(results).answer
     assert "+0.0300 [95% CI +0.0199, +0.0500]" in effects_table(effects_point(results, "consistency"), 0.02)
 
 
@@ -168,9 +176,28 @@ def test_an_inconclusive_aliasing_signature_prints_the_paired_interval_it_was_de
 
     p = verdict(full_results).point("mechanism:strided_gap")
     assert p.gap == full_results.analysis.cell("strided_gap", "centred").metrics["aliasing_gap"]
-    paired = Interval(0.03, 0.01, 0.05)  # straddles the margin: inconclusive
+    paired = Interval(0.02, -0.01, 0.05)  # holds 0 and straddles the margin: inconclusive
     text = mechanism_text(dataclasses.replace(p, gap=paired, signature="inconclusive"), 0.02)
-    assert "(an inconclusive difference of +0.03 [95% CI +0.01, +0.05])" in text
+    assert "(an inconclusive difference of +0.02 [95% CI -0.01, +0.05])" in text
     unmeasured = mechanism_text(dataclasses.replace(p, gap=None, signature="not measured"), 0.02)
     assert "(their difference not measured)" in unmeasured and "inconclusive" not in unmeasured
     assert verdict(full_results).to_dict()["points"]  # the gap goes to JSON with the other intervals
+
+
+def test_an_aliasing_signature_above_zero_but_not_past_the_margin_says_so_with_its_interval(full_results):
+    from shiftlab.report.prose import mechanism_text
+
+    p = verdict(full_results).point("mechanism:strided_gap")
+    above, below = Interval(0.03, 0.01, 0.05), Interval(-0.03, -0.05, -0.01)
+    higher = mechanism_text(dataclasses.replace(p, gap=above, signature="more, size unresolved"), 0.02)
+    assert ("(higher at the multiples, although they lie farther out, 8.0 px on average against 1.7 px, by +0.03 "
+            "[95% CI +0.01, +0.05], an amount that may be smaller or larger than the margin of 0.02: the aliasing "
+            "signature's direction)") in higher
+    lower = mechanism_text(dataclasses.replace(p, gap=below, signature="less, size unresolved"), 0.02)
+    assert ("(lower at the multiples, which lie farther out, 8.0 px on average against 1.7 px, by -0.03 [95% CI "
+            "-0.05, -0.01], an amount that may be smaller or larger than the margin of 0.02: agreement that falls "
+            "with distance, not the aliasing signature)") in lower
+    near = mechanism_text(dataclasses.replace(p, gap=below, signature="less, size unresolved", aligned_distance=2.0,
+                                              unaligned_distance=3.0), 0.02)
+    assert ("(lower at the multiples, by -0.03 [95% CI -0.05, -0.01], an amount that may be smaller or larger than "
+            "the margin of 0.02)") in near

@@ -86,7 +86,7 @@ def effects(results: StudyResults, metric: str, kind: str | None = None) -> list
 
 
 def effect_outcome(results: StudyResults, e: Effect) -> str:
-    """``more`` / ``less`` / ``about the same`` / ``inconclusive`` of an effect against the margin."""
+    """The outcome (:data:`shiftlab.stats.OUTCOMES`) of an effect against the margin."""
     return decide(e.interval, results.analysis.margin)
 
 
@@ -95,7 +95,7 @@ def unpaired_difference(a: Interval, b: Interval) -> Interval:
     analysis did not pair (the same model under two conditions): ``[a.low - b.high, a.high - b.low]``.
 
     Its width is the sum of the two widths, wider than a paired interval of positively correlated
-    cells, so a decision from it errs towards "inconclusive".
+    cells, so a decision from it errs towards "inconclusive" (or towards a size left unresolved).
 
     Example:
         >>> d = unpaired_difference(Interval(0.8, 0.75, 0.85), Interval(0.5, 0.45, 0.55))

@@ -60,6 +60,8 @@ table.cells td, table.points td { font-size: 0.8rem; }
 .badge.more, .badge.confirmed { color: #1e7b34; background: #e3f4e7; border-color: #a8d8b4; }
 .badge.less, .badge.refuted { color: #b3261e; background: #fbe5e3; border-color: #eeb0aa; }
 .badge.about-the-same { color: #2f5d9e; background: #e6eefa; border-color: #b5c9ea; }
+.badge.more-size-unresolved { color: #1e7b34; background: #ffffff; border-color: #a8d8b4; border-style: dashed; }
+.badge.less-size-unresolved { color: #b3261e; background: #ffffff; border-color: #eeb0aa; border-style: dashed; }
 .badge.inconclusive, .badge.partly { color: #8a5a00; background: #fff1d0; border-color: #ecc97a; }
 .badge.under-fits { color: #6b2f8a; background: #f3e6fa; border-color: #d3b2e6; }
 td.model { white-space: nowrap; }
@@ -136,9 +138,12 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
 <section id="question"><h2>The question</h2>
 <blockquote>{''.join(f'<p>{esc(q)}</p>' for q in QUESTION)}</blockquote></section>
 <section id="answer"><h2>The answer</h2>
-<p class="note">Every "more", "less" or "about the same" below is a 95% paired bootstrap interval of a difference
-that clears the margin of {margin:g}; otherwise the comparison is "inconclusive" and its interval is given. A model
-that did not reach the target training accuracy is said to under-fit and is not compared on performance.</p>
+<p class="note">Every comparison below is a 95% paired bootstrap interval of a difference, read against the margin
+of {margin:g}: "more" or "less" when the interval lies beyond +{margin:g} or −{margin:g}; "about the same" when it lies
+inside (−{margin:g}, +{margin:g}); "more" or "less" "by an amount that may be smaller or larger than the margin"
+(outcome "more, size unresolved" / "less, size unresolved") when it excludes 0 but reaches the margin; "inconclusive"
+when it holds 0 and reaches the margin. A bound on the margin or on 0 is not beyond it. A model that did not reach the
+target training accuracy is said to under-fit and is not compared on performance.</p>
 <div class="answer">{answer}</div></section>
 <section id="points"><h2>Point by point</h2>
 <p class="note">The matched pairs of the question: A against B in the same condition, on the same images and seeds.

@@ -1,14 +1,16 @@
 """The words of the report: sentences rendered from the typed points and claim results.
 
-The rules (``docs/study.md``, "Verdict"): "more", "less" and "about the same" come only from a
-decision against the margin (``docs/definitions.md``, "Intervals"); anything else is
-"inconclusive" and is written with its interval; a model that did not reach the target training
-accuracy under-fits and is never called worse-performing.
+The rules (``docs/study.md``, "Verdict"): every label comes from a decision against the margin
+(``docs/definitions.md``, "Intervals") and is written with its interval: "more" / "less" beyond
+the margin, "about the same" inside it, "more" / "less" "by an amount that may be smaller or
+larger than the margin" when the interval excludes 0 but reaches the margin, "inconclusive" when
+it holds 0 and reaches the margin; a model that did not reach the target training accuracy
+under-fits and is never called worse-performing.
 """
 
 from __future__ import annotations
 
-from shiftlab.stats import Comparison, Effect, Interval
+from shiftlab.stats import LESS_UNRESOLVED, MORE_UNRESOLVED, Comparison, Effect, Interval, direction
 from shiftlab.study.analysis import CellStats
 from shiftlab.study.results import StudyResults
 
@@ -67,6 +69,30 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+#: The outcomes whose interval excludes 0 but reaches the margin: the sign, not the size.
+UNRESOLVED = (MORE_UNRESOLVED, LESS_UNRESOLVED)
+
+
+def unresolved(margin: float | None) -> str:
+    """What a "more, size unresolved" / "less, size unresolved" adds to "more" / "less".
+
+    Example:
+        >>> unresolved(0.02)
+        'by an amount that may be smaller or larger than the margin of 0.02'
+    """
+    return "by an amount that may be smaller or larger than the margin" + (f" of {margin:g}" if margin else "")
+
+
+def inconclusive(margin: float | None) -> str:
+    """Why an interval is "inconclusive".
+
+    Example:
+        >>> inconclusive(0.02)
+        'its interval holds 0 and reaches the margin of 0.02'
+    """
+    return "its interval holds 0 and reaches the margin" + (f" of {margin:g}" if margin else "")
+
+
 def _value(cell: CellStats | None, metric: str) -> str:
     iv = cell.metrics.get(metric) if cell is not None else None
     return fmt(iv.estimate) if iv is not None else "n/a"
@@ -78,7 +104,8 @@ def _diff_clause(label: str, c: Comparison, a: CellStats | None, b: CellStats | 
 
 
 _INVARIANT = {"more": "is more translation invariant than", "less": "is less translation invariant than",
-              "about the same": "is about as translation invariant as"}
+              "about the same": "is about as translation invariant as",
+              MORE_UNRESOLVED: "is more translation invariant than", LESS_UNRESOLVED: "is less translation invariant than"}
 
 
 def pair_text(p: PairPoint) -> str:
@@ -90,17 +117,22 @@ def pair_text(p: PairPoint) -> str:
         return f"{_cap(a)} against {b}: not measured ({why} in {p.condition})."
     cons = _diff_clause("consistency", p.consistency, p.a, p.b, "consistency")
     if p.outcome == "inconclusive":
-        text = (f"Whether {a} is more or less translation invariant than {b} is inconclusive: {cons}, which does not "
-                f"clear the margin of {p.consistency.margin:g}")
+        text = (f"Whether {a} is more or less translation invariant than {b} is inconclusive: {cons}; "
+                f"{inconclusive(p.consistency.margin)}")
+    elif p.outcome in UNRESOLVED:
+        text = f"{_cap(a)} {_INVARIANT[p.outcome]} {b}, {unresolved(p.consistency.margin)}: {cons}"
     else:
         text = f"{_cap(a)} {_INVARIANT[p.outcome]} {b}: {cons}"
     if p.conditional is not None:
         text += (f"; conditional consistency (over the images each classifies correctly at the centre) "
                  f"{_value(p.a, 'consistency_correct')} vs {_value(p.b, 'consistency_correct')}, difference "
-                 f"{fmt_diff(p.conditional.interval, margin=p.conditional.margin)}, {p.conditional.outcome}")
-        if p.outcome in ("more", "less") and p.conditional.outcome == p.outcome:
+                 f"{fmt_diff(p.conditional.interval, margin=p.conditional.margin)} ({p.conditional.outcome})")
+        sign = direction(p.outcome)
+        if sign in (1, -1) and p.conditional.outcome == p.outcome:
             text += ", so the difference is not an effect of accuracy"
-        elif p.outcome in ("more", "less"):
+        elif sign in (1, -1) and direction(p.conditional.outcome) == sign:
+            text += ", so the direction of the difference is not an effect of accuracy"
+        elif sign in (1, -1):
             text += ", so part of the difference may come from accuracy rather than invariance"
     text += "."
     if p.trivial:
@@ -109,23 +141,32 @@ def pair_text(p: PairPoint) -> str:
     return text
 
 
+#: What the signature's decision says ({size}: how much, for the outcomes that leave it unresolved).
 _SIGNATURE = {"more": "higher at the multiples: the aliasing signature",
               "less": "lower at the multiples",
-              "about the same": "about the same at every shift: no aliasing signature"}
+              "about the same": "about the same at every shift: no aliasing signature",
+              MORE_UNRESOLVED: "higher at the multiples{size}: the aliasing signature's direction",
+              LESS_UNRESOLVED: "lower at the multiples{size}"}
 #: The same when the multiples lie farther out than the other shifts ({far} and {near}: mean px).
 _SIGNATURE_FAR = {
     "more": "higher at the multiples, although they lie farther out, {far:.1f} px on average against {near:.1f} px: "
             "the aliasing signature",
     "less": "lower at the multiples, which lie farther out, {far:.1f} px on average against {near:.1f} px: "
             "agreement that falls with distance, not the aliasing signature",
-    "about the same": _SIGNATURE["about the same"]}
+    "about the same": _SIGNATURE["about the same"],
+    MORE_UNRESOLVED: "higher at the multiples, although they lie farther out, {far:.1f} px on average against "
+                     "{near:.1f} px{size}: the aliasing signature's direction",
+    LESS_UNRESOLVED: "lower at the multiples, which lie farther out, {far:.1f} px on average against {near:.1f} px{size}: "
+                     "agreement that falls with distance, not the aliasing signature"}
 
 
-def _signature(p: MechanismPoint) -> str:
+def _signature(p: MechanismPoint, margin: float | None = None) -> str:
+    size = (f", by {fmt_diff(p.gap, margin=margin)}, {unresolved(margin).removeprefix('by ')}"
+            if p.gap is not None and p.signature in UNRESOLVED else "")
     far, near = p.aligned_distance, p.unaligned_distance
     if far is not None and near is not None and far > near:
-        return _SIGNATURE_FAR[p.signature].format(far=far, near=near)
-    return _SIGNATURE[p.signature]
+        return _SIGNATURE_FAR[p.signature].format(far=far, near=near, size=size)
+    return _SIGNATURE[p.signature].format(size=size)
 
 
 def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
@@ -136,7 +177,7 @@ def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
         text = f"{_cap(who)}: agreement at multiples of the total stride not measured."
     else:
         if p.signature in _SIGNATURE:
-            sig = _signature(p)
+            sig = _signature(p, margin)
         elif p.gap is not None:  # the interval the signature was decided on
             sig = f"an inconclusive difference of {fmt_diff(p.gap, margin=margin)}"
         else:
@@ -157,7 +198,8 @@ def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
 
 
 _ACCURATE = {"more": "is more accurate than", "less": "is less accurate than",
-             "about the same": "performs about as well as"}
+             "about the same": "performs about as well as",
+             MORE_UNRESOLVED: "is more accurate than", LESS_UNRESOLVED: "is less accurate than"}
 
 
 def _under_fit_clause(cell: CellStats, target: float | None) -> str:
@@ -182,12 +224,16 @@ def performance_text(p: PerformancePoint) -> str:
     size = (f" ({fmt_int(p.a.params)} vs {fmt_int(p.b.params)} parameters)"
             if p.a is not None and p.b is not None else "")
     if p.outcome == "inconclusive":
-        return (f"Whether {a} performs better or worse than {b} ({where}) is inconclusive: {acc}{size}.")
+        return (f"Whether {a} performs better or worse than {b} ({where}) is inconclusive: {acc}{size}; "
+                f"{inconclusive(p.accuracy.margin)}.")
+    if p.outcome in UNRESOLVED:
+        return f"{_cap(a)} {_ACCURATE[p.outcome]} {b} ({where}), {unresolved(p.accuracy.margin)}: {acc}{size}."
     return f"{_cap(a)} {_ACCURATE[p.outcome]} {b} ({where}): {acc}{size}."
 
 
 _ACROSS = {"more": "more translation invariant than", "less": "less translation invariant than",
-           "about the same": "about as translation invariant as"}
+           "about the same": "about as translation invariant as",
+           MORE_UNRESOLVED: "more translation invariant than", LESS_UNRESOLVED: "less translation invariant than"}
 
 
 def capacity_text(p: CapacityPoint) -> str:
@@ -196,8 +242,16 @@ def capacity_text(p: CapacityPoint) -> str:
     if not p.rows:
         return f"{_cap(a)} against {b}: not measured across widths."
     widths = ", ".join(str(r.width) for r in p.rows)
-    if p.outcome in _ACROSS:
+    margin = next((r.consistency.margin for r in p.rows if r.consistency is not None), None)
+    signs = {direction(r.consistency.outcome) for r in p.rows if r.consistency is not None}
+    if p.outcome in UNRESOLVED:
+        lead = f"At every width ({widths}), {a} is {_ACROSS[p.outcome]} {b}, {unresolved(margin)}"
+    elif p.outcome in _ACROSS:
         lead = f"At every width ({widths}), {a} is {_ACROSS[p.outcome]} {b}"
+    elif p.outcome == "depends on width" and signs in ({1}, {-1}):  # resolved at some widths, not at others
+        word = "more" if signs == {1} else "less"
+        lead = (f"At every width ({widths}), {a} is {word} translation invariant than {b}, beyond the margin at some "
+                f"widths and {unresolved(margin)} at others")
     elif p.outcome == "depends on width":
         lead = f"Whether {a} is more or less translation invariant than {b} depends on the width ({widths})"
     else:
@@ -290,15 +344,18 @@ def _transfer_text(r: ClaimResult, margin: float | None = None) -> str:
 
 
 _CHANCE = {"more": "above chance", "less": "below chance", "about the same": "at chance",
+           MORE_UNRESOLVED: "above chance, by an amount that may be smaller or larger than the margin",
+           LESS_UNRESOLVED: "below chance, by an amount that may be smaller or larger than the margin",
            "inconclusive": "inconclusive against chance"}
 
 
-def _probe_text(r: ClaimResult) -> str:
+def _probe_text(r: ClaimResult, margin: float | None = None) -> str:
     if r.status == NOT_MEASURED and not r.intervals:
         return "Position probe (C8): not measured."
     parts = []
     for m in dict.fromkeys(k.split(":")[0] for k in r.intervals):
-        cells = [f"{cond} {fmt_interval(r.intervals[f'{m}:{cond}'])} ({_CHANCE[r.outcomes[f'{m}:{cond}']]})"
+        cells = [f"{cond} {fmt_interval(r.intervals[f'{m}:{cond}'], margin=margin, reference=0.5)} "
+                 f"({_CHANCE[r.outcomes[f'{m}:{cond}']]})"
                  for cond in ("probe", "probe_circular") if f"{m}:{cond}" in r.intervals]
         parts.append(f"{m}: " + ", ".join(cells))
     text = ("Position probe (C8; the class is the object's side, chance 0.5; zero padding vs circular padding): "
@@ -377,7 +434,7 @@ def claim_text(r: ClaimResult, margin: float | None = None) -> str:
                      f"({o['strided_gap:centred-shifted_accuracy']}): how much the centred test images carry")
         return text + notes + "."
     if r.id == "C8":
-        return _probe_text(r)
+        return _probe_text(r, margin)
     if r.id == "C9":
         return _transfer_text(r, margin)
     return "; ".join(f"{k} {fmt_interval(v)}" for k, v in iv.items()) + notes + "."
@@ -385,15 +442,21 @@ def claim_text(r: ClaimResult, margin: float | None = None) -> str:
 
 _LEAD_CLAUSE = {"more": "more translation invariant than {b}", "less": "less translation invariant than {b}",
                 "about the same": "about as translation invariant as {b}",
+                MORE_UNRESOLVED: "more translation invariant than {b} (by an amount that may be smaller or larger "
+                                 "than the margin)",
+                LESS_UNRESOLVED: "less translation invariant than {b} (by an amount that may be smaller or larger "
+                                 "than the margin)",
                 "inconclusive": "not conclusively more or less invariant than {b}", NOT_MEASURED: "not measured against {b}"}
 
 
 def _lead(a: PairPoint | None, b: PairPoint | None) -> str:
-    """The one-line answer to the first question from the outcomes of pairs (a) and (b)."""
+    """The one-line answer to the first question ("as translation invariant as?") from the outcomes
+    of pairs (a) and (b). "more, size unresolved" is a yes (at least as invariant); "less, size
+    unresolved" is neither yes nor no (less, but perhaps by less than the margin)."""
     oa, ob = (p.outcome if p is not None else NOT_MEASURED for p in (a, b))
     if oa == ob == "less":
         word = "No"
-    elif {oa, ob} <= {"more", "about the same"}:
+    elif {oa, ob} <= {"more", "about the same", MORE_UNRESOLVED}:
         word = "Yes"
     elif {oa, ob} == {"more", "less"}:
         word = "Not as a rule (it depends on the head it is compared with)"
@@ -466,7 +529,8 @@ def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> 
     if effects is not None:
         paragraphs.append(_effects_paragraph(effects, margin))
     claims = {p.id: p.result for p in points if isinstance(p, ClaimPoint)}
-    tail = [text for key, render in (("transfer", lambda r: _transfer_text(r, margin)), ("probe", _probe_text))
+    tail = [text for key, render in (("transfer", lambda r: _transfer_text(r, margin)),
+                                     ("probe", lambda r: _probe_text(r, margin)))
             if key in claims and (text := render(claims[key]))]
     if tail:
         paragraphs.append(" ".join(tail))

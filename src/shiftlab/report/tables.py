@@ -3,6 +3,7 @@ its intervals), the factorial effects, the claims (``docs/study.md``, "Report").
 
 from __future__ import annotations
 
+import re
 
 from shiftlab.stats import Comparison, Interval
 from shiftlab.study.analysis import CellStats
@@ -22,7 +23,9 @@ __all__ = ["capacity_table", "claims_table", "effects_table", "factorial_tables"
 
 
 def _badge(outcome: str) -> str:
-    return f'<span class="badge {outcome.replace(" ", "-")}">{esc(outcome)}</span>'
+    """The outcome as a badge; its class is the outcome's words joined by hyphens
+    ("more, size unresolved" -> ``more-size-unresolved``)."""
+    return f'<span class="badge {"-".join(re.findall(r"[a-z0-9]+", outcome.lower()))}">{esc(outcome)}</span>'
 
 
 def _iv(iv: Interval | None, digits: int = 3) -> str:

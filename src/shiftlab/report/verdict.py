@@ -1,10 +1,13 @@
 """The verdict: the question answered point by point from a study's typed results
 (``docs/study.md``, "Verdict").
 
-Every point is a typed result (:mod:`shiftlab.report.points`); a sentence says "more", "less" or
-"about the same" only where a comparison's interval clears the margin, else "inconclusive" with
-the interval; a model that did not reach the target training accuracy is said to under-fit, never
-to perform worse. The answer's text is written by :mod:`shiftlab.report.prose`.
+Every point is a typed result (:mod:`shiftlab.report.points`); a sentence's label is the decision
+of its comparison's interval against the margin, written with the interval: "more" / "less"
+beyond it, "about the same" inside it, "more" / "less" by an amount that may be smaller or larger
+than the margin when the interval excludes 0 but reaches it, "inconclusive" when it holds 0 and
+reaches it (``docs/definitions.md``, "Intervals"); a model that did not reach the target
+training accuracy is said to under-fit, never to perform worse. The answer's text is written by
+:mod:`shiftlab.report.prose`.
 """
 
 from __future__ import annotations

@@ -13,12 +13,14 @@ from .bootstrap import (
     percentile_interval,
     replicate_means,
 )
-from .decision import OUTCOMES, Comparison, compare, decide
+from .decision import LESS_UNRESOLVED, MORE_UNRESOLVED, OUTCOMES, Comparison, compare, decide, direction
 from .factorial import Design, Effect, interaction, main_effect
 
 __all__ = [
     "DEFAULT_LEVEL",
     "DEFAULT_N_BOOT",
+    "LESS_UNRESOLVED",
+    "MORE_UNRESOLVED",
     "OUTCOMES",
     "Comparison",
     "Design",
@@ -31,6 +33,7 @@ __all__ = [
     "contrast",
     "decide",
     "difference",
+    "direction",
     "interaction",
     "main_effect",
     "percentile_interval",

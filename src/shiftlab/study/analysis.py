@@ -4,7 +4,7 @@
 - every cell (model x condition): each metric's mean with a 95% paired bootstrap interval over
   seeds and images, its convergence, its size;
 - the matched pairs of the question (:data:`PAIRS`), as differences with intervals and an outcome
-  (``more``, ``less``, ``about the same``, ``inconclusive``) against the margin;
+  (:data:`shiftlab.stats.OUTCOMES`) against the margin;
 - main effects and interactions of the balanced factorial (downsampling x head x condition)
   among the cells present, never means over unlike subsets;
 - the capacity sweep (when the config has one): the key models' cells at every width, centred,
@@ -203,8 +203,10 @@ class Analysis:
     @classmethod
     def from_dict(cls, d: dict) -> Analysis:
         def comparisons(items: list[dict]) -> list[Comparison]:
-            return [Comparison(c["label"], c["a"], c["b"], c["metric"], Interval(**c["interval"]), c["margin"],
-                               c["outcome"]) for c in items]
+            # the outcome is decided again from the interval and the margin (a file written under an
+            # older rule, e.g. with "inconclusive" for an interval that excludes 0, reads with today's)
+            return [Comparison(c["label"], c["a"], c["b"], c["metric"], Interval(**c["interval"]), c["margin"])
+                    for c in items]
 
         effects = [Effect(e["kind"], tuple(e["factors"]), tuple(tuple(p) for p in e["levels"]), e["metric"],
                           Interval(**e["interval"])) for e in d["effects"]]

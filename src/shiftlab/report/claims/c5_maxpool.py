@@ -8,6 +8,7 @@ against strided downsampling says whether it adds invariance at all.
 
 from __future__ import annotations
 
+from shiftlab.stats import LESS_UNRESOLVED
 from shiftlab.study.results import StudyResults
 
 from ..evidence import cells, effect, effect_outcome, reference_condition
@@ -38,7 +39,9 @@ def evaluate(results: StudyResults) -> ClaimResult:
     if all(exact):
         status = CONFIRMED
     elif any(partial):
-        status = REFUTED if outcomes.get("effect:maxpool-strided") in ("less", "about the same") else PARTLY
+        # "less, size unresolved": below 0, so less or about the same either way: no invariance created
+        status = (REFUTED if outcomes.get("effect:maxpool-strided") in ("less", "about the same", LESS_UNRESOLVED)
+                  else PARTLY)
     else:
         status = INCONCLUSIVE
     return ClaimResult("C5", status, {}, intervals, outcomes)

@@ -7,6 +7,7 @@ Read from the matched head pairs (same trunk, global-pool head against FC head: 
 
 from __future__ import annotations
 
+from shiftlab.stats import direction
 from shiftlab.study.analysis import PAIRS
 from shiftlab.study.results import StudyResults
 
@@ -38,11 +39,13 @@ def evaluate(results: StudyResults) -> ClaimResult:
     if not pair_outcomes:
         return ClaimResult("C6", NOT_MEASURED, {}, intervals, outcomes, tuple(notes) or (
             "no matched head pair (the same trunk with an FC and a global-pool head) was measured",))
+    # a pair below 0 ("less", "less, size unresolved") is less invariant or about the same with the pool
+    # either way; one above 0 but not by the margin for sure ("more, size unresolved") holds in part
     if all(o == "more" for o in pair_outcomes):
         status = CONFIRMED
-    elif "less" in pair_outcomes or all(o == "about the same" for o in pair_outcomes):
+    elif any(direction(o) == -1 for o in pair_outcomes) or all(o == "about the same" for o in pair_outcomes):
         status = REFUTED
-    elif "more" in pair_outcomes:
+    elif any(direction(o) == 1 for o in pair_outcomes):
         status = PARTLY
     else:
         status = INCONCLUSIVE

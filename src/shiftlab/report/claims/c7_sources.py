@@ -1,6 +1,6 @@
 """C7: FCNs perform as well because their invariance comes from elsewhere: data augmentation,
 global pooling, the dataset's own centring (``docs/definitions.md``, "Factorial effects";
-``docs/study.md``, "Convergence").
+``docs/study.md``, "Training budget").
 
 Two halves. Where invariance comes from: the factorial main effects on consistency of the head
 (global pool against FC), of augmentation (augmented against centred training) and of each
@@ -13,7 +13,7 @@ over the shift set.
 
 from __future__ import annotations
 
-from shiftlab.stats import decide
+from shiftlab.stats import LESS_UNRESOLVED, MORE_UNRESOLVED, decide
 from shiftlab.study.results import StudyResults
 
 from ..evidence import comparison, effect, effect_outcome, reference_condition, unpaired_difference
@@ -61,13 +61,16 @@ def evaluate(results: StudyResults) -> ClaimResult:
                                                        "was measured",))
     elsewhere = [outcomes[k] for k in ("head:gap-fc", "condition:augmented-centred") if k in outcomes]
     source_ok = "more" in elsewhere
-    source_bad = bool(elsewhere) and all(o in ("less", "about the same") for o in elsewhere)
-    perf_ok, perf_bad = perf in ("about the same", "more"), perf == "less"
+    source_some = MORE_UNRESOLVED in elsewhere  # above 0, not for sure by the margin
+    source_bad = bool(elsewhere) and all(o in ("less", "about the same", LESS_UNRESOLVED) for o in elsewhere)
+    # "more, size unresolved": above 0, so as accurate or more either way; "less, size unresolved":
+    # below 0 but perhaps by less than the margin, so neither as well nor worse for sure
+    perf_ok, perf_bad = perf in ("about the same", "more", MORE_UNRESOLVED), perf == "less"
     if perf_ok and source_ok:
         status = CONFIRMED
     elif perf_bad and source_bad:
         status = REFUTED
-    elif perf_ok or source_ok or perf_bad or source_bad:
+    elif perf_ok or source_ok or source_some or perf_bad or source_bad:
         status = PARTLY
     else:
         status = INCONCLUSIVE

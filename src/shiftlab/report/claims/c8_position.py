@@ -9,7 +9,7 @@ position off the flattened map whatever the padding, so FC models are reported, 
 
 from __future__ import annotations
 
-from shiftlab.stats import decide
+from shiftlab.stats import LESS_UNRESOLVED, MORE_UNRESOLVED, decide
 from shiftlab.study.results import StudyResults
 
 from ..evidence import models, versus
@@ -40,8 +40,10 @@ def evaluate(results: StudyResults) -> ClaimResult:
         zeros, circ = seen["probe"], seen.get("probe_circular")
         if zeros == "more" and circ in ("about the same", None):
             verdicts.append(CONFIRMED if circ else PARTLY)
-        elif zeros in ("about the same", "less") or circ == "more":
+        elif zeros in ("about the same", "less", LESS_UNRESOLVED) or circ == "more":
             verdicts.append(REFUTED)
+        elif zeros == MORE_UNRESOLVED and circ in ("about the same", None):  # above chance, not for sure by the margin
+            verdicts.append(PARTLY)
         else:
             verdicts.append(INCONCLUSIVE)
     if not intervals:

@@ -13,6 +13,7 @@ fewer classes right at the centre, so the prose marks those contrasts.
 
 from __future__ import annotations
 
+from shiftlab.stats import LESS_UNRESOLVED, MORE_UNRESOLVED
 from shiftlab.study.results import StudyResults
 
 from ..evidence import at_chance, models
@@ -46,9 +47,9 @@ def evaluate(results: StudyResults) -> ClaimResult:
         return ClaimResult("C9", NOT_MEASURED, notes=tuple(notes) or ("transfer and transfer_control were not both run",))
     if all(o == "more" for o in found):
         status = CONFIRMED
-    elif "more" in found:
+    elif "more" in found or MORE_UNRESOLVED in found:  # some transfer (not for sure by the margin: in part)
         status = PARTLY
-    elif all(o in ("about the same", "less") for o in found):
+    elif all(o in ("about the same", "less", LESS_UNRESOLVED) for o in found):
         status = REFUTED
     else:
         status = INCONCLUSIVE

@@ -24,7 +24,8 @@ class ClaimResult:
         numbers: named point values (keys ``"<model>:<quantity>"`` for per-model values); None
             where not defined.
         intervals: named 95% intervals (means of cells, or differences).
-        outcomes: named decisions (``"more"``, ``"less"``, ``"about the same"``,
+        outcomes: named decisions (:data:`shiftlab.stats.OUTCOMES`: ``"more"``, ``"less"``,
+            ``"about the same"``, ``"more, size unresolved"``, ``"less, size unresolved"``,
             ``"inconclusive"``) of the differences in ``intervals``.
         notes: what the status rests on or why it could not be measured, as short facts.
 

@@ -65,6 +65,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("effects", "Factorial effects", fig_effects,
                "Main effects (filled) and two-way interactions (open) of downsampling, head and training on "
                "consistency and test accuracy, each level against the baseline (strided, fc, centred), with 95% "
-               "intervals; the grey band is the margin. Green: more, red: less, grey: about the same, amber: "
-               "inconclusive."),
+               "intervals; the grey band is the margin. Green: more, red: less (beyond the margin); "
+               "light green / light red, dashed: more / less by an amount that may be smaller or larger than the "
+               "margin (the interval excludes 0 but reaches the band); grey: about the same (inside the band); "
+               "amber: inconclusive (holds 0 and reaches the band)."),
 )

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from shiftlab.stats import Interval
+from shiftlab.stats import LESS_UNRESOLVED, MORE_UNRESOLVED, Interval
 from shiftlab.study.results import StudyResults
 
 from ..evidence import cells, effect_outcome, effects, models
@@ -17,12 +17,18 @@ from .style import STYLE, colour, condition_label, legend_below, new_figure
 __all__ = ["fig_consistency", "fig_effects", "fig_transfer_probe"]
 
 
-def _errorbar(ax, y: float, iv: Interval, colour_: str, filled: bool, horizontal: bool = True) -> object:
+def _errorbar(ax, y: float, iv: Interval, colour_: str, filled: bool, horizontal: bool = True,
+              dashed: bool = False) -> object:
     err = [[max(iv.estimate - iv.low, 0.0)], [max(iv.high - iv.estimate, 0.0)]]
     kw = dict(fmt="o", ms=6, color=colour_, mfc=colour_ if filled else "white", mec=colour_, elinewidth=1.6, capsize=3)
     if horizontal:
-        return ax.errorbar([iv.estimate], [y], xerr=err, **kw)
-    return ax.errorbar([y], [iv.estimate], yerr=err, **kw)
+        h = ax.errorbar([iv.estimate], [y], xerr=err, **kw)
+    else:
+        h = ax.errorbar([y], [iv.estimate], yerr=err, **kw)
+    if dashed:
+        for bars in h.lines[2]:
+            bars.set_linestyle((0, (3, 2)))
+    return h
 
 
 def fig_consistency(results: StudyResults) -> Figure | None:
@@ -106,14 +112,17 @@ def fig_effects(results: StudyResults) -> Figure | None:
     with matplotlib.rc_context(STYLE):
         fig = new_figure(10.0, len(metrics) * (0.3 * rows + 1.2) + 0.5)
         axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
-        tones = {"more": "#1e7b34", "less": "#b3261e", "about the same": "#5b6474", "inconclusive": "#c98a00"}
+        # beyond the margin: dark; excluding 0 but reaching the margin: light and dashed (the sign, not the size)
+        tones = {"more": "#1e7b34", "less": "#b3261e", "about the same": "#5b6474", "inconclusive": "#c98a00",
+                 MORE_UNRESOLVED: "#6fbf7f", LESS_UNRESOLVED: "#e08078"}
         marks = {}
         for ax, metric in zip(axes, metrics):
             found = effects(results, metric)
             labels = []
             for i, e in enumerate(found):
                 outcome = effect_outcome(results, e)
-                h = _errorbar(ax, i, e.interval, tones[outcome], e.kind == "main")
+                h = _errorbar(ax, i, e.interval, tones[outcome], e.kind == "main",
+                              dashed=outcome in (MORE_UNRESOLVED, LESS_UNRESOLVED))
                 marks.setdefault(outcome, h)
                 lv = [f"{f} {a}-{b}" for f, (a, b) in zip(e.factors, e.levels)]
                 labels.append(" x ".join(lv))
