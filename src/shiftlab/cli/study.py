@@ -39,8 +39,10 @@ Every model is trained until its training accuracy reaches the target (or flagge
 converged), then measured on the same evaluation images at every shift of a set that covers
 every residue modulo the total stride: consistency, agreement with the unshifted prediction,
 accuracy, flip rate, the aliasing signature and the per-layer profile. Differences between
-matched models get 95% paired bootstrap intervals; the report's verdict says "inconclusive"
-when an interval does not clear the margin. The run directory gets config.json, runs/,
+matched models get 95% paired bootstrap intervals; the report's verdict says "more" or "less"
+when an interval clears the margin, "about the same" inside it, "more" or "less" by an amount that
+may be smaller or larger than the margin when it excludes 0 but reaches the margin, and
+"inconclusive" when it holds 0 and reaches the margin. The run directory gets config.json, runs/,
 checkpoints/, results.json, results.csv, figures/ and report.html.
 """
 
