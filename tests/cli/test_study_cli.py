@@ -24,8 +24,11 @@ def test_options_map_to_the_config():
     assert study_cli.config_from_args(parse("--quick", "--seeds", "3")) == StudyConfig.preset("quick", seeds=3)
     assert study_cli.config_from_args(parse("--preset", "quick")) == StudyConfig.preset("quick")
     full = study_cli.config_from_args(parse("--preset", "full", "--data", "fashion-mnist"))
-    assert full.seeds == 5 and len(full.models) == 15 and full.data == "fashion-mnist"
+    assert full.seeds == 5 and len(full.models) == 18 and full.data == "fashion-mnist"
+    assert full.param_matched == ("allconv_gap",) and not full.stop_at_target and full.schedule == "cosine"
     assert study_cli.config_from_args(parse()) == StudyConfig()
+    second = study_cli.config_from_args(parse("--stop-at-target", "--schedule", "constant", "--param-matched", "allconv_gap"))
+    assert second == StudyConfig(stop_at_target=True, schedule="constant", param_matched=("allconv_gap",))
     fashion = study_cli.config_from_args(parse("--data", "fashion-mnist", "--n-train", "4000", "--n-test", "1000"))
     assert (fashion.n_train, fashion.n_test) == (4000, 1000)
     assert study_cli.config_from_args(parse("--quick")).n_train == 1000  # the preset's cap stays unless given
@@ -81,7 +84,8 @@ def test_zero_workers_is_a_clear_error(tmp_path, capsys):
 
 def test_resume_with_a_larger_max_epochs_says_what_trains_on_and_a_smaller_one_is_refused(tmp_path, capsys):
     tiny = ["--quick", "--data", "digits", "--models", "maxpool_fc", "--conditions", "centred", "--seeds", "1",
-            "--n-eval", "8", "--workers", "1", "--no-report", "--target-accuracy", "0.99", "--out", str(tmp_path)]
+            "--n-eval", "8", "--workers", "1", "--no-report", "--target-accuracy", "0.99", "--stop-at-target",
+            "--schedule", "constant", "--out", str(tmp_path)]
     assert main(["study", *tiny, "--max-epochs", "1"]) == 0
     capsys.readouterr()
     assert main(["study", *tiny, "--max-epochs", "2", "--resume"]) == 0

@@ -14,13 +14,43 @@ from shiftlab.zoo import build
 
 
 def test_study_shifts_cover_every_residue_and_the_distance_range():
-    shifts = study_shifts(8, 10, 4).offsets.round().long()
+    shifts = study_shifts(8, 10, 4, "residues").offsets.round().long()
     pairs = {tuple(p) for p in shifts.tolist()}
     assert len(pairs) == len(shifts) == 97
     assert {(dy % 8, dx % 8) for dy, dx in pairs} == {(a, b) for a in range(8) for b in range(8)}
     assert {max(abs(dy), abs(dx)) for dy, dx in pairs} == {0, 1, 2, 3, 4, 6, 8, 10}
     assert {(0, 8), (8, 0), (0, -8), (-8, 0), (8, 8), (-8, -8), (8, -8), (-8, 8)} <= pairs
     assert max(max(abs(dy), abs(dx)) for dy, dx in pairs) <= 10
+
+
+def test_matched_shifts_add_unaligned_shifts_at_the_aligned_distance():
+    shifts = study_shifts(8, 10, 4).offsets.round().long()
+    pairs = {tuple(p) for p in shifts.tolist()}
+    residues = study_shifts(8, 10, 4, "residues").offsets.round().long()
+    assert {tuple(p) for p in residues.tolist()} <= pairs
+    assert len(pairs) == len(shifts) == 121  # 81 core + 4 x (6, 7, 8, 9, 10) axis + 4 diagonals + 16 ring
+    ring = {p for p in pairs if max(abs(p[0]), abs(p[1])) == 8}
+    aligned = {p for p in ring if p[0] % 8 == 0 and p[1] % 8 == 0}
+    assert aligned == {(0, 8), (8, 0), (0, -8), (-8, 0), (8, 8), (-8, -8), (8, -8), (-8, 8)}
+    assert ring - aligned == {(a * 8, b * o) for a in (1, -1) for b in (1, -1) for o in (1, 4)} | {
+        (b * o, a * 8) for a in (1, -1) for b in (1, -1) for o in (1, 4)}
+    assert {max(abs(dy), abs(dx)) for dy, dx in pairs} == set(range(11)) - {5}
+    with pytest.raises(ValueError, match="shift_set must be one of"):
+        study_shifts(8, 10, 4, "ring")
+
+
+def test_distance_matched_signature_and_bands_by_hand():
+    shifts = torch.tensor([[0, 0], [0, 1], [0, 8], [8, 8], [8, 4], [1, 8], [0, 9], [3, 2]], dtype=torch.float64)
+    # image 0 keeps its class at every multiple of 8 and nowhere else; image 1 everywhere
+    preds = torch.tensor([[2, 0, 2, 2, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]])
+    s = image_statistics(preds, torch.tensor([2, 0]), shifts, n_classes=3, stride=8, in_range=4)
+    assert s["aligned_at_stride"].tolist() == [1.0, 1.0]  # (0, 8), (8, 8)
+    assert s["unaligned_at_stride"].tolist() == [0.0, 1.0]  # (8, 4), (1, 8); not (0, 9) or (0, 1)
+    assert s["aliasing_gap_matched"].tolist() == [1.0, 0.0]
+    assert s["agreement_d8"].tolist() == [2 / 4, 1.0] and s["agreement_d1"].tolist() == [0.0, 1.0]
+    assert s["agreement_d9_10"].tolist() == [0.0, 1.0] and s["agreement_d2_3"].tolist() == [0.0, 1.0]
+    assert s["accuracy_d8"].tolist() == [2 / 4, 0.0]
+    assert math.isnan(s["agreement_d4_5"][0]) and math.isnan(s["accuracy_d6_7"][1])  # no shift there
 
 
 def test_study_shifts_refuse_a_canvas_too_small():
@@ -53,8 +83,8 @@ def test_kind_distances_are_the_mean_distances_of_the_aligned_and_the_other_nonz
     assert kind_distances(shifts, 8) == pytest.approx((8.0, (1 + 1 + 2 + 3) / 4))  # (0, 0) is neither
     far, near = kind_distances(shifts[:4], 8)
     assert math.isnan(far) and near == pytest.approx(4 / 3)
-    # the study's set: the 8 multiples of 8 lie 8 px out, the 88 other shifts 3.45 px on average
-    assert kind_distances(study_shifts(8, 10, 4).offsets, 8) == pytest.approx((8.0, 304 / 88))
+    # the second design's set: the 8 multiples of 8 lie 8 px out, the 88 other shifts 3.45 px on average
+    assert kind_distances(study_shifts(8, 10, 4, "residues").offsets, 8) == pytest.approx((8.0, 304 / 88))
 
 
 def test_periodicity_groups_by_residue_without_the_zero_shift():

@@ -117,8 +117,10 @@ def test_a_damaged_record_is_redone_on_resume(tiny_run, tmp_path):
 
 
 def test_a_larger_max_epochs_on_resume_trains_on_only_the_runs_that_stopped_short(tmp_path):
-    # after one epoch strided_gap has training accuracy 0.23 (reaches 0.2), maxpool_fc 0.16 (does not)
-    base = {**TINY, "conditions": ("centred",), "seeds": 1, "target_accuracy": 0.2}
+    # the second design (stop at the target, constant learning rate): after one epoch strided_gap has
+    # training accuracy 0.23 (reaches 0.2), maxpool_fc 0.16 (does not)
+    base = {**TINY, "conditions": ("centred",), "seeds": 1, "target_accuracy": 0.2, "stop_at_target": True,
+            "schedule": "constant"}
     first = run_study(StudyConfig(**{**base, "max_epochs": 1}), tmp_path / "a", workers=1)
     converged = {r.model: r.training.converged for r in first.runs}
     assert converged == {"strided_gap": True, "maxpool_fc": False}
@@ -132,6 +134,33 @@ def test_a_larger_max_epochs_on_resume_trains_on_only_the_runs_that_stopped_shor
     assert json.loads((tmp_path / "a" / "config.json").read_text())["max_epochs"] == 3
     with pytest.raises(ValueError, match="differs in: max_epochs.*only a larger --max-epochs than 3"):
         run_study(StudyConfig(**{**base, "max_epochs": 2}), tmp_path / "a", resume=True, workers=1)
+
+
+def test_a_fixed_budget_trains_every_run_to_the_end_and_cannot_grow_on_resume(tmp_path):
+    base = {**TINY, "conditions": ("centred",), "seeds": 1, "target_accuracy": 0.2, "max_epochs": 2}
+    results = run_study(StudyConfig(**base), tmp_path, workers=1)
+    assert [len(r.training.history) for r in results.runs] == [2, 2]  # both reach 0.2 after one epoch, and train on
+    assert all(not r.training.stopped_at_target and not r.training.stopped_short(5) for r in results.runs)
+    with pytest.raises(ValueError, match=r"differs in: max_epochs\); use the same options or another --out"):
+        run_study(StudyConfig(**{**base, "max_epochs": 3}), tmp_path, resume=True, workers=1)
+
+
+def test_parameter_matched_runs_are_trained_at_the_matched_width_and_paired(tmp_path):
+    config = StudyConfig(**{**TINY, "models": ("allconv_gap", "maxpool_gap", "maxpool_fc"), "conditions": ("centred",),
+                            "seeds": 1, "width": 16, "max_epochs": 1, "param_matched": ("allconv_gap",)})
+    assert [j.key for j in jobs_of(config)][-1] == "allconv_gap__centred__w9__seed0"
+    results = run_study(config, tmp_path, workers=1)
+    a = results.analysis
+    assert [(c.model, c.width, c.params) for c in a.matched] == [("allconv_gap", 9, 23_428)]
+    assert [c.model for c in a.cells] == ["allconv_gap", "maxpool_gap", "maxpool_fc"]  # the main width only
+    pair = a.matched_comparison("allcnn_vs_maxpool_gap", "test_accuracy")
+    assert (pair.a, pair.b) == ("allconv_gap|centred|w9", "maxpool_gap|centred|w16")
+    matched, reference = a.matched_cell("allconv_gap"), a.cell("maxpool_gap", "centred")
+    assert pair.interval.estimate == pytest.approx(matched.metrics["test_accuracy"].estimate
+                                                   - reference.metrics["test_accuracy"].estimate)
+    assert {c.label for c in a.matched_comparisons} == {"allcnn_vs_classic|matched", "allcnn_vs_maxpool_gap|matched"}
+    with pytest.raises(ValueError, match="param_matched takes global-pool models"):
+        StudyConfig(param_matched=("allconv_fc",))
 
 
 def test_stopped_short_looks_at_every_phase_and_never_at_a_run_without_target():
@@ -181,16 +210,20 @@ def test_a_run_directory_from_before_the_capacity_fields_still_resumes(tiny_run,
         check_run_dir(StudyConfig(**{**TINY, "capacity_widths": (8,)}), tmp_path, resume=True)
 
 
-def test_job_keys_parse_back_and_the_full_preset_has_the_sweep():
+def test_job_keys_parse_back_and_the_full_preset_has_every_kind_and_the_matched_all_cnn():
     for job in (Job("strided_gap", "transfer_control", 3), Job("maxpool_fc", "centred", 0, width=32)):
         assert Job.from_key(job.key) == job
     with pytest.raises(ValueError, match="not a study run"):
         Job.from_key("strided_gap")
     full = StudyConfig.preset("full")
     jobs = jobs_of(full)
-    sweep = [j for j in jobs if j.width is not None]
-    assert len(jobs) == 15 * 7 * 5 + len(sweep) and len(sweep) == 2 * 4 * 5
-    assert {j.condition for j in sweep} == {"centred"} and {j.width for j in sweep} == {8, 32}
+    assert {j.model.rpartition("_")[0] for j in jobs} == {"strided", "allconv", "maxpool", "avgpool", "blurstrided",
+                                                          "learned", "learnedblur", "maxblur", "aps"}
+    matched = [j for j in jobs if j.width is not None]
+    assert len(jobs) == 18 * 5 * 5 + len(matched) and len(matched) == 5
+    assert {(j.model, j.condition, j.width) for j in matched} == {("allconv_gap", "centred", 9)}
+    sweep = [j for j in jobs_of(StudyConfig(capacity_widths=(8, 32))) if j.width is not None]
+    assert len(sweep) == 2 * 4 * 2 and {j.condition for j in sweep} == {"centred"} and {j.width for j in sweep} == {8, 32}
     # the main width is never trained twice
     assert not [j for j in jobs_of(StudyConfig(capacity_widths=(8, 16))) if j.width == 16]
     with pytest.raises(ValueError, match="capacity_widths"):

@@ -17,16 +17,20 @@ from shiftlab.study.job import Job, record_paths
 from shiftlab.study.runner import check_run_dir, default_workers, jobs_of, run_study
 from shiftlab.study.sharding import job_cost
 from shiftlab.zoo import names as zoo_names
+from shiftlab.training.config import SCHEDULES
 
 __all__ = ["add_parser", "run"]
 
 EPILOG = """\
 presets:
-  default  MNIST-5k; strided conv, max-pool and blurred strided conv x FC and global-average-pool heads;
-           centred and augmented training; 3 seeds; 500 eval images (~13 minutes on 2 cores)
+  default  MNIST-5k; the two FCNs (Strided-CNN strided_gap, All-CNN allconv_gap), the classic max-pool
+           CNN (maxpool_fc), the max-pool GAP network, the anti-aliased FCN and its learned-filter
+           control; centred and augmented training; 2 seeds; a 10-epoch budget; 500 eval images
+           (~15 minutes on 2 cores)
   quick    a smoke test of the whole pipeline (about 21 s on 2 cores; not evidence)
-  full     every downsampling x every head, every condition, 5 seeds, and the capacity sweep of the
-           key pairs at widths 8 and 32 (565 jobs: hours; run it with --resume in several sittings)
+  full     every downsampling kind x FC and GAP heads; centred, augmented, circular padding and the
+           position probe; 5 seeds; All-CNN also at the max-pool network's parameter count
+           (455 jobs: hours; run it with --resume in several sittings)
 
 examples:
   shiftlab study                                  # the default study into runs/study
@@ -35,11 +39,13 @@ examples:
   shiftlab study --out runs/study --resume        # continue an interrupted study; nothing is lost
   shiftlab study --models strided_gap,maxpool_fc --conditions centred --seeds 5 --width 32
 
-Every model is trained until its training accuracy reaches the target (or flagged as not
-converged), then measured on the same evaluation images at every shift of a set that covers
-every residue modulo the total stride: consistency, agreement with the unshifted prediction,
-accuracy, flip rate, the aliasing signature and the per-layer profile. Differences between
-matched models get 95% paired bootstrap intervals; the report's verdict says "more" or "less"
+Every model trains for the same budget under a cosine learning-rate schedule (a model whose training
+accuracy ends below the target is flagged as under-fitting), then is measured on the same evaluation
+images at every shift of a set that covers every residue modulo the total stride and holds unaligned
+shifts at the aligned ones' distance: consistency, agreement with the unshifted prediction and
+accuracy by distance, worst-case accuracy, flip rate, the distance-matched aliasing signature and the
+per-layer profile.
+Differences between matched models get 95% paired bootstrap intervals; the report's verdict says "more" or "less"
 when an interval clears the margin, "about the same" inside it, "more" or "less" by an amount that
 may be smaller or larger than the margin when it excludes 0 but reaches the margin, and
 "inconclusive" when it holds 0 and reaches the margin. The run directory gets config.json, runs/,
@@ -64,14 +70,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", help="comma-separated zoo models (<downsampling>_<head>), e.g. strided_gap,maxpool_fc; "
                    f"from: {', '.join(zoo_names())}")
     p.add_argument("--conditions", help=f"comma-separated subset of: {', '.join(CONDITIONS)}")
-    p.add_argument("--seeds", type=int, help="seeds per model and condition (default 3; full: 5)")
+    p.add_argument("--seeds", type=int, help="seeds per model and condition (default 2; full: 5)")
     p.add_argument("--width", type=int, help="channels of the first stage, then 2x and 4x (default 16)")
     p.add_argument("--capacity-widths", metavar="W,W",
                    help="capacity sweep: also train the key models (strided_gap, maxpool_fc, maxpool_gap, blurstrided_gap) "
                         "centred at these widths, e.g. 8,32 (full: 8,32; 'none' for no sweep)")
-    p.add_argument("--max-epochs", type=int, help="most training epochs; training stops earlier at the target accuracy. With --resume a larger "
-                   "value than the run directory's trains on the runs that stopped there below the target")
-    p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged (default 0.98)")
+    p.add_argument("--max-epochs", type=int, help="the training budget: every model trains this many epochs under the "
+                   "learning-rate schedule (default 10; see the presets). With --stop-at-target, the most epochs, and with "
+                   "--resume a larger value than the run directory's trains on the runs that stopped there below the target")
+    p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged; a model below it "
+                   "at the end of its budget is flagged as under-fitting (default 0.98)")
+    p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule: cosine (from 3e-3 down to 0 over "
+                   "the budget; default) or constant")
+    p.add_argument("--stop-at-target", action="store_true", default=None,
+                   help="stop each model at the first epoch that reaches the target accuracy (the second study design) "
+                   "instead of training every model for the same budget")
+    p.add_argument("--param-matched", metavar="MODEL,MODEL", help="global-pool models also trained (centred) at the width "
+                   "whose parameter count matches the max-pool model with their head, e.g. allconv_gap (full: allconv_gap)")
     p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
     p.add_argument("--n-train", type=int, help="cap on training images, class-balanced (default: all; Fashion-MNIST "
                    "has 60,000: --n-train 4000 --n-test 1000 gives MNIST-5k's sizes)")
@@ -97,7 +112,8 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         "quick" if args.quick else args.preset, data=args.data, data_root=args.data_root, models=_split(args.models),
         conditions=_split(args.conditions), seeds=args.seeds, width=args.width, max_epochs=args.max_epochs,
         target_accuracy=args.target_accuracy, n_eval=args.n_eval, capacity_widths=_widths(args.capacity_widths),
-        n_train=args.n_train, n_test=args.n_test,
+        n_train=args.n_train, n_test=args.n_test, schedule=args.schedule, stop_at_target=args.stop_at_target,
+        param_matched=_split(args.param_matched),
     )
 
 

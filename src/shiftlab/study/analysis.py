@@ -32,17 +32,19 @@ from shiftlab.stats import (
     interaction,
     main_effect,
 )
-from shiftlab.study.config import StudyConfig
+from shiftlab.study.config import StudyConfig, param_matched_width
+from shiftlab.study.measurements import DISTANCE_BANDS
 from shiftlab.study.records import RunRecord
 
-__all__ = ["CAPACITY_METRICS", "CONDITION_PAIRS", "PAIRS", "Analysis", "CellStats", "Pair", "analyse", "capacity_key",
+__all__ = ["CAPACITY_METRICS", "CONDITION_PAIRS", "MATCHED_PAIRS", "PAIRS", "Analysis", "CellStats", "Pair", "analyse", "capacity_key",
            "cell_key"]
 
 #: Conditions measured on the same images (so their cells can be compared as pairs).
 IMAGE_GROUPS = (("centred", "augmented", "circular"), ("transfer", "transfer_control"), ("probe", "probe_circular"))
 #: Metrics the matched pairs and the factorial effects are computed for.
 PAIR_METRICS = ("consistency", "consistency_correct", "agreement", "accuracy", "test_accuracy", "flip_rate",
-                "agreement_beyond", "aligned", "unaligned")
+                "agreement_beyond", "aligned", "unaligned", "worst_case", "aliasing_gap_matched",
+                *(f"agreement_{band.name}" for band in DISTANCE_BANDS))
 EFFECT_METRICS = ("consistency", "test_accuracy")
 #: Seed of the bootstrap replicates (one for the whole analysis: every interval is paired).
 BOOT_SEED = 0
@@ -71,6 +73,28 @@ PAIRS = (
     Pair("fcn_head", "strided_gap", "strided_fc", "a global-pool head against an FC head on the strided trunk"),
     Pair("maxpool_head", "maxpool_gap", "maxpool_fc", "a global-pool head against an FC head on the max-pool trunk"),
     Pair("aps_vs_fcn", "aps_gap", "strided_gap", "adaptive polyphase sampling against the FCN"),
+    # the FCN that performs as well in the literature (Springenberg et al.'s All-CNN)
+    Pair("allcnn_vs_classic", "allconv_gap", "maxpool_fc", "the All-CNN FCN against the classic max-pool CNN (FC head)"),
+    Pair("allcnn_vs_maxpool_gap", "allconv_gap", "maxpool_gap",
+         "the All-CNN FCN against a max-pool network with the same global-pool head"),
+    Pair("allcnn_vs_fcn", "allconv_gap", "strided_gap", "the All-CNN FCN against the Strided-CNN FCN"),
+    Pair("aa_fcn_vs_allcnn", "blurstrided_gap", "allconv_gap", "the anti-aliased FCN against the All-CNN FCN"),
+    Pair("allconv_head", "allconv_gap", "allconv_fc", "a global-pool head against an FC head on the All-CNN trunk"),
+    # support-matched controls: aliasing or receptive field (docs/study.md, "Controls")
+    Pair("max_vs_avg", "maxpool_gap", "avgpool_gap", "a 2x2 max against a 2x2 mean before decimation (same support)"),
+    Pair("blur_vs_learned", "blurstrided_gap", "learned_gap",
+         "a fixed binomial 4x4 low-pass against a learned 4x4 filter from random initialisation (same support)"),
+    Pair("blur_vs_learnedblur", "blurstrided_gap", "learnedblur_gap",
+         "a fixed binomial 4x4 low-pass against a learned 4x4 filter initialised at it (same support)"),
+)
+
+#: Parameter-matched contrasts: ``a`` at its matched width (``StudyConfig.param_matched``) against
+#: ``b`` at the study's width; labelled ``"<id>|matched"``.
+MATCHED_PAIRS = (
+    Pair("allcnn_vs_classic", "allconv_gap", "maxpool_fc", "the All-CNN FCN at equal parameters against the classic CNN"),
+    Pair("allcnn_vs_maxpool_gap", "allconv_gap", "maxpool_gap",
+         "the All-CNN FCN at equal parameters against the max-pool network with its head"),
+    Pair("allcnn_vs_fcn", "allconv_gap", "strided_gap", "the All-CNN FCN at equal parameters against the Strided-CNN FCN"),
 )
 
 #: The within-model condition contrasts (``Comparison.label`` is ``"<id>|<model>"``).
@@ -151,7 +175,9 @@ class Analysis:
     :data:`CONDITION_PAIRS` are labelled ``"<id>|<model>"``); ``effects``: main effects and two-way
     interactions of the balanced factorial; ``capacity``: the sweep's cells at every width
     (:func:`capacity_key`), ``capacity_comparisons`` its matched pairs, labelled
-    ``"<pair id>|w<width>"``. ``cells``, ``comparisons`` and ``effects`` are at the main width only.
+    ``"<pair id>|w<width>"``; ``matched``: the parameter-matched runs' cells (centred, at their
+    matched width), ``matched_comparisons`` their contrasts (:data:`MATCHED_PAIRS`, labelled
+    ``"<pair id>|matched"``). ``cells``, ``comparisons`` and ``effects`` are at the main width only.
     """
 
     margin: float
@@ -162,6 +188,17 @@ class Analysis:
     effects: list[Effect] = field(default_factory=list)
     capacity: list[CellStats] = field(default_factory=list)
     capacity_comparisons: list[Comparison] = field(default_factory=list)
+    matched: list[CellStats] = field(default_factory=list)
+    matched_comparisons: list[Comparison] = field(default_factory=list)
+
+    def matched_cell(self, model: str) -> CellStats | None:
+        """The parameter-matched runs' cell of ``model`` (centred, at its matched width)."""
+        return next((c for c in self.matched if c.model == model), None)
+
+    def matched_comparison(self, pair_id: str, metric: str) -> Comparison | None:
+        """The parameter-matched contrast ``pair_id`` (:data:`MATCHED_PAIRS`) on ``metric``."""
+        return next((c for c in self.matched_comparisons if c.label == f"{pair_id}|matched" and c.metric == metric),
+                    None)
 
     @property
     def widths(self) -> list[int]:
@@ -198,7 +235,9 @@ class Analysis:
                 "comparisons": [c.to_dict() for c in self.comparisons],
                 "effects": [e.to_dict() for e in self.effects],
                 "capacity": [c.to_dict() for c in self.capacity],
-                "capacity_comparisons": [c.to_dict() for c in self.capacity_comparisons]}
+                "capacity_comparisons": [c.to_dict() for c in self.capacity_comparisons],
+                "matched": [c.to_dict() for c in self.matched],
+                "matched_comparisons": [c.to_dict() for c in self.matched_comparisons]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Analysis:
@@ -212,7 +251,8 @@ class Analysis:
                           Interval(**e["interval"])) for e in d["effects"]]
         return cls(d["margin"], d["level"], d["n_boot"], [CellStats.from_dict(c) for c in d["cells"]],
                    comparisons(d["comparisons"]), effects, [CellStats.from_dict(c) for c in d.get("capacity", [])],
-                   comparisons(d.get("capacity_comparisons", [])))
+                   comparisons(d.get("capacity_comparisons", [])), [CellStats.from_dict(c) for c in d.get("matched", [])],
+                   comparisons(d.get("matched_comparisons", [])))
 
 
 KeyOf = Callable[[RunRecord], str]
@@ -346,6 +386,31 @@ def _capacity(records: list[RunRecord], per_image: list[dict[str, np.ndarray]],
     return cells, out
 
 
+def _matched(records: list[RunRecord], per_image: list[dict[str, np.ndarray]],
+             config: StudyConfig) -> tuple[list[CellStats], list[Comparison]]:
+    """The parameter-matched runs' cells and their contrasts with the main width's models
+    (:data:`MATCHED_PAIRS`): every run centred, on the same images, so the pairs are paired."""
+    widths = {m: param_matched_width(m, config.width) for m in config.param_matched}
+    references = {pair.b for pair in MATCHED_PAIRS}
+    chosen = [i for i, r in enumerate(records) if r.condition == "centred" and (
+        widths.get(r.model) == r.width != config.width or (r.model in references and r.width == config.width))]
+    if not any(records[i].model in widths for i in chosen):
+        return [], []
+    runs = [records[i] for i in chosen]
+    sample = _samples(runs, [per_image[i] for i in chosen], config.seeds, ("centred",), _capacity_key)
+    cells = [c for c in _cells(runs, {"centred": sample}, config, _capacity_key) if c.model in widths]
+    out = []
+    for pair in MATCHED_PAIRS:
+        if pair.a not in widths:
+            continue
+        a, b = capacity_key(pair.a, widths[pair.a]), capacity_key(pair.b, config.width)
+        for metric in PAIR_METRICS:
+            if metric in sample and a in sample[metric].values and b in sample[metric].values:
+                out.append(compare(sample[metric], a, b, metric=metric, margin=config.margin,
+                                   label=f"{pair.id}|matched", n_boot=config.n_boot, seed=BOOT_SEED))
+    return cells, out
+
+
 def analyse(config: StudyConfig, records: list[RunRecord], per_image: list[dict[str, np.ndarray]]) -> Analysis:
     """The analysis of a study's runs.
 
@@ -359,5 +424,6 @@ def analyse(config: StudyConfig, records: list[RunRecord], per_image: list[dict[
     samples = {group[0]: _samples(main_records, main_arrays, config.seeds, group) for group in IMAGE_GROUPS}
     cells = _cells(main_records, samples, config)
     capacity, capacity_comparisons = _capacity(records, per_image, config)
+    matched, matched_comparisons = _matched(records, per_image, config)
     return Analysis(config.margin, 0.95, config.n_boot, cells, _comparisons(samples, config),
-                    _effects(cells, samples, config), capacity, capacity_comparisons)
+                    _effects(cells, samples, config), capacity, capacity_comparisons, matched, matched_comparisons)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from shiftlab.io import check_inside, write_json_atomic
+from shiftlab.nn import LearnedPool2d, alias_fraction
 from shiftlab.study.conditions import (
     condition,
     probe_eval_set,
@@ -37,11 +38,12 @@ from shiftlab.study.measurements import (
     study_shifts,
 )
 from shiftlab.study.records import RunRecord, TrainingRecord, save_per_image
+from shiftlab.study.shift_bits import save_shift_bits
 from shiftlab.training import ProgressEvent, TrainConfig, TrainResult, train
 from shiftlab.training.checkpoint import CheckpointError
 from shiftlab.zoo import ZooNet, build, info, spec
 
-__all__ = ["Job", "Progress", "job_macs", "record_paths", "run_job"]
+__all__ = ["Job", "Progress", "bits_path", "job_macs", "record_paths", "run_job"]
 
 #: ``progress(key, stage, done, total)``: a job's progress (stage "train", "head" or "measure").
 Progress = Callable[[str, str, int, int], None]
@@ -87,6 +89,11 @@ def job_macs(model: str, width: int, canvas: tuple[int, int], in_channels: int =
     condition of a model costs the same)."""
     net = build(model, num_classes=n_classes, in_channels=in_channels, width=width, input_size=canvas)
     return info(net, canvas).macs
+
+
+def bits_path(out: Path, key: str) -> Path:
+    """``runs/KEY.shifts.npz``: the run's per-image, per-shift bits (:mod:`shiftlab.study.shift_bits`)."""
+    return out / "runs" / f"{key}.shifts.npz"
 
 
 def record_paths(out: Path, key: str) -> tuple[Path, Path]:
@@ -147,17 +154,18 @@ def _train(model: nn.Module, x: Tensor, y: Tensor, config: StudyConfig, seed: in
     """Train on the model's device (the data stay on the CPU; batches move)."""
     train_config = TrainConfig(epochs=epochs, batch_size=config.batch_size, lr=config.lr, seed=seed,
                                augment="translate" if max_shift else "none", max_shift=max_shift,
-                               target_accuracy=target)
+                               target_accuracy=target, schedule=config.schedule, stop_at_target=config.stop_at_target)
     return train(model, x, y, train_config, checkpoint_dir=checkpoint_dir, resume=resume, progress=on_epoch)
 
 
-def _training_record(result: TrainResult, target: float | None, head: TrainResult | None = None) -> TrainingRecord:
+def _training_record(result: TrainResult, target: float | None, config: StudyConfig,
+                     head: TrainResult | None = None) -> TrainingRecord:
     last = (head or result).history[-1]
     return TrainingRecord(
         epochs=result.epochs_completed, converged=(head or result).converged, target_accuracy=target,
         final_train_accuracy=float(last["train_acc"]), final_train_loss=float(last["train_loss"]),
         seconds=result.seconds + (head.seconds if head else 0.0), history=result.history,
-        head_history=head.history if head else [],
+        head_history=head.history if head else [], stopped_at_target=config.stop_at_target,
     )
 
 
@@ -171,7 +179,7 @@ def _train_job(config: StudyConfig, data: StudyData, job: Job, task: _Task, out:
         result = _train(model, task.train_x, task.train_y, config, job.seed, epochs=config.probe_epochs, target=None,
                         max_shift=0, checkpoint_dir=ckpt, resume=resume,
                         on_epoch=_epoch_progress(progress, job.key, "train"))
-        return model, _training_record(result, None)
+        return model, _training_record(result, None, config)
     target = config.target_accuracy
     shift = {"none": 0, "range": config.augment_range, "canvas": data.max_shift}[cond.augment]
     if not cond.transfer:
@@ -179,7 +187,7 @@ def _train_job(config: StudyConfig, data: StudyData, job: Job, task: _Task, out:
         result = _train(model, task.train_x, task.train_y, config, job.seed, epochs=config.max_epochs, target=target,
                         max_shift=shift, checkpoint_dir=ckpt, resume=resume,
                         on_epoch=_epoch_progress(progress, job.key, "train"))
-        return model, _training_record(result, target)
+        return model, _training_record(result, target, config)
     first, second = split_classes(len(data.classes))
     model = _build(config, data, job, len(first), job.seed, device)
     trunk_x, trunk_y = select_classes(data.train_x, data.train_y, first)
@@ -193,7 +201,7 @@ def _train_job(config: StudyConfig, data: StudyData, job: Job, task: _Task, out:
                          on_epoch=_epoch_progress(progress, job.key, "head"))
     model.head = head
     model.num_classes = task.n_classes
-    return model.eval(), _training_record(trunk, target, head_result)
+    return model.eval(), _training_record(trunk, target, config, head_result)
 
 
 def _nan_mean(values: np.ndarray) -> float | None:
@@ -206,6 +214,16 @@ def shown_in_explorer(config: StudyConfig, job: Job) -> bool:
     study's width, not a transfer run (whose new head has other classes), so only those runs record
     its data and results.json stays small."""
     return job.seed == 0 and job.width_in(config) == config.width and not condition(job.condition).transfer
+
+
+def stage_alias_fractions(model: nn.Module) -> list[float] | None:
+    """Per :class:`~shiftlab.nn.LearnedPool2d` of ``model`` (one a stage in the zoo), the mean over
+    its channels of the share of filter energy above the new Nyquist frequency
+    (:func:`shiftlab.nn.alias_fraction`); None when the model has no learned downsampling."""
+    pools = [m for m in model.modules() if isinstance(m, LearnedPool2d)]
+    if not pools:
+        return None
+    return [float(alias_fraction(p.weight.detach().cpu(), p.stride).nanmean()) for p in pools]
 
 
 def set_aside_checkpoints(directory: Path) -> list[Path]:
@@ -249,10 +267,12 @@ def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume
     else:
         on_chunk = None if progress is None else (lambda done, total: progress(job.key, "measure", done, total))
         measured = measure_canvas(model, task.eval_x, task.eval_y,
-                                  shifts=study_shifts(model.total_stride, data.max_shift, config.augment_range),
+                                  shifts=study_shifts(model.total_stride, data.max_shift, config.augment_range,
+                                                      config.shift_set),
                                   n_classes=task.n_classes, stride=model.total_stride, in_range=config.augment_range,
                                   progress=on_chunk)
         per_image.update(measured.per_image)
+        save_shift_bits(bits_path(out, job.key), measured.bits, root=out)
         profile, periodicity = measured.profile, measured.periodicity
         equivariance = layer_profile(model, task.eval_x[: config.n_profile], model.total_stride)
         if shown_in_explorer(config, job):
@@ -267,7 +287,7 @@ def run_job(config: StudyConfig, data: StudyData, job: Job, out: Path, *, resume
         receptive_field=model_info.receptive_field, total_stride=model.total_stride, training=training,
         summary=summary,
         profile=profile, periodicity=periodicity, equivariance=equivariance, explorer=explorer,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start, alias_fraction=stage_alias_fractions(model),
     )
     json_path, npz_path = record_paths(out, job.key)
     save_per_image(npz_path, per_image, root=out)

@@ -22,13 +22,35 @@ from shiftlab.measure.runner import make_runner, model_device
 from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.measure.validation import check_finite_output, check_labels
 from shiftlab.study.records import ExplorerRecord, Periodicity, ShiftProfile, pack_uint8
+from shiftlab.study.shift_bits import ShiftBits
 
-__all__ = ["EXPLORER_IMAGES", "IMAGE_METRICS", "CanvasMeasurement", "correct_per_image", "explore", "explorer_images",
+__all__ = ["DISTANCE_BANDS", "EXPLORER_IMAGES", "IMAGE_METRICS", "SHIFT_SETS", "CanvasMeasurement", "DistanceBand", "correct_per_image", "explore", "explorer_images",
            "image_statistics", "kind_distances", "layer_profile", "measure_canvas", "periodicity", "probe_correct", "profile_shifts",
            "study_shifts"]
 
 #: Evaluation images that the shift explorer records per run (:func:`explorer_images`; ``docs/explorer.md``).
 EXPLORER_IMAGES = 16
+
+@dataclass(frozen=True)
+class DistanceBand:
+    """Shifts whose distance ``max(|dy|, |dx|)`` lies in ``[low, high]`` px; ``name`` is ``d<low>``
+    or ``d<low>_<high>`` (``docs/definitions.md``, "Distance bands")."""
+
+    low: int
+    high: int
+
+    @property
+    def name(self) -> str:
+        return f"d{self.low}" if self.low == self.high else f"d{self.low}_{self.high}"
+
+    @property
+    def label(self) -> str:
+        """``"1 px"``, ``"2-3 px"``."""
+        return f"{self.low} px" if self.low == self.high else f"{self.low}-{self.high} px"
+
+
+#: The distance bands agreement and accuracy are reported in (the total stride 8 a band of its own).
+DISTANCE_BANDS = tuple(DistanceBand(lo, hi) for lo, hi in ((1, 1), (2, 3), (4, 5), (6, 7), (8, 8), (9, 10)))
 
 #: The per-image statistics of a canvas measurement (``docs/definitions.md``). Each is a mean of
 #: 0/1 indicators over a set of shifts; ``consistency_correct`` is NaN for images misclassified
@@ -48,30 +70,59 @@ IMAGE_METRICS = (
     "agreement_beyond",     # agreement at shifts beyond R
     "accuracy_in",
     "accuracy_beyond",
+    "aligned_at_stride",    # agreement at the non-zero multiples of S at distance S (max(|dy|, |dx|) = S)
+    "unaligned_at_stride",  # agreement at the other shifts at distance S
+    "aliasing_gap_matched",  # aligned_at_stride - unaligned_at_stride: the distance-matched aliasing signature
+    *(f"{kind}_{band.name}" for kind in ("agreement", "accuracy") for band in DISTANCE_BANDS),
 )
 
+#: Shift sets of :func:`study_shifts`: ``matched`` (the third study design: unaligned shifts at the
+#: aligned ones' distance) and ``residues`` (the published second design, for its results).
+SHIFT_SETS = ("matched", "residues")
 
-def study_shifts(stride: int, max_shift: int, in_range: int) -> ShiftSet:
-    """The study's canvas shift set: every residue modulo ``stride`` and the distance range.
 
-    A core grid ``[-c, c]^2`` with ``c = max(stride // 2, in_range)`` (it holds every residue
-    ``(dy mod S, dx mod S)`` and every unit step around the centre), plus the axis shifts
-    ``(0, +-d)``, ``(+-d, 0)`` for ``d = c + 2, c + 4, ...`` and every multiple of ``stride`` up
-    to ``max_shift``, plus the diagonals ``(+-S, +-S)`` when ``S <= max_shift``.
+def study_shifts(stride: int, max_shift: int, in_range: int, shift_set: str = "matched") -> ShiftSet:
+    """The study's canvas shift set: every residue modulo ``stride``, the distance range, and (in
+    the ``matched`` set) unaligned shifts at the aligned ones' distance.
 
-    MNIST on the 48x48 canvas (S = 8, max shift 10, R = 4): 81 + 12 + 4 = 97 shifts.
+    Both sets hold a core grid ``[-c, c]^2`` with ``c = max(stride // 2, in_range)`` (every residue
+    ``(dy mod S, dx mod S)`` and every unit step around the centre) and the diagonals ``(+-S, +-S)``
+    when ``S <= max_shift``. Beyond the grid:
+
+    - ``matched``: the axis shifts ``(0, +-d)``, ``(+-d, 0)`` for every ``d`` from ``c + 2`` to
+      ``max_shift``, and on the ring at distance ``S`` (``max(|dy|, |dx|) = S``) the unaligned
+      shifts ``(+-S, +-S/2)``, ``(+-S/2, +-S)``, ``(+-S, +-1)``, ``(+-1, +-S)``: 16 unaligned
+      shifts at exactly the distance of the 8 aligned ones, so the aliasing signature can be
+      read at equal distance (``aliasing_gap_matched``). MNIST's 48x48 canvas (S = 8, max shift
+      10, R = 4): 81 + 20 + 4 + 16 = 121 shifts.
+    - ``residues`` (the second study design, kept to describe its published results): the axis
+      shifts for ``d = c + 2, c + 4, ...`` and every multiple of ``S`` up to ``max_shift``:
+      81 + 12 + 4 = 97 shifts.
+
+    Example:
+        >>> len(study_shifts(8, 10, 4)), len(study_shifts(8, 10, 4, "residues"))
+        (121, 97)
     """
+    if shift_set not in SHIFT_SETS:
+        raise ValueError(f"shift_set must be one of {SHIFT_SETS}, got {shift_set!r}")
     c = max(stride // 2, in_range)
     if c > max_shift:
         raise ValueError(f"the canvas allows shifts up to {max_shift} px, fewer than the {c} px the "
                          f"shift set needs (stride {stride}, training range {in_range}); use a larger canvas")
     pairs = {(dy, dx) for dy in range(-c, c + 1) for dx in range(-c, c + 1)}
-    far = set(range(c + 2, max_shift + 1, 2)) | set(range(stride, max_shift + 1, stride))
+    if shift_set == "matched":
+        far = set(range(c + 2, max_shift + 1))
+    else:
+        far = set(range(c + 2, max_shift + 1, 2)) | set(range(stride, max_shift + 1, stride))
     for d in sorted(far):
         if d > c:
             pairs |= {(0, d), (0, -d), (d, 0), (-d, 0)}
     if stride <= max_shift:
         pairs |= {(stride, stride), (stride, -stride), (-stride, stride), (-stride, -stride)}
+        if shift_set == "matched" and stride > 1:
+            for off in sorted({stride // 2, 1}):
+                pairs |= {(a * stride, b * off) for a in (1, -1) for b in (1, -1)}
+                pairs |= {(b * off, a * stride) for a in (1, -1) for b in (1, -1)}
     return ShiftSet.from_list(sorted(pairs, key=lambda p: (max(abs(p[0]), abs(p[1])), p)))
 
 
@@ -86,7 +137,7 @@ def kind_distances(shifts: Tensor, stride: int) -> tuple[float, float]:
         - shifts: ``(|S|, 2)`` integer-valued
 
     Example:
-        >>> kind_distances(study_shifts(8, 10, 4).offsets, 8)
+        >>> kind_distances(study_shifts(8, 10, 4, "residues").offsets, 8)
         (8.0, 3.4545454545454546)
     """
     offsets = shifts.round().long()
@@ -123,11 +174,13 @@ class CanvasMeasurement:
         per_image: :data:`IMAGE_METRICS` -> ``(N,)`` float64 array.
         profile: means over images at every shift.
         periodicity: the aliasing signature (agreement by residue modulo the total stride).
+        bits: per image and shift, agreement with the centred prediction and correctness.
     """
 
     per_image: dict[str, np.ndarray]
     profile: ShiftProfile
     periodicity: Periodicity
+    bits: ShiftBits
 
 
 def _mean_over(hits: Tensor, columns: Tensor) -> Tensor:
@@ -168,6 +221,10 @@ def image_statistics(predictions: Tensor, labels: Tensor, shifts: Tensor, *, n_c
     else:
         flips = torch.full((predictions.shape[0],), float("nan"), dtype=torch.float64)
     aligned, unaligned = _mean_over(agree, multiple), _mean_over(agree, ~multiple & nonzero)
+    ring = dist == stride
+    aligned_ring, unaligned_ring = _mean_over(agree, multiple & ring), _mean_over(agree, ~multiple & ring)
+    bands = {f"{kind}_{band.name}": _mean_over(hits, (dist >= band.low) & (dist <= band.high))
+             for kind, hits in (("agreement", agree), ("accuracy", correct)) for band in DISTANCE_BANDS}
     stats = {
         "consistency": consistency,
         "consistency_correct": torch.where(correct_centre, consistency, torch.tensor(float("nan"), dtype=torch.float64)),
@@ -183,6 +240,10 @@ def image_statistics(predictions: Tensor, labels: Tensor, shifts: Tensor, *, n_c
         "agreement_beyond": _mean_over(agree, beyond),
         "accuracy_in": _mean_over(correct, inside),
         "accuracy_beyond": _mean_over(correct, beyond),
+        "aligned_at_stride": aligned_ring,
+        "unaligned_at_stride": unaligned_ring,
+        "aliasing_gap_matched": aligned_ring - unaligned_ring,
+        **bands,
     }
     return {k: v.numpy() for k, v in stats.items()}
 
@@ -221,7 +282,8 @@ def measure_canvas(model: nn.Module, images: Tensor, labels: Tensor, *, shifts: 
     agreement = torch.tensor(res.clean_consistency_by_shift, dtype=torch.float64)
     profile = ShiftProfile(shifts=[[int(round(a)), int(round(b))] for a, b in res.shifts],
                            accuracy=list(res.accuracy_by_shift or []), agreement=agreement.tolist())
-    return CanvasMeasurement(per_image, profile, periodicity(offsets, agreement, stride))
+    return CanvasMeasurement(per_image, profile, periodicity(offsets, agreement, stride),
+                             ShiftBits.from_predictions(table, labels, offsets))
 
 
 def explorer_images(labels: Tensor, n: int = EXPLORER_IMAGES) -> Tensor:

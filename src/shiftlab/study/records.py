@@ -173,7 +173,9 @@ class TrainingRecord:
 
     ``history`` has one row per epoch (``epoch``, ``train_loss``, ``train_acc``, ``seconds``);
     under ``transfer`` conditions ``head_history`` has the new head's epochs. ``converged`` is
-    whether the last phase reached the target training accuracy (None: no target, the probe).
+    whether the last phase reached the target training accuracy (None: no target, the probe);
+    ``stopped_at_target`` whether training stopped there (the second design) or ran a fixed
+    budget.
     """
 
     epochs: int
@@ -184,14 +186,15 @@ class TrainingRecord:
     seconds: float
     history: list[dict]
     head_history: list[dict] = field(default_factory=list)
+    stopped_at_target: bool = True  # False: a fixed budget (every run trains max_epochs); True in records written before
 
     def stopped_short(self, max_epochs: int) -> bool:
         """Whether a phase (the model, or a transfer run's trunk or new head) ended below the target
         after fewer than ``max_epochs`` epochs: it was trained under a lower cap, and a study
         resumed with ``max_epochs`` trains it on (``docs/study.md``, "Resume"). Never for a run
-        without a target (the probe)."""
+        without a target (the probe) or of a fixed budget."""
         target = self.target_accuracy
-        return target is not None and any(
+        return self.stopped_at_target and target is not None and any(
             phase and len(phase) < max_epochs and phase[-1]["train_acc"] < target
             for phase in (self.history, self.head_history))
 
@@ -206,7 +209,9 @@ class RunRecord:
     ``test_accuracy``; ``profile`` and ``periodicity`` the canvas measurement (None for the
     position probe), ``equivariance`` the per-layer profile
     (:meth:`shiftlab.EquivarianceResult.to_dict`); ``explorer`` what the shift explorer shows
-    (None for the probe and the transfer conditions, and in records written before it existed).
+    (None for the probe and the transfer conditions, and in records written before it existed);
+    ``alias_fraction`` for a trunk with learned downsampling filters, per stage the mean over its
+    channels of :func:`shiftlab.nn.alias_fraction` of the trained filters (None for other trunks).
     """
 
     key: str
@@ -228,6 +233,7 @@ class RunRecord:
     equivariance: dict | None
     seconds: float
     explorer: ExplorerRecord | None = None
+    alias_fraction: list[float] | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -49,7 +49,7 @@ from shiftlab.io import write_json_atomic
 from shiftlab.measure import distributed
 from shiftlab.measure.runner import resolve_device
 from shiftlab.study.analysis import analyse
-from shiftlab.study.config import StudyConfig
+from shiftlab.study.config import StudyConfig, param_matched_width
 from shiftlab.study.data import StudyData, prepare_data
 from shiftlab.study.job import Job, Progress, record_paths, run_job
 from shiftlab.study.lock import run_dir_lock
@@ -70,18 +70,25 @@ def default_workers() -> int:
 
 
 def jobs_of(config: StudyConfig) -> list[Job]:
-    """Every job of ``config``, condition-major, then the capacity sweep's (centred, width-major)."""
-    return ([Job(m, c, s) for c in config.conditions for m in config.models for s in range(config.seeds)]
+    """Every job of ``config``, condition-major, then the capacity sweep's (centred, width-major),
+    then the parameter-matched runs (centred, at :func:`~shiftlab.study.config.param_matched_width`;
+    none for a model whose matched width is the study's own or one the sweep already trains it at)."""
+    jobs = ([Job(m, c, s) for c in config.conditions for m in config.models for s in range(config.seeds)]
             + [Job(m, "centred", s, width=w) for w in config.capacity_widths if w != config.width
                for m in config.capacity_models for s in range(config.seeds)])
+    keys = {job.key for job in jobs}
+    matched = [Job(m, "centred", s, width=param_matched_width(m, config.width))
+               for m in config.param_matched for s in range(config.seeds)]
+    return jobs + [job for job in matched if job.width != config.width and job.key not in keys]
 
 
 def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> int | None:
     """Raise when ``out`` holds another study (without ``resume``) or one with another config.
 
-    One change is allowed on resume: a larger ``max_epochs`` (the runs that stopped at the saved
-    cap below the target train on: :meth:`~shiftlab.study.records.TrainingRecord.stopped_short`);
-    then the saved cap is returned, else None."""
+    One change is allowed on resume of a study that stops at the target (``stop_at_target``): a
+    larger ``max_epochs`` (the runs that stopped at the saved cap below the target train on:
+    :meth:`~shiftlab.study.records.TrainingRecord.stopped_short`); then the saved cap is returned,
+    else None. Under a fixed budget the budget is part of every run's schedule and may not change."""
     saved = out / "config.json"
     if not saved.exists():
         return None
@@ -95,10 +102,11 @@ def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> int | None:
     if old == mine:
         return None
     diff = sorted(k for k in set(old) | set(mine) if old.get(k) != mine.get(k))
-    if diff == ["max_epochs"] and mine["max_epochs"] > old["max_epochs"]:
+    if diff == ["max_epochs"] and mine["max_epochs"] > old["max_epochs"] and config.stop_at_target:
         return int(old["max_epochs"])
+    hint = f" (only a larger --max-epochs than {old['max_epochs']} may change)" if config.stop_at_target else ""
     raise ValueError(f"--resume with a different configuration than {saved} (differs in: {', '.join(diff)}); "
-                     f"use the same options (only a larger --max-epochs than {old['max_epochs']} may change) "
+                     f"use the same options{hint} "
                      "or another --out")
 
 

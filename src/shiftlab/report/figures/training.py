@@ -1,5 +1,5 @@
 """Training curves: training accuracy per epoch of every model, each seed a thin line, the target
-accuracy a dashed line (``docs/study.md``, "Convergence")."""
+accuracy a dashed line (``docs/study.md``, "Training budget")."""
 
 from __future__ import annotations
 
