@@ -108,6 +108,9 @@ def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images
                           "aligned": _around(rng, c.aligned, n_images), "unaligned": _around(rng, c.unaligned, n_images),
                           "flip_rate": _around(rng, 0.2, n_images), "test_accuracy": correct}
                 arrays["aliasing_gap"] = arrays["aligned"] - arrays["unaligned"]
+                # the distance-matched signature: the same contrast at distance S
+                arrays["aligned_at_stride"], arrays["unaligned_at_stride"] = arrays["aligned"], arrays["unaligned"]
+                arrays["aliasing_gap_matched"] = arrays["aliasing_gap"]
             history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": c.train_accuracy * e / 3, "seconds": 1.0}
                        for e in (1, 2, 3)]
             training = TrainingRecord(epochs=3, converged=None if probe else c.converged,

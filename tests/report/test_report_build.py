@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from shiftlab.report import build_report
+from shiftlab.report import build_report, verdict
 from shiftlab.report.figures import FIGURES
 from shiftlab.report.page import SECTIONS
 
@@ -35,7 +35,7 @@ def test_page_shows_the_answer_the_table_and_the_methods(built_report, full_resu
     assert page.count('<tr><td class="model">') >= len(full_results.analysis.cells)
     assert re.search(r'\d\.\d{3} <span class="ci">\[\d\.\d\d, \d\.\d\d\]</span>', page)
     assert "6,330" in page and "converged" in page
-    for word in ("AdamW", "bootstrap", "margin", "shiftlab report", "Wall time", "Rebuild", "97 shifts"):
+    for word in ("AdamW", "bootstrap", "margin", "shiftlab report", "Wall time", "Rebuild", "121 shifts"):
         assert word in page
     # n_boot and margin are not CLI options: the page says so and gives the Python call
     assert "run_study(StudyConfig.from_dict" in page and "cannot be set on the command line" in page
@@ -90,3 +90,16 @@ def test_figures_are_palette_pngs_that_look_like_the_full_colour_render(full_res
         b = np.asarray(theirs.convert("RGB"), dtype=float)
         assert np.abs(a - b).mean() < 1.0, spec.name  # under one grey level on average
         assert len(png) < 0.6 * len(full), spec.name
+
+
+def test_the_answer_opens_with_both_questions_beside_its_figure_and_the_evidence_folds(built_report, full_results):
+    page = built_report.read_text(encoding="utf-8")
+    answer = page[page.index('<section id="answer">'):page.index('<section id="points">')]
+    opening = answer[answer.index('<div class="opening">'):answer.index('<p class="note">')]
+    assert answer.index('<p class="note">') < answer.index('<details class="evidence">')
+    assert opening.index("<h3>1. Does a fully convolutional network") < opening.index("<h3>2. If not, why")
+    assert "<b>Strided-CNN FCN (strided_gap):</b> Partly." in opening and '<figure id="fig-answer"' in opening
+    assert len(re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", opening).split()) < 160  # about 120 words of answer with one FCN, 30 of caption
+    evidence = answer[answer.index('<details class="evidence">'):]
+    assert verdict(full_results).answer.split("\n\n")[0].split(":")[0] in evidence
+    assert page.count('id="fig-answer"') == 1  # not again among the figures

@@ -128,8 +128,10 @@ def test_verdict_to_dict_is_json(full_results):
     import json
 
     d = json.loads(json.dumps(verdict(full_results).to_dict()))
-    assert {p["kind"] for p in d["points"]} == {"pair", "mechanism", "performance", "effects", "claim", "capacity"}
+    assert {p["kind"] for p in d["points"]} == {"pair", "mechanism", "performance", "effects", "claim", "capacity",
+                                                 "answer", "signature"}
     assert [c["id"] for c in d["claims"]] == [f"C{i}" for i in range(1, 10)]
+    assert d["opening"][0].startswith("1. Does a fully convolutional network") and len(d["opening"]) == 5  # Q1, a line, Q2, a line (no All-CNN run), why
 
 
 def test_a_bound_next_to_the_margin_gets_the_digits_that_show_its_side():

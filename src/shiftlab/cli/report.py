@@ -57,6 +57,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _print_verdict(console: Console, results: StudyResults) -> None:
     v = verdict(results)
     console.print("[bold]Answer[/]")
+    for line in v.opening:
+        console.print(line, highlight=False)
+    if v.opening:
+        console.print()
+        console.print("[bold]The evidence, point by point[/]")
     for par in v.answer.split("\n\n"):
         console.print(par, highlight=False)
         console.print()

@@ -80,13 +80,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "--resume a larger value than the run directory's trains on the runs that stopped there below the target")
     p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged; a model below it "
                    "at the end of its budget is flagged as under-fitting (default 0.98)")
-    p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule: cosine (from 3e-3 down to 0 over "
+    p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule: cosine (from 1e-2 down to 0 over "
                    "the budget; default) or constant")
     p.add_argument("--stop-at-target", action="store_true", default=None,
                    help="stop each model at the first epoch that reaches the target accuracy (the second study design) "
                    "instead of training every model for the same budget")
     p.add_argument("--param-matched", metavar="MODEL,MODEL", help="global-pool models also trained (centred) at the width "
-                   "whose parameter count matches the max-pool model with their head, e.g. allconv_gap (full: allconv_gap)")
+                   "whose parameter count matches the max-pool model with their head, e.g. allconv_gap (full: allconv_gap; 'none' for none)")
     p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
     p.add_argument("--n-train", type=int, help="cap on training images, class-balanced (default: all; Fashion-MNIST "
                    "has 60,000: --n-train 4000 --n-test 1000 gives MNIST-5k's sizes)")
@@ -113,7 +113,8 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         conditions=_split(args.conditions), seeds=args.seeds, width=args.width, max_epochs=args.max_epochs,
         target_accuracy=args.target_accuracy, n_eval=args.n_eval, capacity_widths=_widths(args.capacity_widths),
         n_train=args.n_train, n_test=args.n_test, schedule=args.schedule, stop_at_target=args.stop_at_target,
-        param_matched=_split(args.param_matched),
+        param_matched=None if args.param_matched is None else
+        () if args.param_matched.strip().lower() == "none" else _split(args.param_matched),
     )
 
 
@@ -225,6 +226,6 @@ def run(args: argparse.Namespace) -> int:
         from shiftlab.report import build_report, verdict
 
         html = build_report(out)
-        console.print(f"[bold]Answer:[/] {verdict(results).answer}")
+        console.print("[bold]Answer:[/]\n" + verdict(results).summary, highlight=False)
         console.print(f"report: {html}")
     return 0

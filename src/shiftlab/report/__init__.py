@@ -1,9 +1,10 @@
 """The report: a view over a study's saved results (:class:`shiftlab.study.results.StudyResults`),
 rebuilt without retraining (``docs/study.md``, "Report").
 
-- :func:`verdict` ``(results) -> Verdict``: the question answered point by point
-  (``.answer``: paragraphs; ``.points``: typed matched pairs, mechanism, performance, effects,
-  transfer and probe; ``.claims``: claims C1-C9);
+- :func:`verdict` ``(results) -> Verdict``: the question answered, first for each FCN
+  (``.opening``, ``.summary``: a line each), then point by point (``.answer``: paragraphs;
+  ``.points``: typed matched pairs, mechanism, performance, effects, transfer and probe, the
+  opening's answers and signatures; ``.claims``: claims C1-C9);
 - :func:`evaluate_claims` ``(results)``: the registry :data:`CLAIMS` of small evaluators, each
   returning a :class:`ClaimResult` (status, numbers, intervals, decisions);
 - :func:`build_report` ``(run_dir) -> Path``: figures (PNG + SVG) and one self-contained
@@ -15,7 +16,7 @@ Example::
 
     from shiftlab.study.results import load_results
     from shiftlab.report import verdict
-    print(verdict(load_results("runs/study")).answer)
+    print(verdict(load_results("runs/study")).summary)
 """
 
 from .build import build_report

@@ -41,8 +41,9 @@ def fmt_interval(iv: Interval | None, digits: int = 3, margin: float | None = No
     return f"{iv.estimate:.{max(digits, d)}f} [{iv.low:.{d}f}, {iv.high:.{d}f}]"
 
 
-def fmt_diff(iv: Interval, digits: int = 2, margin: float | None = None) -> str:
-    """A signed difference with its confidence interval.
+def fmt_diff(iv: Interval, digits: int = 2, margin: float | None = None, *, short: bool = False) -> str:
+    """A signed difference with its confidence interval (``short``: without the "95% CI" words, for
+    the answer's opening lines, which say once that every interval is a 95% one).
 
     With the ``margin`` the interval was decided against (``docs/definitions.md``, "Intervals"),
     the bounds get as many more digits (up to 6) as it takes for none to read as ``±margin`` or
@@ -52,8 +53,8 @@ def fmt_diff(iv: Interval, digits: int = 2, margin: float | None = None) -> str:
     Example:
         >>> fmt_diff(Interval(0.1, 0.07, 0.13))
         '+0.10 [95% CI +0.07, +0.13]'
-        >>> fmt_diff(Interval(0.1, 0.07, 0.13), margin=0.02)
-        '+0.10 [95% CI +0.07, +0.13]'
+        >>> fmt_diff(Interval(0.1, 0.07, 0.13), margin=0.02), fmt_diff(Interval(0.1, 0.07, 0.13), short=True)
+        ('+0.10 [95% CI +0.07, +0.13]', '+0.10 [+0.07, +0.13]')
         >>> fmt_diff(Interval(-0.04, -0.06, -0.0199), margin=0.02), fmt_diff(Interval(-0.04, -0.06, -0.0201), margin=0.02)
         ('-0.0400 [95% CI -0.0600, -0.0199]', '-0.0400 [95% CI -0.0600, -0.0201]')
         >>> fmt_diff(Interval(-0.037, -0.054, -0.019), margin=0.02), fmt_diff(Interval(0.03, 0.004, 0.05), margin=0.02)
@@ -61,7 +62,8 @@ def fmt_diff(iv: Interval, digits: int = 2, margin: float | None = None) -> str:
     """
     if margin is not None:
         digits = _separating_digits((iv.low, iv.high), margin, digits)
-    return f"{iv.estimate:+.{digits}f} [{round(100 * iv.level):d}% CI {iv.low:+.{digits}f}, {iv.high:+.{digits}f}]"
+    level = "" if short else f"{round(100 * iv.level):d}% CI "
+    return f"{iv.estimate:+.{digits}f} [{level}{iv.low:+.{digits}f}, {iv.high:+.{digits}f}]"
 
 
 def _separating_digits(bounds: tuple[float, ...], margin: float, digits: int, most: int = 6) -> int:

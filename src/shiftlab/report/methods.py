@@ -22,11 +22,14 @@ __all__ = ["methods_html", "study_command"]
 
 #: Config fields ``shiftlab study`` takes as options (the rest come from the preset).
 _OPTIONS = ("data", "data_root", "models", "conditions", "seeds", "width", "capacity_widths", "max_epochs",
-            "target_accuracy", "n_eval", "n_train", "n_test")
+            "target_accuracy", "n_eval", "n_train", "n_test", "schedule", "stop_at_target", "param_matched")
 
 
 def _option(key: str, value: object) -> str:
-    """``--key value`` as ``shiftlab study`` parses it (tuples comma-separated, an empty sweep ``none``)."""
+    """``--key value`` as ``shiftlab study`` parses it (tuples comma-separated, an empty sweep ``none``,
+    a switched-on flag alone)."""
+    if value is True:
+        return f"--{key.replace('_', '-')}"
     if isinstance(value, tuple):
         value = ",".join(map(str, value)) or "none"
     return f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
@@ -63,18 +66,39 @@ def study_command(config: dict, out: str) -> tuple[str, str]:
 
 def _shift_set(results: StudyResults) -> str:
     cfg, meta = results.config, results.meta
+    shift_set = StudyConfig.from_dict(cfg).shift_set
     strides = sorted({r.total_stride for r in results.main_runs})
     parts = []
     for s in strides:
         try:
-            n = len(study_shifts(s, meta.max_shift, cfg["augment_range"]))
+            n = len(study_shifts(s, meta.max_shift, cfg["augment_range"], shift_set))
         except ValueError as err:
             n = f"n/a ({err})"
         c = max(s // 2, cfg["augment_range"])
-        parts.append(f"total stride S = {s}: every (dy, dx) in [-{c}, {c}]² (every residue modulo S and every unit "
-                     f"step), the axis shifts (0, ±d), (±d, 0) for d = {c + 2}, {c + 4}, … and every multiple of S up to "
-                     f"{meta.max_shift}, and the diagonals (±S, ±S): {n} shifts")
+        if shift_set == "matched":
+            parts.append(f"total stride S = {s}: every (dy, dx) in [-{c}, {c}]² (every residue modulo S and every unit "
+                         f"step), the axis shifts (0, ±d), (±d, 0) for d = {c + 2} … {meta.max_shift}, the diagonals "
+                         f"(±S, ±S), and on the ring at distance S the unaligned shifts (±S, ±S/2), (±S/2, ±S), (±S, ±1), "
+                         f"(±1, ±S), at the distance of the aligned ones: {n} shifts")
+        else:
+            parts.append(f"total stride S = {s}: every (dy, dx) in [-{c}, {c}]² (every residue modulo S and every unit "
+                         f"step), the axis shifts (0, ±d), (±d, 0) for d = {c + 2}, {c + 4}, … and every multiple of S up "
+                         f"to {meta.max_shift}, and the diagonals (±S, ±S): {n} shifts")
     return "; ".join(parts) + ". The object moves on the canvas; vacated pixels are zero."
+
+
+def _training(cfg: StudyConfig) -> str:
+    """How every model was trained: a fixed budget under a schedule, or stopped at the target."""
+    if cfg.stop_at_target:
+        return (f"AdamW, {cfg.schedule} learning rate {cfg.lr}, batch size {cfg.batch_size}; at most {cfg.max_epochs} "
+                f"epochs, stopping at the end of the first epoch whose training accuracy reaches the target "
+                f"{cfg.target_accuracy}; a run that never reaches it is flagged 'not converged' and not compared on "
+                "performance.")
+    rate = (f"a cosine learning rate from {cfg.lr} down to 0 over the budget" if cfg.schedule == "cosine"
+            else f"a constant learning rate {cfg.lr}")
+    return (f"AdamW, {rate}, batch size {cfg.batch_size}; every model trains the same budget of {cfg.max_epochs} "
+            f"epochs; a run whose training accuracy in its last epoch is below the target {cfg.target_accuracy} is "
+            "flagged 'not converged' and not compared on performance.")
 
 
 def methods_html(results: StudyResults, run_dir: Path) -> str:
@@ -94,10 +118,7 @@ def methods_html(results: StudyResults, run_dir: Path) -> str:
                    f"BatchNorm - ReLU [- pool], total stride 8:<ul>{arch}</ul>"),
         ("Conditions", f"<ul>{conds}</ul>augmentation range R = {esc(cfg.get('augment_range'))} px; probe offset ±"
                        f"{esc(cfg.get('probe_offset'))} px"),
-        ("Training", f"AdamW, constant learning rate {cfg.get('lr')}, batch size {cfg.get('batch_size')}; at most "
-                     f"{cfg.get('max_epochs')} epochs, stopping at the end of the first epoch whose training accuracy "
-                     f"reaches the target {cfg.get('target_accuracy')}; a run that never reaches it is flagged "
-                     f"'not converged' and not compared on performance. The position probe trains a fixed "
+        ("Training", _training(StudyConfig.from_dict(cfg)) + " The position probe trains a fixed "
                      f"{cfg.get('probe_epochs')} epochs (no target). Transfer: the trunk trains on the first half of the "
                      "classes, then is frozen and a new head trains on the other half (centred) to the same target."),
         ("Seeds", f"{cfg.get('seeds')} per model and condition (the seed sets the weight initialisation and the batch order)"),

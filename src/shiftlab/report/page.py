@@ -13,6 +13,7 @@ from shiftlab.study.results import StudyResults
 
 from .explorer import explorer_css, explorer_section
 from .figures import FigureSpec
+from .figures.answer import ANSWER_FIGURE
 from .fmt import esc
 from .methods import methods_html
 from .points import EffectsPoint
@@ -46,6 +47,12 @@ blockquote { margin: 0; padding: 12px 18px; border-left: 4px solid var(--accent)
 blockquote p { margin: 4px 0; }
 .answer { padding: 4px 18px; background: #fafbf4; border: 1px solid #e6e8d4; border-radius: 6px; }
 .answer p { margin: 10px 0; }
+.opening { display: grid; grid-template-columns: minmax(0, 1fr) 430px; gap: 18px; align-items: start; }
+.opening .answer h3 { margin: 12px 0 4px; font-size: 1rem; }
+.opening .answer p { margin: 6px 0; font-size: 0.92rem; }
+.opening figure { margin: 0; } .opening figcaption { font-size: 0.8rem; }
+@media (max-width: 900px) { .opening { grid-template-columns: minmax(0, 1fr); } }
+details.evidence { margin: 10px 0; } details.evidence summary { cursor: pointer; font-weight: 600; color: var(--accent); }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 0.84rem; margin: 8px 0 14px; }
 th, td { padding: 5px 7px; text-align: left; vertical-align: top; border-bottom: 1px solid var(--line); }
@@ -90,6 +97,28 @@ def _figure(spec: FigureSpec, png: bytes, n: int) -> str:
             f"(Also <code>figures/{esc(spec.name)}.svg</code>.)</figcaption></figure>")
 
 
+def _opening(v: Verdict, figure: bytes | None) -> str:
+    """Both questions answered for each FCN, beside the answer's figure (empty without an opening)."""
+    if not v.opening:
+        return ""
+    lines = []
+    for line in v.opening:
+        if line[:3] in ("1. ", "2. "):
+            lines.append(f"<h3>{esc(line)}</h3>")
+        else:
+            head, _, rest = line.partition(": ")
+            lines.append(f"<p><b>{esc(head)}:</b> {esc(rest)}</p>")
+    img = ""
+    if figure is not None:
+        data = base64.b64encode(figure).decode("ascii")
+        img = (f'<figure id="fig-{ANSWER_FIGURE}" class="answer-fig"><img src="data:image/png;base64,{data}" alt="agreement with the centred '
+               'prediction against distance"><figcaption>Agreement with the centred prediction against the distance '
+               'moved (centred training); stars: the multiples of the total stride S (the figure "Accuracy and '
+               'agreement against shift distance" below has every model).</figcaption></figure>')
+    body = "".join(lines)
+    return f'<div class="opening"><div class="answer">{body}</div>{img}</div>'
+
+
 def _capacity_section(v: Verdict) -> str:
     table = capacity_table(v)
     if not table:
@@ -110,12 +139,20 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
     sections = [s for s in SECTIONS if s != "capacity" or capacity]
     nav = "".join(f'<a href="#{s}">{s}</a>' for s in sections)
     answer = "".join(f"<p>{esc(par)}</p>" for par in v.answer.split("\n\n"))
+    top = _opening(v, dict((spec.name, png) for spec, png in figures).get(ANSWER_FIGURE))
+    if top:  # the answer's figure stands beside it, not again among the figures
+        figures = [(spec, png) for spec, png in figures if spec.name != ANSWER_FIGURE]
+        answer = (f'<details class="evidence"><summary>The evidence, point by point ({len(v.answer.split(chr(10) * 2))} '
+                  f'paragraphs): the matched pairs, the mechanism, performance, the factorial effects, transfer and the '
+                  f'probe</summary><div class="answer">{answer}</div></details>')
+    else:
+        answer = f'<div class="answer">{answer}</div>'
     cfg = StudyConfig.from_dict(results.config)
     if cfg.is_smoke_test:
-        answer = (f'<p class="smoke"><b>Smoke test, not evidence.</b> This run used the quick preset (width {cfg.width}, '
+        top = (f'<p class="smoke"><b>Smoke test, not evidence.</b> This run used the quick preset (width {cfg.width}, '
                   f"at most {cfg.max_epochs} epochs, {cfg.n_eval} evaluation images, {cfg.seeds} seeds) to check the "
                   "pipeline; its numbers do not answer the question. Run <code>shiftlab study</code> for the answer."
-                  "</p>" + answer)
+                  "</p>" + top)
     effects = [p for p in v.points if isinstance(p, EffectsPoint)]
     margin = results.analysis.margin
     effects_html = "".join(f"<h3>{esc(p.metric.replace('_', ' '))}</h3>{effects_table(p, margin)}" for p in effects)
@@ -138,13 +175,14 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
 <section id="question"><h2>The question</h2>
 <blockquote>{''.join(f'<p>{esc(q)}</p>' for q in QUESTION)}</blockquote></section>
 <section id="answer"><h2>The answer</h2>
-<p class="note">Every comparison below is a 95% paired bootstrap interval of a difference, read against the margin
+{top}
+<p class="note">Every comparison is a 95% paired bootstrap interval of a difference, read against the margin
 of {margin:g}: "more" or "less" when the interval lies beyond +{margin:g} or −{margin:g}; "about the same" when it lies
 inside (−{margin:g}, +{margin:g}); "more" or "less" "by an amount that may be smaller or larger than the margin"
 (outcome "more, size unresolved" / "less, size unresolved") when it excludes 0 but reaches the margin; "inconclusive"
 when it holds 0 and reaches the margin. A bound on the margin or on 0 is not beyond it. A model that did not reach the
 target training accuracy is said to under-fit and is not compared on performance.</p>
-<div class="answer">{answer}</div></section>
+{answer}</section>
 <section id="points"><h2>Point by point</h2>
 <p class="note">The matched pairs of the question: A against B in the same condition, on the same images and seeds.
 Conditional consistency is consistency over the images a model classifies correctly at the centre, so accuracy is not

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from shiftlab.study.results import StudyResults
 
-from . import prose
+from . import answer_text, prose
+from .answer import FcnAnswer, Signature, answer_points, why_points
 from .claims import ClaimResult, evaluate_claims
 from .evidence import cells, reference_condition
 from .points import (
@@ -38,12 +39,14 @@ from .points import (
 
 __all__ = ["Point", "Verdict", "verdict"]
 
-Point = PairPoint | MechanismPoint | PerformancePoint | EffectsPoint | ClaimPoint | CapacityPoint
+Point = PairPoint | MechanismPoint | PerformancePoint | EffectsPoint | ClaimPoint | CapacityPoint | FcnAnswer | Signature
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The answer (paragraphs separated by a blank line), the points it rests on, the claims.
+    """The answer: ``opening`` (both questions answered for each FCN, and why: a line each,
+    :mod:`shiftlab.report.answer`), the evidence (``answer``: paragraphs separated by a blank
+    line), the points they rest on, the claims.
 
     ``conditions``: the conditions the pairs are compared in (the reference, then ``augmented``).
     """
@@ -52,6 +55,13 @@ class Verdict:
     points: list[Point]
     claims: list[ClaimResult]
     conditions: tuple[str, ...]
+    opening: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        """The opening answer, a line each (both questions for each FCN, and why); the first
+        paragraph of :attr:`answer` when no FCN was measured."""
+        return "\n".join(self.opening) if self.opening else self.answer.split("\n\n")[0]
 
     def point(self, point_id: str, condition: str | None = None) -> Point:
         """The point ``point_id`` (in ``condition``, for pair and performance points)."""
@@ -67,7 +77,7 @@ class Verdict:
         raise KeyError(claim_id)
 
     def to_dict(self) -> dict:
-        return {"answer": self.answer, "conditions": list(self.conditions), "points": [p.to_dict() for p in self.points],
+        return {"opening": list(self.opening), "answer": self.answer, "conditions": list(self.conditions), "points": [p.to_dict() for p in self.points],
                 "claims": [c.to_dict() for c in self.claims]}
 
 
@@ -95,4 +105,10 @@ def verdict(results: StudyResults) -> Verdict:
     points += [effects_point(results, "consistency"), effects_point(results, "test_accuracy")]
     by_id = {c.id: c for c in claims}
     points += [ClaimPoint("transfer", by_id["C9"]), ClaimPoint("probe", by_id["C8"])]
-    return Verdict(prose.answer(results, points, conditions), points, claims, conditions)
+    opening: list[str] = []
+    if ref is not None:
+        answers, signatures = answer_points(results, ref), why_points(results, ref)
+        points += [*answers, *signatures]
+        stride = next((r.total_stride for r in results.main_runs), None)
+        opening = answer_text.opening(answers, signatures, stride)
+    return Verdict(prose.answer(results, points, conditions), points, claims, conditions, tuple(opening))

@@ -110,7 +110,7 @@ class StudyConfig:
     shift_set: str = "matched"
     param_matched: tuple[str, ...] = ()
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 1e-2
     width: int = 16
     capacity_widths: tuple[int, ...] = ()
     capacity_models: tuple[str, ...] = CAPACITY_MODELS

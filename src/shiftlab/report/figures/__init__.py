@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from shiftlab.study.results import StudyResults
 
 from .aliasing import fig_aliasing
+from .answer import fig_answer
 from .distance import fig_distance
 from .intervals import fig_consistency, fig_effects, fig_transfer_probe
 from .layers import fig_layers
@@ -32,6 +33,11 @@ class FigureSpec:
 
 
 FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("answer", "Agreement with the centred prediction against distance", fig_answer,
+               "Trained on centred objects: the share of images whose class at a shift equals the centred one, "
+               "against the distance the object moved; lines: shifts that are not multiples of the total stride S, "
+               "stars: the multiples of S, at the same distance as the ring of other shifts at S. A star far above "
+               "its line at S is aliasing (invariance only at the multiples); a flat line near 1 is invariance."),
     FigureSpec("consistency", "Consistency and conditional consistency", fig_consistency,
                "Each model's consistency (filled: the probability that two shifts of an image get the same class) and "
                "conditional consistency (open: the same over the images it classifies correctly at the centre), mean "

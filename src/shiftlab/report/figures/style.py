@@ -27,6 +27,10 @@ _PALETTE = {
     "blurstrided": ("#006d2c", "#41ab5d", "#a1d99b"),
     "maxblur": ("#54278f", "#807dba", "#bcbddc"),
     "aps": ("#8c510a", "#d8a31a", "#dfc27d"),
+    "allconv": ("#7a0177", "#dd3497", "#fa9fb5"),
+    "avgpool": ("#00525a", "#1b9e9e", "#8fd3d3"),
+    "learned": ("#5c5c00", "#a6a61a", "#d9d97a"),
+    "learnedblur": ("#2d4a2d", "#6b8e6b", "#b5ccb5"),
 }
 _HEADS = ("fc", "gap", "gmp")
 _LINES = {"fc": "-", "gap": "--", "gmp": ":"}
