@@ -78,9 +78,10 @@ def _bernoulli(rng: np.random.Generator, p: float, n: int) -> np.ndarray:
 
 def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images: int = 200, n_boot: int = 200,
                  margin: float = 0.02, target: float = 0.98,
-                 capacity: dict[tuple[str, int], Cell] | None = None) -> StudyResults:
+                 capacity: dict[tuple[str, int], Cell] | None = None, matched: bool = True) -> StudyResults:
     """Study results of ``cells`` ((model, condition) -> :class:`Cell`, width 8), analysed for real;
-    ``capacity``: the capacity sweep's cells at other widths ((model, width) -> :class:`Cell`, centred)."""
+    ``capacity``: the capacity sweep's cells at other widths ((model, width) -> :class:`Cell`, centred);
+    ``matched=False``: without the distance-matched signature (as the second design's results)."""
     models = tuple(dict.fromkeys(m for m, _ in cells))
     conditions = tuple(dict.fromkeys(c for _, c in cells))
     capacity = capacity or {}
@@ -108,9 +109,9 @@ def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images
                           "aligned": _around(rng, c.aligned, n_images), "unaligned": _around(rng, c.unaligned, n_images),
                           "flip_rate": _around(rng, 0.2, n_images), "test_accuracy": correct}
                 arrays["aliasing_gap"] = arrays["aligned"] - arrays["unaligned"]
-                # the distance-matched signature: the same contrast at distance S
-                arrays["aligned_at_stride"], arrays["unaligned_at_stride"] = arrays["aligned"], arrays["unaligned"]
-                arrays["aliasing_gap_matched"] = arrays["aliasing_gap"]
+                if matched:  # the distance-matched signature: here the same contrast, at distance S
+                    arrays["aligned_at_stride"], arrays["unaligned_at_stride"] = arrays["aligned"], arrays["unaligned"]
+                    arrays["aliasing_gap_matched"] = arrays["aliasing_gap"]
             history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": c.train_accuracy * e / 3, "seconds": 1.0}
                        for e in (1, 2, 3)]
             training = TrainingRecord(epochs=3, converged=None if probe else c.converged,
@@ -161,6 +162,12 @@ def full_results() -> StudyResults:
     cells = full_cells()
     sweep = {(m, 4): cells[(m, "centred")] for m in ("strided_gap", "maxpool_fc", "maxpool_gap", "blurstrided_gap")}
     return make_results(cells, n_boot=100, n_images=120, seeds=2, capacity=sweep)
+
+
+@pytest.fixture(scope="session")
+def residue_results() -> StudyResults:
+    """:func:`full_results`'s cells without the distance-matched signature (the second design)."""
+    return make_results(full_cells(), n_boot=100, n_images=120, seeds=2, matched=False)
 
 
 @pytest.fixture

@@ -158,10 +158,22 @@ def test_an_effect_next_to_the_margin_shows_its_side_in_the_answer_and_the_table
     assert "+0.0300 [95% CI +0.0199, +0.0500]" in effects_table(effects_point(results, "consistency"), 0.02)
 
 
-def test_agreement_lower_at_the_farther_multiples_is_read_as_distance_not_aliasing(full_results):
+def test_the_mechanism_reads_the_distance_matched_signature_when_measured(full_results):
     from shiftlab.report.prose import mechanism_text
 
     p = verdict(full_results).point("mechanism:strided_gap")
+    cell = full_results.analysis.cell("strided_gap", "centred")
+    assert p.gap == cell.metrics["aliasing_gap_matched"] and p.aligned == cell.metrics["aligned_at_stride"]
+    assert (p.aligned_distance, p.unaligned_distance) == (8.0, 8.0)
+    text = mechanism_text(p, 0.02)
+    assert "at other shifts, both at 8 px (higher at the multiples: the aliasing signature)" in text
+    assert "farther out" not in mechanism_text(dataclasses.replace(p, signature="less"), 0.02)
+
+
+def test_agreement_lower_at_the_farther_multiples_is_read_as_distance_not_aliasing(residue_results):
+    from shiftlab.report.prose import mechanism_text
+
+    p = verdict(residue_results).point("mechanism:strided_gap")
     # the cell's recorded shifts (conftest.CANVAS_SHIFTS): (0, ±8), (±8, 0) and the 24 others of [-2, 2]²
     assert (p.aligned_distance, p.unaligned_distance) == pytest.approx((8.0, (8 * 1 + 16 * 2) / 24))
     lower = mechanism_text(dataclasses.replace(p, signature="less"), 0.02)
@@ -173,23 +185,23 @@ def test_agreement_lower_at_the_farther_multiples_is_read_as_distance_not_aliasi
     assert "(lower at the multiples)" in nearer and "distance" not in nearer
 
 
-def test_an_inconclusive_aliasing_signature_prints_the_paired_interval_it_was_decided_on(full_results):
+def test_an_inconclusive_aliasing_signature_prints_the_paired_interval_it_was_decided_on(residue_results):
     from shiftlab.report.prose import mechanism_text
 
-    p = verdict(full_results).point("mechanism:strided_gap")
-    assert p.gap == full_results.analysis.cell("strided_gap", "centred").metrics["aliasing_gap"]
+    p = verdict(residue_results).point("mechanism:strided_gap")
+    assert p.gap == residue_results.analysis.cell("strided_gap", "centred").metrics["aliasing_gap"]
     paired = Interval(0.02, -0.01, 0.05)  # holds 0 and straddles the margin: inconclusive
     text = mechanism_text(dataclasses.replace(p, gap=paired, signature="inconclusive"), 0.02)
     assert "(an inconclusive difference of +0.02 [95% CI -0.01, +0.05])" in text
     unmeasured = mechanism_text(dataclasses.replace(p, gap=None, signature="not measured"), 0.02)
     assert "(their difference not measured)" in unmeasured and "inconclusive" not in unmeasured
-    assert verdict(full_results).to_dict()["points"]  # the gap goes to JSON with the other intervals
+    assert verdict(residue_results).to_dict()["points"]  # the gap goes to JSON with the other intervals
 
 
-def test_an_aliasing_signature_above_zero_but_not_past_the_margin_says_so_with_its_interval(full_results):
+def test_an_aliasing_signature_above_zero_but_not_past_the_margin_says_so_with_its_interval(residue_results):
     from shiftlab.report.prose import mechanism_text
 
-    p = verdict(full_results).point("mechanism:strided_gap")
+    p = verdict(residue_results).point("mechanism:strided_gap")
     above, below = Interval(0.03, 0.01, 0.05), Interval(-0.03, -0.05, -0.01)
     higher = mechanism_text(dataclasses.replace(p, gap=above, signature="more, size unresolved"), 0.02)
     assert ("(higher at the multiples, although they lie farther out, 8.0 px on average against 1.7 px, by +0.03 "

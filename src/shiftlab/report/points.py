@@ -93,9 +93,11 @@ class MechanismPoint:
     """Why ``model`` is or is not invariant, in one condition.
 
     ``aligned`` / ``unaligned``: agreement with the unshifted prediction at the non-zero multiples
-    of the total stride ``stride`` / at other shifts; ``gap``: their difference, paired within each
-    image (the cell's ``aliasing_gap``); ``aligned_distance`` / ``unaligned_distance``: the mean
-    distance in px of the cell's measured shifts of each kind (``kind_distances``); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
+    of the total stride ``stride`` / at other shifts, both at distance S when the cell has the
+    distance-matched signature (else over all shifts of each kind); ``gap``: their difference,
+    paired within each image (``aliasing_gap_matched``, else ``aliasing_gap``);
+    ``aligned_distance`` / ``unaligned_distance``: the (mean) distance in px of the shifts of each
+    kind (``kind_distances``; both S when matched); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
     ``outcome``: "aliasing", "boundary", "aliasing and boundary", "neither" or "not measured".
     """
 
@@ -127,16 +129,22 @@ class MechanismPoint:
 
 
 def mechanism_point(results: StudyResults, model: str, condition: str) -> MechanismPoint:
+    """The signature is the distance-matched one (``aligned_at_stride``, ``unaligned_at_stride``,
+    ``aliasing_gap_matched``: both kinds at distance S) when the cell has it; results of the second
+    design have only the unmatched one, read with the mean distances of its two kinds of shift."""
     cell = results.analysis.cell(model, condition)
-    al = cell.metrics.get("aligned") if cell else None
-    un = cell.metrics.get("unaligned") if cell else None
-    gap = cell.metrics.get("aliasing_gap") if cell else None  # aligned - unaligned, paired within each image
-    signature = NOT_MEASURED if gap is None else decide(gap, results.analysis.margin)
     stride = next((r.total_stride for r in results.main_runs if r.model == model), None)
+    matched = cell is not None and "aliasing_gap_matched" in cell.metrics
+    names = ("aligned_at_stride", "unaligned_at_stride", "aliasing_gap_matched") if matched else (
+        "aligned", "unaligned", "aliasing_gap")
+    al, un, gap = (cell.metrics.get(n) if cell else None for n in names)  # gap: aligned - unaligned, paired per image
+    signature = NOT_MEASURED if gap is None else decide(gap, results.analysis.margin)
     shifts = next((r.profile.shifts for r in results.main_runs
                    if r.model == model and r.condition == condition and r.profile is not None), None)
     far = near = None
-    if stride is not None and shifts:  # the shifts the cell was measured at (NaN: none of that kind)
+    if matched:
+        far = near = None if stride is None else float(stride)
+    elif stride is not None and shifts:  # the shifts the cell was measured at (NaN: none of that kind)
         far, near = (None if math.isnan(d) else d for d in kind_distances(torch.tensor(shifts), stride))
     layer = next((l for l in layer_profile(results, model, condition) if l.downsampling), None)
     full = layer.aligned_error if layer else None

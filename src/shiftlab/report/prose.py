@@ -182,8 +182,10 @@ def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
             sig = f"an inconclusive difference of {fmt_diff(p.gap, margin=margin)}"
         else:
             sig = "their difference not measured"
+        matched = p.aligned_distance is not None and p.aligned_distance == p.unaligned_distance
+        where = f", both at {p.aligned_distance:g} px" if matched else ""
         text = (f"{_cap(who)} agrees with its unshifted prediction {fmt_interval(p.aligned)} at the non-zero multiples "
-                f"of its total stride S = {p.stride} and {fmt_interval(p.unaligned)} at other shifts ({sig}).")
+                f"of its total stride S = {p.stride} and {fmt_interval(p.unaligned)} at other shifts{where} ({sig}).")
     if p.outcome == NOT_MEASURED:
         return text
     layer = (f" Its first downsampling layer ({p.layer}), under circular shifts: interior error "
