@@ -215,3 +215,25 @@ def test_an_aliasing_signature_above_zero_but_not_past_the_margin_says_so_with_i
                                               unaligned_distance=3.0), 0.02)
     assert ("(lower at the multiples, by -0.03 [95% CI -0.05, -0.01], an amount that may be smaller or larger than "
             "the margin of 0.02)") in near
+
+
+def test_the_per_layer_aliasing_label_compares_with_the_blurpool_and_can_fail(full_results):
+    import copy
+
+    from shiftlab.report.points import mechanism_point
+
+    # the synthetic profiles give every model's first downsampling layer the same unaligned interior error
+    same = mechanism_point(full_results, "strided_gap", "centred")
+    assert same.unaligned_interior_error == same.reference_unaligned_interior_error == pytest.approx(0.25)
+    assert "aliasing" not in same.outcome  # no more than the BlurPool: the label fails
+    assert "aliasing" not in mechanism_point(full_results, "blurstrided_gap", "centred").outcome  # the reference itself
+    anti_aliased = copy.deepcopy(full_results)
+    for run in anti_aliased.runs:
+        if run.model == "blurstrided_gap" and run.equivariance is not None:  # (the probe runs have no profile)
+            layer = next(l for l in run.equivariance["layers"] if l["name"] == "features.1")
+            layer["unaligned_interior_error"] = 0.1  # 0.25 / 0.1 = 2.5 >= ALIASING_VS_BLUR
+    aliased = mechanism_point(anti_aliased, "strided_gap", "centred")
+    assert aliased.reference_unaligned_interior_error == pytest.approx(0.1) and aliased.outcome.startswith("aliasing")
+    without = copy.deepcopy(full_results)
+    without.runs = [r for r in without.runs if r.model != "blurstrided_gap"]
+    assert mechanism_point(without, "strided_gap", "centred").outcome == "not measured"

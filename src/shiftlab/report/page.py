@@ -17,7 +17,8 @@ from .figures.answer import ANSWER_FIGURE
 from .fmt import esc
 from .methods import methods_html
 from .points import EffectsPoint
-from .tables import capacity_table, claims_table, effects_table, factorial_tables, points_table
+from .tables import capacity_table, claims_table, effects_table, factorial_tables, mechanism_table, points_table
+from .thresholds import ALIASING_VS_BLUR
 from .verdict import Verdict
 
 __all__ = ["QUESTION", "SECTIONS", "render_page"]
@@ -187,7 +188,13 @@ target training accuracy is said to under-fit and is not compared on performance
 <p class="note">The matched pairs of the question: A against B in the same condition, on the same images and seeds.
 Conditional consistency is consistency over the images a model classifies correctly at the centre, so accuracy is not
 mistaken for invariance.</p>
-{points_table(v)}</section>
+{points_table(v)}
+<h3>Mechanism: the networks' signature and their first downsampling layers</h3>
+<p class="note">Trained on centred objects. The signature is agreement at the multiples of the total stride minus at the
+other shifts, both at distance S when measured (paired per image); the layer's unaligned interior error is under
+circular shifts of the evaluation canvases, and over the anti-aliased FCN's BlurPool's at the same place it labels
+the layer (aliasing at ≥ {ALIASING_VS_BLUR:g}×). Ranks: 1 = most aliasing.</p>
+{mechanism_table(results, v)}</section>
 <section id="cells"><h2>The factorial table</h2>
 <p class="note">Every cell (model × condition): parameters, multiply-adds at the canvas size, receptive field, epochs
 trained (mean over seeds), final training accuracy and how many seeds reached the target, then each metric's mean

@@ -31,7 +31,7 @@ from .claims import ClaimResult
 from .claims.c7_sources import UNDER_FITS, performance_outcome
 from .evidence import at_chance, comparison, effect_outcome, effects
 from .layers import layer_profile
-from .thresholds import ALIASING_RATIO, BOUNDARY_RATIO, EXACT_ERROR_TOL
+from .thresholds import ALIASING_VS_BLUR, BOUNDARY_RATIO, EXACT_ERROR_TOL
 
 __all__ = ["CAPACITY_PAIRS", "INVARIANCE_PAIRS", "NOT_MEASURED", "PERFORMANCE_PAIRS", "ClaimPoint", "EffectsPoint", "MechanismPoint",
            "PairPoint", "PerformancePoint", "CapacityPoint", "CapacityRow", "capacity_point", "effects_point", "mechanism_point", "pair_point", "performance_point"]
@@ -44,6 +44,8 @@ PERFORMANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "aa_fcn
 #: The pairs the capacity sweep answers at every width.
 CAPACITY_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin")
 _PAIRS = {p.id: p for p in PAIRS}
+#: The model whose first downsampling layer (a BlurPool) is the per-layer aliasing test's reference.
+ALIASING_REFERENCE = "blurstrided_gap"
 
 
 def _cell_dict(cell: CellStats | None) -> dict | None:
@@ -98,7 +100,11 @@ class MechanismPoint:
     paired within each image (``aliasing_gap_matched``, else ``aliasing_gap``);
     ``aligned_distance`` / ``unaligned_distance``: the (mean) distance in px of the shifts of each
     kind (``kind_distances``; both S when matched); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
-    ``outcome``: "aliasing", "boundary", "aliasing and boundary", "neither" or "not measured".
+    ``reference_unaligned_interior_error``: the unaligned interior error of the first downsampling
+    layer of :data:`ALIASING_REFERENCE` (the anti-aliased FCN's BlurPool) in the same condition;
+    ``outcome``: "aliasing" (the layer's unaligned interior error at least ``ALIASING_VS_BLUR`` times
+    the reference's), "boundary" (its full-map aligned error at least ``BOUNDARY_RATIO`` times its
+    interior one), both, "neither", or "not measured" (``docs/definitions.md``, "Where it breaks").
     """
 
     model: str
@@ -115,6 +121,7 @@ class MechanismPoint:
     aligned_interior_error: float | None
     unaligned_interior_error: float | None
     outcome: str
+    reference_unaligned_interior_error: float | None = None
 
     @property
     def id(self) -> str:
@@ -150,15 +157,18 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
     full = layer.aligned_error if layer else None
     a_in = layer.aligned_interior_error if layer else None
     u_in = layer.unaligned_interior_error if layer else None
-    if a_in is None or u_in is None or full is None:
+    reference = next((l for l in layer_profile(results, ALIASING_REFERENCE, condition) if l.downsampling), None)
+    ref_u = reference.unaligned_interior_error if reference else None
+    if a_in is None or u_in is None or full is None or ref_u is None:
         outcome = NOT_MEASURED
     else:
-        floor = max(a_in, EXACT_ERROR_TOL)
-        found = [name for name, yes in (("aliasing", u_in >= ALIASING_RATIO * floor),
-                                         ("boundary", full >= BOUNDARY_RATIO * floor)) if yes]
+        # aliasing: unaligned interior error well above the anti-aliased FCN's first downsampling layer
+        # (a BlurPool at the same place in the same condition); a test the BlurPool itself fails
+        found = [name for name, yes in (("aliasing", u_in >= ALIASING_VS_BLUR * max(ref_u, EXACT_ERROR_TOL)),
+                                         ("boundary", full >= BOUNDARY_RATIO * max(a_in, EXACT_ERROR_TOL))) if yes]
         outcome = " and ".join(found) or "neither"
     return MechanismPoint(model, condition, stride, al, un, gap, far, near, signature, layer.name if layer else None, full, a_in, u_in,
-                          outcome)
+                          outcome, ref_u)
 
 
 @dataclass(frozen=True)

@@ -190,8 +190,9 @@ def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
         return text
     layer = (f" Its first downsampling layer ({p.layer}), under circular shifts: interior error "
              f"{fmt_error(p.aligned_interior_error)} at shifts that are multiples of its stride and "
-             f"{fmt_error(p.unaligned_interior_error)} at other shifts; full-map error {fmt_error(p.aligned_error)} at "
-             f"the multiples")
+             f"{fmt_error(p.unaligned_interior_error)} at other shifts, against "
+             f"{fmt_error(p.reference_unaligned_interior_error)} for the anti-aliased FCN's BlurPool; full-map error "
+             f"{fmt_error(p.aligned_error)} at the multiples")
     reading = {"aliasing": "aliasing (the stride), not the border",
                "boundary": "a boundary (padding) effect, not aliasing",
                "aliasing and boundary": "aliasing by the stride, plus a boundary (padding) effect near the border",

@@ -15,11 +15,12 @@ from .claims import CLAIMS, ClaimResult
 from .claims.c7_sources import UNDER_FITS
 from .evidence import cells
 from .figures import colour
-from .fmt import esc, fmt, fmt_diff, fmt_int
-from .points import CapacityPoint, EffectsPoint, PairPoint, PerformancePoint
+from .fmt import esc, fmt, fmt_diff, fmt_error, fmt_int
+from .points import CapacityPoint, EffectsPoint, MechanismPoint, PairPoint, PerformancePoint
+from .thresholds import EXACT_ERROR_TOL
 from .verdict import Verdict
 
-__all__ = ["capacity_table", "claims_table", "effects_table", "factorial_tables", "points_table"]
+__all__ = ["capacity_table", "claims_table", "effects_table", "factorial_tables", "mechanism_table", "points_table"]
 
 
 def _badge(outcome: str) -> str:
@@ -56,6 +57,33 @@ def points_table(v: Verdict) -> str:
                                   ", ".join(p.under_fitting)))
     head = ("<thead><tr><th>question</th><th>A</th><th>B</th><th>condition</th><th>metric</th><th>A</th><th>B</th>"
             "<th>A − B [95% CI]</th><th>outcome</th></tr></thead>")
+    return f'<div class="scroll"><table class="points">{head}<tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def mechanism_table(results: StudyResults, v: Verdict) -> str:
+    """Each model's distance-matched aliasing signature (the network) beside its first downsampling
+    layer's unaligned interior error and that error over the anti-aliased FCN's BlurPool's (the
+    layer), each with its rank, so a layer ranking that runs against the networks' is visible."""
+    points = [p for p in v.points if isinstance(p, MechanismPoint)]
+    if not points:
+        return ""
+    by_gap = sorted(points, key=lambda p: -(p.gap.estimate if p.gap is not None else float("-inf")))
+    by_layer = sorted(points, key=lambda p: -(p.unaligned_interior_error or 0.0))
+    rows = []
+    for p in by_gap:
+        cell = results.analysis.cell(p.model, p.condition)
+        ratio = (p.unaligned_interior_error / max(p.reference_unaligned_interior_error, EXACT_ERROR_TOL)
+                 if p.unaligned_interior_error is not None and p.reference_unaligned_interior_error is not None else None)
+        rows.append(f'<tr><td class="model">{_model(p.model)}</td>'
+                    f'<td class="num">{_iv(cell.metrics.get("consistency")) if cell else "–"}</td>'
+                    f'<td class="num">{esc(fmt_diff(p.gap)) if p.gap is not None else "–"}</td><td>{_badge(p.signature)}</td>'
+                    f'<td class="num">{by_gap.index(p) + 1}</td><td><code>{esc(p.layer or "–")}</code></td>'
+                    f'<td class="num">{esc(fmt_error(p.unaligned_interior_error))}</td>'
+                    f'<td class="num">{"–" if ratio is None else f"{ratio:.2f}"}</td>'
+                    f'<td class="num">{by_layer.index(p) + 1}</td><td>{esc(p.outcome)}</td></tr>')
+    head = ("<thead><tr><th>model</th><th>consistency</th><th>signature: aligned − unaligned agreement [95% CI]</th>"
+            "<th>reading</th><th>network rank</th><th>first downsampling layer</th><th>its unaligned interior error</th>"
+            "<th>over the BlurPool's</th><th>layer rank</th><th>layer label</th></tr></thead>")
     return f'<div class="scroll"><table class="points">{head}<tbody>{"".join(rows)}</tbody></table></div>'
 
 
