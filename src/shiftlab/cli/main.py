@@ -90,6 +90,11 @@ def _run(args: argparse.Namespace, launch: Launch | None) -> int:
         return int(args.run(args) or 0)
 
 
+#: What an interrupted command keeps, and how to go on (``report`` only with ``--explorer``).
+RESUME_HINTS = {"study": " (finished epochs are checkpointed: rerun with --resume to continue)",
+                "report": " (the explorer data of the runs finished so far is saved: rerun the command to compute the rest)"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 2 bad usage or input, 130 interrupted by
     Ctrl-C, 143 stopped by SIGTERM: both unwind the same way, :mod:`shiftlab.cli.signals`)."""
@@ -105,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with sigterm_raises():
             return _run(args, launch)
     except KeyboardInterrupt as err:
-        hint = " (finished epochs are checkpointed: rerun with --resume to continue)" if args.command == "study" else ""
+        hint = RESUME_HINTS.get(args.command, "") if args.command != "report" or getattr(args, "explorer", None) else ""
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(f"shiftlab {args.command}: {rank}{what}{hint}", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -156,7 +157,7 @@ class OnnxRunner:
         x = np.ascontiguousarray(batch.detach().cpu().numpy())
         rows = [x] if self.graph.input.batch is None else [x[i: i + 1] for i in range(x.shape[0])]
         try:
-            runs = [session.run(list(names), {self.graph.input.name: r}) for r in rows]
+            runs = _interruptible(session, list(names), self.graph.input.name, rows)
         except Exception as err:  # onnxruntime raises its own exception types
             raise RuntimeError(f"the ONNX model failed on a batch of shape {tuple(batch.shape)}: "
                                f"{' '.join(str(err).split())}") from err
@@ -203,6 +204,41 @@ class OnnxRunner:
         self._check(example)
         values = self._run(tuple(dict.fromkeys(self.graph.tensors)), example)
         return example.numel() * example.element_size() + sum(v.numel() * v.element_size() for v in values.values())
+
+
+def _interruptible(session: Any, names: list[str], input_name: str, rows: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """``session.run`` of each row, in a worker thread, so that Ctrl-C and SIGTERM reach the caller
+    during a long inference (a signal's Python handler runs only in the main thread, and only once
+    onnxruntime returns): the main thread waits, and on ``KeyboardInterrupt`` (or any exception)
+    sets onnxruntime's terminate flag, which stops the run at its next node (also inside a Loop),
+    waits up to :data:`STOP_WAIT` seconds for the worker and raises on (issue 21, case 5)."""
+    ort = require("onnxruntime")
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # a failure is raised with its message; a stop is not the user's news
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["runs"] = [session.run(names, {input_name: r}, options) for r in rows if not options.terminate]
+        except BaseException as err:  # handed to the main thread
+            box["error"] = err
+
+    worker = threading.Thread(target=work, name="shiftlab-onnx-run", daemon=True)
+    try:
+        worker.start()  # inside: a signal while it starts stops the run too
+        while worker.is_alive():
+            worker.join(0.25)
+    except BaseException:
+        options.terminate = True
+        worker.join(STOP_WAIT)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["runs"]
+
+
+#: Seconds an interrupted ONNX run is given to stop at its next node before the interruption goes on.
+STOP_WAIT = 5.0
 
 
 def _placement(device: str | torch.device | None, providers: list) -> tuple[torch.device, list]:
