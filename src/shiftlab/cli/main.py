@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace, launch: Launch | None) -> int:
     args.device = rank_device(args.device, launch)
     if launch.rank != 0 and getattr(args, "json_path", None):
         args.json_path = None  # rank 0 writes the results
-    with process_group(launch, args.device), (nullcontext() if launch.rank == 0 else quiet()):
+    with process_group(launch, args.device, command=f"shiftlab {args.command}"), (nullcontext() if launch.rank == 0 else quiet()):
         return int(args.run(args) or 0)
 
 

@@ -12,6 +12,9 @@ results; the other ranks print only their errors. Other commands run on rank 0 a
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
@@ -22,13 +25,17 @@ import torch.distributed as dist
 
 from shiftlab.measure.runner import resolve_device
 
-__all__ = ["SPREAD", "WAIT", "Launch", "launch_from_env", "process_group", "quiet", "rank_device"]
+__all__ = ["PEER_TIMEOUT_MINUTES", "SPREAD", "WAIT", "Launch", "peer_timeout", "launch_from_env", "process_group", "quiet", "rank_device"]
 
 #: The commands that spread their work over the ranks.
 SPREAD = ("measure", "study")
 #: How long a rank waits for the others in a collective: a study's ranks wait at its end for the
 #: slowest rank, as long as the ranks' shares differ.
 WAIT = timedelta(hours=24)
+#: How long a rank waits for a peer that has stopped answering (SIGSTOP, a debugger, a hung
+#: machine) before it gives up, in minutes; ``SHIFTLAB_PEER_TIMEOUT`` in the environment sets it.
+#: A slow peer still answers (a heartbeat thread), so only ``WAIT`` bounds waiting for it.
+PEER_TIMEOUT_MINUTES = 10.0
 #: What torchrun sets for every rank.
 _NEEDED = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -80,22 +87,99 @@ def rank_device(device: str, launch: Launch) -> str:
     return str(dev)
 
 
+def peer_timeout(environ: Mapping[str, str] = os.environ) -> float:
+    """Seconds a rank waits for a peer that stopped answering: ``SHIFTLAB_PEER_TIMEOUT`` (minutes,
+    > 0) or :data:`PEER_TIMEOUT_MINUTES`.
+
+    >>> peer_timeout({"SHIFTLAB_PEER_TIMEOUT": "2"})
+    120.0
+    """
+    text = environ.get("SHIFTLAB_PEER_TIMEOUT", "").strip()
+    if not text:
+        return PEER_TIMEOUT_MINUTES * 60
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = float("nan")
+    if not 0 < minutes < 10**6:
+        raise ValueError(f"SHIFTLAB_PEER_TIMEOUT={text!r} in the environment must be a number of minutes > 0, e.g. 10")
+    return minutes * 60
+
+
+class _Heartbeat:
+    """Every rank counts up ``shiftlab/alive/RANK`` in the launch's store (a client of its own,
+    ``MASTER_ADDR:MASTER_PORT``) from a daemon thread, and watches the others' counters. A
+    stopped process stops all its threads: when a peer's counter has not moved for ``timeout``
+    seconds, or the store itself stops answering, the rank prints one line naming the peer and
+    ends the process with exit code 2 (its main thread may be blocked in a collective, where no
+    Python code runs). A rank that left after the final barrier says so first."""
+
+    def __init__(self, launch: Launch, timeout: float, command: str) -> None:
+        self.launch, self.timeout, self.command = launch, timeout, command
+        self.done = threading.Event()
+        store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                              timeout=timedelta(seconds=timeout), wait_for_workers=False)
+        self.store = dist.PrefixStore("shiftlab/", store)
+        self.thread = threading.Thread(target=self._run, name="shiftlab-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _give_up(self, why: str) -> None:
+        if self.done.is_set():
+            return
+        print(f"{self.command}: rank {self.launch.rank}: stopped: {why}; giving up "
+              "(SHIFTLAB_PEER_TIMEOUT sets the wait, in minutes)", file=sys.stderr, flush=True)
+        os._exit(2)
+
+    def _run(self) -> None:
+        me, peers = self.launch.rank, [r for r in range(self.launch.world_size) if r != self.launch.rank]
+        interval = min(5.0, self.timeout / 10)
+        seen = {r: (-1, time.monotonic()) for r in peers}
+        while not self.done.wait(interval):
+            try:
+                self.store.add(f"alive/{me}", 1)
+                now = time.monotonic()
+                for r in peers:
+                    count = self.store.add(f"alive/{r}", 0)
+                    if count != seen[r][0]:
+                        seen[r] = (count, now)
+                    elif now - seen[r][1] > self.timeout and not self.store.check([f"left/{r}"]):
+                        self._give_up(f"rank {r} has not answered for {self.timeout:.0f} s ({self.timeout / 60:g} minutes; "
+                                      "stopped or hung?)")
+            except Exception as err:  # the store (torchrun, or rank 0) is gone or stopped answering
+                self._give_up(f"the launch's store at {os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} stopped "
+                              f"answering ({' '.join(str(err).split())[:200]}): torchrun or rank 0 stopped?")
+
+    def close(self, left: bool) -> None:
+        self.done.set()
+        if left:
+            try:
+                self.store.set(f"left/{self.launch.rank}", "1")
+            except Exception:  # noqa: S110 - the others are leaving too
+                pass
+
+
 @contextmanager
-def process_group(launch: Launch, device: str) -> Iterator[None]:
+def process_group(launch: Launch, device: str, *, command: str = "shiftlab") -> Iterator[None]:
     """Join the default process group (``MASTER_ADDR:MASTER_PORT``) for the block, on ``device``
     (``rank_device``), and leave it after, also when the block raises. A block that ends normally
     ends at a barrier, so the ranks leave together: a rank that tears its connections down while
     another still uses them can abort that one (gloo, seen as SIGABRT at exit). A rank whose block
-    raises leaves at once; torchrun then stops the others."""
+    raises leaves at once; torchrun then stops the others. A rank whose peer stops answering
+    (stopped, hung) gives up after :func:`peer_timeout` with a line naming the peer, prefixed
+    ``command`` (:class:`_Heartbeat`)."""
+    timeout = peer_timeout()
     cuda = torch.device(device).type == "cuda"
     if cuda:
         torch.cuda.set_device(torch.device(device))
     dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", rank=launch.rank,
                             world_size=launch.world_size, timeout=WAIT)
+    heartbeat, left = _Heartbeat(launch, timeout, command), False
     try:
         yield
         dist.barrier()
+        left = True
     finally:
+        heartbeat.close(left)
         dist.destroy_process_group()
 
 
