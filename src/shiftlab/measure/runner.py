@@ -22,7 +22,7 @@ from torch.utils.hooks import RemovableHandle
 
 from shiftlab.measure.validation import check_module
 
-__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "kept_modes", "make_runner", "measuring", "model_device", "model_dtype",
+__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "kept_buffers", "kept_modes", "make_runner", "measuring", "model_device", "model_dtype",
            "on_device", "resolve_device"]
 
 
@@ -235,13 +235,65 @@ def measuring(model: nn.Module, *, warn: bool = True) -> Iterator[Measuring]:
             stacklevel=user_stacklevel(),
         )
     session = Measuring()
-    with kept_modes(model):
+    with kept_modes(model), kept_buffers(model):
         try:
             model.eval()
             with torch.inference_mode():
                 yield session
         finally:
             session.close()
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal shapes, dtypes and values, NaN equal to NaN."""
+    if a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
+        return False
+    return torch.equal(a, b) or bool(((a == b) | ((a != a) & (b != b))).all())
+
+
+@contextmanager
+def kept_buffers(model: nn.Module) -> Iterator[None]:
+    """Restore every buffer of ``model`` on exit (also when the body raises), and warn when a
+    forward pass changed one or a parameter (issue 21, case 7): a forward that puts BatchNorm in
+    training mode, or counts its calls, makes each output depend on the batches before it. The
+    buffers are copied on entry (BatchNorm statistics: small next to the weights) and compared
+    on exit; a parameter is only checked (its version counter, bumped by an in-place change)."""
+    buffers = [(module, name, tensor, tensor.detach().clone())
+               for mname, module in model.named_modules() for name, tensor in module._buffers.items()
+               if tensor is not None]
+    names = {id(module): mname for mname, module in model.named_modules()}
+    keys = {module: set(module._buffers) for module in model.modules()}
+    params = [(name, p, p._version) for name, p in model.named_parameters()]
+    try:
+        yield
+    finally:
+        changed: list[str] = []
+        with torch.inference_mode():
+            for module, name, tensor, saved in buffers:
+                now = module._buffers.get(name)
+                if now is not tensor or not _same(tensor, saved):
+                    changed.append(f"{names[id(module)]}.{name}".lstrip("."))
+                    if tensor.shape == saved.shape and tensor.dtype == saved.dtype:
+                        tensor.copy_(saved)
+                    else:
+                        tensor.data = saved
+                    module._buffers[name] = tensor
+            for module, before in keys.items():  # buffers registered by the forward
+                for name in set(module._buffers) - before:
+                    changed.append(f"{names[id(module)]}.{name}".lstrip("."))
+                    del module._buffers[name]
+        moved = [name for name, p, version in params if p._version != version]
+        if changed or moved:
+            what = ", ".join(x for x in (f"buffers {', '.join(changed)}" if changed else "",
+                                         f"parameters {', '.join(moved)}" if moved else "") if x)
+            warnings.warn(
+                f"the model changed its own state during the forward pass ({what}): each output depends on the "
+                "batches before it, so these numbers depend on the batch size and order. shiftlab restored the "
+                + ("buffers" if changed else "") + (" (the parameters it cannot: their old values were not kept)"
+                                                     if moved else "")
+                + " afterwards; keep the forward from changing the model (e.g. no .train() or running counts "
+                "inside forward) for numbers that mean one thing",
+                UserWarning, stacklevel=user_stacklevel())
 
 
 @contextmanager
