@@ -80,11 +80,26 @@ def test_a_performance_sentence_says_what_its_interval_says(points, outcome):
     iv, printed = CASES[outcome]
     p = points[1]
     acc = Comparison(p.accuracy.label, p.accuracy.a, p.accuracy.b, "test_accuracy", iv, MARGIN)
-    text = performance_text(dataclasses.replace(p, accuracy=acc, outcome=acc.outcome))
+    text = performance_text(dataclasses.replace(p, accuracy=acc, outcome=acc.outcome, shifted=None, worst_case=None))
     assert text.startswith(PERFORMANCE[outcome])
     assert f"difference {printed}" in text
     assert ("inconclusive" in text) == (outcome == "inconclusive")
     assert "worse" not in text.replace("better or worse", "")
+
+
+def test_a_performance_sentence_gives_the_shifted_and_worst_case_accuracy_and_the_sizes(points):
+    p = points[1]
+    shifted = Comparison(p.accuracy.label, p.accuracy.a, p.accuracy.b, "accuracy", CASES["less"][0], MARGIN)
+    worst = Comparison(p.accuracy.label, p.accuracy.a, p.accuracy.b, "worst_case", CASES["inconclusive"][0], MARGIN)
+    text = performance_text(dataclasses.replace(p, shifted=shifted, worst_case=worst))
+    assert f"; accuracy averaged over the shifts {_cell_value(p.a, 'accuracy')} vs {_cell_value(p.b, 'accuracy')}, " \
+           f"difference {CASES['less'][1]} (less)" in text
+    assert "; worst-case accuracy over the shifts" in text and f"difference {CASES['inconclusive'][1]} (inconclusive)" in text
+    assert re.search(r"\(receptive field \d+ vs \d+ px, \d+\.\d M vs \d+\.\d M multiply-adds, [\d,]+ vs [\d,]+ parameters\)", text)
+
+
+def _cell_value(cell, metric):
+    return f"{cell.metrics[metric].estimate:.3f}"
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES)

@@ -175,7 +175,8 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
 class PerformancePoint:
     """A matched pair on test accuracy in one condition. ``outcome``: the comparison's outcome,
     "under-fits" when a model did not reach the target training accuracy in every seed (then
-    ``under_fitting`` names it), or "not measured"."""
+    ``under_fitting`` names it), or "not measured"; ``shifted`` / ``worst_case``: the pair on
+    accuracy averaged over the shift set and on worst-case accuracy (None: not measured)."""
 
     pair: Pair
     condition: str
@@ -185,6 +186,8 @@ class PerformancePoint:
     accuracy: Comparison | None
     under_fitting: tuple[str, ...]
     target: float | None
+    shifted: Comparison | None = None
+    worst_case: Comparison | None = None
 
     @property
     def id(self) -> str:
@@ -194,7 +197,8 @@ class PerformancePoint:
         return {"kind": "performance", "id": self.id, "question": self.pair.question, "condition": self.condition,
                 "outcome": self.outcome, "a": _cell_dict(self.a), "b": _cell_dict(self.b),
                 "accuracy": None if self.accuracy is None else self.accuracy.to_dict(),
-                "under_fitting": list(self.under_fitting), "target": self.target}
+                "under_fitting": list(self.under_fitting), "target": self.target,
+                **{k: None if getattr(self, k) is None else getattr(self, k).to_dict() for k in ("shifted", "worst_case")}}
 
 
 def performance_point(results: StudyResults, pair_id: str, condition: str) -> PerformancePoint:
@@ -204,7 +208,9 @@ def performance_point(results: StudyResults, pair_id: str, condition: str) -> Pe
     outcome = performance_outcome(results, pair_id, condition) or NOT_MEASURED
     under = tuple(c.model for c in (a, b) if c is not None and c.all_converged is False) if outcome == UNDER_FITS else ()
     target = results.config.get("target_accuracy")
-    return PerformancePoint(pair, condition, outcome, a, b, acc, under, target)
+    return PerformancePoint(pair, condition, outcome, a, b, acc, under, target,
+                            comparison(results, pair_id, condition, "accuracy"),
+                            comparison(results, pair_id, condition, "worst_case"))
 
 
 @dataclass(frozen=True)

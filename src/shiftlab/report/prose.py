@@ -108,6 +108,15 @@ _INVARIANT = {"more": "is more translation invariant than", "less": "is less tra
               MORE_UNRESOLVED: "is more translation invariant than", LESS_UNRESOLVED: "is less translation invariant than"}
 
 
+def _sizes(a: CellStats | None, b: CellStats | None) -> str:
+    """What the two models cost and see, e.g. ``" (receptive field 15 vs 22 px, 1.4 M vs 5.7 M
+    multiply-adds, 24,170 vs 24,170 parameters)"``: a matched pair is read with them beside it."""
+    if a is None or b is None:
+        return ""
+    return (f" (receptive field {a.receptive_field} vs {b.receptive_field} px, {a.macs / 1e6:.1f} M vs "
+            f"{b.macs / 1e6:.1f} M multiply-adds, {fmt_int(a.params)} vs {fmt_int(b.params)} parameters)")
+
+
 def pair_text(p: PairPoint) -> str:
     """One matched pair on invariance: the consistency comparison and the conditional one."""
     a, b = name(p.pair.a), name(p.pair.b)
@@ -134,7 +143,7 @@ def pair_text(p: PairPoint) -> str:
             text += ", so the direction of the difference is not an effect of accuracy"
         elif sign in (1, -1):
             text += ", so part of the difference may come from accuracy rather than invariance"
-    text += "."
+    text += f"{_sizes(p.a, p.b)}."
     if p.trivial:
         text += (f" Caution: {', '.join(p.trivial)} {'is' if len(p.trivial) == 1 else 'are'} at chance level here; "
                  "a constant classifier is trivially invariant.")
@@ -224,8 +233,12 @@ def performance_text(p: PerformancePoint) -> str:
                 + " and ".join(_under_fit_clause(c, p.target) for c in cells)
                 + ": its test accuracy shows what this training reached, not what the architecture can.")
     acc = _diff_clause("test accuracy", p.accuracy, p.a, p.b, "test_accuracy")
-    size = (f" ({fmt_int(p.a.params)} vs {fmt_int(p.b.params)} parameters)"
-            if p.a is not None and p.b is not None else "")
+    shifted = [_diff_clause(label, c, p.a, p.b, metric) + f" ({c.outcome})"
+               for label, metric, c in (("accuracy averaged over the shifts", "accuracy", p.shifted),
+                                        ("worst-case accuracy over the shifts", "worst_case", p.worst_case))
+               if c is not None]
+    acc += "".join(f"; {clause}" for clause in shifted)
+    size = _sizes(p.a, p.b)
     if p.outcome == "inconclusive":
         return (f"Whether {a} performs better or worse than {b} ({where}) is inconclusive: {acc}{size}; "
                 f"{inconclusive(p.accuracy.margin)}.")
