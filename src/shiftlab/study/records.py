@@ -12,6 +12,7 @@ import base64
 import binascii
 import dataclasses
 import math
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,10 @@ SCHEMA_VERSION = 2
 
 class RecordError(ValueError):
     """A saved record that cannot be read back (damaged, or from another shiftlab version)."""
+
+
+#: A run key: letters, digits and ``_`` only (no separator, no ``..``; :meth:`RunRecord.check_key`).
+_RUN_KEY = re.compile(r"[A-Za-z0-9_]{1,200}")
 
 
 @dataclass
@@ -238,6 +243,17 @@ class RunRecord:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def check_key(self, source: str = "record") -> None:
+        """Refuse a ``key`` that is not the file name of this run, ``MODEL__CONDITION__seedN`` or
+        ``MODEL__CONDITION__wW__seedN`` of its own fields, in letters, digits and ``_``: the key
+        names the run's files (``runs/KEY.json``, ``checkpoints/KEY``), so an absolute path,
+        ``..`` or a separator there would lead out of the run directory (issue 21, case 9)."""
+        base = f"{self.model}__{self.condition}"
+        expected = (f"{base}__seed{self.seed}", f"{base}__w{self.width}__seed{self.seed}")
+        if not isinstance(self.key, str) or self.key not in expected or not _RUN_KEY.fullmatch(self.key):
+            raise RecordError(f"{source}: the key {str(self.key)[:120]!r} is not a run key of this run (expected "
+                              f"{expected[0]!r} or {expected[1]!r}: a file name in the run directory)")
+
     @classmethod
     def from_dict(cls, d: dict, *, source: str = "record") -> RunRecord:
         """Read a record back; raises :class:`RecordError` naming ``source`` when it is malformed."""
@@ -249,7 +265,9 @@ class RunRecord:
             d["profile"] = None if d.get("profile") is None else ShiftProfile(**d["profile"])
             d["periodicity"] = None if d.get("periodicity") is None else Periodicity(**d["periodicity"])
             d["explorer"] = None if d.get("explorer") is None else ExplorerRecord(**d["explorer"])
-            return cls(**d)
+            record = cls(**d)
+            record.check_key(source)
+            return record
         except (KeyError, TypeError, RecordError) as err:
             raise RecordError(f"{source} is not a valid run record ({type(err).__name__}: {err}); delete it to "
                               "redo that run") from err
