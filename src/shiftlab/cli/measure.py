@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from shiftlab.cli.model_loading import load_factory_model, load_onnx_model
 from shiftlab.cli.progress import progress_bar
@@ -239,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     model, canvas, about = _model(args)
     images, labels, where = _images(args, canvas)
-    console.print(f"[bold]{args.model}[/]: {about}, {images.shape[0]} images of {tuple(images.shape[1:])}")
+    console.print(f"[bold]{escape(args.model)}[/]: {escape(about)}, {images.shape[0]} images of {tuple(images.shape[1:])}")
     with progress_bar("per-layer equivariance", console) as update:
         eq = equivariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size,
                           device=args.device, progress=update)
@@ -257,9 +259,10 @@ def run(args: argparse.Namespace) -> int:
     if first is None:
         console.print(f"No layer breaks equivariance above {args.tol:g}.")
     else:
-        console.print(f"First layer to break equivariance (> {args.tol:g}): [bold]{first.name}[/] ({first.kind}): {first.diagnose(args.tol)}")
+        console.print(f"First layer to break equivariance (> {args.tol:g}): [bold]{escape(first.name)}[/] ({escape(first.kind)}): "
+                      f"{escape(first.diagnose(args.tol))}")
     if eq.skipped:
-        console.print("Skipped (output is not a 4-D map): " + ", ".join(f"{s.name} ({s.kind}, {s.output})" for s in eq.skipped))
+        console.print(Text("Skipped (output is not a 4-D map): " + ", ".join(f"{s.name} ({s.kind}, {s.output})" for s in eq.skipped)))
     if args.json_path:
         payload = {
             "model": args.model,
@@ -269,5 +272,5 @@ def run(args: argparse.Namespace) -> int:
             "equivariance": eq.to_dict(),
         }
         write_json_atomic(args.json_path, payload)
-        console.print(f"wrote {args.json_path}")
+        console.print(Text(f"wrote {args.json_path}"))
     return 0

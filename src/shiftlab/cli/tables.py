@@ -51,7 +51,7 @@ def invariance_table(res: InvarianceResult) -> Table:
         rows.append(("certificate", "not used: " + res.certificate.reason))
     rows.append(("device, batch size", f"{res.device}, {res.batch_size}"))
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(Text(name), Text(value))
     return table
 
 
@@ -106,7 +106,7 @@ def equivariance_table(res: EquivarianceResult, tol: float = 1e-6) -> Group:
     for l, origin in zip(res.layers, res.origins(tol)):
         breaks = origin.startswith("breaks here")
         table.add_row(
-            f"{l.name} {l.kind}", "x".join(map(str, l.shape)), _stride(l.stride),
+            Text(f"{l.name} {l.kind}"), "x".join(map(str, l.shape)), _stride(l.stride),
             _fmt(l.aligned_error), _fmt(l.aligned_interior_error), _fmt(l.unaligned_error), _fmt(l.unaligned_interior_error),
             Text(origin, style="bold red" if breaks else "dim" if origin == "inherited" else ""),
         )
