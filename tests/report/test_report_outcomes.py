@@ -31,22 +31,22 @@ CASES = {
     "less, size unresolved": (Interval(-0.037, -0.054, -0.019), "-0.037 [95% CI -0.054, -0.019]"),
     "inconclusive": (Interval(0.01, -0.01, 0.03), "+0.01 [95% CI -0.01, +0.03]"),
 }
-A, B = "the FCN (strided_gap)", "the classic max-pool CNN (maxpool_fc)"
+A, B = "the Strided-CNN FCN (strided_gap)", "the classic max-pool CNN (maxpool_fc)"
 PAIR = {
-    "more": f"The FCN (strided_gap) is more translation invariant than {B}: consistency ",
-    "less": f"The FCN (strided_gap) is less translation invariant than {B}: consistency ",
-    "about the same": f"The FCN (strided_gap) is about as translation invariant as {B}: consistency ",
-    "more, size unresolved": f"The FCN (strided_gap) is more translation invariant than {B}, {UNRESOLVED}: consistency ",
-    "less, size unresolved": f"The FCN (strided_gap) is less translation invariant than {B}, {UNRESOLVED}: consistency ",
+    "more": f"The Strided-CNN FCN (strided_gap) is more translation invariant than {B}: consistency ",
+    "less": f"The Strided-CNN FCN (strided_gap) is less translation invariant than {B}: consistency ",
+    "about the same": f"The Strided-CNN FCN (strided_gap) is about as translation invariant as {B}: consistency ",
+    "more, size unresolved": f"The Strided-CNN FCN (strided_gap) is more translation invariant than {B}, {UNRESOLVED}: consistency ",
+    "less, size unresolved": f"The Strided-CNN FCN (strided_gap) is less translation invariant than {B}, {UNRESOLVED}: consistency ",
     "inconclusive": f"Whether {A} is more or less translation invariant than {B} is inconclusive: consistency ",
 }
 WHERE = "(trained on centred objects)"
 PERFORMANCE = {
-    "more": f"The FCN (strided_gap) is more accurate than {B} {WHERE}: test accuracy ",
-    "less": f"The FCN (strided_gap) is less accurate than {B} {WHERE}: test accuracy ",
-    "about the same": f"The FCN (strided_gap) performs about as well as {B} {WHERE}: test accuracy ",
-    "more, size unresolved": f"The FCN (strided_gap) is more accurate than {B} {WHERE}, {UNRESOLVED}: test accuracy ",
-    "less, size unresolved": f"The FCN (strided_gap) is less accurate than {B} {WHERE}, {UNRESOLVED}: test accuracy ",
+    "more": f"The Strided-CNN FCN (strided_gap) is more accurate than {B} {WHERE}: test accuracy ",
+    "less": f"The Strided-CNN FCN (strided_gap) is less accurate than {B} {WHERE}: test accuracy ",
+    "about the same": f"The Strided-CNN FCN (strided_gap) performs about as well as {B} {WHERE}: test accuracy ",
+    "more, size unresolved": f"The Strided-CNN FCN (strided_gap) is more accurate than {B} {WHERE}, {UNRESOLVED}: test accuracy ",
+    "less, size unresolved": f"The Strided-CNN FCN (strided_gap) is less accurate than {B} {WHERE}, {UNRESOLVED}: test accuracy ",
     "inconclusive": f"Whether {A} performs better or worse than {B} {WHERE} is inconclusive: test accuracy ",
 }
 
@@ -137,9 +137,9 @@ def test_the_lead_answers_from_the_signs_it_can_trust(points):
                                                                                        outcome=outcome))
 
     lead = _lead(at("more, size unresolved"), at("about the same"))
-    assert lead.startswith("Yes: the FCN is more translation invariant than the classic max-pool CNN (a) (by an amount "
+    assert lead.startswith("Yes: the Strided-CNN FCN is more translation invariant than the classic max-pool CNN (a) (by an amount "
                            "that may be smaller or larger than the margin) and about as translation invariant as")
-    assert _lead(at("less, size unresolved"), at("less, size unresolved")).startswith("Not settled by this run: the FCN "
+    assert _lead(at("less, size unresolved"), at("less, size unresolved")).startswith("Not settled by this run: the Strided-CNN FCN "
                                                                                       "is less translation invariant")
     assert _lead(at("less"), at("less, size unresolved")).startswith("Not in general")
     assert _lead(at("less"), at("less")).startswith("No:")

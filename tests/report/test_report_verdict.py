@@ -30,8 +30,8 @@ def test_matched_pairs_stay_right_where_grouping_would_flip_the_sign():
     v = verdict(results)
     assert v.point("fcn_vs_classic", "centred").outcome == "more"
     assert v.point("fcn_vs_maxpool_gap", "centred").outcome == "less"
-    assert "The FCN (strided_gap) is more translation invariant than the classic max-pool CNN (maxpool_fc)" in v.answer
-    assert ("The FCN (strided_gap) is less translation invariant than the max-pool network with the same "
+    assert "The Strided-CNN FCN (strided_gap) is more translation invariant than the classic max-pool CNN (maxpool_fc)" in v.answer
+    assert ("The Strided-CNN FCN (strided_gap) is less translation invariant than the max-pool network with the same "
             "global-pool head (maxpool_gap)") in v.answer
     assert "less translation invariant than the classic" not in v.answer
     assert v.answer.startswith("Not as a rule")
@@ -56,7 +56,7 @@ def test_a_comparison_above_zero_straddling_the_margin_is_more_with_its_size_unr
     assert 0 < lo < results.analysis.margin < hi  # excludes 0, straddles the margin
     assert p.outcome == "more, size unresolved"  # was "inconclusive" under the old rule
     text = pair_text(p)
-    assert text.startswith("The FCN (strided_gap) is more translation invariant than the classic max-pool CNN "
+    assert text.startswith("The Strided-CNN FCN (strided_gap) is more translation invariant than the classic max-pool CNN "
                            "(maxpool_fc), by an amount that may be smaller or larger than the margin of 0.02: "
                            "consistency ")
     # its lower bound (0.018) would read +0.02, the margin, with two digits: it gets three
@@ -93,7 +93,7 @@ def test_an_under_fitting_model_is_reported_as_under_fitting_not_as_worse():
     assert p.outcome == "under-fits" and p.under_fitting == ("strided_gap",)
     assert "strided_gap (0.854 centred)" in v.answer and "training accuracy < target 0.98" in v.answer
     # the pair left out names its condition: in another condition, where both converge, it is compared
-    assert ("the FCN (strided_gap) against the classic max-pool CNN (maxpool_fc) (trained on centred objects)"
+    assert ("the Strided-CNN FCN (strided_gap) against the classic max-pool CNN (maxpool_fc) (trained on centred objects)"
             in v.answer)
     assert "less accurate" not in v.answer and "worse" not in v.answer.replace("better or worse", "")
     assert v.claim("C7").outcomes["fcn_vs_classic:test_accuracy"] == "under-fits"

@@ -33,14 +33,19 @@ from .evidence import at_chance, comparison, effect_outcome, effects
 from .layers import layer_profile
 from .thresholds import ALIASING_VS_BLUR, BOUNDARY_RATIO, EXACT_ERROR_TOL
 
-__all__ = ["CAPACITY_PAIRS", "INVARIANCE_PAIRS", "NOT_MEASURED", "PERFORMANCE_PAIRS", "ClaimPoint", "EffectsPoint", "MechanismPoint",
+__all__ = ["CAPACITY_PAIRS", "CONTROL_PAIRS", "INVARIANCE_PAIRS", "NOT_MEASURED", "PERFORMANCE_PAIRS", "ClaimPoint", "EffectsPoint", "MechanismPoint",
            "PairPoint", "PerformancePoint", "CapacityPoint", "CapacityRow", "capacity_point", "effects_point", "mechanism_point", "pair_point", "performance_point"]
 
 NOT_MEASURED = "not measured"
 #: The pairs of the first half of the question, in answer order: (a), (b), (c).
-INVARIANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "classic_twin", "maxpool_gap_twin")
+INVARIANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "classic_twin", "maxpool_gap_twin",
+                    "allcnn_vs_classic", "allcnn_vs_maxpool_gap", "allcnn_vs_fcn", "max_vs_avg", "blur_vs_learned",
+                    "blur_vs_learnedblur")
 #: The pairs of the second half (performance).
-PERFORMANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "aa_fcn_vs_classic")
+PERFORMANCE_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin", "aa_fcn_vs_classic", "allcnn_vs_classic",
+                     "allcnn_vs_maxpool_gap", "allcnn_vs_fcn", "max_vs_avg", "blur_vs_learned")
+#: The support-matched controls (``docs/study.md``, "Controls"), in answer order.
+CONTROL_PAIRS = ("max_vs_avg", "blur_vs_learned", "blur_vs_learnedblur")
 #: The pairs the capacity sweep answers at every width.
 CAPACITY_PAIRS = ("fcn_vs_classic", "fcn_vs_maxpool_gap", "fcn_twin")
 _PAIRS = {p.id: p for p in PAIRS}

@@ -19,6 +19,7 @@ from .claims.c7_sources import UNDER_FITS
 from .evidence import comparison, models
 from .fmt import fmt, fmt_diff, fmt_error, fmt_int, fmt_interval
 from .points import (
+    CONTROL_PAIRS,
     NOT_MEASURED,
     CapacityPoint,
     ClaimPoint,
@@ -33,7 +34,11 @@ __all__ = ["ROLES", "answer", "capacity_text", "claim_text", "effect_text", "mec
 
 #: What the question calls each model of the zoo.
 ROLES = {
-    "strided_gap": "the FCN",
+    "strided_gap": "the Strided-CNN FCN",
+    "allconv_gap": "the All-CNN FCN",
+    "avgpool_gap": "the average-pool GAP network",
+    "learned_gap": "the learned-filter FCN",
+    "learnedblur_gap": "the learned-filter FCN from the blur",
     "maxpool_fc": "the classic max-pool CNN",
     "maxpool_gap": "the max-pool network with the same global-pool head",
     "blurstrided_gap": "the anti-aliased FCN",
@@ -55,11 +60,11 @@ _FACTORS = {"downsampling": "downsampling", "head": "head", "condition": "traini
 
 
 def name(model: str) -> str:
-    """``"the FCN (strided_gap)"``, or the model's name when it has no role in the question.
+    """``"the Strided-CNN FCN (strided_gap)"``, or the model's name when it has no role in the question.
 
     Example:
         >>> name("strided_gap"), name("aps_gmp")
-        ('the FCN (strided_gap)', 'aps_gmp')
+        ('the Strided-CNN FCN (strided_gap)', 'aps_gmp')
     """
     role = ROLES.get(model)
     return f"{role} ({model})" if role else model
@@ -482,7 +487,7 @@ def _lead(a: PairPoint | None, b: PairPoint | None) -> str:
         word = "Not settled by this run"
     clauses = [_LEAD_CLAUSE[o].format(b=who) for o, who in ((oa, "the classic max-pool CNN (a)"),
                                                             (ob, "the max-pool network with the same head (b)"))]
-    return f"{word}: the FCN is {clauses[0]} and {clauses[1]}."
+    return f"{word}: the Strided-CNN FCN is {clauses[0]} and {clauses[1]}."
 
 
 def _under_fitting_text(points: list[PerformancePoint]) -> str:
@@ -505,6 +510,21 @@ def _under_fitting_text(points: list[PerformancePoint]) -> str:
             + target_txt + "): " + "; ".join(f"{m} ({', '.join(v)})" for m, v in cells.items()) + ".")
 
 
+def _filters_text(results: StudyResults, condition: str) -> str:
+    """The learned filters' alias fraction per stage (mean over seeds), or nothing."""
+    parts = []
+    for model in ("learned_gap", "learnedblur_gap"):
+        shares = [r.alias_fraction for r in results.main_runs
+                  if r.model == model and r.condition == condition and r.alias_fraction]
+        if shares:
+            means = [sum(s[i] for s in shares) / len(shares) for i in range(len(shares[0]))]
+            parts.append(f"{model} {', '.join(f'{m:.2f}' for m in means)}")
+    if not parts:
+        return ""
+    return (" Energy of the learned 4x4 filters above the new Nyquist frequency, per stage (0.07 for the binomial "
+            "filter, about 0.75 for random ones): " + "; ".join(parts) + ".")
+
+
 def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> str:
     """The answer to the question, paragraphs separated by a blank line."""
     if not conditions:
@@ -515,10 +535,16 @@ def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> 
     paragraphs = [_lead(a, b) + f" Matched pairs, {_trained(ref)}, measured under translations of the "
                   "object on the canvas, follow."]
     for label, pid in (("(a)", "fcn_vs_classic"), ("(b)", "fcn_vs_maxpool_gap"), ("(c)", "fcn_twin"),
-                       ("(c)", "classic_twin"), ("(c)", "maxpool_gap_twin")):
+                       ("(c)", "classic_twin"), ("(c)", "maxpool_gap_twin"), ("(d)", "allcnn_vs_classic"),
+                       ("(d)", "allcnn_vs_maxpool_gap"), ("(d)", "allcnn_vs_fcn")):
         p = pairs.get((pid, ref))
         if p is not None and (p.outcome != NOT_MEASURED or pid == "fcn_twin"):
             paragraphs.append(f"{label} {pair_text(p)}")
+    controls = [pair_text(pairs[(pid, ref)]) for pid in CONTROL_PAIRS
+                if (pid, ref) in pairs and pairs[(pid, ref)].outcome != NOT_MEASURED]
+    if controls:
+        paragraphs.append("Controls at equal support and receptive field (aliasing or receptive field?): "
+                          + " ".join(controls) + _filters_text(results, ref))
     for cond in conditions[1:]:
         extra = [pair_text(pairs[(pid, cond)]) for pid in ("fcn_vs_classic", "fcn_vs_maxpool_gap")
                  if (pid, cond) in pairs and pairs[(pid, cond)].outcome != NOT_MEASURED]
