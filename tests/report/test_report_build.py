@@ -103,3 +103,19 @@ def test_the_answer_opens_with_both_questions_beside_its_figure_and_the_evidence
     evidence = answer[answer.index('<details class="evidence">'):]
     assert verdict(full_results).answer.split("\n\n")[0].split(":")[0] in evidence
     assert page.count('id="fig-answer"') == 1  # not again among the figures
+
+
+def test_a_run_of_the_second_design_is_marked_superseded(tmp_path, full_results, built_report):
+    import copy
+
+    from shiftlab.study.results import write_results
+
+    assert "The second study design." not in built_report.read_text(encoding="utf-8")
+    old = copy.deepcopy(full_results)
+    for field in ("schedule", "stop_at_target", "shift_set", "param_matched"):  # a config.json written before them
+        old.config.pop(field)
+    out = tmp_path / "old"
+    out.mkdir()
+    write_results(out, old)
+    page = build_report(out).read_text(encoding="utf-8")
+    assert "<b>The second study design.</b>" in page and "constant learning rate 0.01" in page

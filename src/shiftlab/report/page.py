@@ -149,6 +149,12 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
     else:
         answer = f'<div class="answer">{answer}</div>'
     cfg = StudyConfig.from_dict(results.config)
+    if cfg.stop_at_target or cfg.shift_set == "residues":
+        top = ('<p class="smoke"><b>The second study design.</b> This run stopped each model at the first epoch that '
+               "reached the target training accuracy (test accuracy then compares fit, not architectures at one "
+               "budget), measured 97 shifts with no unaligned shift at the aligned ones' distance, and its zoo had "
+               "no All-CNN FCN and no support-matched controls. The third design (a fixed budget for every model, "
+               "the distance-matched aliasing signature, both FCNs) supersedes it: see docs/study.md.</p>" + top)
     if cfg.is_smoke_test:
         top = (f'<p class="smoke"><b>Smoke test, not evidence.</b> This run used the quick preset (width {cfg.width}, '
                   f"at most {cfg.max_epochs} epochs, {cfg.n_eval} evaluation images, {cfg.seeds} seeds) to check the "
