@@ -63,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", help="directory of the dataset files, where the dataset needs one")
     p.add_argument("--weights", help="a state_dict file to load into a file.py:factory model (read with "
                    "weights_only=True)")
-    p.add_argument("-n", "--num-images", type=int, default=64, help="number of images (random, or the first N of --images); default 64")
+    p.add_argument("-n", "--num-images", type=positive_int, default=64, help="number of images (random, or the first N of --images); default 64")
     p.add_argument("--shifts", type=int, default=2, help="measure every shift in [-m, m]^2; default 2")
     p.add_argument("--mode", choices=[m for m in MODES], default="circular", help="how images are shifted; default circular")
     p.add_argument("--tol", type=float, default=1e-4, help="error above which a layer counts as broken; default 1e-4")
@@ -78,6 +78,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random images; default 0")
     p.add_argument("--json", dest="json_path", help="also write all results to this JSON file")
     p.set_defaults(run=run)
+
+
+def positive_int(text: str) -> int:
+    """``-n``: a positive integer (issue 21, case 14: ``-n -3`` measured 7 of 10 images)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
 
 
 def batch_size_arg(text: str) -> int | str:
@@ -166,6 +177,8 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 _CONV_CHANNELS = re.compile(r"weight of size \[(?P<out>\d+), (?P<per_group>\d+)[^\]]*\], expected input\[\d+, (?P<got>\d+)"
                             r"[^\]]*\] to have (?P<want>\d+) channels")
 _MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \(\d+x(?P<got>\d+) and (?P<want>\d+)x\d+\)")
+#: The CPU allocator's words for an allocation that failed (CUDA's are "out of memory").
+_CPU_OOM = re.compile(r"DefaultCPUAllocator: (can't allocate memory|not enough memory)|Cannot allocate memory")
 _BATCH = re.compile(r"(expected )?input\[\d+, ")  # a leading batch size: internal, not the user's
 
 
@@ -192,6 +205,9 @@ def explain_model_error(err: RuntimeError) -> str:
                 "(--input-shape, --images, --data) have the size the model was built for")
     if "out of memory" in text.lower():
         return f"out of memory in the model's forward pass ({text}); use a smaller --batch-size, or --device cpu"
+    if _CPU_OOM.search(text) or isinstance(err, MemoryError):
+        return (f"out of memory in the model's forward pass on the CPU ({text or 'MemoryError'}); use a smaller "
+                "--batch-size (or fewer, smaller images)")
     text = _BATCH.sub(lambda m: (m[1] or "") + "input[N, ", text)
     return (f"the model failed: {text}; check that the images (--input-shape, --images, --data) fit the model "
             "(add --debug to see the traceback)")
