@@ -378,6 +378,9 @@ class _Recorder:
             desc = f"shape (N, {', '.join(map(str, output.shape[1:]))})" if isinstance(output, Tensor) else type(output).__name__
             self.skipped.setdefault(site, SkippedLayer(site, kind, desc))
             return
+        if not output.is_floating_point():
+            raise TypeError(f"layer {site!r} outputs {output.dtype}; shiftlab needs floating-point outputs (logits or "
+                            "feature maps): return them before any rounding or argmax")
         record = self.records.get(site)
         shape = tuple(output.shape[1:])
         if record is None:

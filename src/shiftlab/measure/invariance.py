@@ -352,11 +352,21 @@ def binary_logits(logits: Tensor) -> Tensor:
 
 def _check_logits(out: object, batch: int, n_classes: int | None) -> Tensor:
     if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != batch:
-        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        if isinstance(out, Tensor):  # the pass's batch size is shiftlab's, not the user's: N when it matches
+            dims = ["N" if k == 0 and d == batch else str(d) for k, d in enumerate(out.shape)]
+            got = f"a tensor of shape ({', '.join(dims)}{',' if len(dims) == 1 else ''})" + (
+                "" if out.dim() and out.shape[0] == batch else ", whose first dimension is not the images")
+        else:
+            got = (f"a {type(out).__name__}; return one tensor of logits (wrap the model: class Logits(nn.Module): "
+                   "def forward(self, x): return model(x)[...])" if isinstance(out, (tuple, list, dict))
+                   else f"a {type(out).__name__}")
         raise ValueError(
-            f"invariance() needs a classifier whose output is [N, classes]; got {shape} for a batch of "
-            f"{batch}. For a dense (map) output use shiftlab.equivariance()"
+            f"invariance() needs a classifier whose output is one tensor [N, classes]; got {got}. For a dense "
+            "(map) output use shiftlab.equivariance()"
         )
+    if not (out.is_floating_point() or out.is_complex()):
+        raise TypeError(f"the model's output is {out.dtype}; shiftlab needs floating-point outputs (logits or feature "
+                        "maps): return them before any rounding or argmax")
     if n_classes is not None and out.shape[1] != n_classes:
         raise ValueError(
             f"the model's output shape depends on the input: {n_classes} classes for one batch, {out.shape[1]} for "
