@@ -73,7 +73,9 @@ def _fourier_shift_many(x: Tensor, offsets: Tensor) -> Tensor:
     """
     h, w = x.shape[-2:]
     real_dtype = x.dtype if x.dtype.is_floating_point else torch.get_default_dtype()
-    spectrum = torch.fft.fft2(x.to(real_dtype))
+    # the FFT has no float16/bfloat16 kernel on the CPU: half precision is shifted in float32
+    work = torch.float32 if real_dtype in (torch.float16, torch.bfloat16) else real_dtype
+    spectrum = torch.fft.fft2(x.to(work))
     ky = torch.fft.fftfreq(h, dtype=torch.float64, device=x.device)  # cycles per pixel
     kx = torch.fft.fftfreq(w, dtype=torch.float64, device=x.device)
     off = offsets.to(x.device)
