@@ -16,6 +16,7 @@ import pytest
 
 from shiftlab.study.analysis import analyse
 from shiftlab.study.config import StudyConfig
+from shiftlab.study.measurements import DISTANCE_BANDS
 from shiftlab.study.records import SCHEMA_VERSION, Periodicity, RunRecord, ShiftProfile, TrainingRecord
 from shiftlab.study.results import StudyMeta, StudyResults, write_results
 from shiftlab.zoo import spec
@@ -109,9 +110,12 @@ def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images
                           "aligned": _around(rng, c.aligned, n_images), "unaligned": _around(rng, c.unaligned, n_images),
                           "flip_rate": _around(rng, 0.2, n_images), "test_accuracy": correct}
                 arrays["aliasing_gap"] = arrays["aligned"] - arrays["unaligned"]
-                if matched:  # the distance-matched signature: here the same contrast, at distance S
+                if matched:  # the distance-matched signature: here the same contrast, at distance S; the bands
                     arrays["aligned_at_stride"], arrays["unaligned_at_stride"] = arrays["aligned"], arrays["unaligned"]
                     arrays["aliasing_gap_matched"] = arrays["aliasing_gap"]
+                    for band in DISTANCE_BANDS:
+                        arrays[f"agreement_{band.name}"] = _around(rng, (c.aligned + c.unaligned) / 2, n_images)
+                        arrays[f"accuracy_{band.name}"] = _around(rng, c.test_accuracy - 0.01 * band.low, n_images)
             history = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": c.train_accuracy * e / 3, "seconds": 1.0}
                        for e in (1, 2, 3)]
             training = TrainingRecord(epochs=3, converged=None if probe else c.converged,

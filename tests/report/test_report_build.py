@@ -119,3 +119,13 @@ def test_a_run_of_the_second_design_is_marked_superseded(tmp_path, full_results,
     write_results(out, old)
     page = build_report(out).read_text(encoding="utf-8")
     assert "<b>The second study design.</b>" in page and "constant learning rate 0.01" in page
+
+
+def test_agreement_and_accuracy_by_distance_band_are_tabled_with_intervals(built_report, residue_results):
+    from shiftlab.report.tables import bands_table
+
+    page = built_report.read_text(encoding="utf-8")
+    block = page[page.index("<h3>By distance</h3>"):]
+    assert block.index("<th>1 px</th>") < block.index("<th>2-3 px</th>") < block.index("<th>9-10 px</th>")
+    assert re.search(r'<td class="num">0\.\d{3} <span class="ci">\[0\.\d\d, 0\.\d\d\]</span></td>', block)
+    assert bands_table(residue_results) == ""  # no band metrics, as in the second design's results

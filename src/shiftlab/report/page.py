@@ -17,7 +17,7 @@ from .figures.answer import ANSWER_FIGURE
 from .fmt import esc
 from .methods import methods_html
 from .points import EffectsPoint
-from .tables import capacity_table, claims_table, effects_table, factorial_tables, mechanism_table, points_table
+from .tables import bands_table, capacity_table, claims_table, effects_table, factorial_tables, mechanism_table, points_table
 from .thresholds import ALIASING_VS_BLUR
 from .verdict import Verdict
 
@@ -120,6 +120,15 @@ def _opening(v: Verdict, figure: bytes | None) -> str:
     return f'<div class="opening"><div class="answer">{body}</div>{img}</div>'
 
 
+def _bands_block(results: StudyResults) -> str:
+    table = bands_table(results)
+    if not table:
+        return ""
+    return ("<h3>By distance</h3><p class=\"note\">Agreement with the centred prediction and accuracy in each band of "
+            "shift distance max(|dy|, |dx|), mean over seeds and images with its 95% interval: a ranking by consistency "
+            "depends on how far the shifts go.</p>" + table)
+
+
 def _capacity_section(v: Verdict) -> str:
     table = capacity_table(v)
     if not table:
@@ -205,7 +214,8 @@ the layer (aliasing at ≥ {ALIASING_VS_BLUR:g}×). Ranks: 1 = most aliasing.</p
 <p class="note">Every cell (model × condition): parameters, multiply-adds at the canvas size, receptive field, epochs
 trained (mean over seeds), final training accuracy and how many seeds reached the target, then each metric's mean
 over seeds and images with its 95% interval. S is the total stride.</p>
-{factorial_tables(results)}</section>
+{factorial_tables(results)}
+{_bands_block(results)}</section>
 {capacity}
 <section id="effects"><h2>Main effects and interactions</h2>
 <p class="note">Over the balanced factorial (downsampling × head × training): a main effect is the mean over the

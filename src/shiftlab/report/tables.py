@@ -8,6 +8,7 @@ import re
 from shiftlab.stats import Comparison, Interval
 from shiftlab.study.analysis import CellStats
 from shiftlab.study.conditions import CONDITIONS
+from shiftlab.study.measurements import DISTANCE_BANDS
 from shiftlab.study.results import StudyResults
 
 from . import prose
@@ -20,7 +21,7 @@ from .points import CapacityPoint, EffectsPoint, MechanismPoint, PairPoint, Perf
 from .thresholds import EXACT_ERROR_TOL
 from .verdict import Verdict
 
-__all__ = ["capacity_table", "claims_table", "effects_table", "factorial_tables", "mechanism_table", "points_table"]
+__all__ = ["bands_table", "capacity_table", "claims_table", "effects_table", "factorial_tables", "mechanism_table", "points_table"]
 
 
 def _badge(outcome: str) -> str:
@@ -85,6 +86,23 @@ def mechanism_table(results: StudyResults, v: Verdict) -> str:
             "<th>reading</th><th>network rank</th><th>first downsampling layer</th><th>its unaligned interior error</th>"
             "<th>over the BlurPool's</th><th>layer rank</th><th>layer label</th></tr></thead>")
     return f'<div class="scroll"><table class="points">{head}<tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def bands_table(results: StudyResults) -> str:
+    """Agreement with the centred prediction and accuracy in each distance band
+    (:data:`shiftlab.study.measurements.DISTANCE_BANDS`), per cell, with 95% intervals; empty when
+    the cells lack them (results of the second design)."""
+    cells_ = [c for c in results.analysis.cells if any(k.startswith("agreement_d") for k in c.metrics)]
+    if not cells_:
+        return ""
+    head = "".join(f"<th>{esc(b.label)}</th>" for b in DISTANCE_BANDS)
+    rows = []
+    for c in cells_:
+        for metric in ("agreement", "accuracy"):
+            values = "".join(f'<td class="num">{_iv(c.metrics.get(f"{metric}_{b.name}"))}</td>' for b in DISTANCE_BANDS)
+            rows.append(f'<tr><td class="model">{_model(c.model)}</td><td>{esc(c.condition)}</td><td>{metric}</td>{values}</tr>')
+    return (f'<div class="scroll"><table class="cells"><thead><tr><th>model</th><th>condition</th><th>metric</th>{head}'
+            f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _pair_row(question: str, a: str, b: str, condition: str, label: str, ca: CellStats | None, cb: CellStats | None,
