@@ -28,6 +28,8 @@ from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
 
 __all__ = ["AccuracyByShift", "CleanConsistency", "FlipRate", "ShiftConsistency", "ShiftInvariance", "WorstCaseAccuracy"]
 
+#: The most classes a metric holds counts for (``[K]`` states; as the data readers' ``MAX_CLASSES``).
+MAX_CLASSES = 100_000
 #: The states, by the fields of InvarianceStats they hold: integer counts ``[]``, counts per
 #: shift ``[|S|]``, counts per class ``[K]`` and float64 sums ``[]``.
 _COUNTS = ("n_images", "consistency_sum", "consistency_sq_sum", "flips", "flip_pairs", "clean_correct", "all_correct",
@@ -82,9 +84,9 @@ class ShiftInvariance(Metric):
                  crop_size: tuple[int, int] | None = None, batch_size: BatchSize = 256,
                  certify: bool | str = "auto", **kwargs: object) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be an int >= 1 (the number of classes the model outputs), "
-                             f"got {num_classes!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+            raise ValueError(f"num_classes must be an int >= 1 and at most {MAX_CLASSES:,} (the number of classes the "
+                             f"model outputs; its states hold a count per class), got {num_classes!r}")
         self.num_classes = num_classes
         self.shift_set = as_shift_set(shifts, None, mode)
         self.mode, self.crop_size, self.batch_size, self.certify = mode, crop_size, batch_size, certify
@@ -94,6 +96,32 @@ class ShiftInvariance(Metric):
             self.add_state(name, torch.zeros(shape, dtype=torch.long), dist_reduce_fx="sum")
         for name in _FLOAT_SUMS:
             self.add_state(name, torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def merge_state(self, incoming_state: dict | Metric) -> None:
+        """Add another metric's states (or a dict of them) to this one's; a ``ValueError`` naming
+        the difference, before anything is added, when they do not add up: another mode, crop,
+        shift set or class count (issue 21, case 16)."""
+        here = f"cannot merge the state of another {type(self).__name__}: "
+        if isinstance(incoming_state, ShiftInvariance):
+            for what, mine, theirs in (("mode", self.mode, incoming_state.mode),
+                                       ("crop_size", self.crop_size, incoming_state.crop_size)):
+                if mine != theirs:
+                    raise ValueError(f"{here}{what} {mine!r} here, {theirs!r} in the other; merge only metrics built "
+                                     "with the same arguments")
+            if self.shift_set.as_tuples() != incoming_state.shift_set.as_tuples():
+                raise ValueError(f"{here}{len(self.shift_set)} shifts here, {len(incoming_state.shift_set)} in the "
+                                 "other (other shift sets); merge only metrics built with the same shifts")
+            if self.num_classes != incoming_state.num_classes:
+                raise ValueError(f"{here}{self.num_classes} classes here, {incoming_state.num_classes} in the other")
+        elif isinstance(incoming_state, dict):
+            for name, value in incoming_state.items():
+                mine = getattr(self, name, None)
+                if name in self._defaults and isinstance(mine, Tensor) and (
+                        not isinstance(value, Tensor) or value.shape != mine.shape):
+                    got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                    raise ValueError(f"{here}its state {name!r} is {got}, here {tuple(mine.shape)} (other shift sets "
+                                     "or class counts); merge only metrics built with the same arguments")
+        super().merge_state(incoming_state)
 
     def update(self, model: nn.Module, images: Tensor, labels: Tensor | None = None) -> None:
         """Measure ``model`` on the batch ``images [B, C, H, W]`` (with ``labels [B]``) at every
