@@ -159,6 +159,11 @@ def test_parameter_matched_runs_are_trained_at_the_matched_width_and_paired(tmp_
     assert pair.interval.estimate == pytest.approx(matched.metrics["test_accuracy"].estimate
                                                    - reference.metrics["test_accuracy"].estimate)
     assert {c.label for c in a.matched_comparisons} == {"allcnn_vs_classic|matched", "allcnn_vs_maxpool_gap|matched"}
+    from shiftlab.report import verdict
+
+    text = verdict(results).answer
+    assert "At equal parameters (the All-CNN FCN at width 9: 23,428 parameters" in text
+    assert "test accuracy against the classic max-pool CNN (maxpool_fc)" in text
     with pytest.raises(ValueError, match="param_matched takes global-pool models"):
         StudyConfig(param_matched=("allconv_fc",))
 

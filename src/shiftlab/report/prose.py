@@ -510,6 +510,32 @@ def _under_fitting_text(points: list[PerformancePoint]) -> str:
             + target_txt + "): " + "; ".join(f"{m} ({', '.join(v)})" for m, v in cells.items()) + ".")
 
 
+def _matched_text(results: StudyResults) -> str:
+    """The All-CNN FCN at the max-pool network's parameter count against the main width's models
+    (centred), or nothing when the run has no parameter-matched runs."""
+    a = results.analysis
+    cell = a.matched_cell("allconv_gap")
+    if cell is None:
+        return ""
+    parts = []
+    for pid, reference, metric, what in (("allcnn_vs_classic", "maxpool_fc", "test_accuracy", "test accuracy"),
+                                         ("allcnn_vs_maxpool_gap", "maxpool_gap", "consistency", "consistency"),
+                                         ("allcnn_vs_classic", "maxpool_fc", "consistency", "consistency")):
+        c = a.matched_comparison(pid, metric)
+        ref = a.cell(reference, "centred")
+        if c is None or ref is None:
+            continue
+        under = cell.all_converged is False or ref.all_converged is False
+        label = UNDER_FITS if under and metric == "test_accuracy" else c.outcome
+        parts.append(f"{what} against {name(reference)} {_value(cell, metric)} vs {_value(ref, metric)}, difference "
+                     f"{fmt_diff(c.interval, margin=c.margin)} ({label})")
+    if not parts:
+        return ""
+    return (f"At equal parameters (the All-CNN FCN at width {cell.width}: {fmt_int(cell.params)} parameters, "
+            f"{cell.macs / 1e6:.1f} M multiply-adds, receptive field {cell.receptive_field} px; trained on centred "
+            "objects): " + "; ".join(parts) + ".")
+
+
 def _filters_text(results: StudyResults, condition: str) -> str:
     """The learned filters' alias fraction per stage (mean over seeds), or nothing."""
     parts = []
@@ -540,6 +566,9 @@ def answer(results: StudyResults, points: list, conditions: tuple[str, ...]) -> 
         p = pairs.get((pid, ref))
         if p is not None and (p.outcome != NOT_MEASURED or pid == "fcn_twin"):
             paragraphs.append(f"{label} {pair_text(p)}")
+    matched = _matched_text(results)
+    if matched:
+        paragraphs.append(matched)
     controls = [pair_text(pairs[(pid, ref)]) for pid in CONTROL_PAIRS
                 if (pid, ref) in pairs and pairs[(pid, ref)].outcome != NOT_MEASURED]
     if controls:

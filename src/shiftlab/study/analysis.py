@@ -88,14 +88,9 @@ PAIRS = (
          "a fixed binomial 4x4 low-pass against a learned 4x4 filter initialised at it (same support)"),
 )
 
-#: Parameter-matched contrasts: ``a`` at its matched width (``StudyConfig.param_matched``) against
-#: ``b`` at the study's width; labelled ``"<id>|matched"``.
-MATCHED_PAIRS = (
-    Pair("allcnn_vs_classic", "allconv_gap", "maxpool_fc", "the All-CNN FCN at equal parameters against the classic CNN"),
-    Pair("allcnn_vs_maxpool_gap", "allconv_gap", "maxpool_gap",
-         "the All-CNN FCN at equal parameters against the max-pool network with its head"),
-    Pair("allcnn_vs_fcn", "allconv_gap", "strided_gap", "the All-CNN FCN at equal parameters against the Strided-CNN FCN"),
-)
+#: Parameter-matched contrasts: the All-CNN pairs of :data:`PAIRS`, ``a`` at its matched width
+#: (``StudyConfig.param_matched``) against ``b`` at the study's width; labelled ``"<id>|matched"``.
+MATCHED_PAIRS = tuple(p for p in PAIRS if p.id in ("allcnn_vs_classic", "allcnn_vs_maxpool_gap", "allcnn_vs_fcn"))
 
 #: The within-model condition contrasts (``Comparison.label`` is ``"<id>|<model>"``).
 CONDITION_PAIRS = (
