@@ -118,3 +118,36 @@ def test_circular_gap_trunk_agrees_at_every_multiple_of_the_stride_on_a_zero_can
     m = measure_canvas(model, images, torch.zeros(6, dtype=torch.long), shifts=study_shifts(8, 10, 4),
                        n_classes=10, stride=8, in_range=4)
     assert np.all(m.per_image["aligned"] == 1.0)
+
+
+class PhaseOfTheObject(nn.Module):
+    """Class 1 when the brightest pixel's row and column are both 0 mod 8, else class 0: a
+    classifier whose prediction for a moved object comes back exactly at the multiples of 8 and
+    nowhere else (the aliasing signature, constructed)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1).argmax(dim=1)
+        row, col = flat // x.shape[-1], flat % x.shape[-1]
+        on_grid = ((row % 8 == 0) & (col % 8 == 0)).float()
+        return torch.stack([1 - on_grid, on_grid], dim=1)
+
+
+class AlwaysOne(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([0.0, 1.0]).expand(x.shape[0], 2)
+
+
+def test_the_distance_matched_signature_of_a_model_invariant_only_at_multiples_of_8_and_of_one_without():
+    images = torch.zeros(3, 1, 48, 48)
+    for i, (r, c) in enumerate(((24, 24), (16, 32), (24, 16))):  # a single bright pixel on the 8-grid
+        images[i, 0, r, c] = 1.0
+    labels = torch.ones(3, dtype=torch.long)
+    shifts = study_shifts(8, 10, 4)
+    aliasing = measure_canvas(PhaseOfTheObject().eval(), images, labels, shifts=shifts, n_classes=2, stride=8,
+                              in_range=4).per_image
+    assert aliasing["aligned_at_stride"].tolist() == [1.0, 1.0, 1.0]  # the 8 multiples of 8 at 8 px
+    assert aliasing["unaligned_at_stride"].tolist() == [0.0, 0.0, 0.0]  # the 16 other shifts at 8 px
+    assert aliasing["aliasing_gap_matched"].tolist() == [1.0, 1.0, 1.0]
+    assert aliasing["agreement_d1"].tolist() == [0.0] * 3 and aliasing["agreement_d8"].tolist() == [8 / 24] * 3
+    none = measure_canvas(AlwaysOne().eval(), images, labels, shifts=shifts, n_classes=2, stride=8, in_range=4).per_image
+    assert none["aliasing_gap_matched"].tolist() == [0.0, 0.0, 0.0] and none["aligned_at_stride"].tolist() == [1.0] * 3
