@@ -94,8 +94,10 @@ class StudyConfig:
             position is learnable at all).
         n_profile: images for the per-layer equivariance profile.
         n_boot: bootstrap replicates for the intervals.
-        margin: differences smaller than this (in consistency, agreement or accuracy) count as
-            "about the same" (``docs/definitions.md``, "Intervals").
+        margin: the margin every difference's interval is read against (in consistency, agreement
+            or accuracy): beyond it "more" / "less", inside it "about the same", excluding 0 but
+            reaching it "more" / "less" by an unresolved amount, else "inconclusive"
+            (``docs/definitions.md``, "Intervals").
     """
 
     data: str = "mnist-5k"
