@@ -24,12 +24,11 @@ __all__ = ["add_parser", "run"]
 EPILOG = """\
 presets:
   default  MNIST-5k; the two FCNs (Strided-CNN strided_gap, All-CNN allconv_gap), the classic max-pool
-           CNN (maxpool_fc), the max-pool GAP network, the anti-aliased FCN and its learned-filter
-           control; centred and augmented training; 2 seeds; a 10-epoch budget; 500 eval images
-           (~15 minutes on 2 cores)
+           CNN (maxpool_fc), the max-pool GAP network and the anti-aliased FCN; centred and augmented
+           training; 2 seeds; an 8-epoch budget; 500 eval images (~15 minutes on 2 cores)
   quick    a smoke test of the whole pipeline (about 21 s on 2 cores; not evidence)
   full     every downsampling kind x FC and GAP heads; centred, augmented, circular padding and the
-           position probe; 5 seeds; All-CNN also at the max-pool network's parameter count
+           position probe; 5 seeds; a 10-epoch budget; All-CNN also at the max-pool network's parameter count
            (455 jobs: hours; run it with --resume in several sittings)
 
 examples:
@@ -76,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="capacity sweep: also train the key models (strided_gap, maxpool_fc, maxpool_gap, blurstrided_gap) "
                         "centred at these widths, e.g. 8,32 (full: 8,32; 'none' for no sweep)")
     p.add_argument("--max-epochs", type=int, help="the training budget: every model trains this many epochs under the "
-                   "learning-rate schedule (default 10; see the presets). With --stop-at-target, the most epochs, and with "
+                   "learning-rate schedule (default 8, full: 10; see the presets). With --stop-at-target, the most epochs, and with "
                    "--resume a larger value than the run directory's trains on the runs that stopped there below the target")
     p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged; a model below it "
                    "at the end of its budget is flagged as under-fitting (default 0.98)")
