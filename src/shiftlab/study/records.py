@@ -254,6 +254,23 @@ class RunRecord:
             raise RecordError(f"{source}: the key {str(self.key)[:120]!r} is not a run key of this run (expected "
                               f"{expected[0]!r} or {expected[1]!r}: a file name in the run directory)")
 
+    def check_fields(self) -> None:
+        """Refuse counts that are not whole numbers and a shift profile whose lists differ in
+        length (``TypeError``; issue 21, case 17: the report failed on them with raw errors)."""
+        for name, least in (("seed", 0), ("width", 1), ("params", 0), ("macs", 0), ("receptive_field", 0),
+                            ("total_stride", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise TypeError(f"{name} must be an int >= {least}, got {value!r}")
+        profile = self.profile
+        if profile is not None:
+            n = len(profile.shifts) if isinstance(profile.shifts, list) else -1
+            if (n < 1 or not all(isinstance(s, list) and len(s) == 2 for s in profile.shifts)
+                    or not isinstance(profile.accuracy, list) or not isinstance(profile.agreement, list)
+                    or len(profile.accuracy) != n or len(profile.agreement) != n):
+                raise TypeError(f"the shift profile holds {n} shifts but {_length(profile.accuracy)} accuracies and "
+                                f"{_length(profile.agreement)} agreements (one of each per shift [dy, dx])")
+
     @classmethod
     def from_dict(cls, d: dict, *, source: str = "record") -> RunRecord:
         """Read a record back; raises :class:`RecordError` naming ``source`` when it is malformed."""
@@ -267,10 +284,15 @@ class RunRecord:
             d["explorer"] = None if d.get("explorer") is None else ExplorerRecord(**d["explorer"])
             record = cls(**d)
             record.check_key(source)
+            record.check_fields()
             return record
         except (KeyError, TypeError, RecordError) as err:
             raise RecordError(f"{source} is not a valid run record ({type(err).__name__}: {err}); delete it to "
                               "redo that run") from err
+
+
+def _length(value: object) -> str:
+    return str(len(value)) if isinstance(value, list) else type(value).__name__
 
 
 def save_per_image(path: Path, arrays: dict[str, np.ndarray], *, root: Path | None = None) -> None:

@@ -91,11 +91,25 @@ class StudyResults:
         except (KeyError, TypeError) as err:
             raise RecordError(f"{source} is not a valid results file ({type(err).__name__}: {err})") from err
         try:
-            return cls(SCHEMA_VERSION, d["config"], StudyMeta(**d["meta"]),
-                       [RunRecord.from_dict(r, source=f"{source} run {i}") for i, r in enumerate(d["runs"])],
-                       Analysis.from_dict(d["analysis"]))
+            results = cls(SCHEMA_VERSION, d["config"], StudyMeta(**d["meta"]),
+                          [RunRecord.from_dict(r, source=f"{source} run {i}") for i, r in enumerate(d["runs"])],
+                          Analysis.from_dict(d["analysis"]))
+            results._check_classes()
+            return results
         except (KeyError, TypeError) as err:
             raise RecordError(f"{source} is not a valid results file ({type(err).__name__}: {err})") from err
+
+    def _check_classes(self) -> None:
+        """``meta.classes`` names at least 2 classes, every class a run's explorer shows among
+        them (``TypeError``; issue 21, case 17)."""
+        classes = self.meta.classes
+        if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+            raise TypeError(f"meta.classes must list at least 2 class names, got {str(classes)[:80]}")
+        for r in self.runs:
+            labels = r.explorer.labels if r.explorer is not None else []
+            if labels and max(labels) >= len(classes):
+                raise TypeError(f"run {r.key}: its explorer shows class {max(labels)} but meta.classes lists "
+                                f"{len(classes)} classes")
 
 
 #: Results files a run directory may hold, in the order they are looked for: ``shiftlab study``
