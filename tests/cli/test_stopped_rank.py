@@ -22,7 +22,7 @@ rank = int(sys.argv[1])
 with process_group(Launch(rank=rank, world_size=2, local_rank=rank), "cpu", command="shiftlab measure"):
     distributed.all_gather(rank)  # both ranks are in the group and alive
     print("ready", flush=True)
-    if rank == 1:
+    if rank == int(sys.argv[2]):
         os.kill(os.getpid(), signal.SIGSTOP)  # stopped, not dead: its sockets stay open
     distributed.all_gather(rank)
 """
@@ -34,15 +34,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_rank_waiting_for_a_stopped_peer_gives_up_after_the_stated_timeout_naming_it():
+def _start(stopped: int) -> tuple[list[subprocess.Popen], float]:
+    """Ranks 0 and 1 (rank 0 holds the store, as torch.distributed's env:// start makes it), with
+    rank ``stopped`` stopped once both are in the group: (the processes, when both were ready)."""
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1",
            "SHIFTLAB_PEER_TIMEOUT": "0.05"}  # minutes: 3 s
-    ranks = [subprocess.Popen([sys.executable, "-c", RANK, str(r)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ranks = [subprocess.Popen([sys.executable, "-c", RANK, str(r), str(stopped)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env, cwd=ROOT) for r in (0, 1)]
+    for p in ranks:
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()  # type: ignore[union-attr]
+    return ranks, time.monotonic()
+
+
+def _kill(ranks: list[subprocess.Popen]) -> None:
+    for p in ranks:
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+
+
+def test_a_rank_waiting_for_a_stopped_peer_gives_up_after_the_stated_timeout_naming_it():
+    ranks, start = _start(stopped=1)
     try:
-        for p in ranks:
-            assert p.stdout.readline().strip() == "ready", p.stderr.read()  # type: ignore[union-attr]
-        start = time.monotonic()
         try:
             ranks[0].wait(15)
         except subprocess.TimeoutExpired:
@@ -55,7 +68,21 @@ def test_a_rank_waiting_for_a_stopped_peer_gives_up_after_the_stated_timeout_nam
         assert ("shiftlab measure: rank 0: stopped: rank 1 has not answered for 3 s (0.05 minutes; stopped or hung?); "
                 "giving up (SHIFTLAB_PEER_TIMEOUT sets the wait, in minutes)") in err, err
     finally:
-        for p in ranks:
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                p.wait()
+        _kill(ranks)
+
+
+def test_a_rank_whose_store_stops_answering_gives_up_too():
+    ranks, start = _start(stopped=0)  # rank 0 holds the store (under torchrun: torchrun does)
+    try:
+        try:
+            ranks[1].wait(15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("rank 1 still waits for the stopped rank 0 after 15 s") from None
+        waited = time.monotonic() - start
+        print(f"rank 1 waited {waited:.1f} s")
+        err = ranks[1].stderr.read()  # type: ignore[union-attr]
+        assert ranks[1].returncode == 2 and waited < 10, (waited, err)
+        assert "shiftlab measure: rank 1: stopped: " in err and "giving up (SHIFTLAB_PEER_TIMEOUT" in err, err
+        assert "the launch's store at 127.0.0.1:" in err or "rank 0 has not answered" in err, err
+    finally:
+        _kill(ranks)

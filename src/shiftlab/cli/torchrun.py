@@ -120,8 +120,21 @@ class _Heartbeat:
         store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
                               timeout=timedelta(seconds=timeout), wait_for_workers=False)
         self.store = dist.PrefixStore("shiftlab/", store)
+        self.interval = min(5.0, timeout / 10)
+        self.last_ok = time.monotonic()  # the last round of the store that answered
         self.thread = threading.Thread(target=self._run, name="shiftlab-heartbeat", daemon=True)
         self.thread.start()
+        # a store that stops answering (its host stopped) blocks the heartbeat's call: another thread judges
+        threading.Thread(target=self._judge, name="shiftlab-heartbeat-judge", daemon=True).start()
+
+    def _store_gone(self, why: str) -> None:
+        self._give_up(f"the launch's store at {os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} {why}: "
+                      "torchrun or rank 0 stopped?")
+
+    def _judge(self) -> None:
+        while not self.done.wait(self.interval):
+            if time.monotonic() - self.last_ok > self.timeout:
+                self._store_gone(f"has not answered for {self.timeout:.0f} s ({self.timeout / 60:g} minutes)")
 
     def _give_up(self, why: str) -> None:
         if self.done.is_set():
@@ -132,9 +145,8 @@ class _Heartbeat:
 
     def _run(self) -> None:
         me, peers = self.launch.rank, [r for r in range(self.launch.world_size) if r != self.launch.rank]
-        interval = min(5.0, self.timeout / 10)
         seen = {r: (-1, time.monotonic()) for r in peers}
-        while not self.done.wait(interval):
+        while not self.done.wait(self.interval):
             try:
                 self.store.add(f"alive/{me}", 1)
                 now = time.monotonic()
@@ -145,9 +157,9 @@ class _Heartbeat:
                     elif now - seen[r][1] > self.timeout and not self.store.check([f"left/{r}"]):
                         self._give_up(f"rank {r} has not answered for {self.timeout:.0f} s ({self.timeout / 60:g} minutes; "
                                       "stopped or hung?)")
-            except Exception as err:  # the store (torchrun, or rank 0) is gone or stopped answering
-                self._give_up(f"the launch's store at {os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} stopped "
-                              f"answering ({' '.join(str(err).split())[:200]}): torchrun or rank 0 stopped?")
+                self.last_ok = now
+            except Exception as err:  # the store (torchrun, or rank 0) is gone
+                self._store_gone(f"failed ({' '.join(str(err).split())[:200]})")
 
     def close(self, left: bool) -> None:
         self.done.set()
