@@ -18,13 +18,19 @@ RANK = """
 import os, signal, sys
 from shiftlab.cli.torchrun import Launch, process_group
 from shiftlab.measure import distributed
+from shiftlab.cli.signals import Terminated, sigterm_raises
 rank = int(sys.argv[1])
-with process_group(Launch(rank=rank, world_size=2, local_rank=rank), "cpu", command="shiftlab measure"):
-    distributed.all_gather(rank)  # both ranks are in the group and alive
-    print("ready", flush=True)
-    if rank == int(sys.argv[2]):
-        os.kill(os.getpid(), signal.SIGSTOP)  # stopped, not dead: its sockets stay open
-    distributed.all_gather(rank)
+try:
+    with sigterm_raises(), process_group(Launch(rank=rank, world_size=2, local_rank=rank), "cpu",
+                                         command="shiftlab measure"):  # as shiftlab.cli.main runs a rank
+        distributed.all_gather(rank)  # both ranks are in the group and alive
+        print("ready", flush=True)
+        if rank == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGSTOP)  # stopped, not dead: its sockets stay open
+        distributed.all_gather(rank)
+except Terminated:
+    print(f"shiftlab measure: rank {rank}: terminated (SIGTERM)", file=sys.stderr)
+    sys.exit(143)
 """
 
 
@@ -34,11 +40,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(stopped: int) -> tuple[list[subprocess.Popen], float]:
+def _start(stopped: int, minutes: str = "0.05") -> tuple[list[subprocess.Popen], float]:
     """Ranks 0 and 1 (rank 0 holds the store, as torch.distributed's env:// start makes it), with
     rank ``stopped`` stopped once both are in the group: (the processes, when both were ready)."""
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1",
-           "SHIFTLAB_PEER_TIMEOUT": "0.05"}  # minutes: 3 s
+           "SHIFTLAB_PEER_TIMEOUT": minutes}  # 0.05 minutes: 3 s
     ranks = [subprocess.Popen([sys.executable, "-c", RANK, str(r), str(stopped)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env, cwd=ROOT) for r in (0, 1)]
     for p in ranks:
@@ -84,5 +90,24 @@ def test_a_rank_whose_store_stops_answering_gives_up_too():
         assert ranks[1].returncode == 2 and waited < 10, (waited, err)
         assert "shiftlab measure: rank 1: stopped: " in err and "giving up (SHIFTLAB_PEER_TIMEOUT" in err, err
         assert "the launch's store at 127.0.0.1:" in err or "rank 0 has not answered" in err, err
+    finally:
+        _kill(ranks)
+
+
+def test_sigterm_reaches_a_rank_blocked_in_an_exchange():
+    ranks, _ = _start(stopped=1, minutes="5")  # rank 0 waits in the exchange; the peer timeout is far away
+    try:
+        time.sleep(1)
+        start = time.monotonic()
+        ranks[0].send_signal(signal.SIGTERM)
+        try:
+            ranks[0].wait(20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("rank 0, blocked in an exchange, ignored SIGTERM for 20 s") from None
+        waited = time.monotonic() - start
+        print(f"rank 0 stopped {waited:.1f} s after SIGTERM")
+        err = ranks[0].stderr.read()  # type: ignore[union-attr]
+        assert ranks[0].returncode == 143 and waited < 15, (waited, err)
+        assert "shiftlab measure: rank 0: terminated (SIGTERM) while waiting for the other ranks" in err, err
     finally:
         _kill(ranks)

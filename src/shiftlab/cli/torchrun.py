@@ -12,6 +12,9 @@ results; the other ranks print only their errors. Other commands run on rank 0 a
 from __future__ import annotations
 
 import os
+import select
+import signal
+import socket
 import sys
 import threading
 import time
@@ -36,6 +39,9 @@ WAIT = timedelta(hours=24)
 #: machine) before it gives up, in minutes; ``SHIFTLAB_PEER_TIMEOUT`` in the environment sets it.
 #: A slow peer still answers (a heartbeat thread), so only ``WAIT`` bounds waiting for it.
 PEER_TIMEOUT_MINUTES = 10.0
+#: Seconds a rank blocked in a collective is given to act on SIGTERM / Ctrl-C before its heartbeat
+#: ends the process (exit 143 / 130): Python runs the handler only once the collective returns.
+STOP_GRACE = 3.0
 #: What torchrun sets for every rank.
 _NEEDED = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -124,6 +130,16 @@ class _Heartbeat:
         self.last_ok = time.monotonic()  # the last round of the store that answered
         self.thread = threading.Thread(target=self._run, name="shiftlab-heartbeat", daemon=True)
         self.thread.start()
+        # SIGTERM / Ctrl-C while the main thread is blocked in a collective: Python runs its handler only
+        # when the collective returns, so the signal also wakes the judge (signal.set_wakeup_fd)
+        self.wake: tuple[socket.socket, socket.socket] | None = None
+        self.signalled: tuple[int, float, object] | None = None
+        if threading.current_thread() is threading.main_thread():
+            pair = socket.socketpair()
+            for end in pair:
+                end.setblocking(False)
+            self.previous_fd = signal.set_wakeup_fd(pair[1].fileno(), warn_on_full_buffer=False)
+            self.wake = pair
         # a store that stops answering (its host stopped) blocks the heartbeat's call: another thread judges
         threading.Thread(target=self._judge, name="shiftlab-heartbeat-judge", daemon=True).start()
 
@@ -131,8 +147,42 @@ class _Heartbeat:
         self._give_up(f"the launch's store at {os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} {why}: "
                       "torchrun or rank 0 stopped?")
 
+    def _main_at(self) -> object:
+        """Where the main thread is: its innermost frame and instruction (unchanged while it is
+        blocked in a collective)."""
+        frame = sys._current_frames().get(threading.main_thread().ident or -1)
+        return None if frame is None else (id(frame), frame.f_lasti, frame.f_lineno)
+
+    def _signals(self, wait: float) -> None:
+        """Wait up to ``wait`` seconds for a signal; a SIGTERM / SIGINT that the main thread has not
+        acted on ``STOP_GRACE`` seconds later (it has not moved: blocked in a collective) ends the
+        process with 143 / 130, as the main thread would have."""
+        wake = self.wake
+        if wake is None:
+            self.done.wait(wait)
+            return
+        try:  # close() may close the pair meanwhile
+            got = wake[0].recv(64) if select.select([wake[0]], [], [], wait)[0] else b""
+        except (OSError, ValueError):
+            return
+        for signum in got:
+            if signum in (signal.SIGTERM, signal.SIGINT) and self.signalled is None:
+                self.signalled = (signum, time.monotonic(), self._main_at())
+        if self.signalled is not None and time.monotonic() - self.signalled[1] > STOP_GRACE and not self.done.is_set():
+            signum, _, where = self.signalled
+            if where is None or self._main_at() != where:  # the main thread moved: it is unwinding
+                self.signalled = None
+                return
+            what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            print(f"{self.command}: rank {self.launch.rank}: {what} while waiting for the other ranks in an exchange",
+                  file=sys.stderr, flush=True)
+            os._exit(143 if signum == signal.SIGTERM else 130)
+
     def _judge(self) -> None:
-        while not self.done.wait(self.interval):
+        while not self.done.is_set():
+            self._signals(min(self.interval, 1.0))
+            if self.done.is_set():
+                return
             if time.monotonic() - self.last_ok > self.timeout:
                 self._store_gone(f"has not answered for {self.timeout:.0f} s ({self.timeout / 60:g} minutes)")
 
@@ -163,6 +213,11 @@ class _Heartbeat:
 
     def close(self, left: bool) -> None:
         self.done.set()
+        if self.wake is not None:
+            signal.set_wakeup_fd(self.previous_fd)
+            for end in self.wake:
+                end.close()
+            self.wake = None
         if left:
             try:
                 self.store.set(f"left/{self.launch.rank}", "1")
