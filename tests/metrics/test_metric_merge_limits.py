@@ -44,3 +44,16 @@ def test_merging_metrics_that_do_not_add_up_is_refused_naming_the_difference(oth
 def test_a_class_count_no_model_has_is_refused_before_allocating():
     with pytest.raises(ValueError, match=r"num_classes must be an int >= 1 and at most 100,000"):
         ShiftConsistency(10**9)
+
+
+def test_layer_equivariance_metrics_of_other_modes_or_shifts_do_not_merge():
+    from shiftlab.metrics import LayerEquivarianceError
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular"), nn.MaxPool2d(2)).eval()
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    mine = LayerEquivarianceError(model, x, shifts=1)
+    mine.update(model, x)
+    for other, why in ((LayerEquivarianceError(model, x, shifts=1, mode="zeros"), "mode 'circular' here, 'zeros'"),
+                       (LayerEquivarianceError(model, x, shifts=2), "9 shifts here, 25 in the other")):
+        with pytest.raises(ValueError, match=r"cannot merge the state of another LayerEquivarianceError: " + why):
+            mine.merge_state(other)

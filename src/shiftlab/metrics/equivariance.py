@@ -103,6 +103,32 @@ class LayerEquivarianceError(Metric):
         self.add_state("peak_hi", torch.full((rows,), -math.inf, dtype=torch.float64), dist_reduce_fx="max")
         self.add_state("n_images", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
+    def merge_state(self, incoming_state: dict | Metric) -> None:
+        """Add another metric's states (or a dict of them); a ``ValueError`` naming the difference,
+        before anything is added, when they do not add up: another mode, crop, border, shift set
+        or layers (issue 21, case 16)."""
+        here = f"cannot merge the state of another {type(self).__name__}: "
+        if isinstance(incoming_state, LayerEquivarianceError):
+            mine, theirs = self.options, incoming_state.options
+            for what in ("mode", "crop_size", "border", "layers"):
+                if mine[what] != theirs[what]:
+                    raise ValueError(f"{here}{what} {mine[what]!r} here, {theirs[what]!r} in the other; merge only "
+                                     "metrics built with the same arguments")
+            if mine["shifts"].as_tuples() != theirs["shifts"].as_tuples():
+                raise ValueError(f"{here}{len(mine['shifts'])} shifts here, {len(theirs['shifts'])} in the other "
+                                 "(other shift sets); merge only metrics built with the same shifts")
+            incoming = {name: getattr(incoming_state, name) for name in incoming_state._defaults}
+        else:
+            incoming = incoming_state if isinstance(incoming_state, dict) else {}
+        for name, value in incoming.items():
+            mine_state = getattr(self, name, None)
+            if name in self._defaults and isinstance(mine_state, Tensor) and (
+                    not isinstance(value, Tensor) or value.shape != mine_state.shape):
+                got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                raise ValueError(f"{here}its state {name!r} is {got}, here {tuple(mine_state.shape)} (other layers "
+                                 "or shift sets); merge only metrics built with the same arguments")
+        super().merge_state(incoming_state)
+
     @staticmethod
     def _rows(stats: EquivarianceStats) -> list[LayerAccumulator]:
         """The accumulators in state order: the layers in execution order, then the output's."""
