@@ -27,8 +27,10 @@ def test_options_map_to_the_config():
     assert full.seeds == 5 and len(full.models) == 18 and full.data == "fashion-mnist"
     assert full.param_matched == ("allconv_gap",) and not full.stop_at_target and full.schedule == "cosine"
     assert study_cli.config_from_args(parse()) == StudyConfig()
-    second = study_cli.config_from_args(parse("--stop-at-target", "--schedule", "constant", "--param-matched", "allconv_gap"))
-    assert second == StudyConfig(stop_at_target=True, schedule="constant", param_matched=("allconv_gap",))
+    second = study_cli.config_from_args(parse("--stop-at-target", "--schedule", "constant", "--param-matched", "allconv_gap",
+                                              "--lr", "0.003", "--shift-set", "residues"))
+    assert second == StudyConfig(stop_at_target=True, schedule="constant", param_matched=("allconv_gap",), lr=0.003,
+                                 shift_set="residues")
     fashion = study_cli.config_from_args(parse("--data", "fashion-mnist", "--n-train", "4000", "--n-test", "1000"))
     assert (fashion.n_train, fashion.n_test) == (4000, 1000)
     assert study_cli.config_from_args(parse("--quick")).n_train == 1000  # the preset's cap stays unless given

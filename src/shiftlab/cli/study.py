@@ -14,6 +14,7 @@ from shiftlab.measure import distributed
 from shiftlab.study.conditions import CONDITIONS, condition
 from shiftlab.study.config import PRESETS, StudyConfig
 from shiftlab.study.job import Job, record_paths
+from shiftlab.study.measurements import SHIFT_SETS
 from shiftlab.study.runner import check_run_dir, default_workers, jobs_of, run_study
 from shiftlab.study.sharding import job_cost
 from shiftlab.zoo import names as zoo_names
@@ -84,6 +85,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-at-target", action="store_true", default=None,
                    help="stop each model at the first epoch that reaches the target accuracy (the second study design) "
                    "instead of training every model for the same budget")
+    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 1e-2; the second design used a constant 3e-3)")
+    p.add_argument("--shift-set", choices=list(SHIFT_SETS), help="the canvas shift set: matched (default: unaligned shifts "
+                   "at the aligned ones' distance, 121 shifts on MNIST) or residues (the second design's 97)")
     p.add_argument("--param-matched", metavar="MODEL,MODEL", help="global-pool models also trained (centred) at the width "
                    "whose parameter count matches the max-pool model with their head, e.g. allconv_gap (full: allconv_gap; 'none' for none)")
     p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
@@ -112,6 +116,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         conditions=_split(args.conditions), seeds=args.seeds, width=args.width, max_epochs=args.max_epochs,
         target_accuracy=args.target_accuracy, n_eval=args.n_eval, capacity_widths=_widths(args.capacity_widths),
         n_train=args.n_train, n_test=args.n_test, schedule=args.schedule, stop_at_target=args.stop_at_target,
+        lr=args.lr, shift_set=args.shift_set,
         param_matched=None if args.param_matched is None else
         () if args.param_matched.strip().lower() == "none" else _split(args.param_matched),
     )

@@ -22,7 +22,8 @@ __all__ = ["methods_html", "study_command"]
 
 #: Config fields ``shiftlab study`` takes as options (the rest come from the preset).
 _OPTIONS = ("data", "data_root", "models", "conditions", "seeds", "width", "capacity_widths", "max_epochs",
-            "target_accuracy", "n_eval", "n_train", "n_test", "schedule", "stop_at_target", "param_matched")
+            "target_accuracy", "n_eval", "n_train", "n_test", "schedule", "stop_at_target", "param_matched", "lr",
+            "shift_set")
 
 
 def _option(key: str, value: object) -> str:
