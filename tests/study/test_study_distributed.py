@@ -99,7 +99,7 @@ def test_a_resume_takes_a_run_that_only_another_rank_holds_without_redoing_it(on
 
 
 #: Stops every run at the epoch cap below the target: a resume with a larger cap trains them on.
-SHORT = {"target_accuracy": 0.999, "seeds": 1}
+SHORT = {"target_accuracy": 0.999, "seeds": 1, "stop_at_target": True, "schedule": "constant"}  # the second design
 
 
 KEYS_SHORT = [job.key for job in jobs_of(StudyConfig(**{**CONFIG, **SHORT}))]
