@@ -141,7 +141,8 @@ def test_a_fixed_budget_trains_every_run_to_the_end_and_cannot_grow_on_resume(tm
     results = run_study(StudyConfig(**base), tmp_path, workers=1)
     assert [len(r.training.history) for r in results.runs] == [2, 2]  # both reach 0.2 after one epoch, and train on
     assert all(not r.training.stopped_at_target and not r.training.stopped_short(5) for r in results.runs)
-    with pytest.raises(ValueError, match=r"differs in: max_epochs\); use the same options or another --out"):
+    with pytest.raises(ValueError, match=r"differs in: max_epochs\); use the same options \(--max-epochs 2: under a fixed "
+                                         r"budget the epochs are part of every model's learning-rate schedule\) or another"):
         run_study(StudyConfig(**{**base, "max_epochs": 3}), tmp_path, resume=True, workers=1)
 
 

@@ -104,7 +104,13 @@ def check_run_dir(config: StudyConfig, out: Path, resume: bool) -> int | None:
     diff = sorted(k for k in set(old) | set(mine) if old.get(k) != mine.get(k))
     if diff == ["max_epochs"] and mine["max_epochs"] > old["max_epochs"] and config.stop_at_target:
         return int(old["max_epochs"])
-    hint = f" (only a larger --max-epochs than {old['max_epochs']} may change)" if config.stop_at_target else ""
+    if config.stop_at_target:
+        hint = f" (only a larger --max-epochs than {old['max_epochs']} may change)"
+    elif "max_epochs" in diff:
+        hint = (f" (--max-epochs {old['max_epochs']}: under a fixed budget the epochs are part of every model's "
+                "learning-rate schedule)")
+    else:
+        hint = ""
     raise ValueError(f"--resume with a different configuration than {saved} (differs in: {', '.join(diff)}); "
                      f"use the same options{hint} "
                      "or another --out")
