@@ -226,6 +226,10 @@ def test_the_per_layer_aliasing_label_compares_with_the_blurpool_and_can_fail(fu
     same = mechanism_point(full_results, "strided_gap", "centred")
     assert same.unaligned_interior_error == same.reference_unaligned_interior_error == pytest.approx(0.25)
     assert "aliasing" not in same.outcome  # no more than the BlurPool: the label fails
+    from shiftlab.report.prose import mechanism_text
+
+    assert "its unaligned interior error is within 2x the BlurPool's, so this layer alone is not labelled aliasing" \
+        in mechanism_text(same, 0.02)
     assert "aliasing" not in mechanism_point(full_results, "blurstrided_gap", "centred").outcome  # the reference itself
     anti_aliased = copy.deepcopy(full_results)
     for run in anti_aliased.runs:

@@ -18,6 +18,7 @@ from .claims import ClaimResult
 from .claims.c7_sources import UNDER_FITS
 from .evidence import comparison, models
 from .fmt import fmt, fmt_diff, fmt_error, fmt_int, fmt_interval
+from .thresholds import ALIASING_VS_BLUR
 from .points import (
     CONTROL_PAIRS,
     NOT_MEASURED,
@@ -207,10 +208,14 @@ def mechanism_text(p: MechanismPoint, margin: float | None = None) -> str:
              f"{fmt_error(p.unaligned_interior_error)} at other shifts, against "
              f"{fmt_error(p.reference_unaligned_interior_error)} for the anti-aliased FCN's BlurPool; full-map error "
              f"{fmt_error(p.aligned_error)} at the multiples")
-    reading = {"aliasing": "aliasing (the stride), not the border",
-               "boundary": "a boundary (padding) effect, not aliasing",
-               "aliasing and boundary": "aliasing by the stride, plus a boundary (padding) effect near the border",
-               "neither": "neither aliasing nor a boundary effect"}[p.outcome]
+    alone = (f"its unaligned interior error is within {ALIASING_VS_BLUR:g}x the BlurPool's, so this layer alone is "
+             "not labelled aliasing (the network's signature above is read at its output, after every stage)")
+    reading = {"aliasing": f"aliasing at this layer (its unaligned interior error at least {ALIASING_VS_BLUR:g}x the "
+                           "BlurPool's), not the border",
+               "boundary": f"a boundary (padding) effect; {alone}",
+               "aliasing and boundary": f"aliasing at this layer (at least {ALIASING_VS_BLUR:g}x the BlurPool's "
+                                        "unaligned error), plus a boundary (padding) effect near the border",
+               "neither": f"no boundary effect; {alone}"}[p.outcome]
     return text + layer + f": {reading}."
 
 
