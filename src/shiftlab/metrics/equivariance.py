@@ -32,6 +32,8 @@ from shiftlab.measure.equivariance import LayerEquivariance as LayerRecord
 from shiftlab.measure.layer_records import LayerAccumulator
 from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
 
+from ._merge import check_same_arguments, check_same_shifts, check_state_shapes
+
 __all__ = ["LayerEquivarianceError"]
 
 #: Per-shift sums of a layer, ``[L, |S|]`` states reduced by sum.
@@ -107,26 +109,14 @@ class LayerEquivarianceError(Metric):
         """Add another metric's states (or a dict of them); a ``ValueError`` naming the difference,
         before anything is added, when they do not add up: another mode, crop, border, shift set
         or layers (issue 21, case 16)."""
-        here = f"cannot merge the state of another {type(self).__name__}: "
         if isinstance(incoming_state, LayerEquivarianceError):
             mine, theirs = self.options, incoming_state.options
-            for what in ("mode", "crop_size", "border", "layers"):
-                if mine[what] != theirs[what]:
-                    raise ValueError(f"{here}{what} {mine[what]!r} here, {theirs[what]!r} in the other; merge only "
-                                     "metrics built with the same arguments")
-            if mine["shifts"].as_tuples() != theirs["shifts"].as_tuples():
-                raise ValueError(f"{here}{len(mine['shifts'])} shifts here, {len(theirs['shifts'])} in the other "
-                                 "(other shift sets); merge only metrics built with the same shifts")
+            check_same_arguments(self, ((what, mine[what], theirs[what]) for what in ("mode", "crop_size", "border", "layers")))
+            check_same_shifts(self, mine["shifts"], theirs["shifts"])
             incoming = {name: getattr(incoming_state, name) for name in incoming_state._defaults}
         else:
             incoming = incoming_state if isinstance(incoming_state, dict) else {}
-        for name, value in incoming.items():
-            mine_state = getattr(self, name, None)
-            if name in self._defaults and isinstance(mine_state, Tensor) and (
-                    not isinstance(value, Tensor) or value.shape != mine_state.shape):
-                got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                raise ValueError(f"{here}its state {name!r} is {got}, here {tuple(mine_state.shape)} (other layers "
-                                 "or shift sets); merge only metrics built with the same arguments")
+        check_state_shapes(self, incoming, "other layers or shift sets")
         super().merge_state(incoming_state)
 
     @staticmethod

@@ -26,6 +26,8 @@ from shiftlab.measure.invariance import (
 )
 from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
 
+from ._merge import check_same_arguments, check_same_shifts, check_state_shapes, refusal
+
 __all__ = ["AccuracyByShift", "CleanConsistency", "FlipRate", "ShiftConsistency", "ShiftInvariance", "WorstCaseAccuracy"]
 
 #: The most classes a metric holds counts for (``[K]`` states; as the data readers' ``MAX_CLASSES``).
@@ -101,26 +103,15 @@ class ShiftInvariance(Metric):
         """Add another metric's states (or a dict of them) to this one's; a ``ValueError`` naming
         the difference, before anything is added, when they do not add up: another mode, crop,
         shift set or class count (issue 21, case 16)."""
-        here = f"cannot merge the state of another {type(self).__name__}: "
         if isinstance(incoming_state, ShiftInvariance):
-            for what, mine, theirs in (("mode", self.mode, incoming_state.mode),
-                                       ("crop_size", self.crop_size, incoming_state.crop_size)):
-                if mine != theirs:
-                    raise ValueError(f"{here}{what} {mine!r} here, {theirs!r} in the other; merge only metrics built "
-                                     "with the same arguments")
-            if self.shift_set.as_tuples() != incoming_state.shift_set.as_tuples():
-                raise ValueError(f"{here}{len(self.shift_set)} shifts here, {len(incoming_state.shift_set)} in the "
-                                 "other (other shift sets); merge only metrics built with the same shifts")
+            check_same_arguments(self, (("mode", self.mode, incoming_state.mode),
+                                        ("crop_size", self.crop_size, incoming_state.crop_size)))
+            check_same_shifts(self, self.shift_set, incoming_state.shift_set)
             if self.num_classes != incoming_state.num_classes:
-                raise ValueError(f"{here}{self.num_classes} classes here, {incoming_state.num_classes} in the other")
+                raise ValueError(f"{refusal(self)}{self.num_classes} classes here, {incoming_state.num_classes} in the "
+                                 "other")
         elif isinstance(incoming_state, dict):
-            for name, value in incoming_state.items():
-                mine = getattr(self, name, None)
-                if name in self._defaults and isinstance(mine, Tensor) and (
-                        not isinstance(value, Tensor) or value.shape != mine.shape):
-                    got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                    raise ValueError(f"{here}its state {name!r} is {got}, here {tuple(mine.shape)} (other shift sets "
-                                     "or class counts); merge only metrics built with the same arguments")
+            check_state_shapes(self, incoming_state, "other shift sets or class counts")
         super().merge_state(incoming_state)
 
     def update(self, model: nn.Module, images: Tensor, labels: Tensor | None = None) -> None:
