@@ -25,7 +25,9 @@ from shiftlab.stats import Comparison, Interval, decide, direction
 from shiftlab.study.analysis import CellStats
 from shiftlab.study.results import StudyResults
 
+from .claims.c7_sources import UNDER_FITS
 from .evidence import comparison
+from .points import NOT_MEASURED
 
 __all__ = ["CLASSIC", "FCNS", "NOT_MEASURED", "SAME_HEAD", "UNDER_FITS", "WHY_MODELS", "FcnAnswer", "Signature",
            "answer_points", "why_points"]
@@ -36,8 +38,6 @@ FCNS = ("strided_gap", "allconv_gap")
 CLASSIC, SAME_HEAD = "maxpool_fc", "maxpool_gap"
 #: The models whose distance-matched signature the "why" line reads, in order.
 WHY_MODELS = ("strided_gap", "allconv_gap", "maxpool_gap", "blurstrided_gap", "learned_gap")
-NOT_MEASURED = "not measured"
-UNDER_FITS = "under-fits"
 
 #: The matched pair of each (FCN, reference) in :data:`shiftlab.study.analysis.PAIRS`.
 _PAIR_IDS = {("strided_gap", CLASSIC): "fcn_vs_classic", ("strided_gap", SAME_HEAD): "fcn_vs_maxpool_gap",
