@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -52,8 +53,9 @@ def _parse_norm(norm: Norm) -> float:
     return value
 
 
-def _select_phase(x: Tensor, stride: int, order: float) -> tuple[Tensor, Tensor]:
-    """Per sample, the polyphase component of largest ``order``-norm and its flat index."""
+def _polyphase(x: Tensor, stride: int) -> Tensor:
+    """``x [N, C, H, W]`` as ``[N, C, H / s, s, W / s, s]``: ``out[b, c, k, i, l, j] ==
+    x[b, c, i + s * k, j + s * l]``, so component ``(i, j)`` is ``out[:, :, :, i, :, j]``."""
     n, c, h, w = x.shape
     if h % stride or w % stride:
         raise ValueError(
@@ -61,12 +63,31 @@ def _select_phase(x: Tensor, stride: int, order: float) -> tuple[Tensor, Tensor]
             f"the input so both sides are multiples of {stride} (for exact shift invariance of "
             f"a whole network: multiples of its total stride)"
         )
-    # phases[b, c, k, i, l, j] == x[b, c, i + stride * k, j + stride * l]
-    phases = x.reshape(n, c, h // stride, stride, w // stride, stride)
+    return x.reshape(n, c, h // stride, stride, w // stride, stride)
+
+
+def _choose_phase(phases: Tensor, order: float) -> Tensor:
+    """Per sample ``[N]``, the flat index ``i * s + j`` of the component of largest norm."""
     norms = torch.linalg.vector_norm(phases.detach(), ord=order, dim=(1, 2, 4))  # [N, s, s]
-    indices = norms.flatten(1).argmax(dim=1)  # first maximum in raster order over (i, j)
-    batch = torch.arange(n, device=x.device)
-    return phases[batch, :, :, indices // stride, :, indices % stride], indices
+    return norms.flatten(1).argmax(dim=1)  # first maximum in raster order over (i, j)
+
+
+def _take_phase(phases: Tensor, indices: Tensor) -> Tensor:
+    """Component ``indices[b]`` of each sample: ``[N, C, H / s, W / s]`` from the polyphase view."""
+    stride = phases.shape[3]
+    batch = torch.arange(phases.shape[0], device=phases.device)
+    return phases[batch, :, :, indices // stride, :, indices % stride]
+
+
+def _check_indices(indices: object, n: int, stride: int) -> Tensor:
+    """Raise unless ``indices`` is an integer tensor ``[n]`` with values in ``[0, stride**2)``."""
+    if not isinstance(indices, Tensor) or indices.dtype != torch.long or indices.shape != (n,):
+        got = (f"{indices.dtype} tensor of shape {tuple(indices.shape)}"
+               if isinstance(indices, Tensor) else type(indices).__name__)
+        raise ValueError(f"indices must be a torch.long tensor of shape ({n},), got {got}")
+    if n and not (0 <= int(indices.min()) and int(indices.max()) < stride * stride):
+        raise ValueError(f"indices must lie in [0, {stride * stride}) for stride={stride}")
+    return indices
 
 
 def aps_pool2d(
@@ -76,6 +97,7 @@ def aps_pool2d(
     filt_size: int = 1,
     pad_type: str = "circular",
     return_indices: bool = False,
+    indices: Tensor | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Adaptive polyphase sampling (functional APS, Chaman & Dokmanic 2021).
 
@@ -93,9 +115,14 @@ def aps_pool2d(
         pad_type: padding of the blur, one of ``reflect``, ``replicate``, ``zeros``,
             ``circular`` (circular keeps shift invariance exact).
         return_indices: also return the chosen phases as flat indices ``i * stride + j``.
+        indices: keep these components instead of choosing (flat indices as returned with
+            ``return_indices``, e.g. another APS layer's choice on a map of the same ``N, H, W``;
+            ``norm`` is then unused). For a circular shift ``d`` of ``x``, the component
+            ``(p + d) mod s`` of the shifted input is a circular shift of component ``p`` of
+            ``x`` by ``floor((p + d) / s)`` (per axis), whatever chose ``p``.
 
     Shape:
-        - Input: :math:`(N, C, H, W)`.
+        - Input: :math:`(N, C, H, W)`; ``indices``: :math:`(N,)`, ``long``.
         - Output: :math:`(N, C, H / stride, W / stride)`; with ``return_indices`` also a
           ``long`` tensor of shape :math:`(N,)` with values in ``[0, stride**2)``.
 
@@ -113,8 +140,12 @@ def aps_pool2d(
     _check_input(x)
     _check_int(stride, "stride", 2)
     order = _parse_norm(norm)
-    blurred = blur_pool2d(x, stride=1, filt_size=filt_size, pad_type=pad_type)
-    out, indices = _select_phase(blurred, stride, order)
+    phases = _polyphase(blur_pool2d(x, stride=1, filt_size=filt_size, pad_type=pad_type), stride)
+    if indices is None:
+        indices = _choose_phase(phases, order)
+    else:
+        _check_indices(indices, x.shape[0], stride)
+    out = _take_phase(phases, indices)
     return (out, indices) if return_indices else out
 
 
@@ -138,6 +169,18 @@ class APSPool2d(nn.Module):
         return_indices: make ``forward`` return ``(output, indices)`` with the chosen phases
             as flat indices ``i * stride + j`` (like ``nn.MaxPool2d(return_indices=True)``).
 
+    Shared phases. ``follower.follow(leader)`` makes this layer keep, per sample, the component
+    that ``leader`` (an :class:`APSPool2d` of the same stride) chose in the same forward pass,
+    instead of choosing one from its own input: two branches that see circularly shifted
+    inputs then move by the same amount, so their sum stays a shifted copy (a residual block
+    whose shortcut downsamples too; Chaman & Dokmanic pass the main branch's index to the
+    shortcut). The leader must run before its followers in every forward pass, on a map of the
+    same ``N, H, W``; each choice serves each follower once. A follower that finds no choice
+    made since its last call, or one made on another shape, raises a ``RuntimeError``, so a
+    choice never carries over to another forward pass. The link is a plain attribute (not a
+    submodule, not in ``state_dict``); a deep copy of a model that holds both keeps it between
+    the copies. A follower may lead other layers; cycles are refused.
+
     Shape:
         - Input: :math:`(N, C, H, W)`, ``H`` and ``W`` divisible by ``stride``.
         - Output: :math:`(N, C, H / stride, W / stride)`; with ``return_indices`` also a
@@ -150,6 +193,12 @@ class APSPool2d(nn.Module):
         >>> x = torch.rand(4, 8, 16, 16)
         >>> shifted = torch.roll(x, shifts=(1, 3), dims=(-2, -1))
         >>> torch.allclose(pool(x).sum((2, 3)), pool(shifted).sum((2, 3)))
+        True
+        >>> lead = APSPool2d(8, stride=2, return_indices=True)
+        >>> skip = APSPool2d(16, stride=2).follow(lead, name="lead")
+        >>> y = torch.rand(4, 16, 16, 16)  # e.g. the shortcut's map of the same input
+        >>> (main, chosen), short = lead(x), skip(y)  # the leader first
+        >>> torch.equal(short, aps_pool2d(y, indices=chosen))
         True
     """
 
@@ -169,6 +218,11 @@ class APSPool2d(nn.Module):
         self._order = _parse_norm(norm)
         self.return_indices = return_indices
         self.blur = BlurPool2d(channels, stride=1, filt_size=filt_size, pad_type=pad_type)
+        object.__setattr__(self, "_leader", None)  # not a submodule: the leader lives elsewhere
+        self._leader_name: str | None = None
+        self._followed = False  # keep each choice in _phase for followers
+        self._phase: _Phase | None = None  # the last choice (when followed)
+        self._used: _Phase | None = None  # the leader's choice this layer last took
         if self._order == 1.0 and stride == 2 and filt_size >= 2:
             warnings.warn(
                 "APSPool2d(norm=1, stride=2, filt_size>=2): the blur gives all four phases the "
@@ -178,10 +232,72 @@ class APSPool2d(nn.Module):
                 stacklevel=2,
             )
 
+    @property
+    def leader(self) -> APSPool2d | None:
+        """The layer whose phase choice this one keeps (None: it chooses its own)."""
+        return self._leader  # type: ignore[no-any-return]
+
+    def follow(self, leader: APSPool2d | None, name: str | None = None) -> APSPool2d:
+        """Keep ``leader``'s phase choice from now on (None: choose again); returns ``self``.
+
+        Args:
+            leader: an :class:`APSPool2d` with the same stride that runs before this layer in
+                every forward pass.
+            name: how error messages and ``repr`` name the leader (e.g. its module path).
+
+        Raises:
+            ValueError: ``leader`` has another stride, or following it would make a cycle.
+        """
+        if leader is not None:
+            if not isinstance(leader, APSPool2d):
+                raise TypeError(f"leader must be an APSPool2d, got {type(leader).__name__}")
+            if leader.stride != self.stride:
+                raise ValueError(f"leader has stride={leader.stride}, this layer "
+                                 f"stride={self.stride}; shared phases need the same stride")
+            chain: APSPool2d | None = leader
+            while chain is not None:
+                if chain is self:
+                    raise ValueError("following this leader makes a cycle of APS layers")
+                chain = chain.leader
+            leader._followed = True
+        object.__setattr__(self, "_leader", leader)
+        self._leader_name, self._used = name, None
+        return self
+
+    def _leaders_choice(self, n: int, h: int, w: int) -> Tensor:
+        """The leader's indices ``[N]`` from this forward pass; raises if there are none fresh."""
+        phase, who = self._leader._phase, self._leader_name or "its leader"
+        if phase is None or phase is self._used:
+            raise RuntimeError(
+                f"APSPool2d follows {who}, which has not chosen a phase since this layer last "
+                "ran: in every forward pass the leader must run before its followers")
+        if phase.shape != (n, h, w):
+            raise RuntimeError(
+                f"APSPool2d follows {who}, which chose phases for (N, H, W) = {phase.shape}, "
+                f"but this layer's input has {(n, h, w)}; shared phases need the same shape")
+        self._used = phase
+        return phase.indices
+
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        _check_input(x, self.channels)
-        out, indices = _select_phase(self.blur(x), self.stride, self._order)
+        n, _, h, w = _check_input(x, self.channels).shape
+        phases = _polyphase(self.blur(x), self.stride)
+        if self._leader is None:
+            indices = _choose_phase(phases, self._order)
+        else:
+            indices = self._leaders_choice(n, h, w)
+        if self._followed:
+            self._phase = _Phase(indices, (n, h, w))
+        out = _take_phase(phases, indices)
         return (out, indices) if self.return_indices else out
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, stride={self.stride}, norm={self.norm!r}"
+        follows = "" if self._leader is None else f", follows={self._leader_name or '...'}"
+        return f"{self.channels}, stride={self.stride}, norm={self.norm!r}{follows}"
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """A leader's choice in one forward pass: ``indices [N]`` and the ``(N, H, W)`` of its input."""
+
+    indices: Tensor
+    shape: tuple[int, int, int]
