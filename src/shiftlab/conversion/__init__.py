@@ -38,7 +38,10 @@ that is the original size iff ``0 < k' - 2 p <= s`` with ``k' = d (k - 1) + 1`` 
 ``MaxPool2d(2)`` and ``MaxPool2d(3, 2, padding=1)``, false for ``MaxPool2d(3, 2)``). ``aps``
 needs ``H, W`` divisible by ``s`` at every APS layer: a strided conv whose stride-1 output
 ``H + 2 p - d (k - 1)`` is not divisible by ``s`` (e.g. ``k=4, p=1, s=2``) fails at run time;
-when it runs, its output size is the original one.
+when it runs, its output size is the original one. With ``padding="circular"`` a strided conv
+with ``2 p != d (k - 1)`` (ConvNeXt's ``k = s``, ``p = 0`` patchify and downsampling convs,
+``k=4, p=1``) gets a ``CircularPad2d`` of ``p`` before and ``d (k - 1) - p`` after (``pad``,
+before ``conv``) instead of its padding, so its stride-1 output is ``H x W`` and ``aps`` runs.
 
 Tracing. By default convert runs one forward pass of a hook-free eval copy of the model
 (running statistics untouched, no gradients) on ``example_input``, or, without it, on a built
@@ -82,13 +85,18 @@ map). Ties between APS phase norms aside (``shiftlab.nn.aps``), ``report.invaria
 then at float64 rounding.
 
 Not converted (a ``ValueError`` lists every offending module path; pass ``skip=`` to leave
-them, and everything under them, as they are): strided pools with ``ceil_mode=True`` or
-``return_indices=True``, non-square strides, subclasses of ``Conv2d``/``MaxPool2d``/``AvgPool2d``
+them, and everything under them, as they are): strided pools with ``return_indices=True`` or
+with ``ceil_mode=True`` whose output size at the traced input is not the one without
+``ceil_mode`` (or that no trace reached), non-square strides, subclasses of ``Conv2d``/``MaxPool2d``/``AvgPool2d``
 that override ``forward``, strided 1-D/3-D convs and pools, ``LPPool``, ``FractionalMaxPool``,
 non-global adaptive pools, ``PixelUnshuffle``, strided ``Unfold``, downscaling ``Upsample``; with
 ``padding="circular"`` also ``ConvTranspose`` layers that pad or overlap (no circular mode).
 Upsampling layers (``Upsample``, strided ``ConvTranspose``, ``PixelShuffle``) are left alone: they
-are equivariant to every shift (``T_d -> T_{s d}``) and do not alias.
+are equivariant to every shift (``T_d -> T_{s d}``) and do not alias. A strided pool with
+``ceil_mode=True`` whose output size is the same without it at the traced input (ResNet-D's
+``AvgPool2d(2, 2, ceil_mode=True)`` at even sizes) is converted as the pool without
+``ceil_mode``; at other input sizes the converted layer is that pool's conversion (see "Output
+sizes": its size may differ by one from the original's, and APS needs sizes divisible by ``s``).
 
 Hooks: the copy keeps the model's hooks; hooks on a replaced pooling layer are lost (a warning
 says which), hooks on a converted conv stay on its stride-1 copy.
@@ -106,7 +114,8 @@ from torch import Tensor, nn
 from shiftlab.nn import PAD_TYPES, APSPool2d, BlurPool2d
 
 from . import _trace
-from ._plan import DOWNSAMPLE_ACTIONS, build, has_hooks, like, plan, reference_tensor
+from ._plan import (DOWNSAMPLE_ACTIONS, build, ceil_mode_problems, has_hooks, like, plan, reference_tensor,
+                    refusal)
 from ._report import (
     INVARIANCE_SHIFTS,
     BranchMerge,
@@ -276,6 +285,9 @@ def convert(
         for s in pools:
             if s.path in before.shapes:
                 s.channels, s.channels_from = before.shapes[s.path][0][1], "example_input"
+    ceil_mode = ceil_mode_problems(pools, before.shapes if before is not None else {})
+    if ceil_mode:
+        raise refusal(downsample, circular, ceil_mode)
     missing = [s.path or "<model>" for s in pools if s.channels is None]
     if missing:
         raise ValueError(

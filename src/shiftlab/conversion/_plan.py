@@ -8,7 +8,7 @@ the docstring of :mod:`shiftlab.conversion`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,8 +101,6 @@ def plan_one(
                 return None, None
             if _overrides_forward(m, base):
                 return None, f"strided {base.__name__} subclass that overrides forward"
-            if m.ceil_mode:
-                return None, "strided pool with ceil_mode=True (output size would change)"
             if getattr(m, "return_indices", False):
                 return None, "MaxPool2d with return_indices=True (indices have no equivalent)"
             stride = _tup(m.stride if m.stride is not None else m.kernel_size)
@@ -181,11 +179,45 @@ def plan(model: nn.Module, downsample: str | None, circular: bool, skip: list[st
         if c is not None:
             last = (c, path or "<model>")
     if problems:
-        raise ValueError(
-            f"convert(downsample={downsample!r}, padding={'circular' if circular else None!r}) "
-            f"cannot convert {len(problems)} layer(s) faithfully:\n  " + "\n  ".join(problems)
-            + "\nReplace them, or pass skip=[<path>, ...] to leave them unchanged.")
+        raise refusal(downsample, circular, problems)
     return steps
+
+
+def refusal(downsample: str | None, circular: bool, problems: list[str]) -> ValueError:
+    """The error naming every layer convert cannot convert (``problems``: ``path (Type): why``)."""
+    return ValueError(
+        f"convert(downsample={downsample!r}, padding={'circular' if circular else None!r}) "
+        f"cannot convert {len(problems)} layer(s) faithfully:\n  " + "\n  ".join(problems)
+        + "\nReplace them, or pass skip=[<path>, ...] to leave them unchanged.")
+
+
+def _floor_size(pool: nn.Module, size: tuple[int, ...]) -> tuple[int, ...]:
+    """Output ``H, W`` of a strided 2-D pool at input ``size`` without ``ceil_mode``."""
+    k, p = _tup(pool.kernel_size), _tup(pool.padding)
+    s = _tup(pool.stride if pool.stride is not None else pool.kernel_size)
+    d = _tup(getattr(pool, "dilation", 1))
+    return tuple((n + 2 * pi - di * (ki - 1) - 1) // si + 1 for n, ki, pi, si, di in zip(size, k, p, s, d))
+
+
+def ceil_mode_problems(steps: Iterable[Step],
+                       shapes: Mapping[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> list[str]:
+    """The strided pools with ``ceil_mode=True`` among ``steps`` that convert refuses: those whose
+    traced output size (``shapes``, :attr:`shiftlab.conversion._trace.Trace.shapes`) is not the
+    one without ``ceil_mode`` (which their replacement gives), and those no trace reached."""
+    problems = []
+    for step in steps:
+        if step.action not in ("maxpool", "avgpool") or not step.module.ceil_mode:
+            continue
+        where = f"{step.path or '<model>'} ({type(step.module).__name__}): strided pool with ceil_mode=True"
+        if step.path not in shapes:
+            problems.append(f"{where} that no trace reached (its output size may change); pass example_input=")
+            continue
+        before, after = (tuple(shape[-2:]) for shape in shapes[step.path])
+        floor = _floor_size(step.module, before)
+        if after != floor:
+            problems.append(f"{where} whose output size would change at input {before[0]}x{before[1]}: "
+                            f"{after[0]}x{after[1]}, {floor[0]}x{floor[1]} without ceil_mode")
+    return problems
 
 
 # --------------------------------------------------------------------------- building
@@ -212,12 +244,27 @@ def _circular_dense_pad(k: tuple[int, ...], p: tuple[int, ...], d: tuple[int, ..
     return nn.CircularPad2d((pw, dw * (kw - 1) - pw, ph, dh * (kh - 1) - ph))
 
 
+def _uneven_circular_pad(conv: nn.Conv2d) -> nn.Module | None:
+    """For a strided conv whose stride-1 copy with circular padding ``p`` on both sides would
+    not keep ``H x W`` (``2 p != d (k - 1)``: ConvNeXt's ``k = s``, ``p = 0`` patchify and
+    downsampling convs, ``k = 4, p = 1``), the circular pad that does: ``p`` before, ``d (k - 1)
+    - p`` after (the original's output size for ``H`` divisible by ``s``). None for the others."""
+    k, p, d = _tup(conv.kernel_size), _tup(conv.padding), _tup(conv.dilation)
+    if isinstance(conv.padding, str) or all(2 * pi == di * (ki - 1) for ki, pi, di in zip(k, p, d)) \
+            or any(pi > di * (ki - 1) for ki, pi, di in zip(k, p, d)):
+        return None
+    return _circular_dense_pad(k, p, d)
+
+
 def build(step: Step, downsample: str | None, circular: bool, filt_size: int, pad_type: str,
           norm: Any) -> nn.Module:
     """The replacement of ``step.module`` (the module itself when only its padding changes)."""
     m, a = step.module, step.action
     if a == "conv":
-        if circular and _has_padding(m):
+        pad = _uneven_circular_pad(m) if circular else None
+        if pad is not None:
+            m.padding = (0, 0)
+        elif circular and _has_padding(m):
             m.padding_mode = "circular"
         if downsample == "blur":
             new = blurred_conv(m, filt_size, pad_type)
@@ -226,7 +273,7 @@ def build(step: Step, downsample: str | None, circular: bool, filt_size: int, pa
         for name, param in m._parameters.items():  # keep the copy's parameter objects (ties)
             if param is not None:
                 new.conv._parameters[name] = param
-        return new
+        return new if pad is None else nn.Sequential(OrderedDict([("pad", pad), *new.named_children()]))
     if a == "conv_pad":
         m.padding_mode = "circular"
         return m

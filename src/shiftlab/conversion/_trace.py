@@ -14,6 +14,10 @@ The trace runs a hook-free eval-mode deep copy of the model on an example input 
   *downsampling outside modules*. Each activation tensor also carries its *lineage*: the set of
   downsampling calls (layers or functions) it went through; a call that combines 4-D maps with
   different lineages, where an APS layer makes the difference, is a :class:`BranchMerge`.
+  Each tensor's spatial axes are followed through reorderings (``permute``, ``transpose``,
+  ``movedim``, ...) and the ops on reordered maps: a channels-last ``[N, H, W, C]`` map (a
+  ConvNeXt ``LayerNorm2d`` or block) is compared by its ``H, W``, so the reordering is no
+  reduction, and a reduction of a reordered map is still one.
 
 Why not :mod:`torch.fx`: symbolic tracing fails on data-dependent control flow (``if x.shape[-1]
 > 64``), on non-torch code in ``forward`` and on many third-party models, and gives no sizes
@@ -49,6 +53,11 @@ from ._report import INVARIANCE_SHIFTS, BranchMerge, UnconvertedDownsampling
 EXAMPLE_SIZE = 32
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _EMPTY: frozenset[int] = frozenset()
+#: Where ``H, W`` are in a map that no reordering touched: ``[N, C, H, W]``.
+_NCHW = (2, 3)
+#: Torch functions that only reorder the axes of their first argument.
+_REORDERS = frozenset({"permute", "transpose", "transpose_", "swapaxes", "swapdims", "movedim",
+                       "moveaxis"})
 
 
 def hook_free_eval_copy(model: nn.Module) -> nn.Module:
@@ -82,6 +91,15 @@ def _hw(t: Tensor) -> tuple[int, int] | None:
 def _reduces(before: tuple[int, int], after: tuple[int, int]) -> bool:
     """Smaller in ``H`` or ``W``, and not a global pool to ``1 x 1``."""
     return after != (1, 1) and (after[0] < before[0] or after[1] < before[1])
+
+
+def _moved(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+           dims: tuple[int, int]) -> tuple[int, int]:
+    """Where the reordering ``func(args[0], *args[1:], **kwargs)`` puts the axes ``dims`` of
+    ``args[0]`` (found by running it on a meta tensor whose axis ``i`` has size ``i + 1``)."""
+    probe = torch.empty(tuple(range(1, args[0].dim() + 1)), device="meta")
+    sizes = list(func(probe, *args[1:], **kwargs).shape)
+    return sizes.index(dims[0] + 1), sizes.index(dims[1] + 1)
 
 
 def build_example(model: nn.Module) -> tuple[Tensor | None, str]:
@@ -143,6 +161,7 @@ class _Tracer(TorchFunctionMode):
         self.trace = Trace()
         self.frames: list[_Frame] = []
         self.lineage: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
+        self.spatial: WeakTensorKeyDictionary = WeakTensorKeyDictionary()  # axes (H, W) if not _NCHW
         self.labels: list[str] = []  # per event
         self.adaptive: list[bool] = []
         self.found: list[dict[str, Any]] = []  # unconverted, before "before" is known
@@ -229,12 +248,18 @@ class _Tracer(TorchFunctionMode):
         if not inputs:
             return result  # parameters, buffers, constants: not derived from the input
         lineage = frozenset().union(*(self.lineage[t] for t in inputs))
+        name = getattr(func, "__name__", repr(func))
+        dims = self._moved_axes(func, name, args, kwargs, inputs, outputs[0])
+        for t in outputs:
+            if dims is not None and dims != _NCHW and t.dim() == 4:
+                self.spatial[t] = dims
+            elif t in self.spatial:
+                del self.spatial[t]
         frame = self.frames[-1] if self.frames else None
         if frame is not None and not (frame.atomic or frame.nested):
-            name = getattr(func, "__name__", repr(func))
             self._check_merge(frame.path, name, inputs)
             maps = [t for t in inputs if t.dim() == 4]
-            hw_in, hw_out = (_hw(maps[0]) if maps else None), _hw(outputs[0])
+            hw_in, hw_out = (self._size(maps[0]) if maps else None), self._size(outputs[0])
             if hw_in is not None and hw_out is not None and _reduces(hw_in, hw_out):
                 where = frame.path or "<model>"
                 event = self._event(f"{name}() in {where}", "functional", hw_in, hw_out, name,
@@ -244,8 +269,23 @@ class _Tracer(TorchFunctionMode):
             self.lineage[t] = lineage
         return result
 
+    def _size(self, t: Tensor) -> tuple[int, int] | None:
+        """``(H, W)`` of a 4-D map, wherever reorderings put those axes; None for other tensors."""
+        if t.dim() != 4:
+            return None
+        h, w = self.spatial.get(t, _NCHW)
+        return int(t.shape[h]), int(t.shape[w])
+
+    def _moved_axes(self, func: Callable[..., Any], name: str, args: tuple[Any, ...],
+                    kwargs: dict[str, Any], inputs: list[Tensor], out: Tensor) -> tuple[int, int] | None:
+        """The axes ``(H, W)`` of ``func``'s output: moved by a reordering of a 4-D map, kept by
+        any other op on a reordered map of the output's rank; None for ``[N, C, H, W]``."""
+        if name in _REORDERS and args and isinstance(args[0], Tensor) and args[0].dim() == 4:
+            return _moved(func, args, kwargs, self.spatial.get(args[0], _NCHW))
+        return next((self.spatial[t] for t in inputs if t in self.spatial and t.dim() == out.dim()), None)
+
     def _check_merge(self, path: str, op: str, inputs: list[Tensor]) -> None:
-        maps = [t for t in inputs if t.dim() == 4 and t.shape[-2] * t.shape[-1] > 1]
+        maps = [t for t in inputs if (size := self._size(t)) is not None and size[0] * size[1] > 1]
         distinct: list[frozenset[int]] = []
         for t in maps:
             if self.lineage[t] not in distinct:
@@ -256,7 +296,7 @@ class _Tracer(TorchFunctionMode):
         if not any(self.adaptive[e] for e in frozenset().union(*distinct) - common):
             return
         branches = tuple(tuple(self.labels[e] for e in sorted(lin - common)) for lin in distinct)
-        merge = BranchMerge(path, op, branches, _hw(maps[0]))  # type: ignore[arg-type]
+        merge = BranchMerge(path, op, branches, self._size(maps[0]))  # type: ignore[arg-type]
         if merge not in self.trace.merges:
             self.trace.merges.append(merge)
 
