@@ -19,6 +19,8 @@ from torch import Tensor, nn
 __all__ = ["load_weights"]
 
 M = TypeVar("M", bound=nn.Module)
+#: Key problems named in the error; the rest are counted.
+_SHOWN = 8
 
 
 def _read(path: Path) -> Mapping[str, Tensor]:
@@ -49,7 +51,8 @@ def load_weights(model: M, path: str | Path) -> M:
     Raises:
         FileNotFoundError: no file at ``path``.
         ValueError: the file is not a state dict, or its keys or shapes differ from the model's
-            (the message lists them all); ``model`` is then left unchanged.
+            (the message names the first 8, and counts the rest); ``model`` is then left
+            unchanged.
 
     Example:
         >>> import tempfile, os
@@ -69,7 +72,8 @@ def load_weights(model: M, path: str | Path) -> M:
     problems += [f"{k}: file {tuple(state[k].shape)}, model {tuple(v.shape)}"
                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
     if problems:
-        raise ValueError(f"the weights in {path} do not fit the model ({type(model).__name__}): " + "; ".join(problems)
-                         + " (another version of the package that ships it?)")
+        shown = problems[:_SHOWN] + ([f"... {len(problems) - _SHOWN} more"] if len(problems) > _SHOWN else [])
+        raise ValueError(f"the weights in {path} do not fit the model ({type(model).__name__}): " + "; ".join(shown)
+                         + " (another version of the package that ships it, or weights saved from another model?)")
     model.load_state_dict(state, strict=True)
     return model.eval()

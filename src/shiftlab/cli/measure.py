@@ -4,7 +4,9 @@ checkpoint or an ONNX file), as tables and JSON."""
 from __future__ import annotations
 
 import argparse
+import json
 import re
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -12,15 +14,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from shiftlab.cli.model_loading import load_factory_model, load_onnx_model
+from shiftlab.cli.model_loading import load_model, load_onnx_model
 from shiftlab.cli.progress import progress_bar
-from shiftlab.cli.tables import equivariance_table, invariance_table
+from shiftlab.cli.tables import equivariance_table, invariance_table, print_unabridged
 from shiftlab.data import Canvas, load
 from shiftlab.data.npy import load_npy
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import invariance
 from shiftlab.measure.onnx_runner import is_onnx_model
 from shiftlab.io import write_json_atomic
+from shiftlab.models import MODELS
 from shiftlab.measure.shifts import MODES
 from shiftlab.weights import load_weights
 from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
@@ -28,8 +31,22 @@ from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
 __all__ = ["add_parser", "explain_model_error", "run"]
 
 EPILOG = """\
+MODEL is one of
+  path/to/file.py:factory    a function (or class) in a Python file that returns an nn.Module; the
+                             file's folder is on sys.path while it loads, so it may import modules beside it
+  module.path:callable       the same from an importable module (installed, or in the current
+                             directory): shiftlab.models:resnet18, torchvision.models:resnet18
+  NAME                       a model of shiftlab.models (docs/models.md; random weights unless --weights):
+                             {names}
+  model.onnx                 an ONNX file, run by onnxruntime
+  RUN_DIR/checkpoints/KEY    a model trained by shiftlab study
+--model-kwargs '{"num_classes": 10}' passes keyword arguments to the factory, and --weights FILE loads
+a state dict (torch.save(model.state_dict(), FILE)) into what it returns.
+
 examples:
   shiftlab measure examples/cnn.py:maxpool_cnn --input-shape 1,28,28
+  shiftlab measure resnet18 --input-shape 3,64,64 --model-kwargs '{"num_classes": 10}'
+  shiftlab measure shiftlab.models:resnet50 --input-shape 3,224,224 -n 8 --weights resnet50.pth
   shiftlab measure model.onnx --images batch.npy                         # an ONNX file, run by onnxruntime
   shiftlab measure examples/cnn.py:maxpool_cnn --data mnist-5k          # real digits, with accuracy
   shiftlab measure runs/study/checkpoints/strided_gap__centred__seed0 --data mnist-5k --mode zeros
@@ -49,20 +66,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "measure",
         help="invariance and per-layer equivariance of a PyTorch or ONNX model",
         description="Measure how a model's predictions and every layer's feature maps respond to shifts of the input.",
-        epilog=EPILOG,
+        epilog=EPILOG.replace("{names}", ", ".join(MODELS)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="path/to/file.py:factory (a function returning an nn.Module), an ONNX file "
-                   "model.onnx (run with onnxruntime; its layers are the graph's 4-D maps), or a study checkpoint "
-                   "RUN_DIR/checkpoints/MODEL__CONDITION__seedN")
+    p.add_argument("model", metavar="MODEL", help="path/to/file.py:factory or module.path:callable (returning an "
+                   "nn.Module), a registered model name (resnet18, ...), an ONNX file model.onnx (run with onnxruntime; "
+                   "its layers are the graph's 4-D maps), or a study checkpoint RUN_DIR/checkpoints/MODEL__CONDITION__seedN; "
+                   "see below")
+    p.add_argument("--model-kwargs", type=json_object, default=None, metavar="JSON",
+                   help="keyword arguments of the model's factory, a JSON object, e.g. '{\"num_classes\": 10}'")
     p.add_argument("--input-shape", help="C,H,W of random images (when no --images is given), e.g. 1,28,28")
     p.add_argument("--images", help="a .npy or .pt tensor [N, C, H, W] (or [N, H, W]) of images to measure on; "
                    "float values are used as they are, integer values must lie in 0..255 and are divided by 255")
     p.add_argument("--data", help="measure on the test split of a dataset (mnist-5k, fashion-mnist, digits, idx, cifar10, "
                    "folder), with accuracy; a study model sees it centred on its canvas")
     p.add_argument("--data-root", help="directory of the dataset files, where the dataset needs one")
-    p.add_argument("--weights", help="a state_dict file to load into a file.py:factory model (read with "
-                   "weights_only=True)")
+    p.add_argument("--weights", help="a state_dict file to load into the model a factory or name builds (read with "
+                   "torch.load(weights_only=True) onto the CPU; every key and shape must match)")
     p.add_argument("-n", "--num-images", type=positive_int, default=64, help="number of images (random, or the first N of --images); default 64")
     p.add_argument("--shifts", type=int, default=2, help="measure every shift in [-m, m]^2; default 2")
     p.add_argument("--mode", choices=[m for m in MODES], default="circular", help="how images are shifted; default circular")
@@ -78,6 +98,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random images; default 0")
     p.add_argument("--json", dest="json_path", help="also write all results to this JSON file")
     p.set_defaults(run=run)
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """``--model-kwargs``: a JSON object (its keys are the factory's keyword arguments)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text!r}; give an object such as "
+                                         "'{\"num_classes\": 10}' (keys and strings in double quotes)") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object of keyword arguments such as '{{\"num_classes\": 10}}', "
+                                         f"got a JSON {type(value).__name__}: {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -231,8 +264,8 @@ def _images(args: argparse.Namespace, canvas: Canvas | None) -> tuple[torch.Tens
 def _model(args: argparse.Namespace) -> tuple[torch.nn.Module | str, Canvas | None, str]:
     """The model to measure (a module, or an ONNX file's path), the study canvas, and one line about it."""
     if is_onnx_model(args.model):  # a path ending in .onnx (docs/onnx.md)
-        if args.weights:
-            raise ValueError("an ONNX file holds its weights; --weights is for file.py:factory models")
+        if args.weights or args.model_kwargs is not None:
+            raise ValueError(f"an ONNX file holds its weights; {_FACTORY_ONLY}")
         graph = load_onnx_model(args.model)
         return args.model, None, (f"ONNX, {graph.parameters:,} weights, {len(graph.layers)} layer maps, "
                                   f"input {graph.input.describe()}")
@@ -241,13 +274,16 @@ def _model(args: argparse.Namespace) -> tuple[torch.nn.Module | str, Canvas | No
     return model, canvas, f"{sum(p.numel() for p in model.parameters()):,} parameters"
 
 
+_FACTORY_ONLY = "--weights is for file.py:factory models, module:callable and model names, as is --model-kwargs"
+
+
 def _torch_model(args: argparse.Namespace) -> tuple[torch.nn.Module, Canvas | None]:
     if is_study_checkpoint(args.model):
-        if args.weights:
-            raise ValueError("a study checkpoint holds its weights; --weights is for file.py:factory models")
+        if args.weights or args.model_kwargs is not None:
+            raise ValueError(f"a study checkpoint holds its weights; {_FACTORY_ONLY}")
         found = load_study_model(args.model)
         return found.model, found.canvas
-    model = load_factory_model(args.model)
+    model = load_model(args.model, args.model_kwargs)
     if args.weights:
         load_weights(model, args.weights)
     return model, None
@@ -270,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(invariance_table(inv))
     else:
         console.print(f"dense output: EQ-T = {eq.output_eq_t_db:.2f} dB (higher is more equivariant)")
-    console.print(equivariance_table(eq, args.tol))
+    print_unabridged(console, equivariance_table(eq, args.tol))
     first = eq.first_break(args.tol)
     if first is None:
         console.print(f"No layer breaks equivariance above {args.tol:g}.")

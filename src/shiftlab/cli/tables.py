@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from shiftlab.measure.equivariance import INHERIT_FACTOR, EquivarianceResult, LayerEquivariance
 from shiftlab.measure.invariance import InvarianceResult
 
-__all__ = ["invariance_table", "equivariance_table", "equivariance_notes"]
+__all__ = ["invariance_table", "equivariance_table", "equivariance_notes", "print_unabridged"]
 
 
 def _fmt(v: float | None, spec: str = ".3g") -> str:
@@ -102,7 +102,8 @@ def equivariance_table(res: EquivarianceResult, tol: float = 1e-6) -> Group:
         ("layer", "left"), ("shape", "left"), ("stride", "right"), ("aligned", "right"),
         ("in.", "right"), ("unaligned", "right"), ("in.", "right"), ("where", "left"),
     ]:
-        table.add_column(col, justify=justify, no_wrap=col not in ("layer", "where"), min_width=11 if col == "where" else None)
+        table.add_column(col, justify=justify, no_wrap=col not in ("layer", "where"), min_width=11 if col == "where" else None,
+                         overflow="fold" if col == "layer" else "ellipsis")  # a squeezed name wraps, never loses its end
     for l, origin in zip(res.layers, res.origins(tol)):
         breaks = origin.startswith("breaks here")
         table.add_row(
@@ -117,3 +118,22 @@ def equivariance_table(res: EquivarianceResult, tol: float = 1e-6) -> Group:
     for note in equivariance_notes(res):
         legend.append("\nnote: " + note, style="yellow")
     return Group(table, legend)
+
+
+def print_unabridged(console: Console, renderable: RenderableType) -> None:
+    """Print a table, or a ``Group`` holding tables, at the full width of its tables when the
+    console is no terminal (a file or a pipe: 80 columns by default), so that no cell is wrapped
+    or cut (``layer1.0.conv1 Conv2d`` and ``layer1.0.conv2 Conv2d``, not ``layer1.0.…`` twice); in
+    a terminal at the terminal's width, where a long layer name wraps (``overflow="fold"``)."""
+    parts = renderable.renderables if isinstance(renderable, Group) else [renderable]
+    unlimited = console.options.update_width(10_000)  # a table's measure is capped at the width it is offered
+    need = max((console.measure(t, options=unlimited).maximum for t in parts if isinstance(t, Table)), default=0)
+    if console.is_terminal or need <= console.width:
+        console.print(renderable)
+        return
+    width = console.width
+    console.width = need
+    try:
+        console.print(renderable)
+    finally:
+        console.width = width
