@@ -5,6 +5,7 @@ findings (functional downsampling, APS branch merges, the invariance check) are 
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 
@@ -83,7 +84,7 @@ def test_nested_blur_counts_and_types(source: str) -> None:
     model = Nested()
     x = torch.randn(2, 3, 32, 32)
     new, report = convert(model, "blur", example_input=x if source == "example" else None,
-                          trace=source != "static")
+                          trace=source != "static", placement="after_conv")
     assert isinstance(report, ConversionReport)
     assert report.counts() == {"Conv2d -> Conv2d+BlurPool2d": 2, "AvgPool2d -> BlurPool2d": 1,
                                "MaxPool2d -> MaxBlurPool2d": 2}
@@ -199,13 +200,15 @@ def test_weights_kept_and_original_untouched() -> None:
 
 
 def test_filt_size_one_reproduces_the_original() -> None:
-    """BlurPool with filt_size 1 is plain subsampling: the conversion computes the same function;
-    an avg pool k == s is a blur with filt_size k."""
+    """BlurPool with filt_size 1 is plain subsampling: the conversion computes the same function
+    (with Zhang's placement in eval mode, where BatchNorm acts on each position alone); an avg
+    pool k == s is a blur with filt_size k."""
     torch.manual_seed(0)
-    for name in ["strided_gap", "maxpool_gap", "maxpool_fc"]:
-        model = build(name).double()
+    for name, placement in itertools.product(["strided_gap", "maxpool_gap", "maxpool_fc"],
+                                             ["after_conv", "zhang"]):
+        model = build(name).double().train(placement == "after_conv")
         x = torch.randn(3, 1, 32, 32, dtype=torch.float64)
-        new, _ = convert(model, "blur", filt_size=1)
+        new, _ = convert(model, "blur", filt_size=1, placement=placement, blur_stem=True)
         assert torch.allclose(new(x), model(x), atol=1e-12, rtol=0)
     avg = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AvgPool2d(2)).double()
     new, report = convert(avg, "blur", filt_size=2)
@@ -318,13 +321,13 @@ def test_blur_keeps_output_sizes(layer: nn.Module, size: int) -> None:
     x = torch.randn(1, 1, size, size)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        new, report = convert(model, "blur", example_input=x)
+        new, report = convert(model, "blur", example_input=x, placement="after_conv")
     assert len(report) == 1 and new(x).shape == model(x).shape
     assert report.entries[0].new_shape == tuple(model(x).shape)
 
 
 def test_report_formats() -> None:
-    _, report = convert(Nested(), "blur", "circular")
+    _, report = convert(Nested(), "blur", "circular", placement="after_conv")
     data = json.loads(json.dumps(report.to_dict()))
     assert data["downsample"] == "blur" and data["options"]["pad_type"] == "circular"
     assert len(data["entries"]) == len(report) == 8

@@ -7,16 +7,52 @@ invariance/equivariance (``docs/study.md``, "Claims", C1, C2, C4): aliasing in s
 
 Rules (``s`` a square integer stride > 1; ``k``, ``p``, ``d`` kernel, padding, dilation):
 
-- ``Conv2d(stride s)`` -> ``blur``: :func:`shiftlab.nn.blurred_conv` (same conv at stride 1,
-  then ``BlurPool2d(s)``); ``aps``: :func:`shiftlab.nn.aps_conv` (stride 1, then
+- ``Conv2d(stride s)`` -> ``blur``: the conv at stride 1 and a ``BlurPool2d(s)`` placed as
+  "Placement" below says; ``aps``: :func:`shiftlab.nn.aps_conv` (stride 1, then
   ``APSPool2d(s)``). The conv keeps its weights (same values, same ``requires_grad``).
 - ``MaxPool2d(k, s, p, d)`` -> ``blur``: :class:`~shiftlab.nn.MaxBlurPool2d` (the max at
-  stride 1 with the same ``k, p, d``, then the blur); ``aps``:
+  stride 1, then the blur; which max: "Placement" below); ``aps``:
   :class:`~shiftlab.nn.MaxAPSPool2d` (circular pad, max at stride 1, APS).
 - ``AvgPool2d(k, s)`` with ``k == s``, ``p == 0`` -> ``blur``: ``BlurPool2d(s)`` (Zhang's
   rule: the binomial blur replaces the box filter; with ``filt_size=k`` it *is* the avg pool
   for ``H`` divisible by ``s``). Other strided avg pools -> ``AvgPool2d(k, 1, p)`` then
   ``BlurPool2d(s)``. ``aps``: circular pad, ``AvgPool2d(k, 1)``, ``APSPool2d(s)``.
+
+Placement (``downsample="blur"``; ``placement=``, ``blur_stem=``). ``placement="zhang"`` (the
+default) is where Zhang (2019) and his package ``antialiased_cnns`` (``resnet.py``, ``vgg.py``,
+``mobilenet.py``) put the blur; a converted ResNet, VGG or MobileNetV2 equals that package's
+model of the same name with the same weights (:func:`load_antialiased_state_dict` maps its keys):
+
+- a strided conv runs at stride 1 and keeps its place and keys; its ``BlurPool2d(s)`` follows
+  the modules that take its map one after the other, each the map's only consumer, and keep its
+  shape: built-in norms (``BatchNorm``, ``GroupNorm``, ``InstanceNorm``), activations (``ReLU``,
+  ``ReLU6``, ``GELU``, ``SiLU``, ...), ``Dropout``, ``Identity`` (found by a data-flow trace of
+  the example input). The last of them is wrapped, ``Sequential(relu, blur)``; if it also runs
+  elsewhere (ResNet's one ``relu`` per block, called twice) the one module that takes its map is
+  wrapped instead, ``Sequential(blur, conv2)``, as Zhang's ``conv2 = Sequential(BlurPool,
+  conv3x3)``. Where neither is possible the blur goes after the last chain module that runs
+  once, or right after the conv; a norm or activation called as a function (``F.relu``) ends the
+  chain (convert cannot wrap a call); without a trace every blur goes right after its conv. Each
+  fallback is a line in ``report.notes``;
+- a strided ``1 x 1`` conv without padding (a ResNet shortcut) -> ``Sequential(BlurPool2d(s),
+  conv at stride 1)``, the blur first (``1 x 1`` convs commute with it; cheaper);
+- ``MaxPool2d(k, s, p)`` with ``p > 0`` (square, undilated: ResNet's ``MaxPool2d(3, 2, 1)``) ->
+  ``MaxPool2d(s, stride=1)`` without padding, then the blur, as Zhang's ResNet (``MaxPool2d(2,
+  1)``); unpadded pools keep ``k`` (VGG's ``MaxPool2d(2, 1)``, AlexNet's ``MaxPool2d(3, 1)``).
+  For ``H`` divisible by ``s`` the output size is the original's when ``2 p = k - 1``; for odd
+  ``H`` a ``MaxPool2d(3, 2, 1)`` gives ``(H - 1) / 2``, one less (a shape warning with
+  ``example_input``);
+- the stem, the strided conv that is the network's first downsampling layer (in the traced
+  order; registration order without a trace), stays strided (Zhang's ``pool_only=True``; a line
+  in ``report.notes``); ``blur_stem=True`` converts it like the others (his ``pool_only=False``).
+
+``placement="after_conv"`` is the former rule: every strided conv -> ``blurred_conv`` (the conv at
+stride 1, then the blur, before its norm), a max pool keeps ``k, p, d`` at stride 1, and the stem
+is blurred too (``blur_stem`` defaults to True there). In both, ``report.entries[i].blur_at``
+is the path of the ``BlurPool2d`` that does a layer's subsampling, and a module wrapped to hold
+another layer's blur has an entry with ``change="blur"`` and ``blur_of``. In eval mode, and with
+``filt_size=1``, both compute the original function (normalisation and activations act on each
+position alone); in training the norms of a Zhang conversion see the stride-1 map.
 
 With ``padding="circular"`` every ``Conv1d/2d/3d`` with padding gets ``padding_mode="circular"``,
 zero/constant/reflection/replication pad layers become ``CircularPad{1,2,3}d``, stride-1 pools
@@ -113,7 +149,9 @@ from torch import Tensor, nn
 
 from shiftlab.nn import PAD_TYPES, APSPool2d, BlurPool2d
 
-from . import _trace
+from . import _flow, _trace, _zhang
+from ._antialiased import antialiased_key_map, load_antialiased_state_dict
+from ._plan import Step, plan_one
 from ._plan import (DOWNSAMPLE_ACTIONS, build, ceil_mode_problems, has_hooks, like, plan, reference_tensor,
                     refusal)
 from ._report import (
@@ -128,16 +166,22 @@ from ._report import (
 __all__ = [
     "DOWNSAMPLE_METHODS",
     "INVARIANCE_SHIFTS",
+    "PLACEMENTS",
     "BranchMerge",
     "ConversionEntry",
     "ConversionReport",
     "ConversionResult",
     "UnconvertedDownsampling",
+    "antialiased_key_map",
     "convert",
+    "load_antialiased_state_dict",
 ]
 
 #: Accepted values of ``convert(..., downsample=)`` (``None`` leaves strided layers alone).
 DOWNSAMPLE_METHODS = ("blur", "aps")
+#: Accepted values of ``convert(..., placement=)`` (``downsample="blur"`` only; the first is the
+#: default).
+PLACEMENTS = ("zhang", "after_conv")
 
 
 def _oneline(module: nn.Module) -> str:
@@ -149,6 +193,16 @@ def _kind(module: nn.Module) -> str:
     if type(module) is nn.Sequential:
         return "+".join(_kind(m) for m in module)
     return type(module).__name__
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path and name else path or name
+
+
+def _blur_in(path: str, module: nn.Module) -> str | None:
+    """The path of the first ``BlurPool2d`` in ``module`` (at ``path``), if any."""
+    return next((_join(path, name) for name, m in module.named_modules()
+                 if isinstance(m, BlurPool2d)), None)
 
 
 def _describe(example: Any) -> str:
@@ -164,6 +218,8 @@ def convert(
     *,
     filt_size: int | None = None,
     pad_type: str | None = None,
+    placement: str | None = None,
+    blur_stem: bool | None = None,
     norm: int | float | str = 2,
     example_input: Tensor | tuple[Any, ...] | None = None,
     skip: Iterable[str] = (),
@@ -187,6 +243,11 @@ def convert(
         pad_type: BlurPool border handling (``blur`` only): ``reflect``, ``replicate``,
             ``zeros``, ``circular``; default ``circular`` with ``padding="circular"``, else
             ``reflect``. APS always pads circularly.
+        placement: where the BlurPool goes (``blur`` only): ``"zhang"`` (default: after the
+            norm and activation, blur-first 1x1 shortcuts, ``MaxPool2d(s, 1)`` for padded max
+            pools) or ``"after_conv"`` (right after each strided conv); see "Placement".
+        blur_stem: convert the stem conv too (``blur`` only); default False with ``"zhang"``
+            (Zhang's ``pool_only``), True with ``"after_conv"``.
         norm: APS selection norm (``aps`` only): 1, 2 or ``inf``.
         example_input: the input of the traced forward passes: a batch ``[N, C, H, W]`` (or a
             tuple of forward arguments) like the ones the model will see; default a built
@@ -249,6 +310,15 @@ def convert(
                                "pad_type": ptype if downsample == "blur" else None,
                                "skip": skip, "example_input": example_input is not None,
                                "trace": trace}
+    if (placement is not None or blur_stem is not None) and downsample != "blur":
+        raise ValueError("placement and blur_stem apply to downsample='blur' only")
+    place = placement if placement is not None else PLACEMENTS[0]
+    if place not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {list(PLACEMENTS)}, got {placement!r}")
+    stem_blurred = blur_stem if blur_stem is not None else place == "after_conv"
+    zhang = downsample == "blur" and place == "zhang"
+    options["placement"] = place if downsample == "blur" else None
+    options["blur_stem"] = stem_blurred if downsample == "blur" else None
     if isinstance(norm, float) and norm == float("inf"):
         options["norm"] = "inf"
 
@@ -294,6 +364,21 @@ def convert(
             f"cannot tell the channel count of pooling layer(s) {missing}: no channel-defining "
             f"layer precedes them and the trace did not reach them; pass example_input=")
 
+    # ---- BlurPool placement: the stem kept strided, where each strided conv's blur goes
+    notes: list[str] = []
+    placements: dict[str, _zhang.Placement] = {}
+    if downsample == "blur" and (zhang or not stem_blurred):
+        flow = _trace_flow(work, example, notes) if example is not None else None
+        kept = None if stem_blurred else _zhang.stem(steps, flow)
+        if kept is not None:  # left strided; with padding="circular" its padding still changes
+            kept.action = plan_one(kept.module, None, circular)[0] or ""
+            if not kept.action:
+                steps.remove(kept)
+            notes.append(f"{kept.path or '<model>'}: the stem conv, kept strided (Zhang's "
+                         "pool_only; blur_stem=True blurs it)")
+        if zhang:
+            placements = _placements(steps, flow, skip, notes)
+
     # ---- build
     ref = reference_tensor(work)
     replacements: dict[int, nn.Module] = {}
@@ -304,16 +389,27 @@ def convert(
         old_repr, old_kind = _oneline(s.module), type(s.module).__name__
         own = next(iter([*s.module.parameters(), *s.module.buffers()]), None)
         training, hooked = s.module.training, has_hooks(s.module)
-        new = like(build(s, downsample, circular, filt, ptype, norm),
-                   own if own is not None and own.is_floating_point() else ref, training)
+        if zhang and s.action == "conv":
+            built = _zhang.build_conv(s, placements[s.path], circular, filt, ptype)
+        elif zhang and s.action == "maxpool":
+            built = _zhang.build_maxpool(s, circular, filt, ptype)
+        else:
+            built = build(s, downsample, circular, filt, ptype, norm)
+        new = like(built, own if own is not None and own.is_floating_point() else ref, training)
         if new is not s.module:
             replacements[id(s.module)] = new
             if hooked and s.action != "conv":
                 lost_hooks.append(s.path or "<model>")
         change = "downsample" if s.action in DOWNSAMPLE_ACTIONS else "padding"
+        blur_at = None
+        if downsample == "blur" and change == "downsample":
+            moved = placements.get(s.path)
+            blur_at = moved.blur_path if moved is not None and moved.host is not None \
+                else _blur_in(s.path, new)
         entries.append(ConversionEntry(
             s.path, change, old_kind, _kind(new), old_repr, _oneline(new), s.channels,
-            s.channels_from, old_shapes.get(s.path, (None, None))[1]))
+            s.channels_from, old_shapes.get(s.path, (None, None))[1], blur_at=blur_at))
+    _wrap_hosts(work, placements, replacements, entries, filt, ptype, old_shapes)
 
     root = replacements.get(id(work), work)
     for m in list(root.modules()):
@@ -322,7 +418,7 @@ def convert(
                 m._modules[name] = replacements[id(child)]
 
     # ---- trace the converted copy, measure, warn
-    report = ConversionReport(downsample, padding, options, entries, described)
+    report = ConversionReport(downsample, padding, options, entries, described, notes=notes)
     if before is not None:
         report.merges = before.merges
         if downsample is not None:
@@ -335,7 +431,8 @@ def convert(
             warnings.warn(str(err), stacklevel=2)
         else:
             for e in entries:
-                e.new_shape = after.shapes.get(e.path, (None, None))[1]
+                where = e.blur_at if e.blur_moved else e.path
+                e.new_shape = after.shapes.get(where or "", (None, None))[1]
             report.invariance_check = _trace.invariance_check(root, example)
     changed = [f"{e.path or '<model>'}: {e.old_shape} -> {e.new_shape}"
                for e in entries if e.shape_changed]
@@ -353,3 +450,60 @@ def convert(
         warnings.warn(f"convert replaced layers that had hooks (not carried over): {lost_hooks}",
                       stacklevel=2)
     return ConversionResult(root, report)
+
+
+def _trace_flow(model: nn.Module, example: Any, notes: list[str]) -> _flow.Flow | None:
+    """The data flow of ``model`` on ``example``; None (and a note) if it fails."""
+    try:
+        return _flow.trace_flow(model, example)
+    except ValueError as err:
+        notes.append(f"no data flow ({err}): each strided conv's BlurPool is right after it")
+        return None
+
+
+def _placements(steps: list[Step], flow: _flow.Flow | None, skip: list[str],
+                notes: list[str]) -> dict[str, _zhang.Placement]:
+    """Where the BlurPool of each strided conv among ``steps`` goes (``placement="zhang"``), with
+    a note for each fallback."""
+    out = {s.path: _zhang.Placement(s.path) for s in steps if s.action == "conv"}
+    convs = [s for s in steps if s.action == "conv" and not _zhang.blur_first(s.module)]
+    if flow is None:
+        if convs:
+            notes.append("not traced: each strided conv's BlurPool is right after it (as "
+                         "placement='after_conv'), not after its norm and activation; pass "
+                         "example_input=")
+        return out
+    for s in convs:
+        out[s.path] = _zhang.place(s.path, flow, skip)
+        if out[s.path].note is not None:
+            notes.append(f"{s.path}: {out[s.path].note}")
+    return out
+
+
+def _wrap_hosts(work: nn.Module, placements: dict[str, _zhang.Placement],
+                replacements: dict[int, nn.Module], entries: list[ConversionEntry], filt: int,
+                ptype: str, old_shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> None:
+    """Wrap each module that holds a strided conv's BlurPool (``Sequential(module, blur)`` or
+    ``Sequential(blur, module)``, around its own replacement if it has one) and record it: in
+    its own entry if it has one, else in a new ``change="blur"`` entry."""
+    modules = dict(work.named_modules())
+    by_path = {e.path: e for e in entries}
+    for p in placements.values():
+        if p.host is None:
+            continue
+        conv, original = modules[p.conv], modules[p.host]
+        current = replacements.get(id(original), original)
+        ref = next(iter([*current.parameters(), *current.buffers()]), None)
+        wrapper = like(_zhang.host(current, conv.out_channels, conv.stride[0], p.before, filt,
+                                   ptype), ref if ref is not None else conv.weight,
+                       original.training)
+        replacements[id(original)] = wrapper
+        entry = by_path.get(p.host)
+        if entry is None:
+            entry = ConversionEntry(p.host, "blur", type(original).__name__, "", _oneline(original),
+                                    "", conv.out_channels, p.conv,
+                                    old_shapes.get(p.host, (None, None))[1])
+            entries.append(entry)
+        entry.new_kind, entry.new, entry.blur_of = _kind(wrapper), _oneline(wrapper), p.conv
+    order = {path: i for i, path in enumerate(modules)}
+    entries.sort(key=lambda e: order.get(e.path, len(order)))

@@ -30,14 +30,19 @@ class ConversionEntry:
 
     Attributes:
         path: module path in the model (``""`` for the model itself).
-        change: ``"downsample"`` (a strided layer replaced) or ``"padding"`` (made circular).
+        change: ``"downsample"`` (a strided layer replaced), ``"padding"`` (made circular) or
+            ``"blur"`` (a module wrapped to hold the BlurPool of the strided layer ``blur_of``).
         old_kind, new_kind: class names (``new_kind`` joins a ``Sequential``'s children by ``+``).
         old, new: one-line reprs.
         channels: channel count given to a new BlurPool/APS layer built for a pool, else None.
         channels_from: ``"example_input"`` (measured on the traced input, given or built) or the
             path of the layer it was inferred from (static guess, when there is no trace).
         old_shape, new_shape: the layer's output shape ``(N, C, H, W)`` on the traced input before
-            and after (None without a trace, or where the trace did not reach the layer).
+            and after (None without a trace, or where the trace did not reach the layer); for a
+            strided conv whose BlurPool another module holds, ``new_shape`` is that BlurPool's.
+        blur_at: the path, in the converted model, of the ``BlurPool2d`` that does this layer's
+            subsampling (``downsample="blur"``); None for other changes.
+        blur_of: for ``change="blur"``, the strided layer whose BlurPool this module holds.
     """
 
     path: str
@@ -50,6 +55,14 @@ class ConversionEntry:
     channels_from: str | None = None
     old_shape: tuple[int, ...] | None = None
     new_shape: tuple[int, ...] | None = None
+    blur_at: str | None = None
+    blur_of: str | None = None
+
+    @property
+    def blur_moved(self) -> bool:
+        """Whether this layer's BlurPool is held by another module (``placement="zhang"``)."""
+        return self.blur_at is not None and self.path != "" and self.blur_at != self.path \
+            and not self.blur_at.startswith(f"{self.path}.")
 
     @property
     def shape_changed(self) -> bool:
@@ -148,6 +161,8 @@ class ConversionReport:
             and with ``downsample=None``).
         merges: combinations of maps that went through different APS layers (empty without a
             trace and without APS layers).
+        notes: where the BlurPool placement differs from the rule (``placement="zhang"``): the
+            stem conv kept strided, a fallback where the trace cannot tell (no trace, a function
         invariance_check: max ``|f(T_d x) - f(x)|`` over every output element and the circular
             shifts :data:`INVARIANCE_SHIFTS` of the first traced sample ``x``, computed on a float64
             eval copy of the converted model; None without a trace, when the traced input is not
@@ -162,6 +177,7 @@ class ConversionReport:
     trace: str = "not traced"
     unconverted: list[UnconvertedDownsampling] = field(default_factory=list)
     merges: list[BranchMerge] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     invariance_check: float | None = None
 
     def __len__(self) -> int:
@@ -173,11 +189,14 @@ class ConversionReport:
 
     def counts(self) -> dict[str, int]:
         """Number of changed layers per ``"old_kind -> new_kind"`` (downsampling changes) or
-        ``"old_kind: circular padding"`` (padding changes that keep the layer)."""
+        ``"old_kind: circular padding"`` (padding changes that keep the layer), or
+        ``"old_kind -> new_kind (holds a blur)"`` (modules wrapped to hold a BlurPool)."""
         out: dict[str, int] = {}
         for e in self.entries:
             if e.change == "padding" and e.old_kind == e.new_kind:
                 key = f"{e.old_kind}: circular padding"
+            elif e.change == "blur":
+                key = f"{e.old_kind} -> {e.new_kind} (holds a blur)"
             else:
                 key = f"{e.old_kind} -> {e.new_kind}"
             out[key] = out.get(key, 0) + 1
@@ -194,6 +213,7 @@ class ConversionReport:
             "trace": self.trace,
             "unconverted": [u.to_dict() for u in self.unconverted],
             "merges": [m.to_dict() for m in self.merges],
+            "notes": list(self.notes),
             "invariance_check": self.invariance_check,
         }
 
@@ -204,6 +224,7 @@ class ConversionReport:
             rows = [("path", "change", "old", "new")]
             for e in self.entries:
                 new = e.new_kind + ("" if e.channels is None else f"[{e.channels}ch]")
+                new += _blur_note(e)
                 if e.shape_changed:
                     new += f" (shape {e.old_shape} -> {e.new_shape})"
                 rows.append((_where(e.path), e.change, _clip(e.old, 48), new))
@@ -211,6 +232,9 @@ class ConversionReport:
             lines += ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]
                       for r in rows]
         lines.append(f"trace: {self.trace}")
+        if self.notes:
+            lines.append(f"BlurPool placement notes ({len(self.notes)}):")
+            lines += [f"  {n}" for n in self.notes]
         if self.unconverted:
             lines.append(f"downsampling not converted ({len(self.unconverted)}):")
             lines += [f"  {u}" for u in self.unconverted]
@@ -222,6 +246,16 @@ class ConversionReport:
             lines.append(f"invariance check (float64, circular shifts {list(INVARIANCE_SHIFTS)}): "
                          f"max |output change| {self.invariance_check:.3g}")
         return "\n".join(lines)
+
+
+def _blur_note(e: ConversionEntry) -> str:
+    """`` (blur of PATH)`` for a module that holds another layer's BlurPool, `` (blur at PATH)``
+    for a strided layer whose BlurPool is outside its own replacement, else ``""``."""
+    if e.blur_of is not None:
+        return f" (blur of {_where(e.blur_of)})"
+    if e.blur_moved:
+        return f" (blur at {e.blur_at})"
+    return ""
 
 
 def _clip(text: str, n: int) -> str:
