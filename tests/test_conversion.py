@@ -112,8 +112,15 @@ def test_nested_blur_counts_and_types(source: str) -> None:
 
 def test_nested_aps_circular_counts() -> None:
     model = Nested()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Block: two downsampling branches, one phase choice
+        new, report = convert(model, "aps", "circular")
+    assert [str(s) for s in report.shared_phases] == [
+        "add() in block.forward at 16x16: block.body.0 | block.shortcut: "
+        "block.shortcut.aps follows block.body.0.pool"]
+    assert report.merges == [] and new.block.shortcut.aps.leader is new.block.body[0].pool
     with pytest.warns(UserWarning, match=r"APS phases not shared.*block\.body\.0 \| block\.shortcut"):
-        new, report = convert(model, "aps", "circular")  # Block: two downsampling branches
+        assert convert(model, "aps", "circular", share_phases=False).report.shared_phases == []
     counts = report.counts()
     assert counts.pop("Conv2d: circular padding") == 3  # stem, block.body.2, stages.0.0
     assert counts == {"Conv2d -> Conv2d+APSPool2d": 2,
@@ -174,8 +181,7 @@ def test_weights_kept_and_original_untouched() -> None:
     hooks = {n: len(m._forward_hooks) for n, m in model.named_modules()}
     ids = {n: id(m) for n, m in model.named_modules()}
 
-    with pytest.warns(UserWarning, match="APS phases not shared"), \
-            pytest.warns(UserWarning, match="heads.pool"):  # its hook cannot be carried over
+    with pytest.warns(UserWarning, match="heads.pool"):  # its hook cannot be carried over
         new, report = convert(model, "aps", "circular", example_input=torch.randn(2, 3, 32, 32))
     assert calls == []  # the dry runs use a hook-free copy
 

@@ -97,9 +97,10 @@ copy. The trace (module hooks plus a :class:`torch.overrides.TorchFunctionMode`;
   (``report.unconverted``, :class:`UnconvertedDownsampling`): torch functions called in a
   ``forward`` (``F.max_pool2d``, ``F.avg_pool2d``, ``F.interpolate``, ``x[..., ::2, ::2]``,
   crops) and skipped layers; a ``UserWarning`` names each one that was not skipped on request;
-- finds maps that went through different APS layers and are then combined (``report.merges``,
-  :class:`BranchMerge`), e.g. a residual block whose shortcut has its own strided 1x1 conv; a
-  ``UserWarning`` names them;
+- finds maps that went through different APS layers and are then combined (:class:`BranchMerge`),
+  e.g. a residual block whose shortcut has its own strided 1x1 conv, and shares the phases where
+  one choice can serve every branch (``report.shared_phases``, see "Exact invariance"); a
+  ``UserWarning`` names the merges left (``report.merges``);
 - measures ``report.invariance_check``: the largest output change of the converted model in
   float64 over a few circular shifts of the first traced sample.
 
@@ -114,11 +115,28 @@ Exact invariance. With ``downsample="aps", padding="circular"`` the converted ne
 invariant to every circular shift of inputs whose ``H, W`` are divisible by its total stride,
 at any weights, when (1) it ends in a global pool; (2) every spatial reduction is a layer convert
 replaced (``report.unconverted`` empty); (3) no merge combines maps that went through different
-APS layers (``report.merges`` empty); (4) all padding is circular (convert cannot change ``F.pad``
-calls in a ``forward``) and the rest of the network is shift equivariant (pointwise
-nonlinearities, eval-mode normalisation, no positional embeddings, no flatten + ``Linear`` on a
-map). Ties between APS phase norms aside (``shiftlab.nn.aps``), ``report.invariance_check`` is
-then at float64 rounding.
+APS layers with their own phase choices (``report.merges`` empty); (4) all padding is circular
+(convert cannot change ``F.pad`` calls in a ``forward``) and the rest of the network is shift
+equivariant (pointwise nonlinearities, eval-mode normalisation, no positional embeddings, no
+flatten + ``Linear`` on a map). Ties between APS phase norms aside (``shiftlab.nn.aps``),
+``report.invariance_check`` is then at float64 rounding.
+
+Shared phases (``share_phases=True``, the default). Each APS layer chooses its polyphase
+component from its own input, so after a shift two branches that downsample separately can move
+by different amounts (a ResNet block whose main branch conv and shortcut 1x1 conv both have
+stride 2: an APS ResNet-18 at random weights has consistency 0.81 over all 1,024 circular shifts
+of two 32x32 images without shared phases, exactly 1 with them). Where
+a merge combines maps that each went through exactly one APS layer beyond their common history,
+all with the same input and output size, each run once on a map with that common history, the
+APS layers that run later keep the choice of the first (:meth:`shiftlab.nn.APSPool2d.follow`,
+as Chaman & Dokmanic pass the main branch's index to the shortcut): every branch then moves by
+the same amount, and condition (3) holds for that merge. Each is listed in
+``report.shared_phases`` (:class:`SharedPhases`: the merge, the leader's and the followers' APS
+layer paths) and no longer warned about; merges that cannot be shared this way (a U-Net skip
+connection, branches that downsample different numbers of times) stay in ``report.merges``.
+The trace also sees the ``2 x 2 -> 1 x 1`` downsampling of replaced and APS layers, so a block
+that reaches ``1 x 1`` on the traced input is tied for larger inputs too. ``share_phases=False`` leaves
+every APS layer choosing its own phase.
 
 Not converted (a ``ValueError`` lists every offending module path; pass ``skip=`` to leave
 them, and everything under them, as they are): strided pools with ``return_indices=True`` or
@@ -160,8 +178,10 @@ from ._report import (
     ConversionEntry,
     ConversionReport,
     ConversionResult,
+    SharedPhases,
     UnconvertedDownsampling,
 )
+from ._share import share_phases as _share_phases
 
 __all__ = [
     "DOWNSAMPLE_METHODS",
@@ -171,6 +191,7 @@ __all__ = [
     "ConversionEntry",
     "ConversionReport",
     "ConversionResult",
+    "SharedPhases",
     "UnconvertedDownsampling",
     "antialiased_key_map",
     "convert",
@@ -224,6 +245,7 @@ def convert(
     example_input: Tensor | tuple[Any, ...] | None = None,
     skip: Iterable[str] = (),
     trace: bool = True,
+    share_phases: bool = True,
 ) -> ConversionResult:
     """Return a deep copy of ``model`` with anti-aliased or APS downsampling and a report.
 
@@ -256,6 +278,10 @@ def convert(
         skip: module paths left unchanged and unchecked, with everything under them.
         trace: set False to run no forward pass at all (channels guessed from registration
             order, nothing checked, no ``invariance_check``); not with ``example_input``.
+        share_phases: where the trace finds APS branches merged that one phase choice can
+            serve (a residual block downsampling on both branches), let the APS layers that
+            run later keep the first one's choice (``report.shared_phases``); False leaves
+            every APS layer choosing its own (the merges stay in ``report.merges``).
 
     Returns:
         :class:`ConversionResult` with ``.model`` (the converted copy, same train/eval mode,
@@ -269,8 +295,9 @@ def convert(
 
     Warns:
         UserWarning: downsampling left as it is (not under ``skip``) or APS branches merged
-            (both named), no trace possible on the built input, a failure or changed output
-            shapes of the converted model, hooks lost on replaced layers.
+            without shared phases (both named), no trace possible on the built input, a
+            failure or changed output shapes of the converted model, hooks lost on replaced
+            layers.
 
     Example:
         >>> import torch
@@ -309,7 +336,7 @@ def convert(
     options: dict[str, Any] = {"filt_size": filt, "norm": norm if downsample == "aps" else None,
                                "pad_type": ptype if downsample == "blur" else None,
                                "skip": skip, "example_input": example_input is not None,
-                               "trace": trace}
+                               "trace": trace, "share_phases": share_phases}
     if (placement is not None or blur_stem is not None) and downsample != "blur":
         raise ValueError("placement and blur_stem apply to downsample='blur' only")
     place = placement if placement is not None else PLACEMENTS[0]
@@ -420,7 +447,7 @@ def convert(
     # ---- trace the converted copy, measure, warn
     report = ConversionReport(downsample, padding, options, entries, described, notes=notes)
     if before is not None:
-        report.merges = before.merges
+        report.shared_phases, report.merges = _share_phases(before, root, skip, share_phases)
         if downsample is not None:
             report.unconverted = before.unconverted
         try:

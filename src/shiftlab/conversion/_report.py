@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 __all__ = ["INVARIANCE_SHIFTS", "BranchMerge", "ConversionEntry", "ConversionReport",
-           "ConversionResult", "UnconvertedDownsampling"]
+           "ConversionResult", "SharedPhases", "UnconvertedDownsampling"]
 
 
 #: Circular shifts ``(dy, dx)`` (modulo ``H, W``) of :attr:`ConversionReport.invariance_check`.
@@ -148,6 +148,37 @@ class BranchMerge:
                 "size": list(self.size)}
 
 
+@dataclass(frozen=True)
+class SharedPhases:
+    """A merge of APS branches that :func:`convert` made shift consistent by sharing phases.
+
+    Where each combined map went through one APS layer of the same stride, on maps with the
+    same downsampling history (a residual block whose main branch and shortcut both downsample),
+    the APS layers that run later keep the choice of the first (:meth:`APSPool2d.follow`), so
+    after a circular shift every branch moves by the same amount.
+
+    Attributes:
+        merge: the merge (no longer in ``report.merges``).
+        leader: module path of the APS layer whose choice the branches keep, e.g.
+            ``"layer2.0.conv1.pool"``; None when earlier ties already give them one choice.
+        followers: module paths of the APS layers tied to ``leader`` for this merge, e.g.
+            ``("layer2.0.downsample.0.pool",)``.
+    """
+
+    merge: BranchMerge
+    leader: str | None
+    followers: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        ties = (f"{', '.join(self.followers)} follow{'s' if len(self.followers) == 1 else ''} "
+                f"{self.leader}" if self.leader is not None else "shared by the ties above")
+        return f"{self.merge}: {ties}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"merge": self.merge.to_dict(), "leader": self.leader,
+                "followers": list(self.followers)}
+
+
 @dataclass
 class ConversionReport:
     """What :func:`convert` changed and what it found in a traced forward pass.
@@ -159,10 +190,13 @@ class ConversionReport:
             ``"built input (2, 3, 32, 32)"``, or why there was none (``"not traced: ..."``).
         unconverted: spatial reductions the conversion left as they are (empty without a trace
             and with ``downsample=None``).
-        merges: combinations of maps that went through different APS layers (empty without a
-            trace and without APS layers).
+        merges: combinations of maps that went through different APS layers, not made shift
+            consistent by shared phases (empty without a trace and without APS layers).
+        shared_phases: the merges made shift consistent by APS layers that keep another one's
+            phase choice (``convert(..., share_phases=True)``, the default).
         notes: where the BlurPool placement differs from the rule (``placement="zhang"``): the
             stem conv kept strided, a fallback where the trace cannot tell (no trace, a function
+            call, a module shared between paths), in words.
         invariance_check: max ``|f(T_d x) - f(x)|`` over every output element and the circular
             shifts :data:`INVARIANCE_SHIFTS` of the first traced sample ``x``, computed on a float64
             eval copy of the converted model; None without a trace, when the traced input is not
@@ -177,6 +211,7 @@ class ConversionReport:
     trace: str = "not traced"
     unconverted: list[UnconvertedDownsampling] = field(default_factory=list)
     merges: list[BranchMerge] = field(default_factory=list)
+    shared_phases: list[SharedPhases] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     invariance_check: float | None = None
 
@@ -213,6 +248,7 @@ class ConversionReport:
             "trace": self.trace,
             "unconverted": [u.to_dict() for u in self.unconverted],
             "merges": [m.to_dict() for m in self.merges],
+            "shared_phases": [s.to_dict() for s in self.shared_phases],
             "notes": list(self.notes),
             "invariance_check": self.invariance_check,
         }
@@ -238,6 +274,9 @@ class ConversionReport:
         if self.unconverted:
             lines.append(f"downsampling not converted ({len(self.unconverted)}):")
             lines += [f"  {u}" for u in self.unconverted]
+        if self.shared_phases:
+            lines.append(f"APS phases shared across branches ({len(self.shared_phases)}):")
+            lines += [f"  {s}" for s in self.shared_phases]
         if self.merges:
             lines.append(f"APS phases not shared across branches ({len(self.merges)}); the "
                          "converted model is not exactly invariant:")

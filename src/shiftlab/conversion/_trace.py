@@ -88,9 +88,10 @@ def _hw(t: Tensor) -> tuple[int, int] | None:
     return (int(t.shape[-2]), int(t.shape[-1])) if t.dim() == 4 else None
 
 
-def _reduces(before: tuple[int, int], after: tuple[int, int]) -> bool:
-    """Smaller in ``H`` or ``W``, and not a global pool to ``1 x 1``."""
-    return after != (1, 1) and (after[0] < before[0] or after[1] < before[1])
+def _reduces(before: tuple[int, int], after: tuple[int, int], *, to_point: bool = False) -> bool:
+    """Smaller in ``H`` or ``W``, and not a global pool to ``1 x 1`` (unless ``to_point``: a
+    replaced or APS layer's ``2 x 2 -> 1 x 1`` is a downsampling that a larger input shows)."""
+    return (to_point or after != (1, 1)) and (after[0] < before[0] or after[1] < before[1])
 
 
 def _moved(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -128,6 +129,24 @@ class _Frame:
     x: Tensor | None
 
 
+@dataclass(frozen=True)
+class Event:
+    """One downsampling call of a trace.
+
+    Attributes:
+        label: the layer's module path (``"<model>"`` for the model), or ``op() in path``.
+        adaptive: an APS choice (a converted layer under ``downsample="aps"``, or an APS layer).
+        in_size, out_size: ``(H, W)`` of its input and output.
+        source: the lineage of its input (indices into :attr:`Trace.events`).
+    """
+
+    label: str
+    adaptive: bool
+    in_size: tuple[int, int]
+    out_size: tuple[int, int]
+    source: frozenset[int]
+
+
 @dataclass
 class Trace:
     """What one traced forward pass saw.
@@ -136,12 +155,19 @@ class Trace:
         shapes: ``{path: (input shape, output shape)}`` of the first call of each module that
             took and returned a tensor (first tensor of each).
         unconverted: spatial reductions that convert does not replace, in execution order.
-        merges: combinations of maps with different APS lineages, in execution order.
+        merges: combinations of maps with different APS lineages, in execution order: of the
+            maps larger than ``1 x 1`` (a ``1 x 1`` map beside them is a globally pooled gate),
+            or of ``1 x 1`` maps where all are (a block at the end of a small input, which merges
+            larger maps on a larger one).
+        events: every downsampling call, in execution order (a lineage holds their indices).
+        merge_lineages: per merge, the distinct lineages of the maps it combines.
     """
 
     shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     unconverted: list[UnconvertedDownsampling] = field(default_factory=list)
     merges: list[BranchMerge] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    merge_lineages: list[tuple[frozenset[int], ...]] = field(default_factory=list)
 
 
 class _Tracer(TorchFunctionMode):
@@ -162,8 +188,6 @@ class _Tracer(TorchFunctionMode):
         self.frames: list[_Frame] = []
         self.lineage: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
         self.spatial: WeakTensorKeyDictionary = WeakTensorKeyDictionary()  # axes (H, W) if not _NCHW
-        self.labels: list[str] = []  # per event
-        self.adaptive: list[bool] = []
         self.found: list[dict[str, Any]] = []  # unconverted, before "before" is known
         self.pending: list[dict[str, Any]] = []  # waiting for the next module to start
         self.last_done = "<input>"
@@ -212,28 +236,29 @@ class _Tracer(TorchFunctionMode):
         if frame.kind is None or frame.x is None or not outputs:
             return
         hw_in, hw_out = _hw(frame.x), _hw(outputs[0])
-        if hw_in is None or hw_out is None or not _reduces(hw_in, hw_out):
+        if hw_in is None or hw_out is None or not _reduces(
+                hw_in, hw_out, to_point=frame.kind in ("converted", "aps")):
             return
         unconverted = frame.kind == "layer" or (frame.kind == "blur"
                                                 and self.downsample == "aps")
         event = self._event(frame.path or "<model>", frame.kind, hw_in, hw_out,
                             type(module).__name__ if unconverted else None, frame.path,
-                            frame.after)
+                            frame.after, self.lineage.get(frame.x, _EMPTY))
         out = outputs[0]
         self.lineage[out] = self.lineage.get(out, _EMPTY) | {event}
 
     def _event(self, label: str, kind: str, hw_in: tuple[int, int], hw_out: tuple[int, int],
-               op: str | None, path: str, after: str) -> int:
+               op: str | None, path: str, after: str, source: frozenset[int]) -> int:
         """Register a downsampling event; record it as unconverted when ``op`` is given."""
-        self.labels.append(label)
-        self.adaptive.append(kind == "aps" or (kind == "converted" and self.downsample == "aps"))
+        adaptive = kind == "aps" or (kind == "converted" and self.downsample == "aps")
+        self.trace.events.append(Event(label, adaptive, hw_in, hw_out, source))
         if op is not None:
             item = {"path": path, "kind": "functional" if kind == "functional" else "layer",
                     "op": op, "in_size": hw_in, "out_size": hw_out, "after": after,
                     "before": "<output>", "skipped": under(path, self.skip)}
             self.found.append(item)
             self.pending.append(item)
-        return len(self.labels) - 1
+        return len(self.trace.events) - 1
 
     # ----------------------------------------------------------------- torch functions
 
@@ -263,7 +288,7 @@ class _Tracer(TorchFunctionMode):
             if hw_in is not None and hw_out is not None and _reduces(hw_in, hw_out):
                 where = frame.path or "<model>"
                 event = self._event(f"{name}() in {where}", "functional", hw_in, hw_out, name,
-                                    frame.path, self.last_done)
+                                    frame.path, self.last_done, lineage)
                 lineage = lineage | {event}
         for t in outputs:
             self.lineage[t] = lineage
@@ -286,6 +311,7 @@ class _Tracer(TorchFunctionMode):
 
     def _check_merge(self, path: str, op: str, inputs: list[Tensor]) -> None:
         maps = [t for t in inputs if (size := self._size(t)) is not None and size[0] * size[1] > 1]
+        maps = maps or [t for t in inputs if self._size(t) is not None]  # all 1 x 1: see Trace
         distinct: list[frozenset[int]] = []
         for t in maps:
             if self.lineage[t] not in distinct:
@@ -293,12 +319,14 @@ class _Tracer(TorchFunctionMode):
         if len(distinct) < 2:
             return
         common = frozenset.intersection(*distinct)
-        if not any(self.adaptive[e] for e in frozenset().union(*distinct) - common):
+        events = self.trace.events
+        if not any(events[e].adaptive for e in frozenset().union(*distinct) - common):
             return
-        branches = tuple(tuple(self.labels[e] for e in sorted(lin - common)) for lin in distinct)
+        branches = tuple(tuple(events[e].label for e in sorted(lin - common)) for lin in distinct)
         merge = BranchMerge(path, op, branches, self._size(maps[0]))  # type: ignore[arg-type]
         if merge not in self.trace.merges:
             self.trace.merges.append(merge)
+            self.trace.merge_lineages.append(tuple(distinct))
 
     def finish(self) -> Trace:
         seen = set()
