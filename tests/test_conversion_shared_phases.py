@@ -271,3 +271,29 @@ def test_zoo_models_converted_to_aps_stay_exactly_invariant(name: str) -> None:
     with torch.no_grad():
         out = new.eval()(batch)
     assert (out - out[:1]).abs().max() < 1e-12
+
+
+class Three(nn.Module):
+    """A residual sum beside the shortcut and a third downsampling branch, concatenated:
+    ``[N, 2, H, W] -> [N, 12]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main = nn.Conv2d(2, 4, 3, stride=2, padding=1)
+        self.skip = nn.Conv2d(2, 4, 1, stride=2)
+        self.other = nn.Conv2d(2, 4, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        main = F.relu(self.main(x))
+        short = self.skip(x)
+        return torch.cat([main + short, short, self.other(x)], 1).mean((2, 3))
+
+
+def test_a_third_branch_is_tied_to_the_leader_of_the_first_two() -> None:
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new, report = convert(Three().double(), "aps", "circular")
+    assert [(s.leader, s.followers) for s in report.shared_phases] == [
+        ("main.pool", ("skip.pool",)), ("main.pool", ("other.pool",))]  # not main.pool twice
+    assert new.other.pool.leader is new.main.pool and report.invariance_check < 1e-12
