@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from shiftlab.conversion import BranchMerge, UnconvertedDownsampling, convert
+from shiftlab.nn import circular_pad
+from shiftlab.zoo import build
 
 
 class ResBlock(nn.Module):
@@ -206,3 +208,25 @@ def test_untraceable_built_input_warns_and_falls_back() -> None:
         new, report = convert(fc, "blur", example_input=x)
     assert report.entries[0].channels_from == "example_input"
     assert report.invariance_check is not None and new(x).shape == (1, 10)
+
+
+@pytest.mark.parametrize("name", ["aps_gap", "aps_gmp"])
+def test_shiftlabs_circular_layers_are_not_taken_for_downsampling(name: str) -> None:
+    # shiftlab.nn.circular_pad.Conv2d pads with slices (x[..., :1] wraps a column); the trace
+    # once reported each as a 32x32 -> 32x1 reduction left unconverted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new, report = convert(build(name, seed=3).double(), "aps", "circular")
+    assert report.unconverted == []
+    assert report.invariance_check is not None and report.invariance_check < 1e-12
+
+
+def test_a_strided_shiftlab_circular_conv_converts_like_nn_conv2d() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(circular_pad.Conv2d(1, 4, 3, stride=2, padding=1, padding_mode="circular"),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1)).double()
+    new, report = convert(net, "aps", "circular")
+    assert [e.path for e in report.entries] == ["0"] and report.unconverted == []
+    x = torch.randn(2, 1, 16, 16, dtype=torch.float64)
+    with torch.no_grad():
+        assert (new(torch.roll(x, (3, 5), (-2, -1))) - new(x)).abs().max() < 1e-12

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from ._plan import SHIFTLAB_POOLS
+from ._plan import SHIFTLAB_POOLS, builtin
 from ._trace import _args, _tensors, hook_free_eval_copy
 
 #: The producer id of the model's input tensors.
@@ -56,7 +56,7 @@ class Flow:
 def _atomic(m: nn.Module) -> bool:
     if isinstance(m, _CONTAINERS):
         return False
-    return (type(m).__module__.startswith("torch.nn.") or isinstance(m, SHIFTLAB_POOLS)
+    return (builtin(m) or isinstance(m, SHIFTLAB_POOLS)
             or not any(True for _ in m.children()))
 
 

@@ -19,9 +19,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from shiftlab.nn import APSPool2d, BlurPool2d, MaxAPSPool2d, MaxBlurPool2d, aps_conv, blurred_conv
+from shiftlab.nn import APSPool2d, BlurPool2d, MaxAPSPool2d, MaxBlurPool2d, aps_conv, blurred_conv, circular_pad
 
 SHIFTLAB_POOLS = (BlurPool2d, APSPool2d, MaxBlurPool2d, MaxAPSPool2d)
+#: shiftlab's layers equal to their ``torch.nn`` base (same arguments, state_dict and outputs;
+#: they pad circularly with slices the trace must not take for downsampling).
+TORCH_EQUIVALENTS = (circular_pad.Conv2d, circular_pad.CircularPad2d)
 #: Actions that replace a strided layer (the others only change padding).
 DOWNSAMPLE_ACTIONS = ("conv", "maxpool", "avgpool")
 _CIRCULAR_PADS = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
@@ -38,8 +41,13 @@ def _strided(module: nn.Module, n: int) -> bool:
     return any(s > 1 for s in _tup(stride, n))
 
 
+def builtin(module: nn.Module) -> bool:
+    """A ``torch.nn`` layer, or one of shiftlab's that computes what its ``torch.nn`` base does."""
+    return type(module).__module__.startswith("torch.nn.") or type(module) in TORCH_EQUIVALENTS
+
+
 def _overrides_forward(module: nn.Module, base: type[nn.Module]) -> bool:
-    return type(module).forward is not base.forward
+    return type(module).forward is not base.forward and type(module) not in TORCH_EQUIVALENTS
 
 
 def _has_padding(module: nn.Module) -> bool:

@@ -46,7 +46,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from shiftlab.nn import APSPool2d, MaxAPSPool2d
 
-from ._plan import DOWNSAMPLE_ACTIONS, SHIFTLAB_POOLS, plan_one, reference_tensor, under
+from ._plan import DOWNSAMPLE_ACTIONS, SHIFTLAB_POOLS, builtin, plan_one, reference_tensor, under
 from ._report import INVARIANCE_SHIFTS, BranchMerge, UnconvertedDownsampling
 
 #: ``H = W`` of the input built when no ``example_input`` is given.
@@ -200,7 +200,7 @@ class _Tracer(TorchFunctionMode):
             return True, "converted"
         if isinstance(m, SHIFTLAB_POOLS):
             return True, "aps" if isinstance(m, (APSPool2d, MaxAPSPool2d)) else "blur"
-        if type(m).__module__.startswith("torch.nn.") and not isinstance(m, _CONTAINERS):
+        if builtin(m) and not isinstance(m, _CONTAINERS):
             action, problem = plan_one(m, "blur", False)
             return True, ("layer" if action in DOWNSAMPLE_ACTIONS or problem is not None
                           else None)
