@@ -163,3 +163,32 @@ def test_a_ceil_mode_pool_whose_output_size_would_change_is_refused():
         convert(model, "blur", trace=False)
     new, report = convert(model, "blur", skip=["2"], example_input=torch.randn(1, 3, 15, 15))
     assert new[2].ceil_mode and "2" not in report.paths
+
+
+def _vgg_like() -> nn.Sequential:
+    """A VGG-style tail: strided features, ``AdaptiveAvgPool2d((4, 4))``, flatten, linear."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d((4, 4)), nn.Flatten(), nn.Linear(128, 10))
+
+
+@pytest.mark.parametrize("downsample", ["blur", "aps"])
+def test_an_adaptive_pool_that_is_the_identity_at_the_traced_size_is_left_alone(downsample: str) -> None:
+    model = _vgg_like()
+    new, report = convert(model, downsample, example_input=torch.randn(2, 3, 16, 16))
+    assert new[6] is not model[6] and isinstance(new[6], nn.AdaptiveAvgPool2d)
+    assert "6" not in [e.path for e in report.entries]
+    assert any(n.startswith("6 (AdaptiveAvgPool2d): left alone, the identity at the traced input 4x4") for n in report.notes)
+
+
+@pytest.mark.parametrize(("size", "said"), [(32, "that changes the size at input 8x8 to 4x4"),
+                                            (8, "that changes the size at input 2x2 to 4x4")])
+def test_an_adaptive_pool_that_changes_the_size_is_refused(size: int, said: str) -> None:
+    with pytest.raises(ValueError, match=rf"6 \(AdaptiveAvgPool2d\): non-global adaptive pool \(output_size=\(4, 4\)\) {said}"):
+        convert(_vgg_like(), "blur", example_input=torch.randn(2, 3, size, size))
+
+
+def test_a_skipped_adaptive_pool_that_reduces_is_reported_unconverted() -> None:
+    with warnings.catch_warnings():  # skipped on request: reported, not warned about
+        warnings.simplefilter("error")
+        _, report = convert(_vgg_like(), "blur", example_input=torch.randn(2, 3, 32, 32), skip=["6"])
+    assert [(u.path, u.in_size, u.out_size, u.skipped) for u in report.unconverted] == [("6", (8, 8), (4, 4), True)]

@@ -97,7 +97,7 @@ def test_equals_antialiased_cnns(name: str, ours: Callable[..., nn.Module],
                                  ref_kwargs: dict[str, object], options: dict[str, object]) -> None:
     """The default conversion of our torchvision-keyed model, with the reference's weights loaded
     by the key map, gives the reference's logits (float32, eval mode). VGG's AdaptiveAvgPool2d(7)
-    upsamples a 2x2 map at this size: skipped (convert refuses non-global adaptive pools)."""
+    upsamples a 2x2 map at this size: skipped (convert accepts it only where it is the identity)."""
     torch.manual_seed(0)
     ref = randomise_norms(getattr(reference(), name)(filter_size=4, **ref_kwargs)).eval()
     x = torch.randn(2, 3, 64, 64)

@@ -143,7 +143,9 @@ them, and everything under them, as they are): strided pools with ``return_indic
 with ``ceil_mode=True`` whose output size at the traced input is not the one without
 ``ceil_mode`` (or that no trace reached), non-square strides, subclasses of ``Conv2d``/``MaxPool2d``/``AvgPool2d``
 that override ``forward``, strided 1-D/3-D convs and pools, ``LPPool``, ``FractionalMaxPool``,
-non-global adaptive pools, ``PixelUnshuffle``, strided ``Unfold``, downscaling ``Upsample``; with
+non-global adaptive pools that are not the identity at the traced input (VGG's
+``AdaptiveAvgPool2d((7, 7))`` is left alone, with a line in ``report.notes``, at 224 x 224, where
+its input is 7 x 7; a 64 x 64 input makes it upsample and it is refused), ``PixelUnshuffle``, strided ``Unfold``, downscaling ``Upsample``; with
 ``padding="circular"`` also ``ConvTranspose`` layers that pad or overlap (no circular mode).
 Upsampling layers (``Upsample``, strided ``ConvTranspose``, ``PixelShuffle``) are left alone: they
 are equivariant to every shift (``T_d -> T_{s d}``) and do not alias. A strided pool with
@@ -170,7 +172,7 @@ from shiftlab.nn import PAD_TYPES, APSPool2d, BlurPool2d
 from . import _flow, _trace, _zhang
 from ._antialiased import antialiased_key_map, load_antialiased_state_dict
 from ._plan import Step, plan_one
-from ._plan import (DOWNSAMPLE_ACTIONS, build, ceil_mode_problems, has_hooks, like, plan, reference_tensor,
+from ._plan import (DOWNSAMPLE_ACTIONS, build, has_hooks, like, plan, reference_tensor, size_problems,
                     refusal)
 from ._report import (
     INVARIANCE_SHIFTS,
@@ -382,9 +384,9 @@ def convert(
         for s in pools:
             if s.path in before.shapes:
                 s.channels, s.channels_from = before.shapes[s.path][0][1], "example_input"
-    ceil_mode = ceil_mode_problems(pools, before.shapes if before is not None else {})
-    if ceil_mode:
-        raise refusal(downsample, circular, ceil_mode)
+    sizes = size_problems(steps, before.shapes if before is not None else {})
+    if sizes:
+        raise refusal(downsample, circular, sizes)
     missing = [s.path or "<model>" for s in pools if s.channels is None]
     if missing:
         raise ValueError(
@@ -413,6 +415,11 @@ def convert(
     lost_hooks: list[str] = []
     old_shapes = before.shapes if before is not None else {}
     for s in steps:
+        if s.action == "adaptive":  # the identity at the traced size (size_problems): left alone
+            notes.append(f"{s.path} ({type(s.module).__name__}): left alone, the identity at the traced "
+                         f"input {'x'.join(map(str, old_shapes[s.path][0][-2:]))}; at other sizes it "
+                         "pools or upsamples")
+            continue
         old_repr, old_kind = _oneline(s.module), type(s.module).__name__
         own = next(iter([*s.module.parameters(), *s.module.buffers()]), None)
         training, hooked = s.module.training, has_hooks(s.module)

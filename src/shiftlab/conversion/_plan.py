@@ -63,7 +63,7 @@ class Step:
 
     path: str
     module: nn.Module
-    action: str  # conv | maxpool | avgpool | conv_pad | pool_pad | pad_layer | blur_pad
+    action: str  # conv | maxpool | avgpool | conv_pad | pool_pad | pad_layer | blur_pad | adaptive
     channels: int | None = None
     channels_from: str | None = None
 
@@ -130,7 +130,7 @@ def plan_one(
         size = _tup(m.output_size, 1)
         if all(v == 1 for v in size):
             return None, None
-        return None, f"non-global adaptive pool (output_size={m.output_size})"
+        return "adaptive", None  # refused after the trace unless the identity there (size_problems)
     if isinstance(m, nn.PixelUnshuffle):
         return None, "PixelUnshuffle (space-to-depth downsampling)"
     if isinstance(m, nn.Unfold) and any(s > 1 for s in _tup(m.stride)):
@@ -207,20 +207,31 @@ def _floor_size(pool: nn.Module, size: tuple[int, ...]) -> tuple[int, ...]:
     return tuple((n + 2 * pi - di * (ki - 1) - 1) // si + 1 for n, ki, pi, si, di in zip(size, k, p, s, d))
 
 
-def ceil_mode_problems(steps: Iterable[Step],
-                       shapes: Mapping[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> list[str]:
-    """The strided pools with ``ceil_mode=True`` among ``steps`` that convert refuses: those whose
-    traced output size (``shapes``, :attr:`shiftlab.conversion._trace.Trace.shapes`) is not the
-    one without ``ceil_mode`` (which their replacement gives), and those no trace reached."""
+def size_problems(steps: Iterable[Step],
+                  shapes: Mapping[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> list[str]:
+    """The layers among ``steps`` that convert accepts only at the traced input size, and refuses
+    there: strided pools with ``ceil_mode=True`` whose traced output size (``shapes``,
+    :attr:`shiftlab.conversion._trace.Trace.shapes`) is not the one without ``ceil_mode`` (which
+    their replacement gives), non-global adaptive pools that are not the identity (output size =
+    input size, VGG's ``AdaptiveAvgPool2d((7, 7))`` at 224 x 224), and such layers no trace reached."""
     problems = []
     for step in steps:
-        if step.action not in ("maxpool", "avgpool") or not step.module.ceil_mode:
+        kind = type(step.module).__name__
+        if step.action == "adaptive":
+            where = f"{step.path or '<model>'} ({kind}): non-global adaptive pool (output_size={step.module.output_size})"
+        elif step.action in ("maxpool", "avgpool") and step.module.ceil_mode:
+            where = f"{step.path or '<model>'} ({kind}): strided pool with ceil_mode=True"
+        else:
             continue
-        where = f"{step.path or '<model>'} ({type(step.module).__name__}): strided pool with ceil_mode=True"
         if step.path not in shapes:
             problems.append(f"{where} that no trace reached (its output size may change); pass example_input=")
             continue
         before, after = (tuple(shape[-2:]) for shape in shapes[step.path])
+        if step.action == "adaptive":
+            if after != before:
+                problems.append(f"{where} that changes the size at input {before[0]}x{before[1]} to "
+                                f"{after[0]}x{after[1]} (it is left alone only where it is the identity)")
+            continue
         floor = _floor_size(step.module, before)
         if after != floor:
             problems.append(f"{where} whose output size would change at input {before[0]}x{before[1]}: "

@@ -202,7 +202,7 @@ class _Tracer(TorchFunctionMode):
             return True, "aps" if isinstance(m, (APSPool2d, MaxAPSPool2d)) else "blur"
         if builtin(m) and not isinstance(m, _CONTAINERS):
             action, problem = plan_one(m, "blur", False)
-            return True, ("layer" if action in DOWNSAMPLE_ACTIONS or problem is not None
+            return True, ("layer" if action in (*DOWNSAMPLE_ACTIONS, "adaptive") or problem is not None
                           else None)
         return False, None
 
