@@ -56,8 +56,8 @@ def _parse_norm(norm: Norm) -> float:
 def _polyphase(x: Tensor, stride: int) -> Tensor:
     """``x [N, C, H, W]`` as ``[N, C, H / s, s, W / s, s]``: ``out[b, c, k, i, l, j] ==
     x[b, c, i + s * k, j + s * l]``, so component ``(i, j)`` is ``out[:, :, :, i, :, j]``."""
-    n, c, h, w = x.shape
-    if h % stride or w % stride:
+    n, c, h, w = x.shape  # tensors under torch.jit.trace (the legacy ONNX exporter): no check there
+    if not torch.jit.is_tracing() and (h % stride or w % stride):
         raise ValueError(
             f"APS needs H and W divisible by stride={stride}, got {h}x{w}; crop, pad or resize "
             f"the input so both sides are multiples of {stride} (for exact shift invariance of "
@@ -271,7 +271,7 @@ class APSPool2d(nn.Module):
             raise RuntimeError(
                 f"APSPool2d follows {who}, which has not chosen a phase since this layer last "
                 "ran: in every forward pass the leader must run before its followers")
-        if phase.shape != (n, h, w):
+        if not torch.jit.is_tracing() and phase.shape != (n, h, w):  # traced sizes are tensors
             raise RuntimeError(
                 f"APSPool2d follows {who}, which chose phases for (N, H, W) = {phase.shape}, "
                 f"but this layer's input has {(n, h, w)}; shared phases need the same shape")

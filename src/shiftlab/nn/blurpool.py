@@ -57,7 +57,8 @@ def _check_input(x: object, channels: int | None = None) -> Tensor:
         raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4:
         raise ValueError(f"expected a 4-D input [N, C, H, W], got shape {tuple(x.shape)}")
-    if channels is not None and x.shape[1] != channels:
+    # under torch.jit.trace (the legacy ONNX exporter) sizes are tensors; the exported graph fixes C anyway
+    if channels is not None and not torch.jit.is_tracing() and x.shape[1] != channels:
         raise ValueError(
             f"input has {x.shape[1]} channels but the layer was built for channels={channels}"
         )
@@ -95,9 +96,11 @@ def binomial_kernel2d(
     return kernel / kernel.sum()
 
 
-def _blur_pool(x: Tensor, filt: Tensor, stride: int, pad_type: str) -> Tensor:
-    """Pad, then depthwise-convolve ``x`` with ``filt`` ``[C, 1, k, k]`` at ``stride``."""
-    k = filt.shape[-1]
+def _blur_pool(x: Tensor, filt: Tensor, k: int, stride: int, pad_type: str) -> Tensor:
+    """Pad, then depthwise-convolve ``x`` with ``filt`` ``[C, 1, k, k]`` at ``stride``.
+
+    ``k`` is passed as an int, not read from ``filt.shape``: a traced size is a tensor, and the pad
+    computed from it would be a traced value (TracerWarnings when the model is exported)."""
     if k == 1:
         return x[..., ::stride, ::stride]
     before, after = (k - 1) // 2, k // 2  # k // 2 == ceil((k - 1) / 2)
@@ -135,7 +138,7 @@ def blur_pool2d(
     _check_int(stride, "stride", 1)
     _check_pad_type(pad_type)
     filt = binomial_kernel2d(filt_size, dtype=x.dtype, device=x.device)
-    return _blur_pool(x, filt.expand(x.shape[1], 1, filt_size, filt_size), stride, pad_type)
+    return _blur_pool(x, filt.expand(x.shape[1], 1, filt_size, filt_size), filt_size, stride, pad_type)
 
 
 class BlurPool2d(nn.Module):
@@ -182,7 +185,7 @@ class BlurPool2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input(x, self.channels)
-        return _blur_pool(x, self.filt, self.stride, self.pad_type)
+        return _blur_pool(x, self.filt, self.filt_size, self.stride, self.pad_type)
 
     def extra_repr(self) -> str:
         return (
