@@ -16,6 +16,7 @@ from shiftlab.measure.equivariance import EquivarianceResult, LayerEquivariance,
 from shiftlab.measure.invariance import InvarianceResult, invariance
 from shiftlab.measure.shifts import crop, crop_many, shift, shift_many
 from shiftlab.measure.shiftsets import ShiftSet, as_shift_set
+from shiftlab.onnx_export import OnnxExport, OnnxExportError, export_onnx
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,8 @@ __all__ = [
     "EquivarianceResult",
     "InvarianceResult",
     "LayerEquivariance",
+    "OnnxExport",
+    "OnnxExportError",
     "ShiftSet",
     "as_shift_set",
     "check_equivariant",
@@ -33,6 +36,7 @@ __all__ = [
     "crop",
     "crop_many",
     "equivariance",
+    "export_onnx",
     "invariance",
     "nn",
     "shift",
