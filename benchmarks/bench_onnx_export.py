@@ -26,24 +26,12 @@ import torch
 from torch import Tensor, nn
 
 import shiftlab as sl
-from shiftlab.models import resnet18
-
-
-def spread(model: nn.Module, images: Tensor) -> None:
-    """Centre ``model.fc`` on the mean feature of ``images`` and scale it to logits of std 1."""
-    features: list[Tensor] = []
-    hook = model.fc.register_forward_pre_hook(lambda _, args: features.append(args[0]))
-    with torch.no_grad():
-        model(images)
-        hook.remove()
-        mean = features[0].mean(0)
-        model.fc.weight *= 1 / ((features[0] - mean) @ model.fc.weight.T).std()
-        model.fc.bias.copy_(-model.fc.weight @ mean)
+from shiftlab.models import resnet18, spread_classifier
 
 
 def measure(name: str, model: nn.Module, images: Tensor, shifts: int, folder: Path) -> None:
     model.eval()
-    spread(model, images)
+    spread_classifier(model, model.fc, images)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         done = sl.export_onnx(model, images[:2], folder / f"resnet18_{name}.onnx")

@@ -14,10 +14,10 @@ from typing import Any
 
 import antialiased_cnns
 import torch
-from torch import nn
 
 from shiftlab import convert, models
 from shiftlab.conversion import load_antialiased_state_dict
+from shiftlab.models import randomise_norms
 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("resnet18", {}, {}),
@@ -26,16 +26,6 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("mobilenet_v2", {}, {}),
     ("vgg16_bn", {}, {"skip": ["avgpool"]}),
 ]
-
-
-def randomise_norms(model: nn.Module) -> nn.Module:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            nn.init.uniform_(m.weight, 0.5, 1.5)
-            nn.init.uniform_(m.bias, -0.2, 0.2)
-    return model
 
 
 def main() -> None:

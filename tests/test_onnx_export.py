@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 import shiftlab as sl
 from shiftlab import onnx_export
-from shiftlab.models import resnet18
+from shiftlab.models import resnet18, spread_classifier
 from shiftlab.nn import APSPool2d, BlurPool2d
 
 pytest.importorskip("onnx", reason="export_onnx needs the onnx extra: pip install 'shiftlab[onnx]'")
@@ -34,18 +34,8 @@ LOGITS_TOL = 1e-4
 
 
 def spread(model: nn.Module) -> nn.Module:
-    """``model`` (eval mode) with its ``fc`` centred on the mean feature of ``IMAGES`` and scaled to
-    logits of standard deviation 1: at random init nearly every image gets one class with a near-flat
-    softmax, so invariance would be trivial; this way the classes spread."""
-    features: list[Tensor] = []
-    hook = model.fc.register_forward_pre_hook(lambda _, args: features.append(args[0]))
-    with torch.no_grad():
-        model(IMAGES)
-        hook.remove()
-        mean = features[0].mean(0)
-        model.fc.weight *= 1 / ((features[0] - mean) @ model.fc.weight.T).std()
-        model.fc.bias.copy_(-model.fc.weight @ mean)
-    return model
+    """At random init nearly every image gets one class: spread them (``spread_classifier``)."""
+    return spread_classifier(model, model.fc, IMAGES)
 
 
 def export_quietly(model: nn.Module, path: Path) -> sl.OnnxExport:

@@ -17,23 +17,13 @@ from torch import nn
 from shiftlab import models
 from shiftlab.conversion import (PLACEMENTS, antialiased_key_map, convert,
                                  load_antialiased_state_dict)
+from shiftlab.models import randomise_norms
 from shiftlab.nn import BlurPool2d, MaxBlurPool2d
 
 
 def reference() -> types.ModuleType:
     return pytest.importorskip("antialiased_cnns", reason="the reference package antialiased-cnns "
                                "is not installed (pip install antialiased-cnns)")
-
-
-def randomise_norms(model: nn.Module) -> nn.Module:
-    """BatchNorm statistics and affine parameters away from the identity, so they count."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            nn.init.uniform_(m.weight, 0.5, 1.5)
-            nn.init.uniform_(m.bias, -0.2, 0.2)
-    return model
 
 
 class Block(nn.Module):

@@ -5,7 +5,8 @@ Our own definitions, module for module torchvision's (``torchvision.models`` 0.2
 ``state_dict()`` has the same keys and shapes and a user's torchvision checkpoint loads unchanged
 with ``weights="path/to/file.pth"``; nothing is downloaded, and without ``weights`` the
 parameters are random (torchvision's initialisation from torch's global RNG). ``docs/models.md``
-has the sizes and how to load a checkpoint.
+has the sizes and how to load a checkpoint. :mod:`~shiftlab.models.random_init` moves random weights
+away from the degenerate point where every image gets one class.
 
 :data:`MODELS` maps each name to its factory, ``MODELS[name](**kwargs) -> nn.Module`` (the CLI's
 ``shiftlab measure shiftlab.models:resnet18`` and bare names use it).
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from torch import nn
 
 from .mobilenet import MobileNetV2, mobilenet_v2
+from .random_init import randomise_norms, spread_classifier
 from .resnet import ResNet, resnet18, resnet34, resnet50
 from .vgg import VGG, vgg11, vgg11_bn, vgg16, vgg16_bn
 
@@ -30,9 +32,11 @@ __all__ = [
     "MobileNetV2",
     "ResNet",
     "mobilenet_v2",
+    "randomise_norms",
     "resnet18",
     "resnet34",
     "resnet50",
+    "spread_classifier",
     "vgg11",
     "vgg11_bn",
     "vgg16",
