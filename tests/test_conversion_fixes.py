@@ -118,7 +118,7 @@ def resnet_d_shortcut(c: int = 4) -> nn.Module:
 
 class ResNetDBlock(nn.Module):
     """A downsampling ResNet-D block: strided 3x3 conv on the main branch, avg-pool + 1x1 conv
-    on the shortcut, added."""
+    on the shortcut, added, then a ReLU (so the global pool does not average each branch alone)."""
 
     def __init__(self, c: int = 4) -> None:
         super().__init__()
@@ -130,7 +130,7 @@ class ResNetDBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.stem(x).relu()
-        return self.pool(self.conv(x) + self.downsample(x)).flatten(1)
+        return self.pool((self.conv(x) + self.downsample(x)).relu()).flatten(1)
 
 
 @pytest.mark.filterwarnings("ignore:APS phases not shared")  # the block's merge: not this test's subject
@@ -152,6 +152,21 @@ def test_resnet_d_shortcut_is_exactly_invariant_after_aps_with_circular_padding(
     x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
     assert all_circular_shifts(new.eval(), x) < 1e-12
     assert all_circular_shifts(model, x) > 1e-6
+
+
+def test_resnet_d_block_is_exactly_invariant_with_shared_phases():
+    # the shortcut's avg pool and the main branch's strided conv both become APS layers; the
+    # shortcut's follows the main branch's phase, so the sum moves as one map
+    torch.manual_seed(0)
+    model = ResNetDBlock().double().eval()
+    new, report = quiet_convert(model, "aps", padding="circular")
+    assert report.merges == [] and [(s.leader, s.followers) for s in report.shared_phases] == [("conv.pool", ("downsample.0.aps",))]
+    x = torch.randn(1, 3, 16, 16, dtype=torch.float64)
+    assert all_circular_shifts(new.eval(), x) < 1e-12
+    assert all_circular_shifts(model, x) > 1e-6
+    with pytest.warns(UserWarning, match="APS phases not shared"):
+        unshared, _ = convert(model, "aps", padding="circular", share_phases=False)
+    assert all_circular_shifts(unshared.eval(), x) > 1e-6
 
 
 def test_a_ceil_mode_pool_whose_output_size_would_change_is_refused():
