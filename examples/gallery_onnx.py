@@ -33,8 +33,15 @@ from rich.console import Console
 
 import shiftlab as sl
 from shiftlab.gallery.images import rgb_tensor
-from shiftlab.gallery.onnx_models import (OnnxGalleryModel, centre_crop, orientation_classifier, pad_to_multiple,
-                                          resize_short_side, rotate_clockwise, text_detector)
+from shiftlab.gallery.onnx_models import (
+    OnnxGalleryModel,
+    centre_crop,
+    orientation_classifier,
+    pad_to_multiple,
+    resize_short_side,
+    rotate_clockwise,
+    text_detector,
+)
 
 ORIENTATION_IMAGES = ("page", "astronaut", "camera", "rocket", "coffee", "chelsea")
 #: The classifier's window and the square it is cropped from.

@@ -11,7 +11,6 @@ from torch import nn
 
 import shiftlab as sl
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

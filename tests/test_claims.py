@@ -13,7 +13,6 @@ from torch import nn
 
 import shiftlab as sl
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

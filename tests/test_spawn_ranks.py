@@ -9,6 +9,7 @@ import os
 
 import pytest
 import torch.distributed as dist
+
 from spawn_ranks import run_ranks
 
 

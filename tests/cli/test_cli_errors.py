@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from cli_helpers import CNN, ZERO, run
 
 import shiftlab.cli.study as study_cli
 from shiftlab.cli.main import error_message
 from shiftlab.cli.measure import explain_model_error
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,12 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from cli_helpers import CNN, ZERO, CIRC, run
+from cli_helpers import CIRC, CNN, ZERO, run
 
 from shiftlab.cli.main import main
-
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
 from cli_helpers import run
+from torch import nn
 
 import shiftlab as sl
 

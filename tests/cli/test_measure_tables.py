@@ -10,16 +10,14 @@ import runpy
 
 import pytest
 import torch
+from cli_helpers import CIRC, CNN
 from rich.console import Console
 from torch import nn
-
-from cli_helpers import CNN, CIRC
 
 import shiftlab as sl
 from shiftlab.cli.main import main
 from shiftlab.cli.tables import equivariance_notes, equivariance_table, invariance_table
 from shiftlab.data import load
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,6 @@ import sys
 
 import pytest
 import torch
-
 from cli_helpers import run
 
 from shiftlab.cli.measure import _torch_model

@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from shiftlab import models
-from shiftlab.conversion import (PLACEMENTS, antialiased_key_map, convert,
-                                 load_antialiased_state_dict)
+from shiftlab.conversion import PLACEMENTS, antialiased_key_map, convert, load_antialiased_state_dict
 from shiftlab.models import randomise_norms
 from shiftlab.nn import BlurPool2d, MaxBlurPool2d
 

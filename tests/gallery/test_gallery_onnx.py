@@ -15,8 +15,14 @@ import torch
 from rich.console import Console
 
 import shiftlab as sl
-from shiftlab.gallery.onnx_models import (centre_crop, orientation_classifier, pad_to_multiple, resize_short_side,
-                                          rotate_clockwise, text_detector)
+from shiftlab.gallery.onnx_models import (
+    centre_crop,
+    orientation_classifier,
+    pad_to_multiple,
+    resize_short_side,
+    rotate_clockwise,
+    text_detector,
+)
 from shiftlab.measure.onnx_runner import OnnxRunner
 
 ort = pytest.importorskip("onnxruntime", reason="the ONNX gallery needs onnxruntime: pip install onnx onnxruntime")

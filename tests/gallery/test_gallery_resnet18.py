@@ -18,8 +18,7 @@ import torch
 from rich.console import Console
 
 import shiftlab as sl
-from shiftlab.gallery.imagenet_resnet import (IMAGENET_MEAN, IMAGENET_STD, load_resnet18, photographs,
-                                              variants)
+from shiftlab.gallery.imagenet_resnet import IMAGENET_MEAN, IMAGENET_STD, load_resnet18, photographs, variants
 from shiftlab.models import resnet18
 
 pytestmark = pytest.mark.usefixtures("one_thread")

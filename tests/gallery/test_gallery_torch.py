@@ -26,8 +26,8 @@ from shiftlab.gallery import DigitCNN, PNet, load_digit_cnn, load_pnet, package_
 from shiftlab.gallery.images import rgb_tensor
 from shiftlab.gallery.normalize import Normalize
 from shiftlab.gallery.pnet import window_centre
-from shiftlab.weights import load_weights
 from shiftlab.training import evaluate
+from shiftlab.weights import load_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from spawn_ranks import run_ranks
 from test_invariance import (
     assert_unchanged,
     bn_dropout_model,
@@ -22,6 +21,7 @@ from shiftlab.measure import distributed
 from shiftlab.measure.distributed import PeerFailure, reduce_add, shard_bounds
 from shiftlab.measure.layer_records import LayerAccumulator
 from shiftlab.measure.shiftsets import ShiftSet
+from spawn_ranks import run_ranks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,8 +13,8 @@ from torch import nn
 
 import shiftlab as sl
 from shiftlab.measure.driver import MAX_AUTO_BATCH, auto_batch_size
-from shiftlab.measure.runner import TorchRunner, resolve_device
 from shiftlab.measure.invariance import InvarianceStats, invariance_compute, invariance_update
+from shiftlab.measure.runner import TorchRunner, resolve_device
 from shiftlab.measure.shiftsets import ShiftSet
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,11 +9,11 @@ import warnings
 
 import pytest
 import torch
-from spawn_ranks import run_ranks
 from torch import nn
 
 import shiftlab as sl
 from shiftlab.measure.equivariance import EquivarianceStats, equivariance_compute, equivariance_stats
+from spawn_ranks import run_ranks
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,9 +14,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import shiftlab as sl
-from shiftlab.measure.invariance import (DEGENERATE_MAJORITY_SHARE, consistency_from_predictions, invariance_compute,
-                                        invariance_stats, invariance_update)
-
+from shiftlab.measure.invariance import (
+    DEGENERATE_MAJORITY_SHARE,
+    consistency_from_predictions,
+    invariance_compute,
+    invariance_stats,
+    invariance_update,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from shiftlab import crop, crop_many, shift, shift_many
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

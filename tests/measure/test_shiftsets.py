@@ -9,7 +9,6 @@ import torch
 
 from shiftlab import ShiftSet, as_shift_set
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

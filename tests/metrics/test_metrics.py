@@ -10,11 +10,11 @@ import warnings
 
 import pytest
 import torch
-from spawn_ranks import run_ranks
 from torch import nn
 
 import shiftlab as sl
 from shiftlab.measure import distributed
+from spawn_ranks import run_ranks
 
 torchmetrics = pytest.importorskip("torchmetrics", reason="shiftlab.metrics needs torchmetrics (pip install torchmetrics)")
 from shiftlab.metrics import (

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shiftlab.nn import PAD_TYPES, BlurPool2d, binomial_kernel2d, blur_pool2d
 from shiftlab.measure.shifts import shift
+from shiftlab.nn import PAD_TYPES, BlurPool2d, binomial_kernel2d, blur_pool2d
 
 FILT_SIZES = range(1, 8)
 PADS = ["reflect", "replicate", "zeros", "circular"]

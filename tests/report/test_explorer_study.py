@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium_probe import ARTIFACTS
 
+from chromium_probe import ARTIFACTS
 from shiftlab.cli.main import main
 from shiftlab.io import write_json_atomic
 from shiftlab.report.explorer import add_explorer

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Cell, make_results
 
-from shiftlab.stats import Comparison, Interval
+from conftest import Cell, make_results
 from shiftlab.report.answer import _q1, _q2, answer_points, why_points
 from shiftlab.report.answer_text import q1_line, q2_line, why_line
+from shiftlab.stats import Comparison, Interval
 
 
 def comparison(low: float, high: float) -> Comparison:

@@ -5,6 +5,7 @@ horizontal overflow; save a screenshot to ``test-artifacts/report.png``. See
 from __future__ import annotations
 
 import pytest
+
 from chromium_probe import ARTIFACTS, CHROMIUM, WINDOW, probe_page, screenshot
 
 pytestmark = pytest.mark.skipif(

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from conftest import Cell, make_results
-
 from shiftlab.report import verdict
 from shiftlab.report.claims import ClaimResult
 from shiftlab.report.fmt import fmt_diff

@@ -10,7 +10,6 @@ import dataclasses
 import pytest
 
 from conftest import Cell, make_results
-
 from shiftlab.report import PairPoint, verdict
 from shiftlab.report.points import effects_point
 from shiftlab.report.prose import pair_text

@@ -8,7 +8,6 @@ import pytest
 
 from shiftlab.stats import OUTCOMES, Comparison, Interval, PairedSample, compare, decide, difference, direction
 
-
 M = 0.02  # the margin of the constructed intervals
 
 

@@ -14,7 +14,6 @@ import random
 import shutil
 
 import pytest
-from spawn_ranks import run_ranks
 
 from shiftlab.measure import distributed
 from shiftlab.study.config import StudyConfig
@@ -22,6 +21,7 @@ from shiftlab.study.job import record_paths
 from shiftlab.study.lock import run_dir_lock
 from shiftlab.study.runner import jobs_of, run_study
 from shiftlab.study.sharding import assign
+from spawn_ranks import run_ranks
 
 CONFIG = dict(data="digits", models=("strided_gap", "maxpool_fc"), conditions=("centred",), seeds=2, max_epochs=1,
               n_train=200, n_test=60, n_eval=8, n_profile=4, n_boot=50, width=4, target_accuracy=0.5)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from chromium_probe import ARTIFACTS, CHROMIUM, probe_page, screenshot
 
+from chromium_probe import ARTIFACTS, CHROMIUM, probe_page, screenshot
 from shiftlab.cli.main import main
 from shiftlab.report import verdict
 from shiftlab.report.figures import FIGURES

@@ -70,7 +70,6 @@ def test_special_files_are_refused_before_anything_is_read(tmp_path):
 
 def test_compression_bombs_stop_at_the_limit_while_decompressing(tmp_path):
     from peak_rss import peak_rss
-
     from shiftlab.study.results import MAX_RESULTS_BYTES
 
     nested, spaces = tmp_path / "nested.json.xz", tmp_path / "spaces.json.xz"
@@ -98,7 +97,6 @@ def _worst_json(path, n_strings: int, n_objects: int, size: int) -> None:
 
 def test_the_worst_file_within_the_limits_parses_within_the_stated_memory(tmp_path):
     from peak_rss import peak_rss
-
     from shiftlab.study.results import (
         MAX_RESULTS_BYTES,
         MAX_RESULTS_CONTAINERS,

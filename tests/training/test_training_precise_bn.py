@@ -6,10 +6,10 @@ import copy
 
 import torch
 from torch import nn
+from training_helpers import tiny_cnn
 
 from shiftlab.training import TrainConfig, train
 from shiftlab.training.precise_bn import has_batchnorm, recompute_batchnorm
-from training_helpers import tiny_cnn
 
 
 def test_running_stats_become_the_average_of_batch_statistics():

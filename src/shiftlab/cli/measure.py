@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -19,14 +19,14 @@ from shiftlab.cli.progress import progress_bar
 from shiftlab.cli.tables import equivariance_table, invariance_table, print_unabridged
 from shiftlab.data import Canvas, load
 from shiftlab.data.npy import load_npy
+from shiftlab.io import write_json_atomic
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import invariance
 from shiftlab.measure.onnx_runner import is_onnx_model
-from shiftlab.io import write_json_atomic
-from shiftlab.models import MODELS
 from shiftlab.measure.shifts import MODES
-from shiftlab.weights import load_weights
+from shiftlab.models import MODELS
 from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
+from shiftlab.weights import load_weights
 
 __all__ = ["add_parser", "explain_model_error", "run"]
 

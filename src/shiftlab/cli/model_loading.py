@@ -14,13 +14,13 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
-from importlib.machinery import SourceFileLoader
 import inspect
 import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -218,6 +218,7 @@ def _build(factory: Callable[..., Any], target: str, kwargs: dict[str, Any], pat
 def load_onnx_model(target: str) -> OnnxGraph:
     """Check the ONNX file ``target`` (exists, a valid model, one image input ``[N, C, H, W]``) and
     return its graph; the file is only read."""
-    from shiftlab.measure.onnx_graph import load_model as load_onnx, read_graph
+    from shiftlab.measure.onnx_graph import load_model as load_onnx
+    from shiftlab.measure.onnx_graph import read_graph
 
     return read_graph(load_onnx(target))

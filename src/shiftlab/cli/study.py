@@ -17,8 +17,8 @@ from shiftlab.study.job import Job, record_paths
 from shiftlab.study.measurements import SHIFT_SETS
 from shiftlab.study.runner import check_run_dir, default_workers, jobs_of, run_study
 from shiftlab.study.sharding import job_cost
-from shiftlab.zoo import names as zoo_names
 from shiftlab.training.config import SCHEDULES
+from shiftlab.zoo import names as zoo_names
 
 __all__ = ["add_parser", "run"]
 

@@ -171,9 +171,7 @@ from shiftlab.nn import PAD_TYPES, APSPool2d, BlurPool2d
 
 from . import _flow, _trace, _zhang
 from ._antialiased import antialiased_key_map, load_antialiased_state_dict
-from ._plan import Step, plan_one
-from ._plan import (DOWNSAMPLE_ACTIONS, build, has_hooks, like, plan, reference_tensor, size_problems,
-                    refusal)
+from ._plan import DOWNSAMPLE_ACTIONS, Step, build, has_hooks, like, plan, plan_one, reference_tensor, refusal, size_problems
 from ._report import (
     INVARIANCE_SHIFTS,
     BranchMerge,

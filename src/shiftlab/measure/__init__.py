@@ -9,8 +9,8 @@ shifted copies), :mod:`.invariance`, :mod:`.equivariance`, :mod:`.layer_records`
 sums) and :mod:`.certificate` (the polyphase certificate).
 """
 
-from shiftlab.measure.equivariance import EquivarianceResult, LayerEquivariance, equivariance
 from shiftlab.measure.certificate import Certificate
+from shiftlab.measure.equivariance import EquivarianceResult, LayerEquivariance, equivariance
 from shiftlab.measure.invariance import (
     InvarianceResult,
     InvarianceStats,

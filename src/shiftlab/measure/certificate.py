@@ -128,7 +128,7 @@ def certify(model: nn.Module | object, images: Tensor, shift_set: ShiftSet, *, m
         return Certificate(False, stride, "the model's output is not [N, classes]")
     shifted = model(shift_many(x, torch.tensor(aligned, dtype=torch.float64), "circular").flatten(0, 1))
     scale = clean.abs().max().clamp_min(torch.finfo(clean.dtype).tiny)
-    deviation = float(((shifted.reshape(len(aligned), *clean.shape) - clean).abs().max() / scale))
+    deviation = float((shifted.reshape(len(aligned), *clean.shape) - clean).abs().max() / scale)
     tol = TOLERANCE_EPS * torch.finfo(clean.dtype).eps
     checked = tuple(aligned)
     if deviation > tol:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 from torch import nn

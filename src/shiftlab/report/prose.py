@@ -18,7 +18,6 @@ from .claims import ClaimResult
 from .claims.c7_sources import UNDER_FITS
 from .evidence import comparison, models
 from .fmt import fmt, fmt_diff, fmt_error, fmt_int, fmt_interval
-from .thresholds import ALIASING_VS_BLUR
 from .points import (
     CONTROL_PAIRS,
     NOT_MEASURED,
@@ -29,6 +28,7 @@ from .points import (
     PairPoint,
     PerformancePoint,
 )
+from .thresholds import ALIASING_VS_BLUR
 
 __all__ = ["ROLES", "answer", "capacity_text", "claim_text", "effect_text", "mechanism_text", "name", "pair_text",
            "performance_text"]

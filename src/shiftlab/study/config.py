@@ -33,7 +33,7 @@ FULL_MODELS = tuple(f"{d}_{h}" for d in ("strided", "allconv", "maxpool", "avgpo
                                          "learnedblur", "maxblur", "aps") for h in ("fc", "gap"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def param_matched_width(model: str, width: int) -> int:
     """The width at which global-pool zoo ``model`` has the parameter count nearest that of the
     max-pool model with its head at ``width`` (1 input channel, 10 classes; the smaller width on

@@ -82,7 +82,7 @@ class Job:
 _KEY = re.compile(r"(?P<model>\w+?)__(?P<condition>\w+?)(?:__w(?P<width>\d+))?__seed(?P<seed>\d+)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def job_macs(model: str, width: int, canvas: tuple[int, int], in_channels: int = 1, n_classes: int = 10) -> int:
     """Multiply-adds of one forward pass of zoo ``model`` at ``width`` on a ``canvas`` input: a
     job's cost, for ordering the jobs and for the time-left estimate (memoised: every seed and

@@ -32,7 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .precise_bn import has_batchnorm, recompute_batchnorm
+from shiftlab.data.canvas import random_translate
+from shiftlab.measure.runner import resolve_device
+from shiftlab.measure.validation import check_module
+
 from ._rng import data_generator, epoch_seeds, seeded_global_rng
 from ._validate import check_dataset, check_validation_pair
 from .checkpoint import (
@@ -44,12 +47,9 @@ from .checkpoint import (
     restore,
     save_checkpoint,
 )
-from shiftlab.data.canvas import random_translate
-from shiftlab.measure.runner import resolve_device
-from shiftlab.measure.validation import check_module
-
 from .config import TrainConfig, TrainResult
 from .evaluate import evaluate
+from .precise_bn import has_batchnorm, recompute_batchnorm
 from .progress import ProgressCallback, ProgressEvent
 
 
