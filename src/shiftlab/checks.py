@@ -66,7 +66,8 @@ def _tolerance(dtype: torch.dtype, atol: float | None, rtol: float | None) -> tu
     return (d_atol if atol is None else atol), (d_rtol if rtol is None else rtol)
 
 
-def _assert_close_per_shift(got: Tensor, want: Tensor, mask: Tensor | None, shift_set: ShiftSet, atol: float, rtol: float, what: str) -> None:
+def _assert_close_per_shift(got: Tensor, want: Tensor, mask: Tensor | None, shift_set: ShiftSet, atol: float, rtol: float,
+                            what: str) -> None:
     """``got``/``want``: ``[S, ...]``; raise AssertionError naming the worst shift."""
     excess = (got - want).abs() - (atol + rtol * want.abs())
     err = (got - want).abs()

@@ -19,7 +19,8 @@ __all__ = ["NotARegularFile", "check_inside", "json_safe", "open_regular", "writ
 
 
 def json_safe(value: object) -> object:
-    """``value`` with every non-finite float replaced by ``"inf"``, ``"-inf"`` or ``"nan"`` (recursively in dicts, lists, tuples)."""
+    """``value`` with every non-finite float replaced by ``"inf"``, ``"-inf"`` or ``"nan"``
+    (recursively in dicts, lists, tuples)."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):

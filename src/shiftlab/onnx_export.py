@@ -221,7 +221,7 @@ def _compare(session: InferenceSession, example_input: Tensor, expected: list[Te
     if len(got) != len(expected):
         raise OnnxExportError(f"the exported file has {len(got)} outputs, the module returns {len(expected)}")
     diffs, scales = [0.0], [0.0]
-    for i, (onnx_out, torch_out) in enumerate(zip(got, expected)):
+    for i, (onnx_out, torch_out) in enumerate(zip(got, expected, strict=True)):
         reference = torch_out.detach().cpu().numpy().astype(np.float64)
         if onnx_out.shape != reference.shape:
             raise OnnxExportError(f"output {i}: the exported file gives shape {onnx_out.shape}, "

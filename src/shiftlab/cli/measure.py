@@ -83,7 +83,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", help="directory of the dataset files, where the dataset needs one")
     p.add_argument("--weights", help="a state_dict file to load into the model a factory or name builds (read with "
                    "torch.load(weights_only=True) onto the CPU; every key and shape must match)")
-    p.add_argument("-n", "--num-images", type=positive_int, default=64, help="number of images (random, or the first N of --images); default 64")
+    p.add_argument("-n", "--num-images", type=positive_int, default=64,
+                   help="number of images (random, or the first N of --images); default 64")
     p.add_argument("--shifts", type=int, default=2, help="measure every shift in [-m, m]^2; default 2")
     p.add_argument("--mode", choices=[m for m in MODES], default="circular", help="how images are shifted; default circular")
     p.add_argument("--tol", type=float, default=1e-4, help="error above which a layer counts as broken; default 1e-4")
@@ -258,7 +259,8 @@ def _images(args: argparse.Namespace, canvas: Canvas | None) -> tuple[torch.Tens
     if not args.input_shape:
         raise ValueError("give --input-shape C,H,W for random images, --images FILE, or --data NAME")
     gen = torch.Generator().manual_seed(args.seed)
-    return torch.rand((args.num_images, *_parse_shape(args.input_shape)), generator=gen), None, f"random uniform, seed {args.seed}"
+    images = torch.rand((args.num_images, *_parse_shape(args.input_shape)), generator=gen)
+    return images, None, f"random uniform, seed {args.seed}"
 
 
 def _model(args: argparse.Namespace) -> tuple[torch.nn.Module | str, Canvas | None, str]:
@@ -311,10 +313,11 @@ def run(args: argparse.Namespace) -> int:
     if first is None:
         console.print(f"No layer breaks equivariance above {args.tol:g}.")
     else:
-        console.print(f"First layer to break equivariance (> {args.tol:g}): [bold]{escape(first.name)}[/] ({escape(first.kind)}): "
-                      f"{escape(first.diagnose(args.tol))}")
+        console.print(f"First layer to break equivariance (> {args.tol:g}): [bold]{escape(first.name)}[/] "
+                      f"({escape(first.kind)}): {escape(first.diagnose(args.tol))}")
     if eq.skipped:
-        console.print(Text("Skipped (output is not a 4-D map): " + ", ".join(f"{s.name} ({s.kind}, {s.output})" for s in eq.skipped)))
+        skipped = ", ".join(f"{s.name} ({s.kind}, {s.output})" for s in eq.skipped)
+        console.print(Text("Skipped (output is not a 4-D map): " + skipped))
     if args.json_path:
         payload = {
             "model": args.model,

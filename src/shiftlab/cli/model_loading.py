@@ -204,8 +204,9 @@ def _build(factory: Callable[..., Any], target: str, kwargs: dict[str, Any], pat
         try:
             signature.bind(**kwargs)
         except TypeError as err:
-            raise ValueError(f"{target} cannot be called with {'--model-kwargs ' + json.dumps(kwargs) if kwargs else 'no arguments'}"
-                             f" ({err}); its parameters: {signature}; give them with --model-kwargs JSON") from err
+            given = "--model-kwargs " + json.dumps(kwargs) if kwargs else "no arguments"
+            raise ValueError(f"{target} cannot be called with {given} ({err}); its parameters: {signature}; "
+                             "give them with --model-kwargs JSON") from err
     try:
         model = factory(**kwargs)
     except Exception as err:

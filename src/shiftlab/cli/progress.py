@@ -119,7 +119,7 @@ class WorkLeft:
         shares = [STAGE_SHARES.get(stage, 0.0) for stage in stages]
         reached = max((stages.index(s) for s in last if s in stages), default=-1)
         done = 0.0
-        for i, (stage, share) in enumerate(zip(stages, shares)):
+        for i, (stage, share) in enumerate(zip(stages, shares, strict=True)):
             if i < reached:  # a later stage has started: this one is over (perhaps early)
                 done += share
             elif stage in last:

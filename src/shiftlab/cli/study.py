@@ -76,8 +76,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="capacity sweep: also train the key models (strided_gap, maxpool_fc, maxpool_gap, blurstrided_gap) "
                         "centred at these widths, e.g. 8,32 (full: 8,32; 'none' for no sweep)")
     p.add_argument("--max-epochs", type=int, help="the training budget: every model trains this many epochs under the "
-                   "learning-rate schedule (default 8, full: 10; see the presets). With --stop-at-target, the most epochs, and with "
-                   "--resume a larger value than the run directory's trains on the runs that stopped there below the target")
+                   "learning-rate schedule (default 8, full: 10; see the presets). With --stop-at-target, the most epochs, "
+                   "and with --resume a larger value than the run directory's trains on the runs that stopped there "
+                   "below the target")
     p.add_argument("--target-accuracy", type=float, help="training accuracy that counts as converged; a model below it "
                    "at the end of its budget is flagged as under-fitting (default 0.98)")
     p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule: cosine (from 1e-2 down to 0 over "
@@ -89,7 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shift-set", choices=list(SHIFT_SETS), help="the canvas shift set: matched (default: unaligned shifts "
                    "at the aligned ones' distance, 121 shifts on MNIST) or residues (the second design's 97)")
     p.add_argument("--param-matched", metavar="MODEL,MODEL", help="global-pool models also trained (centred) at the width "
-                   "whose parameter count matches the max-pool model with their head, e.g. allconv_gap (full: allconv_gap; 'none' for none)")
+                   "whose parameter count matches the max-pool model with their head, e.g. allconv_gap "
+                   "(full: allconv_gap; 'none' for none)")
     p.add_argument("--n-eval", type=int, help="evaluation images, the same for every model (default 500)")
     p.add_argument("--n-train", type=int, help="cap on training images, class-balanced (default: all; Fashion-MNIST "
                    "has 60,000: --n-train 4000 --n-test 1000 gives MNIST-5k's sizes)")

@@ -62,19 +62,19 @@ def _missing_kind_notes(res: EquivarianceResult) -> list[str]:
     integer = all(float(v).is_integer() for d in res.shifts for v in d)
     size = res.input_shape[1:]
     groups: dict[tuple[str, tuple[int, int]], list[LayerEquivariance]] = {}
-    for l in res.layers:
+    for layer in res.layers:
         # a layer whose stride is the whole image (a global pool) has no aligned shift to widen to
-        reachable = any(s < n for s, n in zip(l.stride, size))
-        if l.aligned_error is None and max(l.stride) > 1 and reachable:
-            groups.setdefault(("aligned", l.stride), []).append(l)
-        if l.unaligned_error is None and max(l.stride) > 1:
-            groups.setdefault(("unaligned", l.stride), []).append(l)
+        reachable = any(s < n for s, n in zip(layer.stride, size, strict=True))
+        if layer.aligned_error is None and max(layer.stride) > 1 and reachable:
+            groups.setdefault(("aligned", layer.stride), []).append(layer)
+        if layer.unaligned_error is None and max(layer.stride) > 1:
+            groups.setdefault(("unaligned", layer.stride), []).append(layer)
     notes = []
     for (kind, stride), layers in groups.items():
-        names = ("layers " if len(layers) > 1 else "layer ") + ", ".join(f"{l.name} ({l.kind})" for l in layers)
+        names = ("layers " if len(layers) > 1 else "layer ") + ", ".join(f"{lay.name} ({lay.kind})" for lay in layers)
         s = _stride(stride)
         if kind == "aligned":
-            need = min(st for st, n in zip(stride, size) if st < n)
+            need = min(st for st, n in zip(stride, size, strict=True) if st < n)
             why = (f"stride {s} > shift range {span:g}" if integer and span < need
                    else f"no non-zero shift of the set is a multiple of stride {s}")
             notes.append(f"{names}: {why}, so no aligned errors ('-'); widen --shifts to {need} or more to see them")
@@ -104,11 +104,12 @@ def equivariance_table(res: EquivarianceResult, tol: float = 1e-6) -> Group:
     ]:
         table.add_column(col, justify=justify, no_wrap=col not in ("layer", "where"), min_width=11 if col == "where" else None,
                          overflow="fold" if col == "layer" else "ellipsis")  # a squeezed name wraps, never loses its end
-    for l, origin in zip(res.layers, res.origins(tol)):
+    for layer, origin in zip(res.layers, res.origins(tol), strict=True):
         breaks = origin.startswith("breaks here")
         table.add_row(
-            Text(f"{l.name} {l.kind}"), "x".join(map(str, l.shape)), _stride(l.stride),
-            _fmt(l.aligned_error), _fmt(l.aligned_interior_error), _fmt(l.unaligned_error), _fmt(l.unaligned_interior_error),
+            Text(f"{layer.name} {layer.kind}"), "x".join(map(str, layer.shape)), _stride(layer.stride),
+            _fmt(layer.aligned_error), _fmt(layer.aligned_interior_error),
+            _fmt(layer.unaligned_error), _fmt(layer.unaligned_interior_error),
             Text(origin, style="bold red" if breaks else "dim" if origin == "inherited" else ""),
         )
     legend = Text("aligned: shifts that are multiples of the stride (at stride 1: every integer shift); "

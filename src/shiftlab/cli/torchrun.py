@@ -28,7 +28,8 @@ import torch.distributed as dist
 
 from shiftlab.measure.runner import resolve_device
 
-__all__ = ["PEER_TIMEOUT_MINUTES", "SPREAD", "WAIT", "Launch", "peer_timeout", "launch_from_env", "process_group", "quiet", "rank_device"]
+__all__ = ["PEER_TIMEOUT_MINUTES", "SPREAD", "WAIT", "Launch", "peer_timeout", "launch_from_env", "process_group", "quiet",
+           "rank_device"]
 
 #: The commands that spread their work over the ranks.
 SPREAD = ("measure", "study")

@@ -145,7 +145,8 @@ with ``ceil_mode=True`` whose output size at the traced input is not the one wit
 that override ``forward``, strided 1-D/3-D convs and pools, ``LPPool``, ``FractionalMaxPool``,
 non-global adaptive pools that are not the identity at the traced input (VGG's
 ``AdaptiveAvgPool2d((7, 7))`` is left alone, with a line in ``report.notes``, at 224 x 224, where
-its input is 7 x 7; a 64 x 64 input makes it upsample and it is refused), ``PixelUnshuffle``, strided ``Unfold``, downscaling ``Upsample``; with
+its input is 7 x 7; a 64 x 64 input makes it upsample and it is refused), ``PixelUnshuffle``,
+strided ``Unfold``, downscaling ``Upsample``; with
 ``padding="circular"`` also ``ConvTranspose`` layers that pad or overlap (no circular mode).
 Upsampling layers (``Upsample``, strided ``ConvTranspose``, ``PixelShuffle``) are left alone: they
 are equivariant to every shift (``T_d -> T_{s d}``) and do not alias. A strided pool with

@@ -44,7 +44,7 @@ def _check_filters(model: nn.Module, filters: list[tuple[str, Tensor]]) -> None:
     if len(blurs) != len(filters):
         raise ValueError(f"the state dict has {len(filters)} BlurPool filters, the model "
                          f"{len(blurs)} BlurPool2d layers")
-    for (key, theirs), (path, blur) in zip(filters, blurs):
+    for (key, theirs), (path, blur) in zip(filters, blurs, strict=True):
         ours = blur.filt
         if theirs.shape != ours.shape or not torch.allclose(theirs.to(ours), ours):
             raise ValueError(
@@ -77,12 +77,12 @@ def antialiased_key_map(model: nn.Module, state_dict: Mapping[str, Any]) -> dict
     if len(learned) != len(ours):
         raise ValueError(f"the state dict has {len(learned)} entries besides BlurPool filters, "
                          f"the model {len(ours)}: not the same architecture")
-    for ref_key, key in zip(learned, ours):
+    for ref_key, key in zip(learned, ours, strict=True):
         if _leaf(ref_key) != _leaf(key) or theirs[ref_key].shape != ours[key].shape:
             raise ValueError(f"{ref_key} {tuple(theirs[ref_key].shape)} does not pair with "
                              f"{key} {tuple(ours[key].shape)}: not the same architecture")
     _check_filters(model, [(k, theirs[k]) for k in theirs if _leaf(k) == _FILTER])
-    return dict(zip(learned, ours))
+    return dict(zip(learned, ours, strict=True))
 
 
 def load_antialiased_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -> nn.Module:

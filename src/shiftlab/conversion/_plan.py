@@ -83,7 +83,7 @@ def plan_one(
     if isinstance(m, _ConvTransposeNd):
         if circular and (_has_padding(m) or any(o > 0 for o in m.output_padding)
                          or any(d * (k - 1) + 1 > s for k, s, d in
-                                zip(m.kernel_size, m.stride, m.dilation))):
+                                zip(m.kernel_size, m.stride, m.dilation, strict=True))):
             return None, "ConvTranspose pads or overlaps and has no circular padding mode"
         return None, None
     if isinstance(m, nn.Conv2d):
@@ -204,7 +204,7 @@ def _floor_size(pool: nn.Module, size: tuple[int, ...]) -> tuple[int, ...]:
     k, p = _tup(pool.kernel_size), _tup(pool.padding)
     s = _tup(pool.stride if pool.stride is not None else pool.kernel_size)
     d = _tup(getattr(pool, "dilation", 1))
-    return tuple((n + 2 * pi - di * (ki - 1) - 1) // si + 1 for n, ki, pi, si, di in zip(size, k, p, s, d))
+    return tuple((n + 2 * pi - di * (ki - 1) - 1) // si + 1 for n, ki, pi, si, di in zip(size, k, p, s, d, strict=True))
 
 
 def size_problems(steps: Iterable[Step],
@@ -269,8 +269,8 @@ def _uneven_circular_pad(conv: nn.Conv2d) -> nn.Module | None:
     downsampling convs, ``k = 4, p = 1``), the circular pad that does: ``p`` before, ``d (k - 1)
     - p`` after (the original's output size for ``H`` divisible by ``s``). None for the others."""
     k, p, d = _tup(conv.kernel_size), _tup(conv.padding), _tup(conv.dilation)
-    if isinstance(conv.padding, str) or all(2 * pi == di * (ki - 1) for ki, pi, di in zip(k, p, d)) \
-            or any(pi > di * (ki - 1) for ki, pi, di in zip(k, p, d)):
+    if isinstance(conv.padding, str) or all(2 * pi == di * (ki - 1) for ki, pi, di in zip(k, p, d, strict=True)) \
+            or any(pi > di * (ki - 1) for ki, pi, di in zip(k, p, d, strict=True)):
         return None
     return _circular_dense_pad(k, p, d)
 

@@ -265,7 +265,7 @@ class ConversionReport:
                     new += f" (shape {e.old_shape} -> {e.new_shape})"
                 rows.append((_where(e.path), e.change, _clip(e.old, 48), new))
             widths = [max(len(r[i]) for r in rows) for i in range(3)]
-            lines += ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]
+            lines += ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
                       for r in rows]
         lines.append(f"trace: {self.trace}")
         if self.notes:

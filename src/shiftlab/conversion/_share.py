@@ -89,7 +89,7 @@ class _Sharing:
                 return None
             picked.append(found)
         (lead_path, lead), rest = picked[0], picked[1:]
-        for e, (path, layer) in zip(branch[1:], rest):
+        for e, (_, layer) in zip(branch[1:], rest, strict=True):
             layer.follow(lead, name=lead_path)
             self.leader_of[e] = branch[0]
         return SharedPhases(merge, lead_path, tuple(path for path, _ in rest))
@@ -110,7 +110,7 @@ def share_phases(trace: Trace, model: nn.Module, skip: list[str],
     sharing = _Sharing(trace, model, skip)
     shared: list[SharedPhases] = []
     unshared: list[BranchMerge] = []
-    for merge, lineages in zip(trace.merges, trace.merge_lineages):
+    for merge, lineages in zip(trace.merges, trace.merge_lineages, strict=True):
         entry = sharing.tie(merge, lineages, tie)
         if entry is not None:
             shared.append(entry)

@@ -119,7 +119,7 @@ def certify(model: nn.Module | object, images: Tensor, shift_set: ShiftSet, *, m
     h, w = images.shape[-2:]
     if h % stride[0] or w % stride[1]:  # pragma: no cover (total_stride returns only exact divisors)
         return Certificate(False, stride, f"the {h}x{w} input is not divisible by the total stride {stride}")
-    aligned = [(k * stride[0] % h, l * stride[1] % w) for k, l in ((1, 0), (0, 1), (1, 1), (-1, 2), (2, -1))]
+    aligned = [(i * stride[0] % h, j * stride[1] % w) for i, j in ((1, 0), (0, 1), (1, 1), (-1, 2), (2, -1))]
     aligned = list(dict.fromkeys(d for d in aligned if d != (0, 0)))
     if not aligned:
         return Certificate(False, stride, f"the total stride {stride} equals the input size: nothing to certify")

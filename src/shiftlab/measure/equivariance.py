@@ -100,7 +100,8 @@ class LayerEquivariance:
         return max(vals) if vals else 0.0
 
     def diagnose(self, tol: float = 1e-6) -> str:
-        """Why the layer breaks equivariance: ``equivariant``, ``boundary``, ``aliasing``, ``boundary+aliasing`` or ``not equivariant``.
+        """Why the layer breaks equivariance: ``equivariant``, ``boundary``, ``aliasing``,
+        ``boundary+aliasing`` or ``not equivariant``.
 
         Boundary: aligned full error above ``tol`` but the interior error under half of it.
         Aliasing: unaligned interior error above ``tol`` and more than twice the aligned interior error.
@@ -138,7 +139,7 @@ class ResolutionJump:
 
     def describe(self) -> str:
         """One line, e.g. ``stride jumps from 1 to 2 between 0 and 1: downsampling outside modules (functional op?)``."""
-        what = "downsampling" if all(a >= b for a, b in zip(self.after, self.before)) else "resizing"
+        what = "downsampling" if all(a >= b for a, b in zip(self.after, self.before, strict=True)) else "resizing"
         return (f"stride jumps from {_stride_text(self.before)} to {_stride_text(self.after)} between {self.previous} "
                 f"and {self.layer}: {what} outside modules (functional op in forward?)")
 
@@ -201,22 +202,23 @@ class EquivarianceResult:
             if layer.worst() <= tol:
                 labels.append("equivariant")
             else:
-                adds_full = [_adds(e, b, tol, factor) for e, b in zip(full, before[False])]
-                adds_in = [_adds(e, b, tol, factor) for e, b in zip(inner, before[True])]
+                adds_full = [_adds(e, b, tol, factor) for e, b in zip(full, before[False], strict=True)]
+                adds_in = [_adds(e, b, tol, factor) for e, b in zip(inner, before[True], strict=True)]
                 if not any(adds_full) and not any(adds_in):
                     labels.append("inherited")
                 else:
                     aligned = [_is_aligned(d, layer.stride) for d in self.shifts]
                     nonzero = [d != (0, 0) for d in self.shifts]
                     added = {
-                        "boundary": any(a and z and f for a, z, f in zip(aligned, nonzero, adds_full)),
+                        "boundary": any(a and z and f for a, z, f in zip(aligned, nonzero, adds_full, strict=True)),
                         "aliasing": any(not a and (i if e is not None else f)
-                                        for a, i, f, e in zip(aligned, adds_in, adds_full, inner)),
+                                        for a, i, f, e in zip(aligned, adds_in, adds_full, inner, strict=True)),
                     }
                     causes = [c for c in layer.diagnose(tol).split("+") if added.get(c)]
                     labels.append("breaks here: " + ("+".join(causes) or "not equivariant"))
             for interior, errs in ((False, full), (True, inner)):
-                before[interior] = [e if e is not None and e > tol and e > b else b for e, b in zip(errs, before[interior])]
+                before[interior] = [e if e is not None and e > tol and e > b else b
+                                    for e, b in zip(errs, before[interior], strict=True)]
         return labels
 
     def resolution_jumps(self) -> list[ResolutionJump]:
@@ -234,7 +236,7 @@ class EquivarianceResult:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(f"no measured layer named {name!r}; measured: {[l.name for l in self.layers]}")
+        raise KeyError(f"no measured layer named {name!r}; measured: {[layer.name for layer in self.layers]}")
 
     def to_dict(self) -> dict:
         """JSON-safe dict: infinite values (EQ-T of an exact layer, the error of a layer whose
@@ -250,8 +252,9 @@ class EquivarianceResult:
             "n_images": self.n_images,
             "output_eq_t_db": self.output_eq_t_db,
             "layers": [
-                {**vars(l), "shape": list(l.shape), "stride": list(l.stride), "diagnosis": l.diagnose(), "origin": origin}
-                for l, origin in zip(self.layers, origins)
+                {**vars(layer), "shape": list(layer.shape), "stride": list(layer.stride), "diagnosis": layer.diagnose(),
+                 "origin": origin}
+                for layer, origin in zip(self.layers, origins, strict=True)
             ],
             "resolution_jumps": [vars(j) for j in self.resolution_jumps()],
             "skipped": [vars(s) for s in self.skipped],
@@ -267,7 +270,7 @@ def _adds(error: float | None, before: float, tol: float, factor: float) -> bool
 
 def _is_aligned(shift: tuple[float, float], stride: tuple[int, int]) -> bool:
     """Whether ``shift`` is a whole number of ``stride`` steps on both axes (to rounding)."""
-    return all(abs(d / s - round(d / s)) < 1e-9 for d, s in zip(shift, stride))
+    return all(abs(d / s - round(d / s)) < 1e-9 for d, s in zip(shift, stride, strict=True))
 
 
 def _kernel_radius(module: nn.Module) -> int:

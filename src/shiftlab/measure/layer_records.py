@@ -37,7 +37,7 @@ def layer_stride(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, 
     full error, not the interior one. Over several steps the rounding can be wrong (28 -> 14 -> 7
     -> 3 is stride 8, not 28 / 3 = 9): :func:`chain_stride` multiplies the steps instead.
     """
-    return tuple(max(1, round(i / o)) for i, o in zip(in_hw, out_hw))  # type: ignore[return-value]
+    return tuple(max(1, round(i / o)) for i, o in zip(in_hw, out_hw, strict=True))  # type: ignore[return-value]
 
 
 def chain_stride(input_stride: tuple[int, int], source_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int]:

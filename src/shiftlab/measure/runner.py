@@ -1,10 +1,11 @@
 """Run a user's model for measurement and leave it exactly as it was.
 
 :func:`measuring` puts every module in eval mode (with a warning when any was training), runs it
-under ``torch.inference_mode`` (no autograd records, no version counters), and on exit restores each module's ``training`` flag and removes the hooks registered
-through it, also when the body raises. Parameters and buffers are not touched: eval mode freezes
-BatchNorm statistics and ``inference_mode`` leaves ``requires_grad`` as it is. Tensors made inside
-are inference tensors: results leave as Python numbers or as clones made outside.
+under ``torch.inference_mode`` (no autograd records, no version counters), and on exit restores
+each module's ``training`` flag and removes the hooks registered through it, also when the body
+raises. Parameters and buffers are not touched: eval mode freezes BatchNorm statistics and
+``inference_mode`` leaves ``requires_grad`` as it is. Tensors made inside are inference tensors:
+results leave as Python numbers or as clones made outside.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from torch.utils.hooks import RemovableHandle
 
 from shiftlab.measure.validation import check_module
 
-__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "kept_buffers", "kept_modes", "make_runner", "measuring", "model_device", "model_dtype",
-           "on_device", "resolve_device"]
+__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "kept_buffers", "kept_modes", "make_runner",
+           "measuring", "model_device", "model_dtype", "on_device", "resolve_device"]
 
 
 class Measuring:

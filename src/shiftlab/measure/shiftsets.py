@@ -114,7 +114,8 @@ class ShiftSet:
         else:
             full = cls.grid(int(max_shift)).offsets
             if n > full.shape[0]:
-                raise ValueError(f"cannot draw {n} distinct integer shifts from [-{int(max_shift)}, {int(max_shift)}]^2 ({full.shape[0]} exist)")
+                raise ValueError(f"cannot draw {n} distinct integer shifts from [-{int(max_shift)}, {int(max_shift)}]^2 "
+                                 f"({full.shape[0]} exist)")
             off = full[torch.randperm(full.shape[0], generator=gen)[:n]]
         kind = "fractional" if fractional else "integer"
         return cls(off, label=f"random({n}, {max_shift}, {kind}, seed={seed})")

@@ -151,7 +151,8 @@ class LayerEquivarianceError(Metric):
                 setattr(acc, name, getattr(self, name)[i].detach().cpu())
             rows.append(acc)
         n_layers = len(self.layout.layers)
-        return replace(self.layout, n_images=int(self.n_images), layers=dict(zip(self.layout.layers, rows[:n_layers])),
+        layers = dict(zip(self.layout.layers, rows[:n_layers], strict=True))
+        return replace(self.layout, n_images=int(self.n_images), layers=layers,
                        output=rows[n_layers] if self.layout.output is not None else None)
 
     def compute(self) -> dict[str, Tensor] | EquivarianceResult:

@@ -132,20 +132,20 @@ def answer_points(results: StudyResults, condition: str) -> list[FcnAnswer]:
     """Both questions for every FCN of :data:`FCNS` measured in ``condition``."""
     a = results.analysis
     out = []
+
+    def pair(model: str, reference: str, metric: str) -> Comparison | None:
+        return comparison(results, _PAIR_IDS[(model, reference)], condition, metric)
+
     for model in FCNS:
         fcn = a.cell(model, condition)
         if fcn is None:
             continue
         classic, same_head = a.cell(CLASSIC, condition), a.cell(SAME_HEAD, condition)
-
-        def pair(reference: str, metric: str) -> Comparison | None:
-            return comparison(results, _PAIR_IDS[(model, reference)], condition, metric)
-
-        vs_same, vs_classic = pair(SAME_HEAD, "consistency"), pair(CLASSIC, "consistency")
-        accuracy = pair(CLASSIC, "test_accuracy")
+        vs_same, vs_classic = pair(model, SAME_HEAD, "consistency"), pair(model, CLASSIC, "consistency")
+        accuracy = pair(model, CLASSIC, "test_accuracy")
         under = tuple(c.model for c in (fcn, classic) if c is not None and c.all_converged is False)
         out.append(FcnAnswer(model, condition, fcn, classic, same_head, vs_same, vs_classic, accuracy,
-                             pair(CLASSIC, "accuracy"), pair(CLASSIC, "worst_case"), under,
+                             pair(model, CLASSIC, "accuracy"), pair(model, CLASSIC, "worst_case"), under,
                              _q1([c.outcome for c in (vs_same, vs_classic) if c is not None]), _q2(accuracy, under)))
     return out
 

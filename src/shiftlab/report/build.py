@@ -20,7 +20,8 @@ FIGURES_DIR = "figures"
 def build_report(run_dir: str | Path) -> Path:
     """Build the report of a study run from its saved results (no retraining).
 
-    Reads ``run_dir/results.json`` (or ``results.json.xz``, as published runs ship it), writes each figure to ``run_dir/figures/<name>.png`` and
+    Reads ``run_dir/results.json`` (or ``results.json.xz``, as published runs ship it), writes each
+    figure to ``run_dir/figures/<name>.png`` and
     ``.svg`` and the page to ``run_dir/report.html``, and returns the page's path. Everything is
     computed and drawn in memory first and each file is replaced atomically (the page last), so a
     failure leaves the previous report untouched. See ``docs/study.md``, "Report".

@@ -70,7 +70,7 @@ def oriented(e: Effect) -> Effect:
         ((('gap', 'fc'),), 0.3)
     """
     levels, flips = [], 0
-    for factor, (a, b) in zip(e.factors, e.levels):
+    for factor, (a, b) in zip(e.factors, e.levels, strict=True):
         if a == BASELINES.get(factor):
             a, b = b, a
             flips += 1

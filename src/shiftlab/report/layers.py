@@ -74,10 +74,10 @@ def layer_profile(results: StudyResults, model: str, condition: str) -> list[Lay
         shape = tuple(int(s) for s in layer["shape"])
         pool = len(shape) == 3 and shape[1:] == (1, 1)
         grows = all(s.is_integer() for s in stride) and stride != previous and all(
-            s >= p for s, p in zip(stride, previous))
+            s >= p for s, p in zip(stride, previous, strict=True))
         rows.append(LayerSummary(
             name=str(layer["name"]), kind=str(layer["kind"]), shape=shape, stride=stride,
-            **{k: _mean([_num(l.get(k)) for l in same]) for k in _ERRORS},
+            **{k: _mean([_num(entry.get(k)) for entry in same]) for k in _ERRORS},
             downsampling=grows and not pool, global_pool=pool))
         if all(s.is_integer() for s in stride):
             previous = stride
@@ -91,10 +91,10 @@ def errors_at_shifts(results: StudyResults, model: str, condition: str, layer: s
     at, other = [], []
     for run in profile_runs(results, model, condition):
         eq = run.equivariance
-        row = next((l for l in eq["layers"] if l["name"] == layer), None)
+        row = next((entry for entry in eq["layers"] if entry["name"] == layer), None)
         if row is None:
             continue
-        for (dy, dx), err in zip(eq["shifts"], row["error_by_shift"]):
+        for (dy, dx), err in zip(eq["shifts"], row["error_by_shift"], strict=True):
             v = _num(err)
             if v is None or (dy == 0 and dx == 0):
                 continue

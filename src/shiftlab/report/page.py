@@ -112,8 +112,9 @@ def _opening(v: Verdict, figure: bytes | None) -> str:
     img = ""
     if figure is not None:
         data = base64.b64encode(figure).decode("ascii")
-        img = (f'<figure id="fig-{ANSWER_FIGURE}" class="answer-fig"><img src="data:image/png;base64,{data}" alt="agreement with the centred '
-               'prediction against distance"><figcaption>Agreement with the centred prediction against the distance '
+        img = (f'<figure id="fig-{ANSWER_FIGURE}" class="answer-fig"><img src="data:image/png;base64,{data}" '
+               'alt="agreement with the centred prediction against distance"><figcaption>'
+               'Agreement with the centred prediction against the distance '
                'moved (centred training); stars: the multiples of the total stride S (the figure "Accuracy and '
                'agreement against shift distance" below has every model).</figcaption></figure>')
     body = "".join(lines)

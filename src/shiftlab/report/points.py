@@ -33,8 +33,9 @@ from .evidence import at_chance, comparison, effect_outcome, effects
 from .layers import layer_profile
 from .thresholds import ALIASING_VS_BLUR, BOUNDARY_RATIO, EXACT_ERROR_TOL
 
-__all__ = ["CAPACITY_PAIRS", "CONTROL_PAIRS", "INVARIANCE_PAIRS", "NOT_MEASURED", "PERFORMANCE_PAIRS", "ClaimPoint", "EffectsPoint", "MechanismPoint",
-           "PairPoint", "PerformancePoint", "CapacityPoint", "CapacityRow", "capacity_point", "effects_point", "mechanism_point", "pair_point", "performance_point"]
+__all__ = ["CAPACITY_PAIRS", "CONTROL_PAIRS", "INVARIANCE_PAIRS", "NOT_MEASURED", "PERFORMANCE_PAIRS", "ClaimPoint",
+           "EffectsPoint", "MechanismPoint", "PairPoint", "PerformancePoint", "CapacityPoint", "CapacityRow", "capacity_point",
+           "effects_point", "mechanism_point", "pair_point", "performance_point"]
 
 NOT_MEASURED = "not measured"
 #: The pairs of the first half of the question, in answer order: (a), (b), (c).
@@ -104,7 +105,8 @@ class MechanismPoint:
     distance-matched signature (else over all shifts of each kind); ``gap``: their difference,
     paired within each image (``aliasing_gap_matched``, else ``aliasing_gap``);
     ``aligned_distance`` / ``unaligned_distance``: the (mean) distance in px of the shifts of each
-    kind (``kind_distances``; both S when matched); ``signature``: the decision on ``gap``; ``layer``: the first downsampling layer with its mean errors;
+    kind (``kind_distances``; both S when matched); ``signature``: the decision on ``gap``;
+    ``layer``: the first downsampling layer with its mean errors;
     ``reference_unaligned_interior_error``: the unaligned interior error of the first downsampling
     layer of :data:`ALIASING_REFERENCE` (the anti-aliased FCN's BlurPool) in the same condition;
     ``outcome``: "aliasing" (the layer's unaligned interior error at least ``ALIASING_VS_BLUR`` times
@@ -158,11 +160,11 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
         far = near = None if stride is None else float(stride)
     elif stride is not None and shifts:  # the shifts the cell was measured at (NaN: none of that kind)
         far, near = (None if math.isnan(d) else d for d in kind_distances(torch.tensor(shifts), stride))
-    layer = next((l for l in layer_profile(results, model, condition) if l.downsampling), None)
+    layer = next((entry for entry in layer_profile(results, model, condition) if entry.downsampling), None)
     full = layer.aligned_error if layer else None
     a_in = layer.aligned_interior_error if layer else None
     u_in = layer.unaligned_interior_error if layer else None
-    reference = next((l for l in layer_profile(results, ALIASING_REFERENCE, condition) if l.downsampling), None)
+    reference = next((entry for entry in layer_profile(results, ALIASING_REFERENCE, condition) if entry.downsampling), None)
     ref_u = reference.unaligned_interior_error if reference else None
     if a_in is None or u_in is None or full is None or ref_u is None:
         outcome = NOT_MEASURED
@@ -172,8 +174,8 @@ def mechanism_point(results: StudyResults, model: str, condition: str) -> Mechan
         found = [name for name, yes in (("aliasing", u_in >= ALIASING_VS_BLUR * max(ref_u, EXACT_ERROR_TOL)),
                                          ("boundary", full >= BOUNDARY_RATIO * max(a_in, EXACT_ERROR_TOL))) if yes]
         outcome = " and ".join(found) or "neither"
-    return MechanismPoint(model, condition, stride, al, un, gap, far, near, signature, layer.name if layer else None, full, a_in, u_in,
-                          outcome, ref_u)
+    return MechanismPoint(model, condition, stride, al, un, gap, far, near, signature, layer.name if layer else None,
+                          full, a_in, u_in, outcome, ref_u)
 
 
 @dataclass(frozen=True)

@@ -446,7 +446,8 @@ def claim_text(r: ClaimResult, margin: float | None = None) -> str:
                 + notes + ".")
     if r.id == "C7":
         labels = {"head:gap-fc": "global-pool head (vs FC)", "condition:augmented-centred": "augmentation (vs centred)"}
-        src = [f"{labels.get(k, k.split(':')[1].replace('-', ' vs ') + ' downsampling')} {fmt_diff(iv[k], margin=margin)} ({o[k]})"
+        src = [f"{labels.get(k, k.split(':')[1].replace('-', ' vs ') + ' downsampling')} "
+               f"{fmt_diff(iv[k], margin=margin)} ({o[k]})"
                for k in iv if k.split(":")[0] in ("head", "condition", "downsampling")]
         text = "Main effects on consistency: " + "; ".join(src) if src else "No factorial effects"
         if "fcn_vs_classic:test_accuracy" in o:

@@ -21,7 +21,8 @@ from .points import CapacityPoint, EffectsPoint, MechanismPoint, PairPoint, Perf
 from .thresholds import EXACT_ERROR_TOL
 from .verdict import Verdict
 
-__all__ = ["bands_table", "capacity_table", "claims_table", "effects_table", "factorial_tables", "mechanism_table", "points_table"]
+__all__ = ["bands_table", "capacity_table", "claims_table", "effects_table", "factorial_tables", "mechanism_table",
+           "points_table"]
 
 
 def _badge(outcome: str) -> str:
@@ -188,7 +189,8 @@ def effects_table(p: EffectsPoint, margin: float) -> str:
         return ('<p class="note">Not measured: the cells of this run do not form a balanced design '
                 "(every downsampling × every head × centred and augmented).</p>")
     rows = "".join(
-        f"<tr><td>{esc(e.kind)}</td><td>{esc(' × '.join(f'{f}: {a} vs {b}' for f, (a, b) in zip(e.factors, e.levels)))}"
+        f"<tr><td>{esc(e.kind)}</td>"
+        f"<td>{esc(' × '.join(f'{f}: {a} vs {b}' for f, (a, b) in zip(e.factors, e.levels, strict=True)))}"
         f'</td><td class="num">{esc(fmt_diff(e.interval, margin=margin))}</td><td>{_badge(o)}</td></tr>' for e, o in p.effects)
     return ("<table><thead><tr><th>effect</th><th>levels</th><th>estimate [95% CI]</th><th>outcome</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>")

@@ -77,7 +77,8 @@ class Verdict:
         raise KeyError(claim_id)
 
     def to_dict(self) -> dict:
-        return {"opening": list(self.opening), "answer": self.answer, "conditions": list(self.conditions), "points": [p.to_dict() for p in self.points],
+        return {"opening": list(self.opening), "answer": self.answer, "conditions": list(self.conditions),
+                "points": [p.to_dict() for p in self.points],
                 "claims": [c.to_dict() for c in self.claims]}
 
 

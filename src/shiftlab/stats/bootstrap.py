@@ -70,7 +70,8 @@ class PairedSample:
                 raise ValueError(f"cell keys must be strings, got {cell!r}")
             arr = np.array(v, dtype=np.float64)
             if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
-                raise ValueError(f"cell {cell!r}: expected an array [n_seeds, n_images] with both sizes >= 1, got shape {arr.shape}")
+                raise ValueError(f"cell {cell!r}: expected an array [n_seeds, n_images] with both sizes >= 1, "
+                                 f"got shape {arr.shape}")
             if shape is None:
                 shape = arr.shape
             elif arr.shape != shape:
@@ -156,7 +157,8 @@ def _weighted_sums(v: np.ndarray, w_s: np.ndarray, w_i: np.ndarray) -> np.ndarra
     return np.einsum("ksb,bs->kb", t, w_s)
 
 
-def replicate_means(sample: PairedSample, seed_idx: np.ndarray, image_idx: np.ndarray, cells: Iterable[str] | None = None) -> np.ndarray:
+def replicate_means(sample: PairedSample, seed_idx: np.ndarray, image_idx: np.ndarray,
+                    cells: Iterable[str] | None = None) -> np.ndarray:
     """Mean of each cell on each replicate, ignoring NaN (ratio estimator).
 
     Replicate ``b`` of cell ``c`` is ``nanmean(values[c][seed_idx[b]][:, image_idx[b]])``, computed for all cells
@@ -294,4 +296,4 @@ def cell_means(
     cells = sample.cells if cells is None else tuple(cells)
     estimates = replicate_means(sample, *_identity(sample), cells)[:, 0]
     reps = replicate_means(sample, *bootstrap_indices(sample.n_seeds, sample.n_images, n_boot, seed), cells)
-    return {c: percentile_interval(e, r, level) for c, e, r in zip(cells, estimates, reps)}
+    return {c: percentile_interval(e, r, level) for c, e, r in zip(cells, estimates, reps, strict=True)}

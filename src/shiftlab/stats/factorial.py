@@ -21,7 +21,7 @@ __all__ = ["Design", "Effect", "interaction", "main_effect"]
 
 
 def _describe(factors: tuple[str, ...], levels: tuple[str, ...]) -> str:
-    return ", ".join(f"{f}={lv}" for f, lv in zip(factors, levels))
+    return ", ".join(f"{f}={lv}" for f, lv in zip(factors, levels, strict=True))
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +74,7 @@ class Design:
         if isinstance(self.cell_of, Mapping):
             return self.cell_of.get(combo)
         try:
-            return self.cell_of(dict(zip(names, combo)))
+            return self.cell_of(dict(zip(names, combo, strict=True)))
         except KeyError:
             return None
 

@@ -36,8 +36,8 @@ from shiftlab.study.config import StudyConfig, param_matched_width
 from shiftlab.study.measurements import DISTANCE_BANDS
 from shiftlab.study.records import RunRecord
 
-__all__ = ["CAPACITY_METRICS", "CONDITION_PAIRS", "MATCHED_PAIRS", "PAIRS", "Analysis", "CellStats", "Pair", "analyse", "capacity_key",
-           "cell_key"]
+__all__ = ["CAPACITY_METRICS", "CONDITION_PAIRS", "MATCHED_PAIRS", "PAIRS", "Analysis", "CellStats", "Pair", "analyse",
+           "capacity_key", "cell_key"]
 
 #: Conditions measured on the same images (so their cells can be compared as pairs).
 IMAGE_GROUPS = (("centred", "augmented", "circular"), ("transfer", "transfer_control"), ("probe", "probe_circular"))
@@ -265,7 +265,7 @@ def _samples(records: list[RunRecord], per_image: list[dict[str, np.ndarray]], s
              conditions: tuple[str, ...], key_of: KeyOf = _main_key) -> dict[str, PairedSample]:
     """metric -> sample of the cells of ``conditions`` (one image group): ``[seeds, images]`` arrays."""
     rows: dict[str, dict[str, list]] = {}
-    for record, arrays in zip(records, per_image):
+    for record, arrays in zip(records, per_image, strict=True):
         if record.condition not in conditions:
             continue
         for metric, values in arrays.items():

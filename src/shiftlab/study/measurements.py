@@ -24,9 +24,9 @@ from shiftlab.measure.validation import check_finite_output, check_labels
 from shiftlab.study.records import ExplorerRecord, Periodicity, ShiftProfile, pack_uint8
 from shiftlab.study.shift_bits import ShiftBits
 
-__all__ = ["DISTANCE_BANDS", "EXPLORER_IMAGES", "IMAGE_METRICS", "SHIFT_SETS", "CanvasMeasurement", "DistanceBand", "correct_per_image", "explore", "explorer_images",
-           "image_statistics", "kind_distances", "layer_profile", "measure_canvas", "periodicity", "probe_correct", "profile_shifts",
-           "study_shifts"]
+__all__ = ["DISTANCE_BANDS", "EXPLORER_IMAGES", "IMAGE_METRICS", "SHIFT_SETS", "CanvasMeasurement", "DistanceBand",
+           "correct_per_image", "explore", "explorer_images", "image_statistics", "kind_distances", "layer_profile",
+           "measure_canvas", "periodicity", "probe_correct", "profile_shifts", "study_shifts"]
 
 #: Evaluation images that the shift explorer records per run (:func:`explorer_images`; ``docs/explorer.md``).
 EXPLORER_IMAGES = 16

@@ -17,7 +17,8 @@ from shiftlab.study.analysis import Analysis
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.records import SCHEMA_VERSION, RecordError, RunRecord
 
-__all__ = ["MAX_RESULTS_BYTES", "MAX_RESULTS_CONTAINERS", "MAX_RESULTS_ITEMS", "RESULTS_FILES", "RESULTS_MEMORY_BOUND", "StudyMeta", "StudyResults", "load_results", "results_path", "write_results"]
+__all__ = ["MAX_RESULTS_BYTES", "MAX_RESULTS_CONTAINERS", "MAX_RESULTS_ITEMS", "RESULTS_FILES", "RESULTS_MEMORY_BOUND",
+           "StudyMeta", "StudyResults", "load_results", "results_path", "write_results"]
 
 
 @dataclass
@@ -220,7 +221,7 @@ def _csv(runs: list[RunRecord]) -> str:
     for r in runs:
         if r.profile is None:
             continue
-        for (dy, dx), acc, agree in zip(r.profile.shifts, r.profile.accuracy, r.profile.agreement):
+        for (dy, dx), acc, agree in zip(r.profile.shifts, r.profile.accuracy, r.profile.agreement, strict=True):
             writer.writerow([r.model, r.downsampling, r.head, r.padding, r.condition, r.seed, r.width, dy, dx, f"{acc:.6g}",
                              f"{agree:.6g}", f"{r.summary['test_accuracy']:.6g}", f"{r.summary['consistency']:.6g}",
                              r.training.converged, r.params])

@@ -307,7 +307,8 @@ def _meta(config: StudyConfig, data: StudyData, timing: dict, workers: int, devi
         n_eval=int(data.eval_x.shape[0]), object_size=list(data.canvas.object_size),
         object_extent=list(content_extent(data.train_x)), canvas_size=[h, w], max_shift=data.max_shift,
         classes=data.classes, device=device, workers=workers, threads_per_worker=1,
-        hardware=f"{platform.processor() or platform.machine()}, {default_workers()} cores, {platform.system()} {platform.release()}",
+        hardware=(f"{platform.processor() or platform.machine()}, {default_workers()} cores, "
+                  f"{platform.system()} {platform.release()}"),
         torch_version=torch.__version__, shiftlab_version=shiftlab.__version__, started=timing["started"],
         seconds=timing["seconds"], sessions=timing["sessions"], ranks=ranks,
     )
@@ -353,7 +354,7 @@ def _collect(out: Path, missing: list[str], arrivals: list[_Arrival], shares: li
     """Rank 0 receives the files of the runs ``missing`` from its run directory, each from the
     lowest rank that has it (finished before this session, or ran it now); every rank calls it."""
     here = distributed.rank()
-    has = [set(arrival.finished) | {job.key for job in share} for arrival, share in zip(arrivals, shares)]
+    has = [set(arrival.finished) | {job.key for job in share} for arrival, share in zip(arrivals, shares, strict=True)]
     for key in missing:
         owner = next((r for r, keys in enumerate(has) if key in keys), 0)
         if owner == 0:  # nobody else has it: the analysis reports the missing record

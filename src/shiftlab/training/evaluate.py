@@ -32,7 +32,7 @@ def evaluate(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int =
     correct = 0
     device = model_device(model)
     with measuring(model, warn=False):  # eval mode, no autograd, every module's mode restored after
-        for batch_images, batch_labels in zip(images.split(batch_size), labels.split(batch_size)):
+        for batch_images, batch_labels in zip(images.split(batch_size), labels.split(batch_size), strict=True):
             predicted = model(batch_images.to(device)).argmax(dim=1).cpu()
             correct += int((predicted == batch_labels).sum())
     return correct / len(labels)

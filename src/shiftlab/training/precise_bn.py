@@ -49,5 +49,5 @@ def recompute_batchnorm(model: nn.Module, batches: list[Tensor], transform: Call
                 batch = transform(batch) if transform is not None else batch
                 model(batch if device is None else batch.to(device))
         finally:
-            for m, momentum in zip(layers, momenta):
+            for m, momentum in zip(layers, momenta, strict=True):
                 m.momentum = momentum

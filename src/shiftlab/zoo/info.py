@@ -146,8 +146,8 @@ def info(model: ZooNet, input_size: int | tuple[int, int]) -> ModelInfo:
     elements times ``in_channels / groups * kh * kw``), ``Linear`` (``in * out``) and the
     depthwise filter of every ``BlurPool2d`` and ``LearnedPool2d`` (output elements times
     ``filt_size**2``; also the blurs inside ``MaxBlurPool2d`` and APS layers, none with the
-    default ``filt_size=1``). Max and average pools, BatchNorm, ReLU and biases are not counted. The model runs in eval mode without
-    autograd and is left as it was. ``receptive_field`` is :func:`receptive_field` of
+    default ``filt_size=1``). Max and average pools, BatchNorm, ReLU and biases are not counted.
+    The model runs in eval mode without autograd and is left as it was. ``receptive_field`` is :func:`receptive_field` of
     ``model.features``.
 
     Args:

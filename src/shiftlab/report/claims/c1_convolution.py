@@ -20,7 +20,7 @@ __all__ = ["evaluate"]
 
 
 def _first_conv(layers: list[LayerSummary]) -> LayerSummary | None:
-    return next((l for l in layers if l.kind == "Conv2d" and l.stride == (1.0, 1.0)), None)
+    return next((layer for layer in layers if layer.kind == "Conv2d" and layer.stride == (1.0, 1.0)), None)
 
 
 def evaluate(results: StudyResults) -> ClaimResult:

@@ -30,7 +30,7 @@ def evaluate(results: StudyResults) -> ClaimResult:
             notes.append(f"{model} is not counted: adaptive polyphase sampling picks its phase from the input, by "
                          "design not a fixed decimation")
             continue
-        layer = next((l for l in layer_profile(results, model, ref) if l.downsampling), None) if ref else None
+        layer = next((entry for entry in layer_profile(results, model, ref) if entry.downsampling), None) if ref else None
         if layer is None:
             continue
         aligned = layer.aligned_interior_error if layer.aligned_interior_error is not None else layer.aligned_error

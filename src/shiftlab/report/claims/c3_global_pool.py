@@ -22,7 +22,7 @@ def pool_errors(results: StudyResults, model: str, condition: str) -> tuple[floa
     cell's seeds at the non-zero multiples of the total stride, of the layer before the global
     pool and of the pool; None when the cell has no global pool in its profile."""
     layers = layer_profile(results, model, condition)
-    i = next((k for k, l in enumerate(layers) if l.global_pool), None)
+    i = next((k for k, layer in enumerate(layers) if layer.global_pool), None)
     if not i:
         return None
     run = next(r for r in results.main_runs if r.model == model and r.condition == condition and r.equivariance)

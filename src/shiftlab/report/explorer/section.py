@@ -81,7 +81,7 @@ def _controls(payload: dict) -> str:
                     f'{" selected" if c == payload["default_condition"] else ""}>{esc(c)}</option>'
                     for c in payload["conditions"])
     images = "".join(f'<option value="{i}">image {esc(index)} of the evaluation set: {esc(classes[y])}</option>'
-                     for i, (index, y) in enumerate(zip(payload["images"], payload["labels"])))
+                     for i, (index, y) in enumerate(zip(payload["images"], payload["labels"], strict=True)))
     models = "".join(f'<label title="{esc(m["description"])}"><input type="checkbox" name="xp-model" value="{esc(m["id"])}"'
                      f'{" checked" if m["id"] in payload["default_models"] else ""}> {esc(m["name"])}</label>'
                      for m in payload["models"])

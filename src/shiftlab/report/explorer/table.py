@@ -74,7 +74,7 @@ class ExplorerTable:
         writer.writerow(cols)
         probability = [f"{p:.6g}" for p in self.probability]
         values = [probability if name == "probability" else col.tolist() for name, col in cols.items()]
-        writer.writerows(zip(*values))
+        writer.writerows(zip(*values, strict=True))
         text = buf.getvalue()
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")

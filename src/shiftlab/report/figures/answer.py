@@ -51,7 +51,7 @@ def fig_answer(results: StudyResults) -> Figure | None:
         fig = new_figure(5.6, 4.9)
         ax = fig.subplots()
         offsets = np.linspace(-0.3, 0.3, len(runs))  # the stars side by side: they often coincide near 1
-        for (m, rs), dx in zip(runs.items(), offsets):
+        for (m, rs), dx in zip(runs.items(), offsets, strict=True):
             parts = [split_by_alignment(r.profile.shifts, r.profile.agreement, stride) for r in rs]
             other = {k: np.mean([p[0][k] for p in parts]) for k in parts[0][0]}
             multiple = {k: np.mean([p[1][k] for p in parts]) for k in parts[0][1]}

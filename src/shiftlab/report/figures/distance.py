@@ -44,8 +44,8 @@ def fig_distance(results: StudyResults) -> Figure | None:
         fig = new_figure(3.8 * len(conds) + 0.4, 6.4)
         grid = fig.subplots(len(_ROWS), len(conds), sharey="row", sharex=True, squeeze=False)
         handles = {}
-        for row, (field, label) in zip(grid, _ROWS):
-            for ax, cond in zip(row, conds):
+        for row, (field, label) in zip(grid, _ROWS, strict=True):
+            for ax, cond in zip(row, conds, strict=True):
                 for m in models(results):
                     runs = [r for r in results.main_runs if r.model == m and r.condition == cond and r.profile is not None]
                     if not runs:
@@ -59,7 +59,7 @@ def fig_distance(results: StudyResults) -> Figure | None:
                     handles.setdefault(f"training range R = {in_range}", r)
                 ax.xaxis.get_major_locator().set_params(integer=True)
             row[0].set_ylabel(f"{label}\n(mean over shifts, seeds)")
-        for ax, cond in zip(grid[0], conds):
+        for ax, cond in zip(grid[0], conds, strict=True):
             ax.set_title(condition_label(cond))
         for ax in grid[-1]:
             ax.set_xlabel("shift distance max(|dy|, |dx|) [px]")

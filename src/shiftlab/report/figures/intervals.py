@@ -40,7 +40,7 @@ def fig_consistency(results: StudyResults) -> Figure | None:
         fig = new_figure(3.6 * len(conds) + 1.4, 0.34 * len(names) + 1.6)
         axes = fig.subplots(1, len(conds), sharey=True, squeeze=False)[0]
         marks = {}
-        for ax, cond in zip(axes, conds):
+        for ax, cond in zip(axes, conds, strict=True):
             for i, m in enumerate(names):
                 cell = results.analysis.cell(m, cond)
                 if cell is None:
@@ -55,7 +55,7 @@ def fig_consistency(results: StudyResults) -> Figure | None:
             ax.grid(axis="y", visible=False)
         axes[0].set_yticks(np.arange(len(names)), names)
         axes[0].invert_yaxis()
-        for label, colour_ in zip(axes[0].get_yticklabels(), [colour(m) for m in names]):
+        for label, colour_ in zip(axes[0].get_yticklabels(), [colour(m) for m in names], strict=True):
             label.set_color(colour_)
         legend_below(fig, list(marks.values()), ["consistency (filled)", "conditional consistency (open): images "
                                                  "correct at the centre"][: len(marks)])
@@ -77,7 +77,7 @@ def fig_transfer_probe(results: StudyResults) -> Figure | None:
         fig = new_figure(11.0, 3.9)
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         handles = {}
-        for ax, (first, second, metric, ylabel, title, chance) in zip(axes, panels):
+        for ax, (first, second, metric, ylabel, title, chance) in zip(axes, panels, strict=True):
             x = np.arange(len(names))
             for j, (cond, hatch) in enumerate(((first, ""), (second, "///"))):
                 for i, m in enumerate(names):
@@ -116,7 +116,7 @@ def fig_effects(results: StudyResults) -> Figure | None:
         tones = {"more": "#1e7b34", "less": "#b3261e", "about the same": "#5b6474", "inconclusive": "#c98a00",
                  MORE_UNRESOLVED: "#6fbf7f", LESS_UNRESOLVED: "#e08078"}
         marks = {}
-        for ax, metric in zip(axes, metrics):
+        for ax, metric in zip(axes, metrics, strict=True):
             found = effects(results, metric)
             labels = []
             for i, e in enumerate(found):
@@ -124,7 +124,7 @@ def fig_effects(results: StudyResults) -> Figure | None:
                 h = _errorbar(ax, i, e.interval, tones[outcome], e.kind == "main",
                               dashed=outcome in (MORE_UNRESOLVED, LESS_UNRESOLVED))
                 marks.setdefault(outcome, h)
-                lv = [f"{f} {a}-{b}" for f, (a, b) in zip(e.factors, e.levels)]
+                lv = [f"{f} {a}-{b}" for f, (a, b) in zip(e.factors, e.levels, strict=True)]
                 labels.append(" x ".join(lv))
             ax.axvspan(-margin, margin, color="#dddddd", alpha=0.6, lw=0)
             ax.axvline(0, color="#333333", lw=0.8)
