@@ -78,7 +78,7 @@ def main() -> None:
         fast, slow = copy.deepcopy(model), copy.deepcopy(model)
         _train(fast, x, y, 3, reference=False)
         _train(slow, x, y, 3, reference=True)
-        identical = all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), slow.state_dict().values()))
+        identical = all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), slow.state_dict().values(), strict=True))
         t_fast, t_slow = [], []
         for _ in range(args.repeats):
             t_fast.append(_train(fast, x, y, args.steps, reference=False))

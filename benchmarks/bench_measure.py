@@ -106,7 +106,7 @@ def bench_equivariance_time(repeats: int) -> tuple[str, float]:
 def _peak_rss() -> int:
     """Peak resident set size of this process in bytes (VmHWM; Linux)."""
     with open("/proc/self/status") as f:
-        line = next(l for l in f if l.startswith("VmHWM:"))
+        line = next(row for row in f if row.startswith("VmHWM:"))
     return int(line.split()[1]) * 1024
 
 

@@ -82,7 +82,7 @@ def images(n: int, size: int, seed: int = 0) -> torch.Tensor:
 def layer_pairs(onnx_res: sl.EquivarianceResult, torch_res: sl.EquivarianceResult) -> list[tuple]:
     """Each exported node's layer with the torch layer whose map it makes (``/features/features.3/MaxPool`` ->
     ``features.3``; a ``Conv`` node makes the map of the BatchNorm folded into it)."""
-    layers = {l.name: l for l in torch_res.layers}
+    layers = {layer.name: layer for layer in torch_res.layers}
     names = list(layers)
     pairs = []
     for layer in onnx_res.layers:

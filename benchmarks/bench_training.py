@@ -187,7 +187,8 @@ def main() -> None:
         f"{args.steps} timed steps after {args.warmup} warm-up, median of {args.repeats} round-robin rounds"
     )
     one_label, default_label, many_label = "1w x 1t", f"1p x {threads}t", f"{cores}w x 1t"
-    print(f"{'model':<17}{'MACs':>10}{one_label + ' img/s':>15}{default_label + ' img/s':>15}{many_label + ' img/s':>15}{'speed-up':>10}")
+    print(f"{'model':<17}{'MACs':>10}{one_label + ' img/s':>15}{default_label + ' img/s':>15}{many_label + ' img/s':>15}"
+          f"{'speed-up':>10}")
     sys.stdout.flush()
 
     workers = Workers(cores)

@@ -172,7 +172,7 @@ def distance_table(result: DigitCnnGallery) -> Table:
 
 def print_result(result: DigitCnnGallery, console: Console) -> None:
     console.print(equivariance_table(result.profile, tol=TOL))
-    origins = dict(zip((l.name for l in result.profile.layers), result.profile.origins(TOL)))
+    origins = dict(zip((layer.name for layer in result.profile.layers), result.profile.origins(TOL), strict=True))
     first, inner = result.profile.first_break(TOL), result.profile.first_break(TOL, interior=True)
     console.print(f"first break: {first.name} ({first.kind}, {origins[first.name]}); first break in the interior: "
                   f"{inner.name} ({inner.kind}, {origins[inner.name]})" + "\n")

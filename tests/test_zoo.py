@@ -128,7 +128,7 @@ def test_every_model_builds_and_runs(name: str) -> None:
         assert (model.downsampling, model.head_kind) == (s.downsampling, s.head)
         assert (model.num_classes, model.in_channels, model.total_stride) == (7, in_channels, 8)
         seen = {}
-        model.features.register_forward_hook(lambda m, a, out: seen.update(shape=out.shape))
+        model.features.register_forward_hook(lambda m, a, out, seen=seen: seen.update(shape=out.shape))
         out = model(torch.randn(2, in_channels, size, size))
         assert out.shape == (2, 7) and torch.isfinite(out).all()
         assert seen["shape"] == (2, 32, size // 8, size // 8)
@@ -206,7 +206,7 @@ def test_parameter_counts_depend_only_on_the_head() -> None:
     for model in models.values():
         assert count_parameters(model.features) == shared + extra.get(model.downsampling, 0)
     fc_head, gap_head = 64 * 4 * 4 * 10 + 10, 64 * 10 + 10
-    for name, model in models.items():
+    for model in models.values():
         counts = model.parameter_counts()
         assert counts["total"] == counts["features"] + counts["head"] == count_parameters(model)
         assert counts["head"] == (fc_head if model.head_kind == "fc" else gap_head)
@@ -266,7 +266,7 @@ def test_seed_is_reproducible_and_local() -> None:
     state = torch.get_rng_state()
     a, b = build("maxpool_fc", seed=7), build("maxpool_fc", seed=7)
     assert torch.equal(torch.get_rng_state(), state)
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
     c = build("maxpool_fc", seed=8)
     assert not torch.equal(a.features[0].weight, c.features[0].weight)
@@ -314,7 +314,7 @@ def test_trains_on_real_digits(name: str) -> None:
     losses = train_steps(model, x, y, steps=3, lr=0.05)
     assert all(torch.isfinite(torch.tensor(losses)))
     assert 1.5 < losses[0] < 3.5  # near log(10) = 2.30 at init (global max heads start higher)
-    changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters())]
+    changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
     assert all(changed)  # gradients reach every parameter
 
 

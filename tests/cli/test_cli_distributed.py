@@ -100,7 +100,7 @@ def _numbers_agree(a: object, b: object) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_numbers_agree(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_numbers_agree(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_numbers_agree(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
     return type(a) is type(b) and a == b

@@ -29,7 +29,7 @@ def measure_json(capsys, tmp_path: Path, target: str, *extra: str) -> dict:
 
 
 def layer(payload: dict, name: str) -> dict:
-    return next(l for l in payload["equivariance"]["layers"] if l["name"] == name)
+    return next(layer for layer in payload["equivariance"]["layers"] if layer["name"] == name)
 
 
 def test_circular_and_zero_padded_examples(capsys, tmp_path):

@@ -32,7 +32,7 @@ def test_measure_a_study_checkpoint_on_its_dataset(study_dir, tmp_path, capsys):
     assert inv["n_images"] == 20 and inv["accuracy"] is not None
     assert payload["equivariance"]["input_shape"] == [1, *results["meta"]["canvas_size"]]
     assert "centred on a" in payload["images"]
-    assert [l["name"] for l in payload["equivariance"]["layers"]][0] == "features.0"
+    assert [layer["name"] for layer in payload["equivariance"]["layers"]][0] == "features.0"
     assert run["model"] == "strided_gap"
 
 
@@ -47,7 +47,8 @@ def test_factory_model_on_a_dataset_reports_accuracy(tmp_path, capsys):
     src = tmp_path / "m.py"
     src.write_text("import torch\nfrom torch import nn\n"
                    "def build():\n    torch.manual_seed(0)\n"
-                   "    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))\n")
+                   "    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),\n"
+                   "                         nn.Linear(4, 10))\n")
     out = tmp_path / "r.json"
     assert main(["measure", f"{src}:build", "--data", "digits", "-n", "10", "--shifts", "1", "--json", str(out)]) == 0
     inv = json.loads(out.read_text())["invariance"]

@@ -156,5 +156,5 @@ def test_measure_prints_the_caution_and_where_labels(capsys, tmp_path):
     payload = json.loads(path.read_text())
     assert payload["invariance"]["degenerate"].startswith("100% of the 72 predictions are class 0")
     assert payload["invariance"]["class_counts"] == [72] + [0] * 9
-    origins = [l["origin"] for l in payload["equivariance"]["layers"]]
+    origins = [layer["origin"] for layer in payload["equivariance"]["layers"]]
     assert origins[:3] == ["equivariant", "equivariant", "breaks here: aliasing"] and origins[3] == "inherited"

@@ -166,7 +166,7 @@ def test_weights_round_trip_for_a_module_spec_and_a_file(capsys, spec_module, tm
     file = tmp_path / spec_module.split(".")[0] / "nets.py"
     for target in (f"{spec_module}:build", f"{file}:build"):
         model, _ = _torch_model(args(target, str(tmp_path / "w.pt"), {"width": 2}))
-        assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), model.state_dict().values()))
+        assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), model.state_dict().values(), strict=True))
         code, _, err = run(capsys, "measure", target, *FAST, "--model-kwargs", '{"width": 2}', "--weights",
                            str(tmp_path / "w.pt"))
         assert code == 0, err

@@ -12,7 +12,7 @@ def write_folder(root: Path, size=(6, 5)) -> dict[str, list[np.ndarray]]:
     """root/<class>/<k>.png with RGB images of size (H, W); returns the pixels per class."""
     rng = np.random.default_rng(0)
     written = {}
-    for count, name in zip((2, 3, 1), ("cat", "ant", "bee")):
+    for count, name in zip((2, 3, 1), ("cat", "ant", "bee"), strict=True):
         (root / name).mkdir(parents=True)
         written[name] = []
         for k in range(count):

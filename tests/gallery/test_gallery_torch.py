@@ -154,7 +154,7 @@ def test_load_weights_round_trip(tmp_path):
     source = PNet()
     torch.save(source.state_dict(), tmp_path / "pnet.pt")
     loaded = load_pnet(tmp_path / "pnet.pt")
-    assert not loaded.training and all(torch.equal(a, b) for a, b in zip(source.parameters(), loaded.parameters()))
+    assert not loaded.training and all(torch.equal(a, b) for a, b in zip(source.parameters(), loaded.parameters(), strict=True))
 
 
 def test_missing_package_says_what_to_install(monkeypatch):
@@ -264,7 +264,7 @@ def test_pnet_example_runs():
     result = example.run()
     astronaut, brick = result.peaks
     assert astronaut.probability > 0.99 and brick.probability < PNET_THRESHOLD
-    origins = dict(zip((l.name for l in result.profile.layers), result.profile.origins(example.TOL)))
+    origins = dict(zip((layer.name for layer in result.profile.layers), result.profile.origins(example.TOL), strict=True))
     assert result.profile.first_break(example.TOL).name == "conv1"  # unpadded: the wrap seam, at the border
     assert origins["conv1"] == "breaks here: boundary"
     assert result.profile.first_break(example.TOL, interior=True).name == "pool1"

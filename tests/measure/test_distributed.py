@@ -68,7 +68,7 @@ def assert_close(got: object, want: object, path: str = "") -> None:
             assert_close(got[key], want[key], f"{path}.{key}")
     elif isinstance(want, list):
         assert isinstance(got, list) and len(got) == len(want), path
-        for i, (a, b) in enumerate(zip(got, want)):
+        for i, (a, b) in enumerate(zip(got, want, strict=True)):
             assert_close(a, b, f"{path}[{i}]")
     else:
         assert got == want, path
@@ -169,7 +169,7 @@ def test_two_processes_give_the_layer_errors_of_one(ranks, n):
     two = [r["layers"][n] for r in ranks]
     assert two[0] == two[1]  # every rank returns the same result
     assert_close(two[0], one)
-    assert any(l["unaligned_error"] for l in one["layers"])  # errors worth comparing
+    assert any(layer["unaligned_error"] for layer in one["layers"])  # errors worth comparing
 
 
 def test_a_failure_on_one_rank_stops_every_rank_and_leaves_the_model_as_it_was(ranks):

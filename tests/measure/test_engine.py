@@ -3,6 +3,7 @@ size and any merge order of the sufficient statistics; no wasted forward passes;
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -86,7 +87,7 @@ def test_statistics_merged_in_any_order_equal_the_whole():
     whole = invariance_compute(_block_stats(preds, clean, change, labels, pairs, 0), shift_set)
     bounds = [0, 3, 4, 17, 30, 40]
     blocks = [_block_stats(preds[a:b], clean[a:b], change[a:b], labels[a:b], pairs, a)
-              for a, b in zip(bounds, bounds[1:])]
+              for a, b in itertools.pairwise(bounds)]
     for seed in range(5):
         random.Random(seed).shuffle(blocks)
         total = blocks[0]

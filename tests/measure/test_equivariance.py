@@ -60,11 +60,11 @@ class Net(nn.Module):
 
 def test_layers_in_execution_order_with_paths_kinds_shapes_and_strides():
     res = sl.equivariance(seeded(Net()), images(), shifts=1)
-    assert [(l.name, l.kind) for l in res.layers] == [
+    assert [(layer.name, layer.kind) for layer in res.layers] == [
         ("features.0", "Conv2d"), ("features.1", "ReLU"), ("features.2", "MaxPool2d"), ("features.3", "Conv2d"),
         ("act", "ReLU"), ("act[1]", "ReLU"), ("pool", "AdaptiveAvgPool2d"),
     ]
-    shapes = {l.name: (l.shape, l.stride) for l in res.layers}
+    shapes = {layer.name: (layer.shape, layer.stride) for layer in res.layers}
     assert shapes["features.0"] == ((4, 12, 12), (1, 1))
     assert shapes["features.2"] == ((4, 6, 6), (2, 2))
     assert shapes["act[1]"] == ((4, 6, 6), (2, 2))
@@ -100,7 +100,7 @@ def test_layer_that_loses_a_border_row_keeps_its_nominal_stride():
 def test_layer_selection_and_unknown_names():
     model = seeded(Net())
     res = sl.equivariance(model, images(), shifts=1, layers=["features.2", "act"])
-    assert [l.name for l in res.layers] == ["features.2", "act", "act[1]"]
+    assert [layer.name for layer in res.layers] == ["features.2", "act", "act[1]"]
     full = sl.equivariance(model, images(), shifts=1)
     # selecting does not change the measurement (e.g. the receptive-field border)
     assert res.layer("act").error_by_shift == full.layer("act").error_by_shift
@@ -220,11 +220,11 @@ def test_errors_after_the_first_break_are_inherited_not_caused():
     assert res.origins(1e-9) == ["equivariant", "equivariant", "breaks here: aliasing", "inherited", "inherited",
                                  "inherited", "inherited"]
     # diagnose() keeps its meaning: it describes the error a layer carries, wherever it was made
-    assert [l.diagnose(1e-9) for l in res.layers][2:6] == ["aliasing"] * 4
+    assert [layer.diagnose(1e-9) for layer in res.layers][2:6] == ["aliasing"] * 4
     assert res.first_break(1e-9).name == "2"
     d = json.loads(json.dumps(res.to_dict(), allow_nan=False))
-    assert [l["origin"] for l in d["layers"]] == res.origins()
-    assert [l["diagnosis"] for l in d["layers"]][2:6] == ["aliasing"] * 4
+    assert [layer["origin"] for layer in d["layers"]] == res.origins()
+    assert [layer["diagnosis"] for layer in d["layers"]][2:6] == ["aliasing"] * 4
 
 
 def test_a_layer_that_adds_error_breaks_again():
@@ -279,7 +279,7 @@ class Residual(nn.Module):
 
 def test_resolution_jumps_outside_modules():
     res = sl.equivariance(seeded(FunctionalPool()), images(2, h=16, w=16), shifts=1)
-    assert [(l.name, l.input_stride, l.resized_outside_modules) for l in res.layers] == [
+    assert [(layer.name, layer.input_stride, layer.resized_outside_modules) for layer in res.layers] == [
         ("a", (1, 1), False), ("b", (2, 2), True)]
     [jump] = res.resolution_jumps()
     assert (jump.previous, jump.layer, jump.before, jump.after) == ("a", "b", (1, 1), (2, 2))
@@ -325,7 +325,7 @@ def test_batch_size_does_not_change_results():
     ref = sl.equivariance(model, x, shifts=1, batch_size=256)
     for bs in (1, 3, 10):
         res = sl.equivariance(model, x, shifts=1, batch_size=bs)
-        for a, b in zip(res.layers, ref.layers):
+        for a, b in zip(res.layers, ref.layers, strict=True):
             assert a.name == b.name
             assert a.error_by_shift == pytest.approx(b.error_by_shift, rel=1e-10, abs=1e-14), (bs, a.name)
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
@@ -367,7 +367,7 @@ def test_to_dict_is_json_serialisable():
     res = sl.equivariance(seeded(Net()), images(), shifts=1)
     d = res.to_dict()
     back = json.loads(json.dumps(d, allow_nan=False))
-    assert [l["name"] for l in back["layers"]] == [l.name for l in res.layers]
+    assert [layer["name"] for layer in back["layers"]] == [layer.name for layer in res.layers]
     assert back["layers"][2]["stride"] == [2, 2] and back["layers"][2]["diagnosis"] == "aliasing"
     assert back["skipped"][0]["name"] == "head"
     assert back["input_shape"] == [1, 12, 12]
@@ -416,14 +416,14 @@ def test_training_model_warns_and_is_measured_in_eval_mode():
         res = sl.equivariance(model, images(), shifts=1)
     assert model.training and all(m.training for m in model.modules())
     # in eval mode Dropout is the identity and BN affine per channel: every layer stays exactly equivariant
-    assert all(l.worst() < 1e-12 for l in res.layers)
+    assert all(layer.worst() < 1e-12 for layer in res.layers)
 
 
 def test_crop_mode_uses_the_window_size():
     model = seeded(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2)))
     res = sl.equivariance(model, images(2, 1, 14, 14), shifts=1, mode="crop", crop_size=(8, 8))
     assert res.input_shape == (1, 8, 8)
-    assert [l.shape for l in res.layers] == [(2, 8, 8), (2, 4, 4)]
+    assert [layer.shape for layer in res.layers] == [(2, 8, 8), (2, 4, 4)]
     assert res.layers[0].aligned_interior_error < 1e-12  # a crop is a zero-filled shift inside the window
     with pytest.raises(ValueError, match="needs crop_size"):
         sl.equivariance(model, images(2, 1, 14, 14), shifts=1, mode="crop")
@@ -432,7 +432,7 @@ def test_crop_mode_uses_the_window_size():
 def test_a_bare_layer_is_measured_itself():
     conv = nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular").double()
     res = sl.equivariance(conv.eval(), torch.randn(2, 1, 8, 8, dtype=torch.float64), shifts=1)
-    assert [l.name for l in res.layers] == ["Conv2d"]
+    assert [layer.name for layer in res.layers] == ["Conv2d"]
     assert res.layers[0].aligned_error_max < 1e-12
 
 

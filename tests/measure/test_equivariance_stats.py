@@ -56,7 +56,7 @@ def test_statistics_of_parts_add_up_to_the_whole_in_any_order():
     for total in (parts[0] + parts[1] + parts[2], parts[2] + (parts[0] + parts[1])):
         assert_close(equivariance_compute(total).to_dict(), whole.to_dict(), rel=1e-12)
     assert whole.output_eq_t_db is not None and whole.first_break(1e-6) is not None  # something to add up
-    assert [l.name for l in equivariance_compute(parts[2] + parts[0]).layers] == [l.name for l in whole.layers]
+    assert [layer.name for layer in equivariance_compute(parts[2] + parts[0]).layers] == [layer.name for layer in whole.layers]
 
 
 def test_statistics_of_different_measurements_do_not_add():

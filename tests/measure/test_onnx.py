@@ -124,8 +124,8 @@ def test_per_layer_profile_of_the_export_equals_the_torch_models(exported, name,
     o = sl.equivariance(path, x, shifts=2, mode=mode)
     torch_layers = {layer.name: layer for layer in t.layers}
     # a layer for every module but the folded BatchNorms; circular padding (slices, concatenations) makes none
-    assert len(o.layers) == len([l for l in t.layers if l.kind != "BatchNorm2d"])
-    assert not any(l.kind in ("Slice", "Concat", "Pad") for l in o.layers)
+    assert len(o.layers) == len([layer for layer in t.layers if layer.kind != "BatchNorm2d"])
+    assert not any(layer.kind in ("Slice", "Concat", "Pad") for layer in o.layers)
     for layer in o.layers:
         ref = torch_layers[matching_torch_layer(layer.name, layer.kind, torch_layers)]
         assert (layer.shape, layer.stride, layer.border) == (ref.shape, ref.stride, ref.border), layer.name
@@ -151,7 +151,8 @@ def test_dense_output_eq_t_and_the_error_of_invariance(tmp_path):
     t, o = sl.equivariance(fcn, x, shifts=2), sl.equivariance(path, x, shifts=2)
     assert o.output_eq_t_db == pytest.approx(t.output_eq_t_db, rel=1e-5)
     assert o.layers[-1].kind == "Conv" and o.layers[-1].shape == (1, 12, 12)
-    with pytest.raises(ValueError, match=r"output is one tensor \[N, classes\]; got a tensor of shape \(N, 1, 12, 12\).*use shiftlab.equivariance"):
+    with pytest.raises(ValueError, match=r"output is one tensor \[N, classes\]; got a tensor of shape \(N, 1, 12, 12\)"
+                                         r".*use shiftlab.equivariance"):
         sl.invariance(path, x, shifts=1)
 
 
@@ -175,7 +176,7 @@ def test_an_inference_session_is_measured_as_its_file_and_left_as_it_was(exporte
     b = sl.invariance(path, x, shifts=1)
     e = sl.equivariance(session, x, shifts=1, layers=["/features/features.3/MaxPool"])
     assert a.to_dict() == b.to_dict()
-    assert [l.name for l in e.layers] == ["/features/features.3/MaxPool"] and e.skipped == []
+    assert [layer.name for layer in e.layers] == ["/features/features.3/MaxPool"] and e.skipped == []
     assert [o.name for o in session.get_outputs()] == ["output"]
     assert (session.run(None, {"input": x.numpy()})[0] == before).all()
 
@@ -183,7 +184,7 @@ def test_an_inference_session_is_measured_as_its_file_and_left_as_it_was(exporte
 def test_layer_selection_and_unknown_names(exported):
     _, path = exported["maxpool_fc"]
     res = sl.equivariance(path, images(2), shifts=1, layers=["/features/features.7/MaxPool", "/head/head.1/Gemm"])
-    assert [l.name for l in res.layers] == ["/features/features.7/MaxPool"]
+    assert [layer.name for layer in res.layers] == ["/features/features.7/MaxPool"]
     assert [(s.name, s.output) for s in res.skipped] == [("/head/head.1/Gemm", "shape (N, 10)")]
     with pytest.raises(ValueError, match=r"unknown layer name\(s\) \['features.3'\]; the model has: \['/features"):
         sl.equivariance(path, images(2), shifts=1, layers=["features.3"])
@@ -206,7 +207,7 @@ def test_a_batch_fixed_at_one_runs_image_by_image(tmp_path, exported):
     with pytest.warns(UserWarning, match="fixed batch of 1: shiftlab runs every image in a pass of its own"):
         one = sl.equivariance(fixed, x, shifts=1)
     many = sl.equivariance(dynamic, x, shifts=1)
-    for a, b in zip(one.layers, many.layers):
+    for a, b in zip(one.layers, many.layers, strict=True):
         assert a.error_by_shift == pytest.approx(b.error_by_shift, rel=1e-5, abs=1e-7)
     with pytest.warns(UserWarning, match="fixed batch of 1"):
         assert sl.invariance(fixed, x, shifts=1).consistency == sl.invariance(dynamic, x, shifts=1).consistency
@@ -231,7 +232,8 @@ def relu_graph(path: Path, shape: list, elem=TensorProto.FLOAT) -> Path:
 def two_inputs(path: Path) -> Path:
     shape = ["N", 1, 8, 8]
     return graph_file(path, [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ("x", "z")],
-                      [helper.make_node("Add", ["x", "z"], ["y"])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+                      [helper.make_node("Add", ["x", "z"], ["y"])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
 
 
 def truncated(path: Path, exported) -> Path:

@@ -26,7 +26,7 @@ def test_the_lightning_example_logs_the_numbers_of_the_engine(tmp_path):
                         ("worst_case_accuracy", inv.worst_case_accuracy)):
         assert logged[f"val/{name}"] == pytest.approx(value, rel=1e-6), name
     eq = sl.equivariance(model, val.images, shifts=1)
-    unaligned = {f"val/eq/{l.name}/unaligned_error": l.unaligned_error for l in eq.layers if l.unaligned_error is not None}
-    assert unaligned and {k: v for k, v in logged.items() if k.startswith("val/eq/")} == pytest.approx(unaligned,
-                                                                                                      rel=1e-6)
+    unaligned = {f"val/eq/{layer.name}/unaligned_error": layer.unaligned_error
+                 for layer in eq.layers if layer.unaligned_error is not None}
+    assert unaligned and {k: v for k, v in logged.items() if k.startswith("val/eq/")} == pytest.approx(unaligned, rel=1e-6)
     assert list(tmp_path.glob("lightning_logs/version_*/metrics.csv"))  # the CSV logger wrote them

@@ -17,7 +17,7 @@ from shiftlab.measure import distributed
 from spawn_ranks import run_ranks
 
 torchmetrics = pytest.importorskip("torchmetrics", reason="shiftlab.metrics needs torchmetrics (pip install torchmetrics)")
-from shiftlab.metrics import (
+from shiftlab.metrics import (  # noqa: E402 (imported once the importorskip above passed)
     AccuracyByShift,
     CleanConsistency,
     FlipRate,
@@ -146,9 +146,9 @@ def test_layer_equivariance_over_batches_is_the_functional_result():
     for lo, hi in SPLITS:
         metric.update(model, x[lo:hi])
     got = metric.compute()
-    assert [l.name for l in got.layers] == [l.name for l in whole.layers] == ["0", "1", "2"]
+    assert [layer.name for layer in got.layers] == [layer.name for layer in whole.layers] == ["0", "1", "2"]
     assert got.origins(1e-9) == whole.origins(1e-9)
-    for a, b in zip(got.layers, whole.layers):
+    for a, b in zip(got.layers, whole.layers, strict=True):
         assert a.error_by_shift == pytest.approx(b.error_by_shift, rel=1e-12, abs=1e-15)
         assert [v is None for v in a.interior_error_by_shift] == [v is None for v in b.interior_error_by_shift]
         assert [v for v in a.interior_error_by_shift if v is not None] == pytest.approx(
@@ -334,8 +334,8 @@ def test_sync_unsync_and_a_rank_without_updates(ranks):
     layers = sl.equivariance(model, x, shifts=1).to_dict()
     for r in ranks:
         got = r["layers-silent-rank"]
-        assert [l["name"] for l in got["layers"]] == [l["name"] for l in layers["layers"]]
-        for a, b in zip(got["layers"], layers["layers"]):
+        assert [layer["name"] for layer in got["layers"]] == [layer["name"] for layer in layers["layers"]]
+        for a, b in zip(got["layers"], layers["layers"], strict=True):
             assert a["error_by_shift"] == pytest.approx(b["error_by_shift"], rel=1e-12, abs=1e-15)
 
 

@@ -95,7 +95,7 @@ def test_aps_net_still_invariant_after_training() -> None:
         opt.zero_grad()
         F.cross_entropy(net(x), y).backward()
         opt.step()
-    assert all((p - q).abs().max() > 1e-4 for p, q in zip(net.parameters(), before))
+    assert all((p - q).abs().max() > 1e-4 for p, q in zip(net.parameters(), before, strict=True))
     assert max_shift_error(net, 16, seed=1) < 1e-12
 
 

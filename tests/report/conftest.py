@@ -125,7 +125,8 @@ def make_results(cells: dict[tuple[str, str], Cell], *, seeds: int = 3, n_images
             summary = {k: float(np.nanmean(v)) for k, v in arrays.items()}
             acc = [max(0.0, c.test_accuracy - 0.02 * max(abs(dy), abs(dx))) for dy, dx in CANVAS_SHIFTS]
             records.append(RunRecord(
-                key=f"{model}__{cond}{'' if width == 8 else f'__w{width}'}__seed{seed}", model=model, downsampling=s.downsampling, head=s.head,
+                key=f"{model}__{cond}{'' if width == 8 else f'__w{width}'}__seed{seed}", model=model,
+                downsampling=s.downsampling, head=s.head,
                 padding="circular" if cond in ("circular", "probe_circular") else "zeros", condition=cond, seed=seed,
                 width=width, params=(6330 if s.downsampling == "strided" else 17530) * width // 8, macs=10**6, receptive_field=22,
                 total_stride=STRIDE, training=training, summary=summary,

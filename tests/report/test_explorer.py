@@ -67,9 +67,10 @@ def test_the_table_has_a_row_per_run_image_and_position_with_the_records_values(
     centre = classes[:, 220]  # (0, 0) is the middle of the 21 x 21 square
     assert np.array_equal(table.agrees[rows], (classes == centre[:, None]).reshape(-1))
     assert 0 < table.agrees[rows].sum() < rows.sum()
-    aligned = {(int(a), int(b)) for a, b, m in zip(table.dy[rows], table.dx[rows], table.multiple_of_stride[rows]) if m}
+    aligned = {(int(a), int(b))
+               for a, b, m in zip(table.dy[rows], table.dx[rows], table.multiple_of_stride[rows], strict=True) if m}
     assert aligned == {(a, b) for a in (-8, 0, 8) for b in (-8, 0, 8)}
-    measured = {(int(a), int(b)) for a, b, m in zip(table.dy[rows], table.dx[rows], table.in_shift_set[rows]) if m}
+    measured = {(int(a), int(b)) for a, b, m in zip(table.dy[rows], table.dx[rows], table.in_shift_set[rows], strict=True) if m}
     assert measured == {tuple(s) for s in run.profile.shifts}
     assert set(table.model[rows]) == {"strided_gap"} and set(table.seed[rows]) == {1} and set(table.width[rows]) == {8}
 
@@ -79,7 +80,7 @@ def test_the_table_as_csv_and_as_a_data_frame(results):
     text = table.to_csv()
     lines = text.splitlines()
     assert lines[0] == ",".join(table.columns()) and len(lines) == len(table) + 1
-    first = dict(zip(lines[0].split(","), lines[1].split(",")))
+    first = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
     assert first["key"] == table.key[0] and int(first["dy"]) == -10 and float(first["probability"]) == pytest.approx(
         table.probability[0], abs=1e-6)
     pd = pytest.importorskip("pandas")

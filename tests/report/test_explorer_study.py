@@ -81,7 +81,7 @@ def test_a_study_records_what_its_checkpoints_give(recorded, explored):
 
 def test_explorer_is_saved_in_the_records_and_results_and_nothing_else_changes(study, explored):
     before, after = (json.loads((run / "results.json").read_text()) for run in (study, explored))
-    for run_before, run_after in zip(before["runs"], after["runs"]):
+    for run_before, run_after in zip(before["runs"], after["runs"], strict=True):
         record = json.loads((explored / "runs" / f"{run_after['key']}.json").read_text())
         assert record == run_after  # the record on disk and results.json agree
         assert run_after.pop("explorer") is not None and run_before.pop("explorer") is None

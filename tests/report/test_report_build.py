@@ -99,7 +99,8 @@ def test_the_answer_opens_with_both_questions_beside_its_figure_and_the_evidence
     assert answer.index('<p class="note">') < answer.index('<details class="evidence">')
     assert opening.index("<h3>1. Does a fully convolutional network") < opening.index("<h3>2. If not, why")
     assert "<b>Strided-CNN FCN (strided_gap):</b> Partly." in opening and '<figure id="fig-answer"' in opening
-    assert len(re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", opening).split()) < 160  # about 120 words of answer with one FCN, 30 of caption
+    # about 120 words of answer with one FCN, 30 of caption
+    assert len(re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", opening).split()) < 160
     evidence = answer[answer.index('<details class="evidence">'):]
     assert verdict(full_results).answer.split("\n\n")[0].split(":")[0] in evidence
     assert page.count('id="fig-answer"') == 1  # not again among the figures

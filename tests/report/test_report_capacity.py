@@ -39,7 +39,8 @@ def test_an_outcome_shared_by_every_width_is_stated_once_with_each_interval():
     v = verdict(make_results(MAIN, capacity=_sweep(0.30), n_images=300))
     p = v.point("capacity:fcn_vs_maxpool_gap")
     assert p.outcome == "less" and [r.width for r in p.rows] == [4, 8, 32]
-    assert "At every width (4, 8, 32), the Strided-CNN FCN (strided_gap) is less translation invariant than the max-pool" in v.answer
+    assert ("At every width (4, 8, 32), the Strided-CNN FCN (strided_gap) is less translation invariant than the max-pool"
+            in v.answer)
     for r in p.rows:
         assert f"width {r.width} (" in v.answer
     # a model that did not converge is not compared on performance at that width

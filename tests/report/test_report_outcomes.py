@@ -35,8 +35,10 @@ PAIR = {
     "more": f"The Strided-CNN FCN (strided_gap) is more translation invariant than {B}: consistency ",
     "less": f"The Strided-CNN FCN (strided_gap) is less translation invariant than {B}: consistency ",
     "about the same": f"The Strided-CNN FCN (strided_gap) is about as translation invariant as {B}: consistency ",
-    "more, size unresolved": f"The Strided-CNN FCN (strided_gap) is more translation invariant than {B}, {UNRESOLVED}: consistency ",
-    "less, size unresolved": f"The Strided-CNN FCN (strided_gap) is less translation invariant than {B}, {UNRESOLVED}: consistency ",
+    "more, size unresolved":
+        f"The Strided-CNN FCN (strided_gap) is more translation invariant than {B}, {UNRESOLVED}: consistency ",
+    "less, size unresolved":
+        f"The Strided-CNN FCN (strided_gap) is less translation invariant than {B}, {UNRESOLVED}: consistency ",
     "inconclusive": f"Whether {A} is more or less translation invariant than {B} is inconclusive: consistency ",
 }
 WHERE = "(trained on centred objects)"
@@ -94,7 +96,8 @@ def test_a_performance_sentence_gives_the_shifted_and_worst_case_accuracy_and_th
     assert f"; accuracy averaged over the shifts {_cell_value(p.a, 'accuracy')} vs {_cell_value(p.b, 'accuracy')}, " \
            f"difference {CASES['less'][1]} (less)" in text
     assert "; worst-case accuracy over the shifts" in text and f"difference {CASES['inconclusive'][1]} (inconclusive)" in text
-    assert re.search(r"\(receptive field \d+ vs \d+ px, \d+\.\d M vs \d+\.\d M multiply-adds, [\d,]+ vs [\d,]+ parameters\)", text)
+    assert re.search(r"\(receptive field \d+ vs \d+ px, \d+\.\d M vs \d+\.\d M multiply-adds, "
+                     r"[\d,]+ vs [\d,]+ parameters\)", text)
 
 
 def _cell_value(cell, metric):
@@ -136,10 +139,10 @@ def test_the_lead_answers_from_the_signs_it_can_trust(points):
                                                                                        outcome=outcome))
 
     lead = _lead(at("more, size unresolved"), at("about the same"))
-    assert lead.startswith("Yes: the Strided-CNN FCN is more translation invariant than the classic max-pool CNN (a) (by an amount "
-                           "that may be smaller or larger than the margin) and about as translation invariant as")
-    assert _lead(at("less, size unresolved"), at("less, size unresolved")).startswith("Not settled by this run: the Strided-CNN FCN "
-                                                                                      "is less translation invariant")
+    assert lead.startswith("Yes: the Strided-CNN FCN is more translation invariant than the classic max-pool CNN (a) "
+                           "(by an amount that may be smaller or larger than the margin) and about as translation invariant as")
+    lead = _lead(at("less, size unresolved"), at("less, size unresolved"))
+    assert lead.startswith("Not settled by this run: the Strided-CNN FCN is less translation invariant")
     assert _lead(at("less"), at("less, size unresolved")).startswith("Not in general")
     assert _lead(at("less"), at("less")).startswith("No:")
 
@@ -149,7 +152,7 @@ def test_a_capacity_sweep_less_at_every_width_but_past_the_margin_only_at_some_s
     assert len(p.rows) == 2
     ivs = (CASES["less"][0], CASES["less, size unresolved"][0])
     rows = tuple(dataclasses.replace(r, consistency=Comparison("x", "a", "b", "consistency", iv, MARGIN))
-                 for r, iv in zip(p.rows, ivs))
+                 for r, iv in zip(p.rows, ivs, strict=True))
     from shiftlab.report.prose import capacity_text
 
     text = capacity_text(dataclasses.replace(p, rows=rows, outcome="depends on width"))

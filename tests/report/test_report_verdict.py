@@ -29,7 +29,8 @@ def test_matched_pairs_stay_right_where_grouping_would_flip_the_sign():
     v = verdict(results)
     assert v.point("fcn_vs_classic", "centred").outcome == "more"
     assert v.point("fcn_vs_maxpool_gap", "centred").outcome == "less"
-    assert "The Strided-CNN FCN (strided_gap) is more translation invariant than the classic max-pool CNN (maxpool_fc)" in v.answer
+    assert ("The Strided-CNN FCN (strided_gap) is more translation invariant than the classic max-pool CNN (maxpool_fc)"
+            in v.answer)
     assert ("The Strided-CNN FCN (strided_gap) is less translation invariant than the max-pool network with the same "
             "global-pool head (maxpool_gap)") in v.answer
     assert "less translation invariant than the classic" not in v.answer
@@ -130,7 +131,8 @@ def test_verdict_to_dict_is_json(full_results):
     assert {p["kind"] for p in d["points"]} == {"pair", "mechanism", "performance", "effects", "claim", "capacity",
                                                  "answer", "signature"}
     assert [c["id"] for c in d["claims"]] == [f"C{i}" for i in range(1, 10)]
-    assert d["opening"][0].startswith("1. Does a fully convolutional network") and len(d["opening"]) == 5  # Q1, a line, Q2, a line (no All-CNN run), why
+    # Q1, a line, Q2, a line (no All-CNN run), why
+    assert d["opening"][0].startswith("1. Does a fully convolutional network") and len(d["opening"]) == 5
 
 
 def test_a_bound_next_to_the_margin_gets_the_digits_that_show_its_side():
@@ -179,7 +181,8 @@ def test_agreement_lower_at_the_farther_multiples_is_read_as_distance_not_aliasi
     assert ("(lower at the multiples, which lie farther out, 8.0 px on average against 1.7 px: agreement that "
             "falls with distance, not the aliasing signature)") in lower
     higher = mechanism_text(dataclasses.replace(p, signature="more"), 0.02)
-    assert "(higher at the multiples, although they lie farther out, 8.0 px on average against 1.7 px: the aliasing signature)" in higher
+    assert ("(higher at the multiples, although they lie farther out, 8.0 px on average against 1.7 px: "
+            "the aliasing signature)") in higher
     nearer = mechanism_text(dataclasses.replace(p, signature="less", aligned_distance=2.0, unaligned_distance=3.0), 0.02)
     assert "(lower at the multiples)" in nearer and "distance" not in nearer
 
@@ -233,7 +236,7 @@ def test_the_per_layer_aliasing_label_compares_with_the_blurpool_and_can_fail(fu
     anti_aliased = copy.deepcopy(full_results)
     for run in anti_aliased.runs:
         if run.model == "blurstrided_gap" and run.equivariance is not None:  # (the probe runs have no profile)
-            layer = next(l for l in run.equivariance["layers"] if l["name"] == "features.1")
+            layer = next(entry for entry in run.equivariance["layers"] if entry["name"] == "features.1")
             layer["unaligned_interior_error"] = 0.1  # 0.25 / 0.1 = 2.5 >= ALIASING_VS_BLUR
     aliased = mechanism_point(anti_aliased, "strided_gap", "centred")
     assert aliased.reference_unaligned_interior_error == pytest.approx(0.1) and aliased.outcome.startswith("aliasing")

@@ -33,20 +33,26 @@ def _design() -> Design:
 
 def _constant_sample() -> PairedSample:
     """Constant within each cell, so every replicate equals the hand-computed value exactly."""
-    return PairedSample({_key(dict(zip(FACTORS, combo))): np.full((2, 4), m) for combo, m in MEANS.items()})
+    return PairedSample({_key(dict(zip(FACTORS, combo, strict=True))): np.full((2, 4), m) for combo, m in MEANS.items()})
 
 
 def test_main_effects_by_hand():
     d, s = _design(), _constant_sample()
     m = MEANS
-    ds = (m["maxpool", "gap", "centred"] + m["maxpool", "gap", "augmented"] + m["maxpool", "fc", "centred"] + m["maxpool", "fc", "augmented"]) / 4 - (
-        m["strided", "gap", "centred"] + m["strided", "gap", "augmented"] + m["strided", "fc", "centred"] + m["strided", "fc", "augmented"]
+    ds = (m["maxpool", "gap", "centred"] + m["maxpool", "gap", "augmented"]
+          + m["maxpool", "fc", "centred"] + m["maxpool", "fc", "augmented"]) / 4 - (
+        m["strided", "gap", "centred"] + m["strided", "gap", "augmented"]
+        + m["strided", "fc", "centred"] + m["strided", "fc", "augmented"]
     ) / 4
-    head = (m["strided", "gap", "centred"] + m["strided", "gap", "augmented"] + m["maxpool", "gap", "centred"] + m["maxpool", "gap", "augmented"]) / 4 - (
-        m["strided", "fc", "centred"] + m["strided", "fc", "augmented"] + m["maxpool", "fc", "centred"] + m["maxpool", "fc", "augmented"]
+    head = (m["strided", "gap", "centred"] + m["strided", "gap", "augmented"]
+            + m["maxpool", "gap", "centred"] + m["maxpool", "gap", "augmented"]) / 4 - (
+        m["strided", "fc", "centred"] + m["strided", "fc", "augmented"]
+        + m["maxpool", "fc", "centred"] + m["maxpool", "fc", "augmented"]
     ) / 4
-    cond = (m["strided", "gap", "augmented"] + m["strided", "fc", "augmented"] + m["maxpool", "gap", "augmented"] + m["maxpool", "fc", "augmented"]) / 4 - (
-        m["strided", "gap", "centred"] + m["strided", "fc", "centred"] + m["maxpool", "gap", "centred"] + m["maxpool", "fc", "centred"]
+    cond = (m["strided", "gap", "augmented"] + m["strided", "fc", "augmented"]
+            + m["maxpool", "gap", "augmented"] + m["maxpool", "fc", "augmented"]) / 4 - (
+        m["strided", "gap", "centred"] + m["strided", "fc", "centred"]
+        + m["maxpool", "gap", "centred"] + m["maxpool", "fc", "centred"]
     ) / 4
     assert (ds, head, cond) == pytest.approx((0.3125, 0.1375, 0.2125), abs=1e-12)
     for factor, a, b, want in [
@@ -99,10 +105,11 @@ def test_three_level_factor_averages_the_other_factors_equally():
 def test_effects_share_the_paired_replicates_of_contrast():
     rng = np.random.default_rng(1)
     shared = rng.normal(size=(3, 60))
-    s = PairedSample({_key(dict(zip(FACTORS, c))): shared + m + rng.normal(0, 0.02, (3, 60)) for c, m in MEANS.items()})
+    s = PairedSample({_key(dict(zip(FACTORS, c, strict=True))): shared + m + rng.normal(0, 0.02, (3, 60))
+                      for c, m in MEANS.items()})
     d = _design()
     iv = main_effect(d, s, "head", "gap", "fc", n_boot=400, seed=9)
-    weights = {_key(dict(zip(FACTORS, c))): (0.25 if c[1] == "gap" else -0.25) for c in MEANS}
+    weights = {_key(dict(zip(FACTORS, c, strict=True))): (0.25 if c[1] == "gap" else -0.25) for c in MEANS}
     assert iv == contrast(s, weights, n_boot=400, seed=9)
     # Pairing: the shared noise cancels, so the effect is far tighter than any single cell mean.
     cell = cell_means(s, n_boot=400, seed=9)["strided_gap/centred"]
@@ -110,7 +117,7 @@ def test_effects_share_the_paired_replicates_of_contrast():
 
 
 def test_unbalanced_design_names_the_missing_cell():
-    table = {combo: _key(dict(zip(FACTORS, combo))) for combo in itertools.product(*FACTORS.values())}
+    table = {combo: _key(dict(zip(FACTORS, combo, strict=True))) for combo in itertools.product(*FACTORS.values())}
     del table[("maxpool", "fc", "augmented")]
     with pytest.raises(ValueError, match=r"downsampling=maxpool, head=fc, condition=augmented"):
         Design(FACTORS, table)
@@ -141,7 +148,8 @@ def test_invalid_designs_and_arguments():
 
 
 def test_effect_record():
-    e = Effect("interaction", ("downsampling", "head"), (("maxpool", "strided"), ("gap", "fc")), "consistency", Interval(-0.1, -0.2, 0.0))
+    e = Effect("interaction", ("downsampling", "head"), (("maxpool", "strided"), ("gap", "fc")), "consistency",
+               Interval(-0.1, -0.2, 0.0))
     assert e.to_dict() == {
         "kind": "interaction",
         "factors": ["downsampling", "head"],

@@ -58,7 +58,8 @@ def test_random_json_is_a_record_error(tmp_path, value, compressed):
     assert isinstance(_read(tmp_path, json.dumps(value).encode("ascii"), compressed), RecordError)
 
 
-PUBLISHED = json.loads((Path(__file__).parents[2] / "docs" / "results" / "second-design" / "mnist-5k" / "results.json").read_text())
+PUBLISHED_RESULTS = Path(__file__).parents[2] / "docs" / "results" / "second-design" / "mnist-5k" / "results.json"
+PUBLISHED = json.loads(PUBLISHED_RESULTS.read_text())
 REAL_RUN = next(r for r in PUBLISHED["runs"] if r.get("explorer"))
 
 

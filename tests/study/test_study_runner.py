@@ -55,7 +55,8 @@ def test_analysis_has_a_cell_per_model_and_condition_with_intervals(tiny_run):
         assert ci.estimate == pytest.approx(np.mean([r.summary["consistency"] for r in runs]))
     fcn_vs_classic = results.analysis.comparison("fcn_vs_classic", "centred", "consistency")
     a, b = cells[("strided_gap", "centred")], cells[("maxpool_fc", "centred")]
-    assert fcn_vs_classic.interval.estimate == pytest.approx(a.metrics["consistency"].estimate - b.metrics["consistency"].estimate)
+    want = a.metrics["consistency"].estimate - b.metrics["consistency"].estimate
+    assert fcn_vs_classic.interval.estimate == pytest.approx(want)
 
 
 def test_csv_is_tidy_and_pandas_reads_it(tiny_run):
@@ -256,7 +257,7 @@ def test_a_study_on_the_gpu_matches_the_cpu_study_to_rounding(tmp_path):
     cpu = run_study(config, tmp_path / "cpu", device="cpu", workers=1)
     gpu = run_study(config, tmp_path / "gpu", device="cuda")
     assert gpu.meta.device.startswith("cuda") and gpu.meta.workers == 1
-    for a, b in zip(cpu.analysis.cells, gpu.analysis.cells):
+    for a, b in zip(cpu.analysis.cells, gpu.analysis.cells, strict=True):
         assert abs(a.metrics["test_accuracy"].estimate - b.metrics["test_accuracy"].estimate) <= 0.05
 
 

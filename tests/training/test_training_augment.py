@@ -27,7 +27,7 @@ def test_matches_per_image_reference():
     shifts = torch.tensor([[0, 0], [1, 0], [0, -1], [-2, 3], [4, -6], [-4, 6],
                            [5, 0], [0, 7], [-3, -3], [2, 2], [-1, 5], [3, -2]])
     fast = translate_zeros(images, shifts)
-    slow = torch.stack([slow_translate(img, int(dy), int(dx)) for img, (dy, dx) in zip(images, shifts)])
+    slow = torch.stack([slow_translate(img, int(dy), int(dx)) for img, (dy, dx) in zip(images, shifts, strict=True)])
     assert torch.equal(fast, slow)
 
 

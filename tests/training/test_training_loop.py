@@ -306,7 +306,7 @@ def test_cuda_training_follows_the_cpu_run_to_float_rounding(small_digits, make_
     train(cpu, x, y, config)
     result = train(gpu, x, y, config, device="cuda")
     assert result.device.startswith("cuda") and next(gpu.parameters()).is_cuda
-    for a, b in zip(cpu.state_dict().values(), gpu.state_dict().values()):
+    for a, b in zip(cpu.state_dict().values(), gpu.state_dict().values(), strict=True):
         assert torch.allclose(a.float(), b.float().cpu(), rtol=1e-2, atol=1e-3)  # the same draws, other kernels
     assert abs(evaluate(gpu, x, y) - evaluate(cpu, x, y)) <= 0.05  # data on the CPU, model on the GPU
 

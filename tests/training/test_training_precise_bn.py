@@ -26,7 +26,7 @@ def test_running_stats_become_the_average_of_batch_statistics():
     torch.testing.assert_close(model[1].running_mean, mean)
     torch.testing.assert_close(model[1].running_var, var)
     assert model[1].momentum == 0.1 and not model.training and not model[1].training
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 def test_transform_is_applied_and_models_without_batchnorm_are_detected():
@@ -58,7 +58,7 @@ def test_the_recount_changes_no_weight_and_only_the_final_statistics(digits):
     plain, precise = copy.deepcopy(base), copy.deepcopy(base)
     train(plain, images, labels, TrainConfig(epochs=3, precise_bn=False))
     train(precise, images, labels, TrainConfig(epochs=3, precise_bn=True))
-    for (name, a), b in zip(plain.named_parameters(), precise.parameters()):
+    for (name, a), b in zip(plain.named_parameters(), precise.parameters(), strict=True):
         assert torch.equal(a, b), name
     bn = [m for m in precise.modules() if isinstance(m, nn.BatchNorm2d)][0]
     bn_plain = [m for m in plain.modules() if isinstance(m, nn.BatchNorm2d)][0]

@@ -95,7 +95,8 @@ def test_receptive_fields_by_hand() -> None:
     for name in ["maxblur_gap", "blurstrided_fc", "aps_gmp"]:  # padding layers add nothing
         circular = build(name, padding_mode="circular")
         assert receptive_field(circular.features)[0] == expected[circular.downsampling]
-    assert receptive_field(build("maxblur_gap", filt_size=2).features) == (1 + 4 * 1 + 4 * 2 + 4 * 4, 8)  # (conv 2 + max 1 + blur 1) * j
+    # (conv 2 + max 1 + blur 1) * j
+    assert receptive_field(build("maxblur_gap", filt_size=2).features) == (1 + 4 * 1 + 4 * 2 + 4 * 4, 8)
 
 
 def test_info_leaves_the_model_as_it_was() -> None:
