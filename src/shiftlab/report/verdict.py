@@ -39,6 +39,7 @@ from .points import (
 
 __all__ = ["Point", "Verdict", "verdict"]
 
+#: Any point a :class:`Verdict` rests on (its ``points``), each with the numbers behind one sentence.
 Point = PairPoint | MechanismPoint | PerformancePoint | EffectsPoint | ClaimPoint | CapacityPoint | FcnAnswer | Signature
 
 

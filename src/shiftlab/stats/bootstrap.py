@@ -36,7 +36,9 @@ __all__ = [
     "replicate_means",
 ]
 
+#: Bootstrap replicates drawn when a call gives no ``n_boot``.
 DEFAULT_N_BOOT = 2000
+#: Coverage of the percentile intervals when a call gives no ``level``.
 DEFAULT_LEVEL = 0.95
 
 

@@ -124,6 +124,7 @@ MAX_RESULTS_BYTES = 64 << 20
 #: allow about 4.5 times that. Parsing JSON takes memory per value, not per byte (``[[],[],...]``
 #: takes 25 bytes of memory per byte of JSON), so bounding the counts bounds the parse.
 MAX_RESULTS_CONTAINERS = 1 << 19
+#: The most items (``,`` and ``:``) a results file may hold; see ``MAX_RESULTS_CONTAINERS``.
 MAX_RESULTS_ITEMS = 1 << 22
 #: What reading a results file may add to the process's peak memory: the limits above keep the
 #: worst file within them under this (measured, ``tests/study/test_study_results.py``).

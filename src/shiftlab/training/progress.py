@@ -38,4 +38,5 @@ class ProgressEvent:
     record: dict | None = None
 
 
+#: What ``train(..., progress=)`` calls with each :class:`ProgressEvent`.
 ProgressCallback = Callable[[ProgressEvent], None]
