@@ -9,7 +9,7 @@ Example:
 
 import torch  # noqa: F401  (doctest namespace)
 
-from shiftlab import nn, zoo
+from shiftlab import _version, nn, zoo
 from shiftlab.checks import check_equivariant, check_invariant
 from shiftlab.conversion import ConversionReport, ConversionResult, convert
 from shiftlab.measure.equivariance import EquivarianceResult, LayerEquivariance, equivariance
@@ -18,7 +18,7 @@ from shiftlab.measure.shifts import crop, crop_many, shift, shift_many
 from shiftlab.measure.shiftsets import ShiftSet, as_shift_set
 from shiftlab.onnx_export import OnnxExport, OnnxExportError, export_onnx
 
-__version__ = "0.1.0"
+__version__ = _version.installed_version()  # from pyproject.toml via the package metadata
 
 __all__ = [
     "ConversionReport",

@@ -1,6 +1,12 @@
-"""``shiftlab study --quick`` end to end on real MNIST digits, and its report in headless Chromium."""
+"""``shiftlab study --quick`` end to end on real MNIST digits, and its report in headless Chromium.
+
+``SHIFTLAB_QUICK_RUN=DIR`` checks a run that ``shiftlab study --quick --out DIR`` already wrote
+instead of running one: ``.ci/wheel_smoke.sh`` passes the run of the installed wheel's command."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,6 +21,8 @@ from shiftlab.study.results import load_results
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
+    if os.environ.get("SHIFTLAB_QUICK_RUN"):
+        return Path(os.environ["SHIFTLAB_QUICK_RUN"])
     out = tmp_path_factory.mktemp("quick")
     assert main(["study", "--quick", "--out", str(out)]) == 0
     return out
