@@ -175,3 +175,24 @@ def test_build_check_finds_a_link_to_no_file(tmp_path):
         ' <a href="definitions.md">broken</a> <img src="../figures/missing.png">')
     assert site_checks.broken_links(tmp_path) == [("tutorial/index.html", "definitions.md"),
                                                   ("tutorial/index.html", "../figures/missing.png")]
+
+
+def test_notebook_links_to_pages_become_page_urls():
+    """docs/notebook_links.py: a notebook cell's ``definitions.md#x`` becomes ``../definitions/#x`` in the site."""
+    notebook_links = _docs_module("notebook_links")
+
+    class Doc(types.SimpleNamespace):
+        def is_documentation_page(self) -> bool:
+            return self.src_uri.endswith((".md", ".ipynb"))
+
+        def url_relative_to(self, other: "Doc") -> str:
+            return "../" + self.src_uri.removesuffix(".md") + "/"
+
+    pages = {uri: Doc(src_uri=uri) for uri in ("definitions.md", "tutorial.ipynb", "results/run/report.html")}
+    files = types.SimpleNamespace(get_file_from_path=pages.get)
+    html = '<a href="definitions.md#shifts">a</a> <a href="missing.md">b</a> <a href="results/run/report.html">c</a>'
+    notebook = types.SimpleNamespace(file=pages["tutorial.ipynb"])
+    assert notebook_links.on_page_content(html, page=notebook, files=files) == (
+        '<a href="../definitions/#shifts">a</a> <a href="missing.md">b</a> <a href="results/run/report.html">c</a>')
+    markdown_page = types.SimpleNamespace(file=pages["definitions.md"])
+    assert notebook_links.on_page_content(html, page=markdown_page, files=files) == html
