@@ -126,12 +126,12 @@ def check_equivariant(
         y = _forward(module, x, "check_equivariant")
         if y.dim() != 4:
             raise ValueError("check_equivariant needs a module with a 4-D output map; use check_invariant for vectors")
-        hw, out_hw = tuple(x.shape[-2:]), tuple(y.shape[-2:])
+        hw, out_hw = (x.shape[-2], x.shape[-1]), (y.shape[-2], y.shape[-1])
         if hw[0] % out_hw[0] or hw[1] % out_hw[1]:
             raise ValueError(f"output size {out_hw} does not divide input size {hw}: no integer stride to be equivariant to")
         step = (hw[0] // out_hw[0], hw[1] // out_hw[1])
         shift_set = _multiples(step, hw, mode) if shifts is None else as_shift_set(shifts, x, mode)
-        shift_set.check_fits(*hw, mode)
+        shift_set.check_fits(hw[0], hw[1], mode)
         out_off = layer_offsets(shift_set.offsets, hw, out_hw)
         if not bool((out_off == out_off.round()).all()):
             raise ValueError(f"every shift must be a multiple of the stride {step}; got {shift_set.as_tuples()}")
@@ -166,9 +166,9 @@ def check_invariant(
         >>> check_invariant(gap, (1, 6, 6))
     """
     x = _random_input(module, input_shape, dtype, seed)
-    hw = tuple(x.shape[-2:])
+    hw = (x.shape[-2], x.shape[-1])
     shift_set = _multiples((1, 1), hw, mode) if shifts is None else as_shift_set(shifts, x, mode)
-    shift_set.check_fits(*hw, mode)
+    shift_set.check_fits(hw[0], hw[1], mode)
     with measuring(module, warn=False):
         y = _forward(module, x, "check_invariant")
         got = torch.stack([module(xs) for xs in shift_many(x, shift_set.offsets, mode)])

@@ -12,12 +12,16 @@ import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, overload
 
 __all__ = ["NotARegularFile", "check_inside", "json_safe", "open_regular", "write_atomic", "write_bytes_atomic",
            "write_json_atomic", "write_text_atomic"]
 
 
+@overload
+def json_safe(value: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def json_safe(value: object) -> object: ...
 def json_safe(value: object) -> object:
     """``value`` with every non-finite float replaced by ``"inf"``, ``"-inf"`` or ``"nan"``
     (recursively in dicts, lists, tuples)."""

@@ -64,9 +64,9 @@ def total_stride(model: nn.Module, x: Tensor) -> tuple[int, int] | None:
     """
     sizes: list[tuple[int, int]] = []
 
-    def hook(module: nn.Module, inputs: tuple, output: object) -> None:
+    def hook(module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
         if isinstance(output, Tensor) and output.dim() == 4 and max(output.shape[-2:]) > 1:  # not a pooled 1x1
-            sizes.append(tuple(output.shape[-2:]))
+            sizes.append((output.shape[-2], output.shape[-1]))
 
     forward_with_leaf_hook(model, x, hook)
     H, W = x.shape[-2:]

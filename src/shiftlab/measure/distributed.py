@@ -32,7 +32,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -105,8 +105,8 @@ def all_gather(obj: T) -> list[T]:
     return gathered
 
 
-def _exchange(obj: object) -> list:
-    out: list = [None] * torch.distributed.get_world_size()
+def _exchange(obj: object) -> list[Any]:
+    out: list[Any] = [None] * torch.distributed.get_world_size()
     try:
         torch.distributed.all_gather_object(out, obj)
     except Exception as err:  # the collective itself failed (a lost peer, a timeout): no second exchange

@@ -125,18 +125,19 @@ def check_geometry(images: Tensor, shift_set: ShiftSet, mode: str, crop_size: tu
         if crop_size is None:
             raise ValueError("mode='crop' needs crop_size=(h, w), the window the model sees")
         transform(images[:1], shift_set.offsets, mode, crop_size)  # raises if a window leaves the image
-        return tuple(crop_size)  # type: ignore[return-value]
-    shift_set.check_fits(*images.shape[-2:], mode)
-    return tuple(images.shape[-2:])  # type: ignore[return-value]
+        return crop_size[0], crop_size[1]
+    h, w = images.shape[-2:]
+    shift_set.check_fits(h, w, mode)
+    return h, w
 
 
 def check_inputs(images: object, shift_set: ShiftSet, *, mode: str, batch_size: object,
                  crop_size: tuple[int, int] | None) -> tuple[int, int]:
     """Every check a measurement makes before its first forward pass (images, batch size, shifts
     against the image or crop size); returns the model's input ``(h, w)`` for :func:`run_chunks`."""
-    check_images(images)
+    checked = check_images(images)
     check_batch_size(batch_size)
-    return check_geometry(images, shift_set, mode, crop_size)
+    return check_geometry(checked, shift_set, mode, crop_size)
 
 
 def _shift_order(shift_set: ShiftSet) -> tuple[Tensor, bool]:

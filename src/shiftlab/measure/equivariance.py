@@ -28,6 +28,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -38,11 +39,14 @@ from shiftlab.measure.driver import BatchSize, ProgressFn, RunInfo, check_inputs
 from shiftlab.measure.layer_records import LayerAccumulator, chain_stride, layer_offsets, layer_stride
 from shiftlab.measure.onnx_graph import GraphLayer, OnnxGraph
 from shiftlab.measure.onnx_runner import OnnxRunner
-from shiftlab.measure.runner import Measuring, Runner, make_runner
+from shiftlab.measure.runner import Measuring, TorchRunner, make_runner
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 
 __all__ = ["INHERIT_FACTOR", "EquivarianceResult", "EquivarianceStats", "LayerEquivariance", "ResolutionJump",
            "SkippedLayer", "equivariance", "equivariance_compute", "equivariance_stats"]
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -238,7 +242,7 @@ class EquivarianceResult:
                 return layer
         raise KeyError(f"no measured layer named {name!r}; measured: {[layer.name for layer in self.layers]}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: infinite values (EQ-T of an exact layer, the error of a layer whose
         reference output is all zero) are written as the strings ``"inf"``/``"-inf"``. Each layer
         has its ``diagnosis`` (:meth:`LayerEquivariance.diagnose`) and ``origin``
@@ -337,12 +341,12 @@ class _Recorder:
         self.calls[name] = k + 1
         return name if k == 0 else f"{name}[{k}]"
 
-    def hook(self, module: nn.Module, inputs: tuple, output: object) -> None:
+    def hook(self, module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
         """Forward hook of a module (every module is hooked; the selected ones are recorded)."""
         x = inputs[0] if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() == 4 else None
         if x is not None and not any(True for _ in module.children()):
             self.radius += _kernel_radius(module) * self.in_hw[0] / x.shape[-2]
-        self._see(module, type(module).__name__, tuple(x.shape[-2:]) if x is not None else None, output)
+        self._see(module, type(module).__name__, (x.shape[-2], x.shape[-1]) if x is not None else None, output)
 
     def map_hook(self, layer: GraphLayer, output: Tensor, source_hw: tuple[int, int] | None) -> None:
         """An ONNX runner's layer map (every map is handed over; the selected ones are recorded)."""
@@ -368,8 +372,8 @@ class _Recorder:
     def _see(self, key: object, kind: str, source_hw: tuple[int, int] | None, output: object) -> None:
         known = set(self.sizes)
         if isinstance(output, Tensor) and output.dim() == 4:
-            self.sizes.add(tuple(output.shape[-2:]))
-            self._stride(source_hw, tuple(output.shape[-2:]))
+            self.sizes.add((output.shape[-2], output.shape[-1]))
+            self._stride(source_hw, (output.shape[-2], output.shape[-1]))
         name = self.selected.get(key)
         if name is None:
             return
@@ -385,7 +389,7 @@ class _Recorder:
             raise TypeError(f"layer {site!r} outputs {output.dtype}; shiftlab needs floating-point outputs (logits or "
                             "feature maps): return them before any rounding or argmax")
         record = self.records.get(site)
-        shape = tuple(output.shape[1:])
+        shape = (output.shape[1], output.shape[2], output.shape[3])
         if record is None:
             stride = self._stride(source_hw, shape[1:])
             b = math.ceil(self.radius / stride[0] - 1e-9) if self.border is None else math.ceil(self.border / stride[0])
@@ -443,7 +447,7 @@ class EquivarianceStats:
                                  _union(self.inputs, other.inputs), _union(self.skipped, other.skipped), output)
 
 
-def _union(a: dict, b: dict) -> dict:
+def _union(a: dict[K, V], b: dict[K, V]) -> dict[K, V]:
     """``a`` then the entries of ``b`` whose keys ``a`` lacks (execution order kept)."""
     return {**a, **{k: v for k, v in b.items() if k not in a}}
 
@@ -490,7 +494,7 @@ def equivariance_compute(stats: EquivarianceStats) -> EquivarianceResult:
     )
 
 
-def _measure(runner: Runner, images: Tensor, shift_set: ShiftSet, *, mode: str, layers: Sequence[str] | None,
+def _measure(runner: TorchRunner | OnnxRunner, images: Tensor, shift_set: ShiftSet, *, mode: str, layers: Sequence[str] | None,
              border: int | None, batch_size: BatchSize, crop_size: tuple[int, int] | None, in_hw: tuple[int, int],
              progress: ProgressFn | None) -> tuple[EquivarianceStats, RunInfo]:
     """Run ``runner`` on ``images [n, C, H, W]`` at every shift with the per-layer hooks: the statistics."""
@@ -524,7 +528,7 @@ def _measure(runner: Runner, images: Tensor, shift_set: ShiftSet, *, mode: str, 
 
 
 def equivariance(
-    model: nn.Module | str | os.PathLike,
+    model: nn.Module | str | os.PathLike[str],
     images: Tensor,
     *,
     shifts: ShiftSpec = 2,
@@ -592,7 +596,7 @@ def equivariance(
 
 
 def equivariance_stats(
-    model: nn.Module | str | os.PathLike,
+    model: nn.Module | str | os.PathLike[str],
     images: Tensor,
     *,
     shifts: ShiftSpec = 2,
@@ -624,7 +628,7 @@ def equivariance_stats(
 
 def _prepare(model: object, images: Tensor, shifts: ShiftSpec, mode: str, layers: Sequence[str] | None,
              batch_size: BatchSize, crop_size: tuple[int, int] | None,
-             device: str | torch.device | None) -> tuple[Runner, ShiftSet, tuple[int, int]]:
+             device: str | torch.device | None) -> tuple[TorchRunner | OnnxRunner, ShiftSet, tuple[int, int]]:
     """Every check before the first pass: ``(runner, shift set, the model's input (h, w))``."""
     runner = make_runner(local_module(model), device)
     shift_set = as_shift_set(shifts, images, mode)

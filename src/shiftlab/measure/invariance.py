@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -41,7 +42,8 @@ from shiftlab.measure.certificate import CHECK_IMAGES, Certificate, residue_plan
 from shiftlab.measure.certificate import certify as certify_premise
 from shiftlab.measure.distributed import all_or_none, first_rank, local_module
 from shiftlab.measure.driver import BatchSize, Chunk, ProgressFn, RunInfo, check_inputs, measure_sharded, run_chunks
-from shiftlab.measure.runner import Runner, make_runner
+from shiftlab.measure.onnx_runner import OnnxRunner
+from shiftlab.measure.runner import Runner, TorchRunner, make_runner
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 from shiftlab.measure.validation import check_finite_output, check_labels
 
@@ -110,7 +112,7 @@ class InvarianceResult:
     degenerate: str | None = None
     predictions: Tensor | None = field(default=None, repr=False)
 
-    def to_dict(self, include_predictions: bool = False) -> dict:
+    def to_dict(self, include_predictions: bool = False) -> dict[str, Any]:
         """JSON-safe dict (``json.dumps`` accepts it)."""
         out = asdict(self)
         out["shifts"] = [list(s) for s in self.shifts]
@@ -579,7 +581,7 @@ def _run(runner: Runner, images: Tensor, labels: Tensor | None, offset: int, shi
     return acc.total, run
 
 
-def _certificate(runner: Runner, images: Tensor, shift_set: ShiftSet, mode: str,
+def _certificate(runner: TorchRunner | OnnxRunner, images: Tensor, shift_set: ShiftSet, mode: str,
                  certify: bool | str) -> Certificate | None:
     """The polyphase certificate checked on the first :data:`CHECK_IMAGES` images, or None when
     it is not to be tried."""

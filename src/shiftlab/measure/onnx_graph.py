@@ -105,7 +105,7 @@ class OnnxGraph:
         return [layer.name for layer in self.layers] + [name for name, _, _ in self.others]
 
 
-def load_model(path: str | os.PathLike) -> Any:
+def load_model(path: str | os.PathLike[str]) -> Any:
     """Read and check an ONNX file (``onnx.checker``); the file is only read.
 
     Raises FileNotFoundError for a missing file and ValueError for one that is not a valid ONNX
@@ -185,7 +185,7 @@ def _attr(node: Any, name: str) -> list[int] | None:
     return None
 
 
-def _radius(node: Any, constants: dict[str, Any], shapes: dict[str, list]) -> int:
+def _radius(node: Any, constants: dict[str, Any], shapes: dict[str, list[Any] | None]) -> int:
     """Half-width of a windowed node's kernel in its input's pixels: ``ceil((k - 1) / 2) * d`` with
     ``k`` the largest kernel side and ``d`` the largest dilation (0 for other ops)."""
     if node.op_type not in WINDOWED:
@@ -287,4 +287,5 @@ def with_outputs(model: Any, tensors: Sequence[str]) -> bytes:
     copy.CopyFrom(model)
     del copy.graph.output[:]
     copy.graph.output.extend(onnx.ValueInfoProto(name=name) for name in tensors)
-    return copy.SerializeToString()
+    data: bytes = copy.SerializeToString()
+    return data

@@ -94,7 +94,7 @@ class OnnxRunner:
     def __init__(self, model: object, device: str | torch.device | None = None) -> None:
         ort = require("onnxruntime")
         self._options: Any = None
-        providers: list = []
+        providers: list[Any] = []
         if isinstance(model, ort.InferenceSession):
             proto = _graph_of(model)
             self._options = model.get_session_options()
@@ -174,8 +174,8 @@ class OnnxRunner:
         maps = tuple(layer.tensor for layer in self.graph.layers) + self.graph.sources() if watch else ()
         values = self._run(tuple(dict.fromkeys(self.graph.result + maps)), batch)
         if watch:
-            sizes = {name: tuple(v.shape[-2:]) for name, v in values.items() if v.dim() == 4}
-            sizes[self.graph.input.name] = tuple(batch.shape[-2:])
+            sizes = {name: (v.shape[-2], v.shape[-1]) for name, v in values.items() if v.dim() == 4}
+            sizes[self.graph.input.name] = (batch.shape[-2], batch.shape[-1])
             for layer in self.graph.layers:
                 handle.layer_hook(layer, values[layer.tensor], sizes.get(layer.source))  # type: ignore[union-attr,misc]
         outputs = [values[name] for name in self.graph.result]
@@ -234,18 +234,19 @@ def _interruptible(session: Any, names: list[str], input_name: str, rows: list[n
         raise
     if "error" in box:
         raise box["error"]
-    return box["runs"]
+    runs: list[list[np.ndarray]] = box["runs"]
+    return runs
 
 
 #: Seconds an interrupted ONNX run is given to stop at its next node before the interruption goes on.
 STOP_WAIT = 5.0
 
 
-def _placement(device: str | torch.device | None, providers: list) -> tuple[torch.device, list]:
+def _placement(device: str | torch.device | None, providers: list[Any]) -> tuple[torch.device, list[Any]]:
     """``(device, execution providers)`` for ``device`` (``providers``: a session's own, or none)."""
     ort = require("onnxruntime")
     available = ort.get_available_providers()
-    cpu = [("CPUExecutionProvider", {})]
+    cpu: list[Any] = [("CPUExecutionProvider", {})]
     if device is None:
         if providers and providers[0][0] == "CUDAExecutionProvider":
             return torch.device("cuda", int(providers[0][1].get("device_id", 0))), providers

@@ -15,13 +15,17 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from shiftlab.measure.validation import check_module
+
+if TYPE_CHECKING:
+    from shiftlab.measure.onnx_runner import OnnxRunner
 
 __all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "kept_buffers", "kept_modes", "make_runner",
            "measuring", "model_device", "model_dtype", "on_device", "resolve_device"]
@@ -33,7 +37,7 @@ class Measuring:
     def __init__(self) -> None:
         self._handles: list[RemovableHandle] = []
 
-    def forward_hook(self, module: nn.Module, hook: Callable) -> None:
+    def forward_hook(self, module: nn.Module, hook: Callable[..., object]) -> None:
         """Register ``hook`` on ``module`` for the duration of the measurement."""
         self._handles.append(module.register_forward_hook(hook))
 
@@ -128,7 +132,7 @@ class TorchRunner:
         are freed when unused). Call inside :meth:`session`."""
         total = [example.numel() * example.element_size()]
 
-        def hook(module: nn.Module, inputs: tuple, output: object) -> None:
+        def hook(module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
             if isinstance(output, torch.Tensor):
                 total[0] += output.numel() * output.element_size()
 
@@ -150,12 +154,12 @@ class Runner(Protocol):
 
     def __call__(self, batch: torch.Tensor) -> object: ...
 
-    def session(self, *, warn: bool = True) -> AbstractContextManager: ...
+    def session(self, *, warn: bool = True) -> AbstractContextManager[Any]: ...
 
     def bytes_per_image(self, example: torch.Tensor) -> int: ...
 
 
-def make_runner(model: object, device: str | torch.device | None = None) -> Runner:
+def make_runner(model: object, device: str | torch.device | None = None) -> TorchRunner | OnnxRunner:
     """The runner for what a user passed as ``model`` (every measuring call goes through here):
     a :class:`TorchRunner` for an ``nn.Module``; an
     :class:`~shiftlab.measure.onnx_runner.OnnxRunner` for the path of an ``.onnx`` file or an
@@ -170,7 +174,7 @@ def make_runner(model: object, device: str | torch.device | None = None) -> Runn
     return TorchRunner(model, device)  # type: ignore[arg-type]
 
 
-def forward_with_leaf_hook(model: nn.Module, x: torch.Tensor, hook: Callable) -> object:
+def forward_with_leaf_hook(model: nn.Module, x: torch.Tensor, hook: Callable[..., object]) -> object:
     """Run ``model(x)`` once with ``hook(module, inputs, output)`` on every leaf module (the model
     itself when it has no children); the hooks are removed after, also when the pass raises."""
     leaves = [m for m in model.modules() if not any(True for _ in m.children())] or [model]
@@ -184,10 +188,10 @@ def forward_with_leaf_hook(model: nn.Module, x: torch.Tensor, hook: Callable) ->
 
 def model_device(model: nn.Module) -> torch.device:
     """Device of the model's first parameter or buffer (CPU for a stateless model)."""
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for parameter in model.parameters():
+        return parameter.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
@@ -203,7 +207,8 @@ def user_stacklevel() -> int:
     """The ``stacklevel`` for ``warnings.warn`` that names the user's line: the first caller
     outside shiftlab (and outside ``contextlib``, which runs the context managers in between)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and (frame.f_code.co_filename.startswith(package)
                                  or os.path.basename(frame.f_code.co_filename) == "contextlib.py"):
         frame, level = frame.f_back, level + 1

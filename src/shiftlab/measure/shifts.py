@@ -82,7 +82,8 @@ def _fourier_shift_many(x: Tensor, offsets: Tensor) -> Tensor:
     phase = -2.0 * math.pi * (off[:, 0, None, None] * ky[None, :, None] + off[:, 1, None, None] * kx[None, None, :])
     ramp = torch.polar(torch.ones_like(phase), phase).to(spectrum.dtype)  # [S, H, W]
     ramp = ramp.reshape(ramp.shape[0], *([1] * (x.dim() - 2)), h, w)
-    return torch.fft.ifft2(spectrum.unsqueeze(0) * ramp).real.to(real_dtype)
+    shifted: Tensor = torch.fft.ifft2(spectrum.unsqueeze(0) * ramp).real.to(real_dtype)
+    return shifted
 
 
 def _index_shift_many(x: Tensor, offsets: Tensor, circular: bool) -> Tensor:

@@ -190,7 +190,8 @@ def as_shift_set(spec: ShiftSpec, images: object = None, mode: str = "circular")
         raise TypeError("shifts must be an int, a list of (dy, dx) pairs or a ShiftSet, not a bool")
     if isinstance(spec, int):
         if isinstance(images, Tensor) and images.dim() == 4 and mode != "crop":
-            _check_range(spec, spec, *images.shape[-2:], mode)
+            h, w = images.shape[-2:]
+            _check_range(spec, spec, h, w, mode)
         return ShiftSet.grid(spec)
     if isinstance(spec, Tensor):
         return ShiftSet(spec.detach().to(torch.float64).reshape(-1, 2), label="list")

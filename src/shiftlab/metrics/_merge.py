@@ -33,7 +33,7 @@ def check_same_shifts(metric: Metric, mine: ShiftSet, theirs: ShiftSet) -> None:
                          "merge only metrics built with the same shifts")
 
 
-def check_state_shapes(metric: Metric, incoming: dict, likely: str) -> None:
+def check_state_shapes(metric: Metric, incoming: dict[str, object], likely: str) -> None:
     """``ValueError`` when a state of ``incoming`` is not a tensor of ``metric``'s shape for it;
     ``likely``: what such a difference usually means (e.g. "other shift sets or class counts")."""
     for name, value in incoming.items():

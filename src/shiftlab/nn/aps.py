@@ -69,7 +69,8 @@ def _polyphase(x: Tensor, stride: int) -> Tensor:
 def _choose_phase(phases: Tensor, order: float) -> Tensor:
     """Per sample ``[N]``, the flat index ``i * s + j`` of the component of largest norm."""
     norms = torch.linalg.vector_norm(phases.detach(), ord=order, dim=(1, 2, 4))  # [N, s, s]
-    return norms.flatten(1).argmax(dim=1)  # first maximum in raster order over (i, j)
+    chosen: Tensor = norms.flatten(1).argmax(dim=1)  # first maximum in raster order over (i, j)
+    return chosen
 
 
 def _take_phase(phases: Tensor, indices: Tensor) -> Tensor:
@@ -202,6 +203,8 @@ class APSPool2d(nn.Module):
         True
     """
 
+    _leader: APSPool2d | None  # set with object.__setattr__: not a submodule
+
     def __init__(
         self,
         channels: int,
@@ -235,7 +238,7 @@ class APSPool2d(nn.Module):
     @property
     def leader(self) -> APSPool2d | None:
         """The layer whose phase choice this one keeps (None: it chooses its own)."""
-        return self._leader  # type: ignore[no-any-return]
+        return self._leader
 
     def follow(self, leader: APSPool2d | None, name: str | None = None) -> APSPool2d:
         """Keep ``leader``'s phase choice from now on (None: choose again); returns ``self``.
@@ -264,9 +267,9 @@ class APSPool2d(nn.Module):
         self._leader_name, self._used = name, None
         return self
 
-    def _leaders_choice(self, n: int, h: int, w: int) -> Tensor:
-        """The leader's indices ``[N]`` from this forward pass; raises if there are none fresh."""
-        phase, who = self._leader._phase, self._leader_name or "its leader"
+    def _leaders_choice(self, leader: APSPool2d, n: int, h: int, w: int) -> Tensor:
+        """``leader``'s indices ``[N]`` from this forward pass; raises if there are none fresh."""
+        phase, who = leader._phase, self._leader_name or "its leader"
         if phase is None or phase is self._used:
             raise RuntimeError(
                 f"APSPool2d follows {who}, which has not chosen a phase since this layer last "
@@ -284,7 +287,7 @@ class APSPool2d(nn.Module):
         if self._leader is None:
             indices = _choose_phase(phases, self._order)
         else:
-            indices = self._leaders_choice(n, h, w)
+            indices = self._leaders_choice(self._leader, n, h, w)
         if self._followed:
             self._phase = _Phase(indices, (n, h, w))
         out = _take_phase(phases, indices)

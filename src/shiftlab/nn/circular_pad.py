@@ -24,6 +24,9 @@ standard operator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -35,12 +38,12 @@ class _CircularPad2dFunction(torch.autograd.Function):
     """``F.pad(x, pad, mode="circular")`` for non-negative ``pad`` with a direct backward."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, pad: tuple[int, ...]) -> Tensor:
         ctx.pad = pad
         return _padded_copy(x, pad)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         left, right, top, bottom = ctx.pad
         g = grad.clone()
         h, w = g.shape[-2:]
@@ -56,7 +59,7 @@ class _CircularPad2dFunction(torch.autograd.Function):
         return g[..., top:h - bottom, left:w - right], None
 
 
-def _padded_copy(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
+def _padded_copy(x: Tensor, pad: tuple[int, ...]) -> Tensor:
     """``F.pad(x, pad, mode="circular")``'s values for ``0 <= pad <= size``, written in ``x``'s layout
     (channels-last stays channels-last): the interior, the left and right columns, then the top and
     bottom rows (corners included) copied from the padded rows."""
@@ -82,7 +85,7 @@ def _traced() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
 
 
-def circular_pad2d(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
+def circular_pad2d(x: Tensor, pad: Sequence[int]) -> Tensor:
     """Pad the last two dims of ``x`` circularly: the values and the gradient of
     ``F.pad(x, pad, mode="circular")`` bit for bit, the output in ``x``'s memory format, the gradient
     computed in 4 slice additions.
@@ -100,15 +103,16 @@ def circular_pad2d(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
         >>> circular_pad2d(x, (1, 1, 0, 0))[0, 0, 0].tolist()
         [2.0, 0.0, 1.0, 2.0, 0.0]
     """
-    pad = tuple(int(p) for p in pad)
-    if len(pad) != 4:
-        raise ValueError(f"circular_pad2d: pad must be (left, right, top, bottom), got {pad}")
+    ints = tuple(int(p) for p in pad)
+    if len(ints) != 4:
+        raise ValueError(f"circular_pad2d: pad must be (left, right, top, bottom), got {ints}")
     h, w = x.shape[-2:] if x.dim() >= 2 else (0, 0)
-    if _traced() or x.dim() not in (3, 4) or min(pad) < 0 or max(pad[:2]) > w or max(pad[2:]) > h:
-        return F.pad(x, pad, mode="circular")  # F.pad's own checks and messages for impossible pads
+    if _traced() or x.dim() not in (3, 4) or min(ints) < 0 or max(ints[:2]) > w or max(ints[2:]) > h:
+        return F.pad(x, ints, mode="circular")  # F.pad's own checks and messages for impossible pads
     if torch.is_grad_enabled() and x.requires_grad:
-        return _CircularPad2dFunction.apply(x, pad)
-    return _padded_copy(x, pad)
+        padded: Tensor = _CircularPad2dFunction.apply(x, ints)  # type: ignore[no-untyped-call]  # torch leaves apply unannotated
+        return padded
+    return _padded_copy(x, ints)
 
 
 def _channels_last(x: Tensor) -> bool:
@@ -141,6 +145,7 @@ class Conv2d(nn.Conv2d):
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if self.padding_mode != "circular":
-            return super()._conv_forward(input, weight, bias)
+            out: Tensor = super()._conv_forward(input, weight, bias)
+            return out
         padded = circular_pad2d(input, self._reversed_padding_repeated_twice)
         return F.conv2d(padded, weight, bias, self.stride, 0, self.dilation, self.groups)

@@ -86,5 +86,6 @@ class MaxPool2d(nn.MaxPool2d):
         k = self._window()
         if k is None or x.dim() not in (3, 4) or (torch.is_grad_enabled() and x.requires_grad) \
                 or x.shape[-1] < k or x.shape[-2] < k:
-            return super().forward(x)
+            out: Tensor = super().forward(x)
+            return out
         return dense_max2d(x, k)

@@ -68,7 +68,8 @@ class MaxBlurPool2d(nn.Module):
         self.blur = BlurPool2d(channels, stride=stride, filt_size=filt_size, pad_type=pad_type)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.blur(self.pool(_check_input(x, self.channels)))
+        out: Tensor = self.blur(self.pool(_check_input(x, self.channels)))
+        return out
 
 
 class MaxAPSPool2d(nn.Module):
@@ -128,7 +129,8 @@ class MaxAPSPool2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         extra = self.kernel_size - 1
         padded = circular_pad2d(_check_input(x, self.channels), (0, extra, 0, extra))
-        return self.aps(self.pool(padded))
+        out: Tensor = self.aps(self.pool(padded))
+        return out
 
 
 def _stride1_copy(conv: nn.Conv2d) -> tuple[nn.Conv2d, int]:

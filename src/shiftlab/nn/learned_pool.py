@@ -122,4 +122,5 @@ def alias_fraction(filters: Tensor, stride: int = 2, *, grid: int = 64) -> Tenso
     # Per axis: 1 inside the kept band, 1/2 on its edge (the DFT grid samples the cut itself), 0 above.
     kept = (freq < cut).double() + 0.5 * torch.isclose(freq, torch.tensor(cut, dtype=torch.float64)).double()
     low = kept[:, None] * kept[None, :]
-    return 1 - (power * low).sum(dim=(-2, -1)) / power.sum(dim=(-2, -1))
+    leaked: Tensor = 1 - (power * low).sum(dim=(-2, -1)) / power.sum(dim=(-2, -1))
+    return leaked
