@@ -44,7 +44,7 @@ with tarfile.open(sdist) as tar:
     held = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
 wanted = {p.relative_to(tree).as_posix() for d in ("tests", "docs", "examples", "benchmarks")
           for p in (tree / d).rglob("*") if p.is_file()}
-wanted |= {"README.md", "LICENSE", "CHANGELOG.md", "constraints.txt", "pyproject.toml"}
+wanted |= {"README.md", "LICENSE", "CHANGELOG.md", "constraints.txt", "pyproject.toml", ".gitignore", "mkdocs.yml"}
 missing = sorted(wanted - held)
 if missing:
     sys.exit(f"the sdist lacks {len(missing)} files the tests need, e.g. {missing[:5]}: add them to MANIFEST.in")

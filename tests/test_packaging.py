@@ -132,6 +132,7 @@ def test_the_wheel_installs_the_command_the_license_and_the_version(wheel):
     assert "License-Expression: MIT" in metadata.splitlines()
     built = re.search(r"^Version: (\S+)$", metadata, re.M).group(1)
     assert wheel.name == f"shiftlab-{built}-py3-none-any.whl"
+    assert wheel.name in (ROOT / "README.md").read_text(encoding="utf-8"), "README: install this version's wheel"
     assert shiftlab.__version__ == built, (
         f"shiftlab.__version__ is {shiftlab.__version__!r} but pyproject.toml says {built!r}: the installed metadata "
         "is stale; reinstall (pip install -c constraints.txt -e .)")
