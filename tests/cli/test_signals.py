@@ -48,11 +48,18 @@ def loop_model(path: Path, trips: int = 10**12) -> Path:
     return path
 
 
+def _default_sigint() -> None:
+    """SIGINT as a terminal delivers it: a test run started in the background (``cmd &``) inherits
+    SIGINT ignored, and Python then keeps it ignored instead of raising KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop(argv: list[str], sig: signal.Signals, *, ready: str, after: float = 1.5) -> tuple[int, str, float]:
     """Start ``shiftlab ARGV``, wait for ``ready`` on stdout and ``after`` seconds more, send ``sig``:
     (exit code, stderr, seconds from the signal to the exit). Killed after 10 s (then the code is -9)."""
     child = subprocess.Popen([sys.executable, "-m", "shiftlab", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"})
+                             text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
+                             preexec_fn=_default_sigint)
     try:
         seen = ""
         while ready not in seen:
@@ -115,6 +122,15 @@ def test_measure_of_a_torch_model_in_a_long_forward_stops_on_sigterm(tmp_path):
     assert err.strip().splitlines() == ["shiftlab measure: terminated (SIGTERM)"], err
 
 
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt in this process, as under a terminal, also when pytest runs
+    in the background (``cmd &`` starts it with SIGINT ignored); restored afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _signalled(sig: signal.Signals):
     def command(*args, **kwargs):
         os.kill(os.getpid(), sig)  # delivered while the command runs
@@ -126,7 +142,7 @@ def _signalled(sig: signal.Signals):
 @pytest.mark.parametrize(("sig", "code", "what"), [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
                                                     (signal.SIGINT, 130, "interrupted")])
 def test_report_and_its_explorer_stop_on_a_signal_and_the_explorer_says_how_to_go_on(tmp_path, capsys, monkeypatch,
-                                                                                       sig, code, what):
+                                                                                       sigint_raises, sig, code, what):
     import shiftlab.cli.report as report_cli
 
     monkeypatch.setattr(report_cli, "build_report", _signalled(sig))
