@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import fields as dataclass_fields
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -30,9 +31,13 @@ from shiftlab.measure.equivariance import (
 )
 from shiftlab.measure.equivariance import LayerEquivariance as LayerRecord
 from shiftlab.measure.layer_records import LayerAccumulator
-from shiftlab.measure.shiftsets import ShiftSpec, as_shift_set
+from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
 
+from ._kwargs import MetricKwargs
 from ._merge import check_same_arguments, check_same_shifts, check_state_shapes
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["LayerEquivarianceError"]
 
@@ -40,6 +45,18 @@ __all__ = ["LayerEquivarianceError"]
 _SUMS = LayerAccumulator.SUMS
 #: The fields of a layer's record that ``compute()`` can return (floats, or None -> NaN).
 FIELDS = tuple(f.name for f in dataclass_fields(LayerRecord) if f.name.endswith(("_error", "_error_max")))
+
+
+class _MeasureOptions(TypedDict):
+    """The keyword arguments of :func:`~shiftlab.measure.equivariance.equivariance_stats` that a
+    :class:`LayerEquivarianceError` measures every batch with (``metric.options``)."""
+
+    shifts: ShiftSet
+    mode: str
+    layers: Sequence[str] | None
+    border: int | None
+    batch_size: BatchSize
+    crop_size: tuple[int, int] | None
 
 
 class LayerEquivarianceError(Metric):
@@ -61,7 +78,8 @@ class LayerEquivarianceError(Metric):
             (a loggable dict; NaN where undefined); ``None``: the whole
             :class:`~shiftlab.EquivarianceResult` (with ``origins``, ``first_break``, ...).
             One of :data:`FIELDS` each.
-        kwargs: torchmetrics' own (``dist_sync_on_step``, ``process_group``, ...).
+        kwargs: torchmetrics' own (``dist_sync_on_step``, ``process_group``, ...; typed, so a type
+            checker refuses a misspelt or mistyped one).
 
     ``update(model, images)`` measures ``model`` on the batch ``images [B, C, H, W]`` (in eval
     mode under ``torch.inference_mode``, left exactly as it was) and adds its sums; a model whose
@@ -80,19 +98,24 @@ class LayerEquivarianceError(Metric):
     higher_is_better = False
     full_state_update = False
     plot_lower_bound = 0.0
+    # States read by name here (``add_state`` registers them all; declared for type checkers).
+    peak_lo: Tensor
+    peak_hi: Tensor
+    n_images: Tensor
 
     def __init__(self, model: nn.Module, example_input: Tensor, shifts: ShiftSpec = 2, *, mode: str = "circular",
                  layers: Sequence[str] | None = None, border: int | None = None, batch_size: BatchSize = 64,
                  crop_size: tuple[int, int] | None = None,
-                 fields: Sequence[str] | None = ("aligned_error", "unaligned_error"), **kwargs: object) -> None:
+                 fields: Sequence[str] | None = ("aligned_error", "unaligned_error"),
+                 **kwargs: Unpack[MetricKwargs]) -> None:
         super().__init__(**kwargs)
         unknown = [f for f in fields or () if f not in FIELDS]
         if unknown or isinstance(fields, str):
             raise ValueError(f"fields must be a list of {', '.join(FIELDS)} (or None for the whole result), "
                              f"got {fields!r}")
         self.fields = None if fields is None else tuple(fields)
-        self.options = {"shifts": as_shift_set(shifts, None, mode), "mode": mode, "layers": layers, "border": border,
-                        "batch_size": batch_size, "crop_size": crop_size}
+        self.options: _MeasureOptions = {"shifts": as_shift_set(shifts, None, mode), "mode": mode, "layers": layers,
+                                         "border": border, "batch_size": batch_size, "crop_size": crop_size}
         if not isinstance(example_input, Tensor) or example_input.dim() != 4:
             raise ValueError("example_input must be images [n, C, H, W] of the size update() will get")
         with warnings.catch_warnings():  # the sites do not depend on the model's mode: no "training mode" warning
@@ -105,7 +128,7 @@ class LayerEquivarianceError(Metric):
         self.add_state("peak_hi", torch.full((rows,), -math.inf, dtype=torch.float64), dist_reduce_fx="max")
         self.add_state("n_images", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def merge_state(self, incoming_state: dict | Metric) -> None:
+    def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
         """Add another metric's states (or a dict of them); a ``ValueError`` naming the difference,
         before anything is added, when they do not add up: another mode, crop, border, shift set
         or layers (issue 21, case 16)."""
