@@ -14,9 +14,9 @@ from torch import nn
 import shiftlab as sl
 from shiftlab.measure.layer_records import LayerAccumulator
 
-# ``shiftlab.measure.equivariance`` is also the name of the function re-exported by the package, so
-# ``import shiftlab.measure.equivariance as m`` would give the function; take the module itself.
-eqmod = importlib.import_module("shiftlab.measure.equivariance")
+# The module of the per-layer hooks, which make the accumulators (imported by name: some modules of
+# ``shiftlab.measure`` share their name with a function the package re-exports).
+recorder_module = importlib.import_module("shiftlab.measure.equivariance_recorder")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -340,7 +340,7 @@ def test_accumulators_hold_per_shift_sums_not_activations(monkeypatch):
             super().__post_init__()
             made.append(self)
 
-    monkeypatch.setattr(eqmod, "LayerAccumulator", Recording)
+    monkeypatch.setattr(recorder_module, "LayerAccumulator", Recording)
     model = seeded(nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1)))
     shifts = [(0, 0), (1, 0), (2, 2)]
 

@@ -353,6 +353,7 @@ def convert(
     work = copy.deepcopy(model)
     steps = plan(work, downsample, circular, skip)
     pools = [s for s in steps if s.action in ("maxpool", "avgpool")]
+    planned = {s.path for s in steps if s.action in DOWNSAMPLE_ACTIONS}  # atomic in both traces
 
     # ---- trace the original: channels, shapes, unconverted downsampling, merges
     given = example_input is not None
@@ -371,7 +372,7 @@ def convert(
         try:
             before = _trace.trace(
                 work, example, "original", source=source, downsample=downsample, skip=skip,
-                planned={s.path for s in steps if s.action in DOWNSAMPLE_ACTIONS}, analyse=True)
+                planned=planned, analyse=True)
         except ValueError as err:
             if given:
                 raise
@@ -396,7 +397,7 @@ def convert(
     notes: list[str] = []
     placements: dict[str, _zhang.Placement] = {}
     if downsample == "blur" and (zhang or not stem_blurred):
-        flow = _trace_flow(work, example, notes) if example is not None else None
+        flow = _trace_flow(work, example, planned, notes) if example is not None else None
         kept = None if stem_blurred else _zhang.stem(steps, flow)
         if kept is not None:  # left strided; with padding="circular" its padding still changes
             kept.action = plan_one(kept.module, None, circular)[0] or ""
@@ -485,10 +486,11 @@ def convert(
     return ConversionResult(root, report)
 
 
-def _trace_flow(model: nn.Module, example: Any, notes: list[str]) -> _flow.Flow | None:
-    """The data flow of ``model`` on ``example``; None (and a note) if it fails."""
+def _trace_flow(model: nn.Module, example: Any, planned: set[str], notes: list[str]) -> _flow.Flow | None:
+    """The data flow of ``model`` on ``example`` (``planned``: :func:`._flow.trace_flow`); None
+    (and a note) if it fails."""
     try:
-        return _flow.trace_flow(model, example)
+        return _flow.trace_flow(model, example, planned)
     except ValueError as err:
         notes.append(f"no data flow ({err}): each strided conv's BlurPool is right after it")
         return None
@@ -519,12 +521,13 @@ def _wrap_hosts(work: nn.Module, placements: dict[str, _zhang.Placement],
     """Wrap each module that holds a strided conv's BlurPool (``Sequential(module, blur)`` or
     ``Sequential(blur, module)``, around its own replacement if it has one) and record it: in
     its own entry if it has one, else in a new ``change="blur"`` entry."""
-    modules = dict(work.named_modules())
+    modules: dict[str, nn.Module] = dict(work.named_modules())
     by_path = {e.path: e for e in entries}
     for p in placements.values():
         if p.host is None:
             continue
         conv, original = modules[p.conv], modules[p.host]
+        assert isinstance(conv, nn.Conv2d)  # placements are made for strided Conv2d steps
         current = replacements.get(id(original), original)
         ref = next(iter([*current.parameters(), *current.buffers()]), None)
         wrapper = like(_zhang.host(current, conv.out_channels, conv.stride[0], p.before, filt,

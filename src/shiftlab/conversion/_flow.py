@@ -3,16 +3,17 @@ to place a BlurPool after the norm and activation of a strided conv (``placement
 
 A hook-free eval copy of the model runs once on the example input with module hooks and a
 :class:`torch.overrides.TorchFunctionMode`. Every *call* that takes a tensor derived from the input
-is recorded with the calls that produced its tensor inputs: calls of *atomic* modules (built-in
-``torch.nn`` layers other than containers, shiftlab's layers, and modules without children), and
-torch functions called in the ``forward`` of the other modules (``F.relu``, ``a + b``,
+is recorded with the calls that produced its tensor inputs: calls of *atomic* modules
+(:func:`._trace.atomic`, the rule of convert's other trace: the layers convert replaces,
+shiftlab's pooling layers, built-in ``torch.nn`` layers other than containers), and torch
+functions called in the ``forward`` of the other modules, the user's own (``F.relu``, ``a + b``,
 ``x.view``). Calls inside an atomic module are its own business. In-place ops (``ReLU(inplace=
 True)``, ``out += x``) return their input: the tensor is then the product of the in-place call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +22,10 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from ._plan import SHIFTLAB_POOLS, builtin
-from ._trace import _args, _tensors, hook_free_eval_copy
+from ._trace import _args, _tensors, atomic, hook_free_eval_copy
 
 #: The producer id of the model's input tensors.
 INPUT = -1
-_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
 @dataclass
@@ -53,13 +52,6 @@ class Flow:
         return [i for i, c in enumerate(self.calls) if c.function is None and c.path == path]
 
 
-def _atomic(m: nn.Module) -> bool:
-    if isinstance(m, _CONTAINERS):
-        return False
-    return (builtin(m) or isinstance(m, SHIFTLAB_POOLS)
-            or not any(True for _ in m.children()))
-
-
 class _Recorder(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
@@ -82,23 +74,23 @@ class _Recorder(TorchFunctionMode):
     def _busy(self) -> bool:
         return bool(self.frames) and (self.frames[-1][1] or self.frames[-1][2])
 
-    def attach(self, model: nn.Module) -> None:
+    def attach(self, model: nn.Module, planned: Collection[str]) -> None:
         for path, m in model.named_modules():
-            m.register_forward_pre_hook(self._pre(path, _atomic(m)), with_kwargs=True)
+            m.register_forward_pre_hook(self._pre(path, atomic(m, path in planned)), with_kwargs=True)
             m.register_forward_hook(self._post(path))
 
-    def _pre(self, path: str, atomic: bool) -> Callable[..., None]:
+    def _pre(self, path: str, whole: bool) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             nested = self._busy()
-            self.frames.append((path, atomic, nested))
-            if atomic and not nested:
+            self.frames.append((path, whole, nested))
+            if whole and not nested:
                 self.pending = self._inputs((args, kwargs))
         return hook
 
     def _post(self, path: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            _, atomic, nested = self.frames.pop()
-            if atomic and not nested:
+            _, whole, nested = self.frames.pop()
+            if whole and not nested:
                 self.flow.module_calls[path] = self.flow.module_calls.get(path, 0) + 1
                 self._record(Call(path, None, self.pending, type(module)), _tensors(output))
         return hook
@@ -116,15 +108,17 @@ class _Recorder(TorchFunctionMode):
         return result
 
 
-def trace_flow(model: nn.Module, example: Any) -> Flow:
-    """The :class:`Flow` of ``model`` (a hook-free eval copy, no gradients) on ``example``.
+def trace_flow(model: nn.Module, example: Any, planned: Collection[str]) -> Flow:
+    """The :class:`Flow` of ``model`` (a hook-free eval copy, no gradients) on ``example``;
+    ``planned``: the paths of the layers convert replaces by downsampling layers (atomic, as in
+    :func:`._trace.trace`).
 
     Raises:
         ValueError: the forward pass fails.
     """
     probe = hook_free_eval_copy(model)
     recorder = _Recorder()
-    recorder.attach(probe)
+    recorder.attach(probe, planned)
     args = _args(example)
     for t in _tensors(args):
         recorder.producer[t] = INPUT

@@ -20,6 +20,7 @@ from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from shiftlab.nn import APSPool2d, BlurPool2d, MaxAPSPool2d, MaxBlurPool2d, aps_conv, blurred_conv, circular_pad
+from shiftlab.nn.aps import Norm
 
 SHIFTLAB_POOLS = (BlurPool2d, APSPool2d, MaxBlurPool2d, MaxAPSPool2d)
 #: shiftlab's layers equal to their ``torch.nn`` base (same arguments, state_dict and outputs;
@@ -27,11 +28,19 @@ SHIFTLAB_POOLS = (BlurPool2d, APSPool2d, MaxBlurPool2d, MaxAPSPool2d)
 TORCH_EQUIVALENTS = (circular_pad.Conv2d, circular_pad.CircularPad2d)
 #: Actions that replace a strided layer (the others only change padding).
 DOWNSAMPLE_ACTIONS = ("conv", "maxpool", "avgpool")
-_CIRCULAR_PADS = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
+_CIRCULAR_PADS: dict[int, type[_padding._CircularPadNd]] = {1: nn.CircularPad1d, 2: nn.CircularPad2d, 3: nn.CircularPad3d}
 
 
 def _tup(value: Any, n: int = 2) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+def _pair(value: int | Iterable[int]) -> tuple[int, int]:
+    """A 2-D layer's ``int | (h, w)`` argument as ``(h, w)`` (``(n,)``, which torch's 2-D layers
+    take for ``(n, n)``, too)."""
+    v = _tup(value)
+    h, w = v * 2 if len(v) == 1 else v
+    return h, w
 
 
 def _strided(module: nn.Module, n: int) -> bool:
@@ -41,9 +50,10 @@ def _strided(module: nn.Module, n: int) -> bool:
     return any(s > 1 for s in _tup(stride, n))
 
 
-def builtin(module: nn.Module) -> bool:
-    """A ``torch.nn`` layer, or one of shiftlab's that computes what its ``torch.nn`` base does."""
-    return type(module).__module__.startswith("torch.nn.") or type(module) in TORCH_EQUIVALENTS
+def builtin(cls: type[nn.Module]) -> bool:
+    """Whether ``cls`` is a ``torch.nn`` layer class, or one of shiftlab's that computes what its
+    ``torch.nn`` base does (:data:`TORCH_EQUIVALENTS`); a subclass the user wrote is neither."""
+    return cls.__module__.startswith("torch.nn.") or cls in TORCH_EQUIVALENTS
 
 
 def _overrides_forward(module: nn.Module, base: type[nn.Module]) -> bool:
@@ -199,12 +209,13 @@ def refusal(downsample: str | None, circular: bool, problems: list[str]) -> Valu
         + "\nReplace them, or pass skip=[<path>, ...] to leave them unchanged.")
 
 
-def _floor_size(pool: nn.Module, size: tuple[int, ...]) -> tuple[int, ...]:
-    """Output ``H, W`` of a strided 2-D pool at input ``size`` without ``ceil_mode``."""
-    k, p = _tup(pool.kernel_size), _tup(pool.padding)
-    s = _tup(pool.stride if pool.stride is not None else pool.kernel_size)
-    d = _tup(getattr(pool, "dilation", 1))
-    return tuple((n + 2 * pi - di * (ki - 1) - 1) // si + 1 for n, ki, pi, si, di in zip(size, k, p, s, d, strict=True))
+def _floor_size(pool: nn.MaxPool2d | nn.AvgPool2d, size: tuple[int, int]) -> tuple[int, int]:
+    """Output ``(H, W)`` of a strided 2-D pool at input ``size`` ``(H, W)`` without ``ceil_mode``."""
+    k, p = _pair(pool.kernel_size), _pair(pool.padding)
+    s = _pair(pool.stride if pool.stride is not None else pool.kernel_size)
+    d = _pair(pool.dilation) if isinstance(pool, nn.MaxPool2d) else (1, 1)
+    h, w = ((n + 2 * pi - di * (ki - 1) - 1) // si + 1 for n, ki, pi, si, di in zip(size, k, p, s, d, strict=True))
+    return h, w
 
 
 def size_problems(steps: Iterable[Step],
@@ -216,23 +227,24 @@ def size_problems(steps: Iterable[Step],
     input size, VGG's ``AdaptiveAvgPool2d((7, 7))`` at 224 x 224), and such layers no trace reached."""
     problems = []
     for step in steps:
-        kind = type(step.module).__name__
+        m, kind = step.module, type(step.module).__name__
+        pool = m if step.action in ("maxpool", "avgpool") and isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) else None
         if step.action == "adaptive":
-            where = f"{step.path or '<model>'} ({kind}): non-global adaptive pool (output_size={step.module.output_size})"
-        elif step.action in ("maxpool", "avgpool") and step.module.ceil_mode:
+            where = f"{step.path or '<model>'} ({kind}): non-global adaptive pool (output_size={m.output_size})"
+        elif pool is not None and pool.ceil_mode:
             where = f"{step.path or '<model>'} ({kind}): strided pool with ceil_mode=True"
         else:
             continue
         if step.path not in shapes:
             problems.append(f"{where} that no trace reached (its output size may change); pass example_input=")
             continue
-        before, after = (tuple(shape[-2:]) for shape in shapes[step.path])
-        if step.action == "adaptive":
+        before, after = ((shape[-2], shape[-1]) for shape in shapes[step.path])
+        if pool is None:  # the adaptive pool
             if after != before:
                 problems.append(f"{where} that changes the size at input {before[0]}x{before[1]} to "
                                 f"{after[0]}x{after[1]} (it is left alone only where it is the identity)")
             continue
-        floor = _floor_size(step.module, before)
+        floor = _floor_size(pool, before)
         if after != floor:
             problems.append(f"{where} whose output size would change at input {before[0]}x{before[1]}: "
                             f"{after[0]}x{after[1]}, {floor[0]}x{floor[1]} without ceil_mode")
@@ -257,7 +269,7 @@ def reference_tensor(model: nn.Module) -> Tensor | None:
     return None
 
 
-def _circular_dense_pad(k: tuple[int, ...], p: tuple[int, ...], d: tuple[int, ...]) -> nn.Module:
+def _circular_dense_pad(k: tuple[int, int], p: tuple[int, int], d: tuple[int, int]) -> nn.Module:
     """Circular pad ``p`` before, ``d (k - 1) - p`` after: a stride-1 op then keeps ``H x W``."""
     (kh, kw), (ph, pw), (dh, dw) = k, p, d
     return nn.CircularPad2d((pw, dw * (kw - 1) - pw, ph, dh * (kh - 1) - ph))
@@ -268,41 +280,51 @@ def _uneven_circular_pad(conv: nn.Conv2d) -> nn.Module | None:
     not keep ``H x W`` (``2 p != d (k - 1)``: ConvNeXt's ``k = s``, ``p = 0`` patchify and
     downsampling convs, ``k = 4, p = 1``), the circular pad that does: ``p`` before, ``d (k - 1)
     - p`` after (the original's output size for ``H`` divisible by ``s``). None for the others."""
-    k, p, d = _tup(conv.kernel_size), _tup(conv.padding), _tup(conv.dilation)
-    if isinstance(conv.padding, str) or all(2 * pi == di * (ki - 1) for ki, pi, di in zip(k, p, d, strict=True)) \
+    if isinstance(conv.padding, str):
+        return None
+    k, p, d = _pair(conv.kernel_size), _pair(conv.padding), _pair(conv.dilation)
+    if all(2 * pi == di * (ki - 1) for ki, pi, di in zip(k, p, d, strict=True)) \
             or any(pi > di * (ki - 1) for ki, pi, di in zip(k, p, d, strict=True)):
         return None
     return _circular_dense_pad(k, p, d)
 
 
 def build(step: Step, downsample: str | None, circular: bool, filt_size: int, pad_type: str,
-          norm: Any) -> nn.Module:
-    """The replacement of ``step.module`` (the module itself when only its padding changes)."""
+          norm: Norm = 2) -> nn.Module:
+    """The replacement of ``step.module`` (the module itself when only its padding changes);
+    ``norm`` is the APS selection norm (``downsample="aps"`` only). :func:`plan_one` gives each
+    action to one kind of layer; the asserts below state which."""
     m, a = step.module, step.action
     if a == "conv":
+        assert isinstance(m, nn.Conv2d)
         pad = _uneven_circular_pad(m) if circular else None
         if pad is not None:
             m.padding = (0, 0)
         elif circular and _has_padding(m):
             m.padding_mode = "circular"
         if downsample == "blur":
-            new = blurred_conv(m, filt_size, pad_type)
+            conv_then = blurred_conv(m, filt_size, pad_type)
         else:
-            new = aps_conv(m, norm, filt_size, circular=circular and _has_padding(m))
+            conv_then = aps_conv(m, norm, filt_size, circular=circular and _has_padding(m))
+        conv_copy = conv_then.get_submodule("conv")
         for name, param in m._parameters.items():  # keep the copy's parameter objects (ties)
             if param is not None:
-                new.conv._parameters[name] = param
-        return new if pad is None else nn.Sequential(OrderedDict([("pad", pad), *new.named_children()]))
+                conv_copy._parameters[name] = param
+        return conv_then if pad is None else nn.Sequential(OrderedDict([("pad", pad), *conv_then.named_children()]))
     if a == "conv_pad":
+        assert isinstance(m, _ConvNd)
         m.padding_mode = "circular"
         return m
     if a == "blur_pad":
+        assert isinstance(m, BlurPool2d)
         m.pad_type = "circular"
         return m
     if a == "pad_layer":
+        assert isinstance(m, (_padding._ConstantPadNd, _padding._ReflectionPadNd, _padding._ReplicationPadNd))
         return _CIRCULAR_PADS[len(m.padding) // 2](m.padding)
+    assert isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))  # pool_pad, maxpool, avgpool
+    k, p = _pair(m.kernel_size), _pair(m.padding)
     if a == "pool_pad":
-        k, p = _tup(m.kernel_size), _tup(m.padding)
         pad = nn.CircularPad2d((p[1], p[1], p[0], p[0]))
         if isinstance(m, nn.MaxPool2d):
             pool: nn.Module = nn.MaxPool2d(k, 1, 0, m.dilation, ceil_mode=m.ceil_mode)
@@ -313,25 +335,25 @@ def build(step: Step, downsample: str | None, circular: bool, filt_size: int, pa
     # strided 2-D pools
     c = step.channels
     assert c is not None
-    k, p = _tup(m.kernel_size), _tup(m.padding)
-    s = _tup(m.stride if m.stride is not None else m.kernel_size)[0]
-    d = _tup(m.dilation) if a == "maxpool" else (1, 1)
+    s = _pair(m.stride if m.stride is not None else m.kernel_size)[0]
     if a == "maxpool":
+        assert isinstance(m, nn.MaxPool2d)
+        d = _pair(m.dilation)
         if downsample == "blur":
-            new = MaxBlurPool2d(c, k[0], s, filt_size, pad_type)
+            blurred = MaxBlurPool2d(c, k[0], s, filt_size, pad_type)
             if circular:
-                new.pool = nn.Sequential(OrderedDict([
+                blurred.pool = nn.Sequential(OrderedDict([
                     ("pad", _circular_dense_pad(k, p, d)), ("pool", nn.MaxPool2d(k, 1, 0, d))]))
             elif k[0] != k[1] or p != (0, 0) or d != (1, 1):
-                new.pool = nn.MaxPool2d(k, 1, p, d)
-            return new
+                blurred.pool = nn.MaxPool2d(k, 1, p, d)
+            return blurred
         if k[0] == k[1] and d == (1, 1):
             return MaxAPSPool2d(c, k[0], s, norm, filt_size)
         return nn.Sequential(OrderedDict([
             ("pad", _circular_dense_pad(k, (0, 0), d)), ("pool", nn.MaxPool2d(k, 1, 0, d)),
             ("aps", APSPool2d(c, s, norm, filt_size))]))
-    # avgpool
-    div = m.divisor_override
+    assert a == "avgpool" and isinstance(m, nn.AvgPool2d)
+    d, div = (1, 1), m.divisor_override
     if downsample == "blur":
         if k == (s, s) and p == (0, 0) and div is None:
             return BlurPool2d(c, s, filt_size, pad_type)

@@ -25,15 +25,17 @@ without a separate shape propagation. Hooks and a function mode observe the real
 ``forward`` does, and report concrete sizes; the price is that they see one input only: a branch
 not taken on the example is not checked.
 
-"Known layers" (atomic: calls inside them are their own business) are the modules convert
-plans to replace, shiftlab's pooling layers, and built-in ``torch.nn`` layers other than
-containers. Calls in the ``forward`` of every other module (the model's own classes) are
-inspected.
+"Known layers" (:func:`atomic`: calls inside them are their own business) are the modules
+convert plans to replace, shiftlab's pooling layers, and built-in ``torch.nn`` layers other than
+containers. Calls in the ``forward`` of every other module (the model's own classes, with or
+without children) are inspected. The data-flow trace of :mod:`._flow` takes the same modules as
+one call each.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +53,7 @@ from ._report import INVARIANCE_SHIFTS, BranchMerge, UnconvertedDownsampling
 
 #: ``H = W`` of the input built when no ``example_input`` is given.
 EXAMPLE_SIZE = 32
+#: Built-in modules whose ``forward`` is the modules they hold: not atomic.
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _EMPTY: frozenset[int] = frozenset()
 #: Where ``H, W`` are in a map that no reordering touched: ``[N, C, H, W]``.
@@ -58,6 +61,16 @@ _NCHW = (2, 3)
 #: Torch functions that only reorder the axes of their first argument.
 _REORDERS = frozenset({"permute", "transpose", "transpose_", "swapaxes", "swapdims", "movedim",
                        "moveaxis"})
+
+
+def atomic(module: nn.Module, planned: bool) -> bool:
+    """Whether a trace (this module's and :mod:`._flow`'s) takes a call of ``module`` as one step
+    and does not look inside it: a layer convert replaces (``planned``), one of shiftlab's pooling
+    layers, or a built-in layer (:func:`._plan.builtin`) other than a container. The modules of
+    the user's own classes, leaves included, are entered: the torch calls in their ``forward``
+    (``F.max_pool2d``, ``x[..., ::2, ::2]``, ``a + b``) are what the traces look at."""
+    return planned or isinstance(module, SHIFTLAB_POOLS) or (
+        builtin(type(module)) and not isinstance(module, _CONTAINERS))
 
 
 def hook_free_eval_copy(model: nn.Module) -> nn.Module:
@@ -188,39 +201,39 @@ class _Tracer(TorchFunctionMode):
         self.frames: list[_Frame] = []
         self.lineage: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
         self.spatial: WeakTensorKeyDictionary = WeakTensorKeyDictionary()  # axes (H, W) if not _NCHW
-        self.found: list[dict[str, Any]] = []  # unconverted, before "before" is known
-        self.pending: list[dict[str, Any]] = []  # waiting for the next module to start
+        self.found: list[UnconvertedDownsampling] = []  # in execution order, duplicates too
+        self.pending: list[int] = []  # indices into found whose "before" is the next module to start
         self.last_done = "<input>"
 
     # ----------------------------------------------------------------- module hooks
 
     def _classify(self, path: str, m: nn.Module) -> tuple[bool, str | None]:
-        """``(atomic, event kind if it downsamples)``."""
+        """``(atomic, event kind if it downsamples)``; the kind of an atomic module only."""
+        if not atomic(m, path in self.planned):
+            return False, None
         if path in self.planned:
             return True, "converted"
         if isinstance(m, SHIFTLAB_POOLS):
             return True, "aps" if isinstance(m, (APSPool2d, MaxAPSPool2d)) else "blur"
-        if builtin(m) and not isinstance(m, _CONTAINERS):
-            action, problem = plan_one(m, "blur", False)
-            return True, ("layer" if action in (*DOWNSAMPLE_ACTIONS, "adaptive") or problem is not None
-                          else None)
-        return False, None
+        action, problem = plan_one(m, "blur", False)  # a built-in layer
+        return True, ("layer" if action in (*DOWNSAMPLE_ACTIONS, "adaptive") or problem is not None
+                      else None)
 
     def attach(self, model: nn.Module) -> None:
         for path, m in model.named_modules():
-            atomic, kind = self._classify(path, m)
-            m.register_forward_pre_hook(self._pre(path, atomic, kind), with_kwargs=True)
+            whole, kind = self._classify(path, m)
+            m.register_forward_pre_hook(self._pre(path, whole, kind), with_kwargs=True)
             m.register_forward_hook(self._post)
 
-    def _pre(self, path: str, atomic: bool, kind: str | None) -> Callable[..., None]:
+    def _pre(self, path: str, whole: bool, kind: str | None) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             nested = bool(self.frames) and (self.frames[-1].atomic or self.frames[-1].nested)
             if not nested:
-                for item in self.pending:
-                    item["before"] = path or "<model>"
+                for i in self.pending:
+                    self.found[i] = dataclasses.replace(self.found[i], before=path or "<model>")
                 self.pending.clear()
             inputs = _tensors((args, kwargs))
-            self.frames.append(_Frame(path, kind, atomic, nested, self.last_done,
+            self.frames.append(_Frame(path, kind, whole, nested, self.last_done,
                                       inputs[0] if inputs else None))
         return hook
 
@@ -243,9 +256,9 @@ class _Tracer(TorchFunctionMode):
                                                 and self.downsample == "aps")
         event = self._event(frame.path or "<model>", frame.kind, hw_in, hw_out,
                             type(module).__name__ if unconverted else None, frame.path,
-                            frame.after, self.lineage.get(frame.x, _EMPTY))
+                            frame.after, self._lineage(frame.x))
         out = outputs[0]
-        self.lineage[out] = self.lineage.get(out, _EMPTY) | {event}
+        self.lineage[out] = self._lineage(out) | {event}
 
     def _event(self, label: str, kind: str, hw_in: tuple[int, int], hw_out: tuple[int, int],
                op: str | None, path: str, after: str, source: frozenset[int]) -> int:
@@ -253,12 +266,16 @@ class _Tracer(TorchFunctionMode):
         adaptive = kind == "aps" or (kind == "converted" and self.downsample == "aps")
         self.trace.events.append(Event(label, adaptive, hw_in, hw_out, source))
         if op is not None:
-            item = {"path": path, "kind": "functional" if kind == "functional" else "layer",
-                    "op": op, "in_size": hw_in, "out_size": hw_out, "after": after,
-                    "before": "<output>", "skipped": under(path, self.skip)}
-            self.found.append(item)
-            self.pending.append(item)
+            self.pending.append(len(self.found))
+            self.found.append(UnconvertedDownsampling(
+                path, "functional" if kind == "functional" else "layer", op, hw_in, hw_out, after,
+                "<output>", under(path, self.skip)))
         return len(self.trace.events) - 1
+
+    def _lineage(self, t: Tensor) -> frozenset[int]:
+        """The downsampling events ``t`` went through (none for a tensor not derived from the
+        input)."""
+        return self.lineage[t] if t in self.lineage else _EMPTY  # not .get: torch leaves it unannotated
 
     # ----------------------------------------------------------------- torch functions
 
@@ -298,24 +315,28 @@ class _Tracer(TorchFunctionMode):
         """``(H, W)`` of a 4-D map, wherever reorderings put those axes; None for other tensors."""
         if t.dim() != 4:
             return None
-        h, w = self.spatial.get(t, _NCHW)
+        h, w = self._axes(t)
         return int(t.shape[h]), int(t.shape[w])
+
+    def _axes(self, t: Tensor) -> tuple[int, int]:
+        """Where ``(H, W)`` are in the 4-D map ``t``: :data:`_NCHW` unless a reordering moved them."""
+        return self.spatial[t] if t in self.spatial else _NCHW  # not .get: torch leaves it unannotated
 
     def _moved_axes(self, func: Callable[..., Any], name: str, args: tuple[Any, ...],
                     kwargs: dict[str, Any], inputs: list[Tensor], out: Tensor) -> tuple[int, int] | None:
         """The axes ``(H, W)`` of ``func``'s output: moved by a reordering of a 4-D map, kept by
         any other op on a reordered map of the output's rank; None for ``[N, C, H, W]``."""
         if name in _REORDERS and args and isinstance(args[0], Tensor) and args[0].dim() == 4:
-            return _moved(func, args, kwargs, self.spatial.get(args[0], _NCHW))
+            return _moved(func, args, kwargs, self._axes(args[0]))
         return next((self.spatial[t] for t in inputs if t in self.spatial and t.dim() == out.dim()), None)
 
     def _check_merge(self, path: str, op: str, inputs: list[Tensor]) -> None:
-        maps = [t for t in inputs if (size := self._size(t)) is not None and size[0] * size[1] > 1]
-        maps = maps or [t for t in inputs if self._size(t) is not None]  # all 1 x 1: see Trace
+        sized = [(t, size) for t in inputs if (size := self._size(t)) is not None]
+        maps = [(t, size) for t, size in sized if size[0] * size[1] > 1] or sized  # all 1 x 1: see Trace
         distinct: list[frozenset[int]] = []
-        for t in maps:
-            if self.lineage[t] not in distinct:
-                distinct.append(self.lineage[t])
+        for t, _ in maps:
+            if self._lineage(t) not in distinct:
+                distinct.append(self._lineage(t))
         if len(distinct) < 2:
             return
         common = frozenset.intersection(*distinct)
@@ -323,15 +344,14 @@ class _Tracer(TorchFunctionMode):
         if not any(events[e].adaptive for e in frozenset().union(*distinct) - common):
             return
         branches = tuple(tuple(events[e].label for e in sorted(lin - common)) for lin in distinct)
-        merge = BranchMerge(path, op, branches, self._size(maps[0]))  # type: ignore[arg-type]
+        merge = BranchMerge(path, op, branches, maps[0][1])
         if merge not in self.trace.merges:
             self.trace.merges.append(merge)
             self.trace.merge_lineages.append(tuple(distinct))
 
     def finish(self) -> Trace:
         seen = set()
-        for item in self.found:
-            entry = UnconvertedDownsampling(**item)
+        for entry in self.found:
             if entry not in seen:
                 seen.add(entry)
                 self.trace.unconverted.append(entry)

@@ -19,7 +19,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from shiftlab.nn import BlurPool2d, MaxBlurPool2d
 
 from ._flow import Call, Flow
-from ._plan import DOWNSAMPLE_ACTIONS, Step, _circular_dense_pad, _tup, build, under
+from ._plan import DOWNSAMPLE_ACTIONS, Step, _circular_dense_pad, _pair, build, builtin, under
 
 #: Modules that act on each position of a map alone (or normalise it per channel) and keep its
 #: shape: the norm and activation of a conv, after which Zhang's BlurPool goes (built-in only).
@@ -60,9 +60,10 @@ class Placement:
 
 
 def blur_first(conv: nn.Module) -> bool:
-    """A strided ``1 x 1`` conv without padding (a ResNet skip): blurred *before* it."""
-    return tuple(conv.kernel_size) == (1, 1) and not isinstance(conv.padding, str) \
-        and tuple(conv.padding) == (0, 0)
+    """Whether the planned strided layer ``conv`` is a ``1 x 1`` ``Conv2d`` without padding (a
+    ResNet skip): blurred *before* it."""
+    return isinstance(conv, nn.Conv2d) and tuple(conv.kernel_size) == (1, 1) \
+        and not isinstance(conv.padding, str) and tuple(conv.padding) == (0, 0)
 
 
 def stem(steps: list[Step], flow: Flow | None) -> Step | None:
@@ -76,8 +77,9 @@ def stem(steps: list[Step], flow: Flow | None) -> Step | None:
 
 
 def _pointwise(call: Call) -> bool:
+    """A call of a built-in (:func:`._plan.builtin`) :data:`POINTWISE` module."""
     t = call.module_type
-    return t is not None and t.__module__.startswith("torch.nn.") and issubclass(t, POINTWISE)
+    return t is not None and builtin(t) and issubclass(t, POINTWISE)
 
 
 def place(path: str, flow: Flow, skip: Iterable[str]) -> Placement:
@@ -91,13 +93,14 @@ def place(path: str, flow: Flow, skip: Iterable[str]) -> Placement:
     if len(calls) != 1:
         return Placement(path, note=f"{path} ran {len(calls)} times in the trace: BlurPool right "
                                     "after the conv")
-    chain, cur = [], calls[0]
-    while len(users := flow.consumers.get(cur, [])) == 1:
-        user = flow.calls[users[0]]
+    chain: list[str] = []
+    cur = calls[0]
+    while len(consumers := flow.consumers.get(cur, [])) == 1:
+        user = flow.calls[consumers[0]]
         if not _pointwise(user) or user.inputs != (cur,) or under(user.path, skip):
             break
         chain.append(user.path)
-        cur = users[0]
+        cur = consumers[0]
     users = [flow.calls[i] for i in flow.consumers.get(cur, [])]
     note = next((f"the map after {chain[-1] if chain else path} is taken by {u.function}() in "
                  f"{u.path or '<model>'}, a function call convert cannot wrap: BlurPool before it"
@@ -121,10 +124,12 @@ def build_conv(step: Step, placement: Placement, circular: bool, filt_size: int,
     """The replacement of a strided conv under ``placement="zhang"``: ``BlurPool`` then the conv
     at stride 1 for a ``1 x 1`` conv; the stride-1 conv alone (its BlurPool held by another
     module) when ``placement.host`` is set; else the ``"after_conv"`` form."""
-    channels, stride = step.module.in_channels, step.module.stride[0]
-    new = build(step, "blur", circular, filt_size, pad_type, None)
-    if blur_first(step.module):
-        return nn.Sequential(BlurPool2d(channels, stride, filt_size, pad_type), new.conv)
+    conv = step.module
+    assert isinstance(conv, nn.Conv2d)  # plan_one plans "conv" for a Conv2d only
+    channels, stride = conv.in_channels, conv.stride[0]
+    new = build(step, "blur", circular, filt_size, pad_type)
+    if blur_first(conv):
+        return nn.Sequential(BlurPool2d(channels, stride, filt_size, pad_type), new.get_submodule("conv"))
     if placement.host is None:
         return new
     rest = [(name, child) for name, child in new.named_children() if name != "pool"]
@@ -136,10 +141,11 @@ def build_maxpool(step: Step, circular: bool, filt_size: int, pad_type: str) -> 
     ``MaxPool2d(k, s, p)`` becomes ``MaxPool2d(s, 1)`` (no padding) then ``BlurPool2d(s)`` as in
     Zhang's ResNet; the others as in ``"after_conv"``."""
     m = step.module
-    k, p, d = _tup(m.kernel_size), _tup(m.padding), _tup(m.dilation)
-    s = _tup(m.stride if m.stride is not None else m.kernel_size)[0]
+    assert isinstance(m, nn.MaxPool2d)  # plan_one plans "maxpool" for a MaxPool2d only
+    k, p, d = _pair(m.kernel_size), _pair(m.padding), _pair(m.dilation)
+    s = _pair(m.stride if m.stride is not None else m.kernel_size)[0]
     if p == (0, 0) or k[0] != k[1] or d != (1, 1):
-        return build(step, "blur", circular, filt_size, pad_type, None)
+        return build(step, "blur", circular, filt_size, pad_type)
     assert step.channels is not None
     new = MaxBlurPool2d(step.channels, s, s, filt_size, pad_type)
     if circular:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from shiftlab.measure.distributed import active, all_gather, check_same_everywhere, reduce_add, shard_bounds
+from shiftlab.measure.onnx_runner import OnnxMeasuring
 from shiftlab.measure.runner import Measuring, Runner
 from shiftlab.measure.shifts import crop_many, shift_many
 from shiftlab.measure.shiftsets import ShiftSet
@@ -164,7 +165,7 @@ def run_chunks(
     on_chunk: Callable[[Chunk], None] | None = None,
     reference_in_every_pass: bool = False,
     before_pass: Callable[[int, Tensor], None] | None = None,
-    session: Callable[[Measuring], None] | None = None,
+    session: Callable[[Measuring | OnnxMeasuring], None] | None = None,
     progress: ProgressFn | None = None,
 ) -> RunInfo:
     """Run the model of ``runner`` on every image of ``images`` at every shift of ``shift_set``
@@ -182,8 +183,10 @@ def run_chunks(
             several shifts and the repeated reference costs little.
         before_pass: ``before_pass(n, shift_index)`` before each forward pass (``n`` images at
             the shifts ``shift_index``).
-        session: called once with the :class:`~shiftlab.measure.runner.Measuring` handle, to
-            register hooks that are removed when the measurement ends.
+        session: called once with the runner's session handle (a torch runner's
+            :class:`~shiftlab.measure.runner.Measuring`, an ONNX runner's
+            :class:`~shiftlab.measure.onnx_runner.OnnxMeasuring`), to register hooks that are
+            removed when the measurement ends.
 
     Shape:
         - images: ``(N, C, H, W)``; each pass: ``(b, C, h, w)``, ``b <= batch_size`` (or the shifts
@@ -244,13 +247,13 @@ def measure_sharded(
     what: str,
     runner: Runner,
     images: Tensor,
-    measure: Callable[[int, int, int | str], tuple[S, RunInfo]],
+    measure: Callable[[int, int, BatchSize], tuple[S, RunInfo]],
     *,
     batch_size: BatchSize,
     mode: str,
     crop_size: tuple[int, int] | None,
     **same: object,
-) -> tuple[S | None, int | str, str]:
+) -> tuple[S | None, int, str]:
     """Statistics of every image of ``images [N, C, H, W]``, measured as shards across the ranks
     of an initialised ``torch.distributed`` process group (or all here without one;
     ``docs/distributed.md``).
@@ -269,6 +272,7 @@ def measure_sharded(
     lo, hi = shard_bounds(images.shape[0])
     stats, run = (None, None) if hi <= lo else measure(lo, hi, batch_size)
     total = reduce_add(stats)
-    if run is None:
-        return total, batch_size, str(runner.device)
-    return total, run.batch_size, run.device
+    if run is not None:
+        return total, run.batch_size, run.device
+    assert batch_size != "auto"  # only a rank of a process group has no images, and the group agreed on a size
+    return total, batch_size, str(runner.device)

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -24,11 +24,8 @@ from torch.utils.hooks import RemovableHandle
 
 from shiftlab.measure.validation import check_module
 
-if TYPE_CHECKING:
-    from shiftlab.measure.onnx_runner import OnnxRunner
-
-__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "kept_buffers", "kept_modes", "make_runner",
-           "measuring", "model_device", "model_dtype", "on_device", "resolve_device"]
+__all__ = ["Measuring", "Runner", "TorchRunner", "forward_with_leaf_hook", "kept_buffers", "kept_modes", "measuring",
+           "model_device", "model_dtype", "on_device", "resolve_device"]
 
 
 class Measuring:
@@ -157,21 +154,6 @@ class Runner(Protocol):
     def session(self, *, warn: bool = True) -> AbstractContextManager[Any]: ...
 
     def bytes_per_image(self, example: torch.Tensor) -> int: ...
-
-
-def make_runner(model: object, device: str | torch.device | None = None) -> TorchRunner | OnnxRunner:
-    """The runner for what a user passed as ``model`` (every measuring call goes through here):
-    a :class:`TorchRunner` for an ``nn.Module``; an
-    :class:`~shiftlab.measure.onnx_runner.OnnxRunner` for the path of an ``.onnx`` file or an
-    ``onnxruntime.InferenceSession`` (``docs/onnx.md``)."""
-    from shiftlab.measure.onnx_runner import OnnxRunner, is_onnx_model
-
-    if is_onnx_model(model):
-        return OnnxRunner(model, device)
-    if isinstance(model, (str, os.PathLike)):
-        raise ValueError(f"a model given as a path must be an ONNX file (.onnx), got {os.fspath(model)!r}; load a "
-                         "PyTorch model as an nn.Module (your factory and model.load_state_dict) and pass the module")
-    return TorchRunner(model, device)  # type: ignore[arg-type]
 
 
 def forward_with_leaf_hook(model: nn.Module, x: torch.Tensor, hook: Callable[..., object]) -> object:

@@ -18,7 +18,8 @@ from shiftlab.data.dataset import class_interleaved
 from shiftlab.measure.driver import Chunk, check_inputs, run_chunks
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import consistency_from_predictions, invariance
-from shiftlab.measure.runner import make_runner, model_device
+from shiftlab.measure.runner import model_device
+from shiftlab.measure.runner_factory import make_runner
 from shiftlab.measure.shiftsets import ShiftSet
 from shiftlab.measure.validation import check_finite_output, check_labels
 from shiftlab.study.records import ExplorerRecord, Periodicity, ShiftProfile, pack_uint8
