@@ -156,10 +156,11 @@ def _check_arguments(model: nn.Module, example_input: Tensor, path: str | Path) 
 def _as_outputs(output: object) -> list[Tensor]:
     """The module's output as a list of tensors (one for a tensor, each element of a tuple/list)."""
     outputs = list(output) if isinstance(output, (tuple, list)) else [output]
-    if not outputs or not all(isinstance(t, Tensor) for t in outputs):
+    tensors = [t for t in outputs if isinstance(t, Tensor)]
+    if not tensors or len(tensors) != len(outputs):
         raise ValueError(f"export_onnx needs a model returning a tensor or a tuple/list of tensors, "
                          f"got {type(output).__name__}")
-    return outputs
+    return tensors
 
 
 @contextmanager

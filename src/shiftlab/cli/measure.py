@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,8 @@ def batch_size_arg(text: str) -> int | str:
 
 #: ``--images`` rule for integer arrays: values 0..255, divided by 255 (float arrays are used as they are).
 INTEGER_RANGE = (0, 255)
+#: --certify -> the `certify` argument of :func:`shiftlab.invariance`.
+_CERTIFY: dict[str, bool | str] = {"auto": "auto", "yes": True, "no": False}
 
 
 def _read_images(path: str, n: int) -> torch.Tensor:
@@ -205,7 +208,7 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     if shape[2] in (1, 2, 3, 4) and shape[0] > 4 and shape[1] > 4:
         raise ValueError(f"--input-shape {text} looks like H,W,C; it is C,H,W: "
                          f"--input-shape {shape[2]},{shape[0]},{shape[1]}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 _CONV_CHANNELS = re.compile(r"weight of size \[(?P<out>\d+), (?P<per_group>\d+)[^\]]*\], expected input\[\d+, (?P<got>\d+)"
@@ -303,11 +306,14 @@ def run(args: argparse.Namespace) -> int:
     if eq.output_eq_t_db is None:
         with progress_bar("invariance", console) as update:
             inv = invariance(model, images, labels, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size,
-                             device=args.device, certify={"auto": "auto", "yes": True, "no": False}[args.certify],
+                             device=args.device, certify=_CERTIFY[args.certify],
                              progress=update)
         console.print(invariance_table(inv))
     else:
-        console.print(f"dense output: EQ-T = {eq.output_eq_t_db:.2f} dB (higher is more equivariant)")
+        defined = not math.isnan(eq.output_eq_t_db)
+        console.print(f"dense output: EQ-T = {eq.output_eq_t_text()}" + (" (higher is more equivariant)" if defined else ""))
+        if eq.degenerate:
+            console.print(Text("caution: " + eq.degenerate, style="bold yellow"))
     print_unabridged(console, equivariance_table(eq, args.tol))
     first = eq.first_break(args.tol)
     if first is None:

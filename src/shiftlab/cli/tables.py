@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -98,10 +98,11 @@ def equivariance_table(res: EquivarianceResult, tol: float = 1e-6) -> Group:
     """
     table = Table(title=f"Per-layer equivariance ({res.mode} shifts, {res.shift_set}; relative L2 error)",
                   show_edge=False)
-    for col, justify in [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("layer", "left"), ("shape", "left"), ("stride", "right"), ("aligned", "right"),
         ("in.", "right"), ("unaligned", "right"), ("in.", "right"), ("where", "left"),
-    ]:
+    ]
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=col not in ("layer", "where"), min_width=11 if col == "where" else None,
                          overflow="fold" if col == "layer" else "ellipsis")  # a squeezed name wraps, never loses its end
     for layer, origin in zip(res.layers, res.origins(tol), strict=True):

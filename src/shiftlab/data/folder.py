@@ -20,7 +20,9 @@ _PILLOW_MODES = {1: "L", 3: "RGB"}
 
 
 def _image_files(root: Path) -> tuple[list[str], list[Path], list[int]]:
-    classes, files, labels = [], [], []
+    classes: list[str] = []
+    files: list[Path] = []
+    labels: list[int] = []
     for class_dir in sorted(path for path in root.iterdir() if path.is_dir()):
         images = sorted(path for path in class_dir.iterdir() if path.is_file() and path.suffix.lower() in EXTENSIONS)
         if images:
@@ -30,7 +32,7 @@ def _image_files(root: Path) -> tuple[list[str], list[Path], list[int]]:
     return classes, files, labels
 
 
-def _read_image(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+def _read_image(path: Path, channels: int, size: Sequence[int] | None) -> np.ndarray:
     """``path`` as uint8 ``[H, W, channels]`` (resized to ``size = (H, W)`` when given);
     ``ValueError`` naming the file when Pillow cannot decode it (truncated, damaged, not an image,
     a decompression bomb)."""

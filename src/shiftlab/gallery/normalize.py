@@ -35,6 +35,9 @@ class Normalize(nn.Module):
         [2.0, 2.0, 2.0, 2.0]
     """
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         if len(mean) != len(std) or not len(mean):

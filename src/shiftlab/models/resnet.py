@@ -129,8 +129,9 @@ class ResNet(nn.Module):
         if zero_init_residual:
             for m in self.modules():
                 last = m.bn3 if isinstance(m, Bottleneck) else m.bn2 if isinstance(m, BasicBlock) else None
-                if last is not None and getattr(last, "weight", None) is not None:
-                    nn.init.constant_(last.weight, 0)
+                weight = getattr(last, "weight", None)
+                if isinstance(weight, Tensor):
+                    nn.init.constant_(weight, 0)
 
     def _make_layer(self, block: type[BasicBlock | Bottleneck], planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None

@@ -64,7 +64,8 @@ class MaxBlurPool2d(nn.Module):
     ) -> None:
         super().__init__()
         self.channels = channels
-        self.pool = MaxPool2d(_check_int(kernel_size, "kernel_size", 1), stride=1)
+        # a module: shiftlab.zoo puts a circular pad in front of the max (Sequential(pad, pool))
+        self.pool: nn.Module = MaxPool2d(_check_int(kernel_size, "kernel_size", 1), stride=1)
         self.blur = BlurPool2d(channels, stride=stride, filt_size=filt_size, pad_type=pad_type)
 
     def forward(self, x: Tensor) -> Tensor:

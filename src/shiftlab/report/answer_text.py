@@ -34,8 +34,10 @@ def _estimate(cell, metric: str) -> float | None:
     return None if iv is None else iv.estimate
 
 
-def _diff(c: Comparison) -> str:
+def _diff(c: Comparison | None) -> str:
     """``"less, -0.58 [-0.60, -0.56]"``: the outcome and the difference with its 95% interval."""
+    if c is None:
+        return "not measured"
     return f"{_LABEL[c.outcome]}, {fmt_diff(c.interval, margin=c.margin, short=True)}"
 
 
@@ -75,7 +77,7 @@ def why_line(signatures: list[Signature], stride: int | None) -> str:
         return "Why: the distance-matched aliasing signature was not measured."
     s_text = f"{stride} px" if stride else "the total stride"
     items = "; ".join(f"{_SHORT.get(s.model, s.model)} {fmt_diff(s.gap, short=True)} ({_SIGNATURE[s.outcome]})"
-                      for s in measured)
+                      for s in measured if s.gap is not None)
     return f"Why: agreement at the multiples of the stride minus between them, both at {s_text} (aliasing): {items}."
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from shiftlab.study.records import RunRecord
 from shiftlab.study.results import StudyResults
 
 __all__ = ["LayerSummary", "errors_at_shifts", "layer_profile", "profile_runs"]
@@ -50,9 +50,10 @@ class LayerSummary:
     global_pool: bool
 
 
-def profile_runs(results: StudyResults, model: str, condition: str) -> list[RunRecord]:
-    """The runs of a cell that recorded a per-layer profile."""
-    return [r for r in results.main_runs if r.model == model and r.condition == condition and r.equivariance]
+def profile_runs(results: StudyResults, model: str, condition: str) -> list[dict[str, Any]]:
+    """The per-layer profiles (`RunRecord.equivariance`) of the cell's runs that recorded one."""
+    return [r.equivariance for r in results.main_runs
+            if r.model == model and r.condition == condition and r.equivariance]
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -62,14 +63,13 @@ def _mean(values: list[float | None]) -> float | None:
 
 def layer_profile(results: StudyResults, model: str, condition: str) -> list[LayerSummary]:
     """The cell's layers in execution order (empty when no run recorded a profile)."""
-    runs = profile_runs(results, model, condition)
-    if not runs:
+    profiles = profile_runs(results, model, condition)
+    if not profiles:
         return []
-    first = runs[0].equivariance["layers"]
-    rows, previous = [], (1.0, 1.0)
-    for i, layer in enumerate(first):
-        same = [r.equivariance["layers"][i] for r in runs if len(r.equivariance["layers"]) > i
-                and r.equivariance["layers"][i]["name"] == layer["name"]]
+    rows: list[LayerSummary] = []
+    previous = (1.0, 1.0)
+    for i, layer in enumerate(profiles[0]["layers"]):
+        same = [p["layers"][i] for p in profiles if len(p["layers"]) > i and p["layers"][i]["name"] == layer["name"]]
         stride = (float(layer["stride"][0]), float(layer["stride"][1]))
         shape = tuple(int(s) for s in layer["shape"])
         pool = len(shape) == 3 and shape[1:] == (1, 1)
@@ -88,9 +88,9 @@ def errors_at_shifts(results: StudyResults, model: str, condition: str, layer: s
         list[float], list[float]]:
     """A layer's errors over the cell's seeds at the non-zero profile shifts that are / are not
     multiples of ``multiple_of`` (in both axes): ``(at multiples, at other shifts)``."""
-    at, other = [], []
-    for run in profile_runs(results, model, condition):
-        eq = run.equivariance
+    at: list[float] = []
+    other: list[float] = []
+    for eq in profile_runs(results, model, condition):
         row = next((entry for entry in eq["layers"] if entry["name"] == layer), None)
         if row is None:
             continue

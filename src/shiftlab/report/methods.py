@@ -72,7 +72,7 @@ def _shift_set(results: StudyResults) -> str:
     parts = []
     for s in strides:
         try:
-            n = len(study_shifts(s, meta.max_shift, cfg["augment_range"], shift_set))
+            n = str(len(study_shifts(s, meta.max_shift, cfg["augment_range"], shift_set)))
         except ValueError as err:
             n = f"n/a ({err})"
         c = max(s // 2, cfg["augment_range"])

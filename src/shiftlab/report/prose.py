@@ -411,7 +411,7 @@ def claim_text(r: ClaimResult, margin: float | None = None) -> str:
         per = [f"{k.split(':')[0]} {fmt_error(v)} vs {fmt_error(n[k.replace('aligned_error', 'unaligned_error')])}"
                for k, v in n.items() if k.endswith(":aligned_error") and not k.endswith(":unaligned_error")]
         return (f"First downsampling layer, interior error at multiples of its stride vs other shifts: "
-                f"{'; '.join(per)}. {int(n['layers_ok'])} of {int(n['layers'])} layers are exact at the multiples and "
+                f"{'; '.join(per)}. {n['layers_ok']:.0f} of {n['layers']:.0f} layers are exact at the multiples and "
                 f"alias elsewhere" + notes + ".")
     if r.id == "C3":
         per = [f"{k.split(':')[0]}: pool {fmt_error(v)} (its input {fmt_error(n[k.replace('pool_error', 'input_error')])})"
@@ -424,12 +424,12 @@ def claim_text(r: ClaimResult, margin: float | None = None) -> str:
         canvas = [f"{k.split(':')[0]} {fmt(iv[k.split(':')[0] + ':aligned'].estimate)} vs "
                   f"{fmt(iv[k.split(':')[0] + ':unaligned'].estimate)}, difference {fmt_diff(v, margin=margin)} ({o[k]})"
                   for k, v in iv.items() if k.endswith(":aligned-unaligned")]
-        text = []
+        parts = []
         if exact:
-            text.append("Output error of the global-pool models under circular padding: " + "; ".join(exact))
+            parts.append("Output error of the global-pool models under circular padding: " + "; ".join(exact))
         if canvas:
-            text.append("on the canvas, agreement at multiples of S vs other shifts: " + "; ".join(canvas))
-        return _cap("; ".join(text)) + notes + "."
+            parts.append("on the canvas, agreement at multiples of S vs other shifts: " + "; ".join(canvas))
+        return _cap("; ".join(parts)) + notes + "."
     if r.id == "C5":
         per = [f"{k.split(':')[0]} flip rate {fmt_interval(v)}, consistency "
                f"{fmt_interval(iv[k.replace('flip_rate', 'consistency')])}"

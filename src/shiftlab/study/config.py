@@ -183,8 +183,8 @@ class StudyConfig:
                 ok = (value is None and name in _OPTIONAL) or (
                     isinstance(value, bool) if kind is bool else isinstance(value, kind) and not isinstance(value, bool))
             if not ok:
-                what = f"a list of {kind.__name__}" if name in _TUPLES else " or ".join(
-                    k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                kinds = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                what = f"a list of {kinds}" if name in _TUPLES else kinds
                 raise ValueError(f"config field {name} must be {what}, got {value!r}")
 
     @classmethod
@@ -194,7 +194,7 @@ class StudyConfig:
             raise ValueError(f"unknown preset {name!r}; choose from {list(PRESETS)}")
         fields = dict(PRESETS[name])
         fields.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**fields)  # type: ignore[arg-type]
+        return cls(**fields)
 
     @property
     def is_smoke_test(self) -> bool:

@@ -278,6 +278,7 @@ def measure_canvas(model: nn.Module, images: Tensor, labels: Tensor, *, shifts: 
     """
     res = invariance(model, images, labels, shifts=shifts, mode="zeros", keep_predictions=True, progress=progress)
     table = res.predictions
+    assert table is not None, "invariance(keep_predictions=True) keeps the predictions"
     offsets = torch.tensor(res.shifts, dtype=torch.float64)
     per_image = image_statistics(table, labels, offsets, n_classes=n_classes, stride=stride, in_range=in_range)
     agreement = torch.tensor(res.clean_consistency_by_shift, dtype=torch.float64)

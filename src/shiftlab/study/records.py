@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -298,8 +299,8 @@ def _length(value: object) -> str:
 def save_per_image(path: Path, arrays: dict[str, np.ndarray], *, root: Path | None = None) -> None:
     """Write ``arrays`` (name -> ``(N,)`` float64) to ``path`` (``.npz``) atomically
     (:func:`shiftlab.io.write_atomic`; ``root``: the run directory it must stay in)."""
-    write_atomic(path, lambda f: np.savez(f, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}),
-                 root=root)
+    as_float: dict[str, Any] = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    write_atomic(path, lambda f: np.savez(f, **as_float), root=root)
 
 
 def load_per_image(path: Path) -> dict[str, np.ndarray]:

@@ -79,7 +79,7 @@ class StudyResults:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, *, source: str = "results") -> StudyResults:
+    def from_dict(cls, d: object, *, source: str = "results") -> StudyResults:
         """Read results back; :class:`RecordError` (a ``ValueError``) names ``source`` when malformed."""
         if not isinstance(d, dict) or d.get("schema_version") != SCHEMA_VERSION:
             found = d.get("schema_version") if isinstance(d, dict) else type(d).__name__

@@ -446,7 +446,8 @@ def run_study(
                 arrivals = distributed.all_gather(here)
             finished = frozenset().union(*(arrival.finished for arrival in arrivals))
             todo = [job for job in jobs if job.key not in finished]
-            canvas, channels, classes = tuple(data.canvas.canvas_size), data.train_x.shape[1], len(data.classes)
+            canvas_h, canvas_w = data.canvas.canvas_size
+            canvas, channels, classes = (int(canvas_h), int(canvas_w)), data.train_x.shape[1], len(data.classes)
             shares = [[todo[i] for i in share]  # long jobs first, so the ranks and their workers finish together
                       for share in assign([job_cost(config, job, canvas, channels, classes) for job in todo], size)]
             mine = shares[rank]
@@ -480,6 +481,9 @@ def run_study(
             if rank == 0 and (size == 1 or not running):
                 _undo_start(out, created, jobs)
             raise
+    def results_on_rank0() -> StudyResults:  # rank 0 holds the clock
+        assert clock is not None
+        return _results(config, out, jobs, data, clock.tick(), sum(p.workers for p in parts), dev, size)
+
     with distributed.all_or_none():
-        return distributed.first_rank(
-            lambda: _results(config, out, jobs, data, clock.tick(), sum(p.workers for p in parts), dev, size))
+        return distributed.first_rank(results_on_rank0)

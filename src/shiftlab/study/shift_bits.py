@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import Tensor
@@ -119,7 +120,8 @@ def _row_mean(bits: np.ndarray) -> np.ndarray:
 def save_shift_bits(path: Path, bits: ShiftBits, *, root: Path | None = None) -> None:
     """Write ``bits`` to ``path`` (``.npz``) atomically (:func:`shiftlab.io.write_atomic`; ``root``:
     the run directory it must stay in)."""
-    write_atomic(path, lambda f: np.savez_compressed(f, **bits.to_arrays()), root=root)
+    arrays: dict[str, Any] = bits.to_arrays()
+    write_atomic(path, lambda f: np.savez_compressed(f, **arrays), root=root)
 
 
 def load_shift_bits(path: Path) -> ShiftBits:

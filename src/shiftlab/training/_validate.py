@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
@@ -24,7 +26,7 @@ def check_dataset(images: object, labels: object, name: str = "images") -> None:
         raise TypeError(f"{label_name} must be a torch.Tensor, got {type(labels).__name__}")
     if labels.dtype != torch.int64:
         raise TypeError(f"{label_name} must be torch.int64 class indices, got {labels.dtype}")
-    check_labels(labels, images.shape[0], name=label_name)
+    check_labels(labels, cast(Tensor, images).shape[0], name=label_name)  # check_images raised unless a Tensor
     if (labels < 0).any():
         raise ValueError(f"{label_name} must be non-negative class indices, got min {int(labels.min())}")
 

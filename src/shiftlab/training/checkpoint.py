@@ -74,7 +74,7 @@ def fingerprint(images: Tensor, labels: Tensor) -> str:
     for tensor in (images, labels):
         flat = tensor.detach().cpu().contiguous().reshape(-1)
         digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
-        digest.update(flat.view(torch.uint8).numpy())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -122,7 +122,7 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     path = checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
     data = _data_fingerprints(images, labels, val_images, val_labels) if path is not None else {}
-    history = _resume(path, model, optimizer, config, data) if resume and path.exists() else []
+    history = _resume(path, model, optimizer, config, data) if resume and path is not None and path.exists() else []
     resumed_from = len(history) if history else None
     steps = math.ceil(len(labels) / config.batch_size)
     try:
@@ -179,7 +179,7 @@ def _check_inputs(
 def _data_fingerprints(
     images: Tensor, labels: Tensor, val_images: Tensor | None, val_labels: Tensor | None
 ) -> dict:
-    val = fingerprint(val_images, val_labels) if val_images is not None else None
+    val = fingerprint(val_images, val_labels) if val_images is not None and val_labels is not None else None
     return {"train": fingerprint(images, labels), "val": val}
 
 
@@ -245,7 +245,7 @@ def _run_epoch(
             augment = (lambda x: random_translate(x, config.max_shift, generator)) if config.augment == "translate" else None
             recompute_batchnorm(model, [images[index] for index in recount], augment, device)
     row = {"epoch": epoch, "train_loss": total_loss / len(labels), "train_acc": accuracy}
-    if val_images is not None:
+    if val_images is not None and val_labels is not None:
         row["val_acc"] = evaluate(model, val_images, val_labels)
     row["seconds"] = time.perf_counter() - start
     return row

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, TypeGuard, get_args
 
 import torch
 from torch import nn
@@ -24,10 +24,12 @@ __all__ = [
     "NUM_STAGES",
     "PADDING_MODES",
     "STAGE_STRIDE",
+    "PaddingMode",
     "downsampling_trunk",
     "fc_head",
     "feature_shape",
     "head",
+    "is_padding_mode",
     "pool_head",
     "stage_widths",
     "trunk",
@@ -35,8 +37,15 @@ __all__ = [
 
 NUM_STAGES = 3
 STAGE_STRIDE = 2
-#: ``padding_mode`` values accepted by ``nn.Conv2d`` (and by :func:`shiftlab.zoo.build`).
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+#: A ``padding_mode`` that ``nn.Conv2d`` accepts (and :func:`shiftlab.zoo.build`).
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+#: The values of :data:`PaddingMode`.
+PADDING_MODES: tuple[PaddingMode, ...] = get_args(PaddingMode)
+
+
+def is_padding_mode(mode: object) -> TypeGuard[PaddingMode]:
+    """Is ``mode`` one of :data:`PADDING_MODES`?"""
+    return mode in PADDING_MODES
 
 
 def stage_widths(width: int) -> list[int]:
@@ -49,7 +58,7 @@ def trunk(
     width: int,
     *,
     conv_stride: int,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     pool: Callable[[int], nn.Module] | None = None,
 ) -> nn.Sequential:
     """A flat ``nn.Sequential`` of 3 stages ``Conv2d(3x3, padding 1) - BatchNorm2d - ReLU [- pool(channels)]``.
@@ -94,14 +103,14 @@ DOWNSAMPLING_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _blur_pad_type(padding_mode: str, pad_type: str | None) -> str:
+def _blur_pad_type(padding_mode: PaddingMode, pad_type: str | None) -> str:
     """The blur follows the convs: circular with circular convs, else ``reflect`` (Zhang's default)."""
     if pad_type is not None:
         return pad_type
     return "circular" if padding_mode == "circular" else "reflect"
 
 
-def _max_blur_pool(channels: int, padding_mode: str, filt_size: int, pad_type: str) -> MaxBlurPool2d:
+def _max_blur_pool(channels: int, padding_mode: PaddingMode, filt_size: int, pad_type: str) -> MaxBlurPool2d:
     """``MaxBlurPool2d(k=2, stride 2)``; with circular convs its dense max is circular too.
 
     Zhang's dense max ``MaxPool2d(2, stride=1)`` has no padding (``H`` becomes ``H - 1``), which
@@ -118,7 +127,7 @@ def _max_blur_pool(channels: int, padding_mode: str, filt_size: int, pad_type: s
     return layer
 
 
-def _stage_pool(downsampling: str, channels: int, padding_mode: str, filt_size: int | None,
+def _stage_pool(downsampling: str, channels: int, padding_mode: PaddingMode, filt_size: int | None,
                 pad_type: str | None, norm: Any) -> nn.Module:
     """The stride-2 pool that ends a stage of a stride-1-conv trunk of kind ``downsampling``."""
     if downsampling == "maxpool":
@@ -148,7 +157,7 @@ def downsampling_trunk(
     downsampling: str,
     in_channels: int,
     width: int,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     *,
     filt_size: int | None = None,
     pad_type: str | None = None,

@@ -57,6 +57,9 @@ class ZooNet(nn.Module):
         - Output: :math:`(N, num\\_classes)`.
     """
 
+    num_classes: int
+    in_channels: int
+
     def __init__(
         self,
         features: nn.Sequential,

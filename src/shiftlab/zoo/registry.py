@@ -11,9 +11,11 @@ from .blocks import (
     NUM_STAGES,
     PADDING_MODES,
     STAGE_STRIDE,
+    PaddingMode,
     downsampling_trunk,
     feature_shape,
     head,
+    is_padding_mode,
     stage_widths,
 )
 from .net import ZooNet
@@ -42,7 +44,7 @@ def _size_pair(input_size: int | tuple[int, int]) -> tuple[int, int]:
     if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                                  for v in pair):
         raise ValueError(f"input_size must be a positive int or (H, W), got {input_size!r}")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def _check_positive(value: object, what: str) -> int:
@@ -70,11 +72,14 @@ def _check_options(zoo_spec: ZooSpec, kwargs: dict[str, Any]) -> None:
 
 
 def _assemble(zoo_spec: ZooSpec, num_classes: int, in_channels: int, width: int,
-              size: tuple[int, int], padding_mode: str, options: dict[str, Any]) -> ZooNet:
+              size: tuple[int, int], padding_mode: PaddingMode, options: dict[str, Any]) -> ZooNet:
     hidden = options.pop("hidden", None)
     features = downsampling_trunk(zoo_spec.downsampling, in_channels, width, padding_mode,
                                   **options)
-    feature_hw = tuple(feature_shape(features, in_channels, size)[1:]) if zoo_spec.head == "fc" else None
+    feature_hw = None
+    if zoo_spec.head == "fc":
+        _, h, w = feature_shape(features, in_channels, size)
+        feature_hw = (int(h), int(w))
     return ZooNet(
         features,
         head(zoo_spec.head, stage_widths(width)[-1], num_classes, feature_hw, hidden),
@@ -152,7 +157,7 @@ def build(
     width = _check_positive(width, "width")
     size = _size_pair(input_size)
     mode = default_padding_mode(name) if padding_mode is None else padding_mode
-    if mode not in PADDING_MODES:
+    if not is_padding_mode(mode):
         raise ValueError(f"padding_mode must be one of {list(PADDING_MODES)}, got {mode!r}")
     _check_options(zoo_spec, kwargs)
     _check_sizes(zoo_spec, size)

@@ -35,7 +35,7 @@ def evaluate(results: StudyResults) -> ClaimResult:
         if circ is not None and circ.aligned_error is not None:
             numbers[f"{model}:circular_full_error"] = circ.aligned_error
     interior = [v for k, v in numbers.items() if k.endswith(":interior_error") and v is not None]
-    circular = [v for k, v in numbers.items() if k.endswith(":circular_full_error")]
+    circular = [v for k, v in numbers.items() if k.endswith(":circular_full_error") and v is not None]
     if not interior and not circular:
         return ClaimResult("C1", NOT_MEASURED, notes=("no model has a stride-1 convolution with a per-layer profile",))
     numbers["interior_error_max"] = max(interior) if interior else None

@@ -26,7 +26,8 @@ def evaluate(results: StudyResults) -> ClaimResult:
     numbers: dict[str, float | None] = {}
     verdicts, notes = [], []
     for model in models(results):
-        if results.analysis.cell(model, ref) is not None and results.analysis.cell(model, ref).downsampling in ADAPTIVE:
+        cell = results.analysis.cell(model, ref) if ref else None
+        if cell is not None and cell.downsampling in ADAPTIVE:
             notes.append(f"{model} is not counted: adaptive polyphase sampling picks its phase from the input, by "
                          "design not a fixed decimation")
             continue

@@ -26,9 +26,10 @@ def evaluate(results: StudyResults) -> ClaimResult:
     pairs = {p.id: p for p in PAIRS}
     for pid in HEAD_PAIRS:
         c = comparison(results, pid, ref, "consistency") if ref else None
-        if c is None:
+        if ref is None or c is None:
             continue
-        if at_chance(results, results.analysis.cell(pairs[pid].a, ref)):
+        cell = results.analysis.cell(pairs[pid].a, ref)
+        if cell is not None and at_chance(results, cell):
             notes.append(f"{pairs[pid].a} is at chance ({ref}): trivially invariant, the pair is not counted")
             continue
         intervals[pid], outcomes[pid] = c.interval, c.outcome

@@ -48,8 +48,8 @@ def evaluate(results: StudyResults) -> ClaimResult:
         if e is not None:
             intervals[key], outcomes[key] = e.interval, effect_outcome(results, e)
     perf = performance_outcome(results, "fcn_vs_classic", ref) if ref else None
-    if perf is not None:
-        c = comparison(results, "fcn_vs_classic", ref, "test_accuracy")
+    c = comparison(results, "fcn_vs_classic", ref, "test_accuracy") if ref else None
+    if perf is not None and c is not None:
         intervals["fcn_vs_classic:test_accuracy"], outcomes["fcn_vs_classic:test_accuracy"] = c.interval, perf
     fcn = results.analysis.cell("strided_gap", ref) if ref else None
     if fcn is not None and "test_accuracy" in fcn.metrics and "accuracy" in fcn.metrics:

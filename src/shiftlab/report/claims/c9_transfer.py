@@ -23,7 +23,8 @@ __all__ = ["evaluate"]
 
 
 def evaluate(results: StudyResults) -> ClaimResult:
-    intervals, outcomes, numbers, notes = {}, {}, {}, []
+    intervals, outcomes, notes = {}, {}, []
+    numbers: dict[str, float | None] = {}
     for model in models(results):
         t, c = results.analysis.cell(model, "transfer"), results.analysis.cell(model, "transfer_control")
         if t is None or c is None or "consistency" not in t.metrics or "consistency" not in c.metrics:

@@ -53,7 +53,9 @@ def runs_to_explore(results: StudyResults, scope: str = "shown") -> tuple[list[R
     if scope not in EXPLORER_SCOPES:
         raise ValueError(f"scope must be one of {EXPLORER_SCOPES}, got {scope!r}")
     width = results.config.get("width")
-    wanted, skipped, lowest = [], {}, {}
+    wanted: list[RunRecord] = []
+    skipped: dict[str, str] = {}
+    lowest: dict[tuple[str, str], int] = {}
     for r in results.runs:
         cond = condition(r.condition)
         if cond.probe or cond.transfer:
@@ -110,7 +112,9 @@ def add_explorer(run_dir: str | Path, *, scope: str = "shown",
         torch.set_num_threads(1)  # as the study ran every model: the same numbers
         try:
             for i, r in enumerate(todo):
-                model = load_study_model(run_dir / "checkpoints" / r.key).model.to(memory_format=torch.channels_last)
+                model = load_study_model(run_dir / "checkpoints" / r.key).model
+                # Module.to takes memory_format (documented); torch's type stub omits it.
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
                 r.explorer = explore(model, data.eval_x, data.eval_y, radius=data.max_shift)
                 json_path = record_paths(run_dir, r.key)[0]
                 record = json.loads(json_path.read_text()) if json_path.is_file() else r.to_dict()

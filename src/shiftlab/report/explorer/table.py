@@ -127,9 +127,10 @@ def explorer_table(results_or_run_dir: StudyResults | str | Path) -> ExplorerTab
         frame = pd.DataFrame(explorer_table("runs/study").columns())
         frame.query("model == 'strided_gap' and image == 0 and dy == 0")[["dx", "predicted", "probability"]]
     """
-    results = results_or_run_dir
     where = "RUN_DIR"
-    if not isinstance(results, StudyResults):
+    if isinstance(results_or_run_dir, StudyResults):
+        results = results_or_run_dir
+    else:
         path = Path(results_or_run_dir)
         where = str(path.parent if path.is_file() else path)
         results = load_results(path)

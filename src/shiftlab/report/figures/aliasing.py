@@ -11,20 +11,23 @@ from matplotlib.figure import Figure
 from shiftlab.study.results import StudyResults
 
 from ..evidence import models, reference_condition
-from .style import STYLE, colour, condition_label, legend_below, linestyle, new_figure
+from .style import STYLE, colour, condition_label, integer_ticks, legend_below, linestyle, new_figure
 
 __all__ = ["fig_aliasing"]
 
 
 def fig_aliasing(results: StudyResults) -> Figure | None:
     ref = reference_condition(results)
+    if ref is None:
+        return None
     series = {}
     for m in models(results):
-        runs = [r for r in results.main_runs if r.model == m and r.condition == ref and r.periodicity is not None]
-        if runs:
-            p = runs[0].periodicity
-            by_dx = np.mean([r.periodicity.agreement_by_dx for r in runs], axis=0)
-            residue = np.array([[np.nan if v is None else v for v in r.periodicity.residue_agreement[0]] for r in runs])
+        found = [r.periodicity for r in results.main_runs
+                 if r.model == m and r.condition == ref and r.periodicity is not None]
+        if found:
+            p = found[0]
+            by_dx = np.mean([q.agreement_by_dx for q in found], axis=0)
+            residue = np.array([[np.nan if v is None else v for v in q.residue_agreement[0]] for q in found])
             series[m] = (np.asarray(p.dx_values), by_dx, np.nanmean(residue, axis=0), p.stride)
     if not series:
         return None
@@ -52,7 +55,7 @@ def fig_aliasing(results: StudyResults) -> Figure | None:
         right.set_xlabel("dx mod S (dy a multiple of S; 0 = the non-zero multiples)")
         right.set_title("Agreement by residue of the shift modulo S")
         right.set_xticks(np.arange(max(strides)))
-        left.xaxis.get_major_locator().set_params(integer=True)
+        integer_ticks(left.xaxis)
         for ax in (left, right):
             ax.set_ylim(-0.02, 1.03)
         legend_below(fig, handles, labels)

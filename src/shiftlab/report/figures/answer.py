@@ -12,7 +12,7 @@ from shiftlab.study.results import StudyResults
 
 from ..answer import CLASSIC, FCNS, SAME_HEAD
 from ..answer_text import FCN_NAMES
-from .style import STYLE, colour, legend_below, linestyle, new_figure
+from .style import STYLE, colour, integer_ticks, legend_below, linestyle, new_figure
 
 __all__ = ["ANSWER_FIGURE", "ANSWER_MODELS", "fig_answer", "split_by_alignment"]
 
@@ -52,7 +52,7 @@ def fig_answer(results: StudyResults) -> Figure | None:
         ax = fig.subplots()
         offsets = np.linspace(-0.3, 0.3, len(runs))  # the stars side by side: they often coincide near 1
         for (m, rs), dx in zip(runs.items(), offsets, strict=True):
-            parts = [split_by_alignment(r.profile.shifts, r.profile.agreement, stride) for r in rs]
+            parts = [split_by_alignment(r.profile.shifts, r.profile.agreement, stride) for r in rs if r.profile]
             other = {k: np.mean([p[0][k] for p in parts]) for k in parts[0][0]}
             multiple = {k: np.mean([p[1][k] for p in parts]) for k in parts[0][1]}
             ax.plot(list(other), list(other.values()), ls=linestyle(m), color=colour(m), lw=1.8, marker="o", ms=3,
@@ -65,7 +65,7 @@ def fig_answer(results: StudyResults) -> Figure | None:
         ax.set_xlabel("shift distance max(|dy|, |dx|) [px]")
         ax.set_ylabel("agreement with the centred prediction\n(mean over shifts, images, seeds)")
         ax.set_ylim(0, 1.02)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        integer_ticks(ax.xaxis)
         handles, labels = ax.get_legend_handles_labels()
         legend_below(fig, handles, labels)
     return fig

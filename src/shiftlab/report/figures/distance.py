@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from shiftlab.study.results import StudyResults
 
 from ..evidence import models
-from .style import STYLE, colour, condition_label, legend_below, linestyle, new_figure
+from .style import STYLE, colour, condition_label, integer_ticks, legend_below, linestyle, new_figure
 
 __all__ = ["by_distance", "fig_distance"]
 
@@ -43,21 +43,21 @@ def fig_distance(results: StudyResults) -> Figure | None:
     with matplotlib.rc_context(STYLE):
         fig = new_figure(3.8 * len(conds) + 0.4, 6.4)
         grid = fig.subplots(len(_ROWS), len(conds), sharey="row", sharex=True, squeeze=False)
-        handles = {}
+        handles: dict[str, object] = {}
         for row, (field, label) in zip(grid, _ROWS, strict=True):
             for ax, cond in zip(row, conds, strict=True):
                 for m in models(results):
                     runs = [r for r in results.main_runs if r.model == m and r.condition == cond and r.profile is not None]
                     if not runs:
                         continue
-                    curves = [by_distance(r.profile.shifts, getattr(r.profile, field)) for r in runs]
+                    curves = [by_distance(r.profile.shifts, getattr(r.profile, field)) for r in runs if r.profile]
                     (h,) = ax.plot(curves[0][0], np.mean([c[1] for c in curves], axis=0), marker="o", ms=3, lw=1.6,
                                    ls=linestyle(m), color=colour(m))
                     handles.setdefault(m, h)
                 if cond == "augmented" and in_range:
                     r = ax.axvline(in_range, color="#444444", ls=":", lw=1.1)
                     handles.setdefault(f"training range R = {in_range}", r)
-                ax.xaxis.get_major_locator().set_params(integer=True)
+                integer_ticks(ax.xaxis)
             row[0].set_ylabel(f"{label}\n(mean over shifts, seeds)")
         for ax, cond in zip(grid[0], conds, strict=True):
             ax.set_title(condition_label(cond))

@@ -39,7 +39,7 @@ def fig_consistency(results: StudyResults) -> Figure | None:
     with matplotlib.rc_context(STYLE):
         fig = new_figure(3.6 * len(conds) + 1.4, 0.34 * len(names) + 1.6)
         axes = fig.subplots(1, len(conds), sharey=True, squeeze=False)[0]
-        marks = {}
+        marks: dict[str, object] = {}
         for ax, cond in zip(axes, conds, strict=True):
             for i, m in enumerate(names):
                 cell = results.analysis.cell(m, cond)
@@ -64,7 +64,7 @@ def fig_consistency(results: StudyResults) -> Figure | None:
 
 def fig_transfer_probe(results: StudyResults) -> Figure | None:
     names = models(results)
-    panels = []
+    panels: list[tuple[str, str, str, str, str, float | None]] = []
     if any(results.analysis.cell(m, "transfer") for m in names):
         panels.append(("transfer", "transfer_control", "consistency", "consistency on the held-out classes",
                        "Transfer: trunk trained on translated other classes vs on centred ones", None))
@@ -76,7 +76,7 @@ def fig_transfer_probe(results: StudyResults) -> Figure | None:
     with matplotlib.rc_context(STYLE):
         fig = new_figure(11.0, 3.9)
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
-        handles = {}
+        handles: dict[str, object] = {}
         for ax, (first, second, metric, ylabel, title, chance) in zip(axes, panels, strict=True):
             x = np.arange(len(names))
             for j, (cond, hatch) in enumerate(((first, ""), (second, "///"))):
@@ -115,7 +115,7 @@ def fig_effects(results: StudyResults) -> Figure | None:
         # beyond the margin: dark; excluding 0 but reaching the margin: light and dashed (the sign, not the size)
         tones = {"more": "#1e7b34", "less": "#b3261e", "about the same": "#5b6474", "inconclusive": "#c98a00",
                  MORE_UNRESOLVED: "#6fbf7f", LESS_UNRESOLVED: "#e08078"}
-        marks = {}
+        marks: dict[str, object] = {}
         for ax, metric in zip(axes, metrics, strict=True):
             found = effects(results, metric)
             labels = []

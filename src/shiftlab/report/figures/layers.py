@@ -52,7 +52,7 @@ def fig_layers(results: StudyResults) -> Figure | None:
     with matplotlib.rc_context(STYLE):
         fig = new_figure(3.7 * ncol + 0.3, 2.9 * nrow + 0.6)
         axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
-        handles = {}
+        handles: dict[str, object] = {}
         for i, (m, rows) in enumerate(panels):
             ax = axes[i // ncol][i % ncol]
             x = np.arange(len(rows))

@@ -4,17 +4,24 @@ style per head, matplotlib's object-oriented API on an Agg canvas (no pyplot sta
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-__all__ = ["DPI", "STYLE", "colour", "condition_label", "legend_below", "linestyle", "new_figure", "render"]
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+__all__ = ["DPI", "STYLE", "colour", "condition_label", "integer_ticks", "legend_below", "linestyle", "new_figure",
+           "render"]
 
 DPI = 110
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
     "legend.fontsize": 8.5, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
     "grid.color": "#dddddd", "grid.linewidth": 0.6, "axes.axisbelow": True, "svg.fonttype": "path",
@@ -71,6 +78,13 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def integer_ticks(axis: Axis) -> None:
+    """Ticks at integers only, on an axis with matplotlib's automatic locator (a no-op on any other)."""
+    locator = axis.get_major_locator()
+    if isinstance(locator, MaxNLocator):
+        locator.set_params(integer=True)
 
 
 def legend_below(fig: Figure, handles: list, labels: list[str]) -> None:

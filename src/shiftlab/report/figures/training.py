@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from shiftlab.study.results import StudyResults
 
 from ..evidence import models
-from .style import STYLE, colour, condition_label, legend_below, linestyle, new_figure
+from .style import STYLE, colour, condition_label, integer_ticks, legend_below, linestyle, new_figure
 
 __all__ = ["fig_training"]
 
@@ -27,7 +27,8 @@ def fig_training(results: StudyResults) -> Figure | None:
     with matplotlib.rc_context(STYLE):
         fig = new_figure(3.7 * ncol + 0.3, 2.8 * nrow + 0.7)
         axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
-        handles, labels = {}, []
+        handles: dict[str, object] = {}
+        labels: list[str] = []
         for i, cond in enumerate(conds):
             ax = axes[i // ncol][i % ncol]
             for m in models(results):
@@ -41,7 +42,7 @@ def fig_training(results: StudyResults) -> Figure | None:
                 handles.setdefault(f"target {target:g}", t)
             ax.set_title(condition_label(cond) + (" (trunk)" if cond.startswith("transfer") else ""))
             ax.set_xlabel("epoch")
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            integer_ticks(ax.xaxis)
             if i % ncol == 0:
                 ax.set_ylabel("training accuracy")
         for j in range(len(conds), nrow * ncol):
