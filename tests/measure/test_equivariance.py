@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import shiftlab as sl
-from shiftlab.measure.layer_records import LayerAccumulator
+from shiftlab.measure.layer_records import CONSTANT_ULPS, LayerAccumulator, constant_maps
 
 # The module of the per-layer hooks, which make the accumulators (imported by name: some modules of
 # ``shiftlab.measure`` share their name with a function the package re-exports).
@@ -172,6 +172,70 @@ def test_eq_t_of_dense_outputs():
     want = 10 * math.log10(float(y.max() - y.min()) ** 2 / (sq / count))
     assert math.isfinite(res.output_eq_t_db)
     assert res.output_eq_t_db == pytest.approx(want, rel=1e-9)
+
+
+def constant_conv(value: float) -> nn.Module:
+    """A dense model whose output is ``value`` everywhere, whatever the image: a convolution with
+    zero weights and bias ``value``."""
+    conv = nn.Conv2d(1, 2, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.fill_(value)
+    return nn.Sequential(conv).double().eval()
+
+
+@pytest.mark.parametrize("mode", ["circular", "zeros"])
+@pytest.mark.parametrize("value", [0.0, 0.25])
+def test_a_constant_dense_output_gets_the_caution_and_no_eq_t(mode, value):
+    """The shifted outputs equal the reference exactly (MSE 0), which used to read as EQ-T = inf."""
+    res = sl.equivariance(constant_conv(value), images(3), shifts=2, mode=mode)
+    assert math.isnan(res.output_eq_t_db)
+    assert res.output_constant_share == 1.0
+    assert res.degenerate is not None and res.degenerate.startswith("all 6 output maps (one per image and channel) "
+                                                                   "are constant, so EQ-T is undefined")
+    assert res.output_eq_t_text() == "undefined (constant output)"
+    back = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert back["output_eq_t_db"] == "nan" and back["output_constant_share"] == 1.0
+    assert back["degenerate"] == res.degenerate
+
+
+def test_a_mostly_constant_dense_output_gets_the_caution_with_its_share():
+    """10 blank images (a convolution without bias keeps them 0) and 1 textured one: 20 of 22 maps
+    constant, at or above the 0.9 of ``DEGENERATE_CONSTANT_SHARE``; EQ-T stays a number."""
+    model = seeded(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False)))
+    x = torch.cat([torch.zeros(10, 1, 12, 12, dtype=torch.float64), images(1)])
+    res = sl.equivariance(model, x, shifts=[(0, 0), (1, 0), (0, -2)], mode="zeros", batch_size=9)
+    assert res.output_constant_share == 20 / 22
+    assert res.degenerate is not None and res.degenerate.startswith("91% of the 22 output maps")
+    assert math.isfinite(res.output_eq_t_db)
+    assert res.output_eq_t_text() == f"{res.output_eq_t_db:.2f} dB"
+    textured = sl.equivariance(model, x[10:], shifts=[(0, 0), (1, 0), (0, -2)], mode="zeros")
+    assert textured.degenerate is None and textured.output_constant_share == 0.0
+    # the blank maps add no error, so the EQ-T of all 11 images is that of the textured one plus 10 log10(11)
+    assert res.output_eq_t_db == pytest.approx(textured.output_eq_t_db + 10 * math.log10(11), rel=1e-12)
+
+
+def test_a_varying_dense_output_gets_no_caution():
+    circ = seeded(nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, padding_mode="circular"), nn.ReLU(),
+                                nn.Conv2d(3, 2, 3, padding=1, padding_mode="circular")))
+    res = sl.equivariance(circ, images(2, 1, 10, 10), shifts=2)
+    assert res.output_eq_t_db == math.inf and res.output_eq_t_text() == "inf dB (exactly equivariant)"
+    assert res.output_constant_share == 0.0 and res.degenerate is None
+    classifier = sl.equivariance(seeded(Net()), images(), shifts=1)
+    assert classifier.output_constant_share is None and classifier.degenerate is None
+
+
+def test_constant_maps_are_equal_to_rounding():
+    """Within ``CONSTANT_ULPS`` units of rounding of the model's dtype, relative to the map's magnitude."""
+    base = torch.full((1, 1, 4, 4), 3.0)
+    eps = torch.finfo(torch.float32).eps
+    nudged = base.clone()
+    nudged[..., 0, 0] += 3.0 * eps * CONSTANT_ULPS / 2
+    moved = base.clone()
+    moved[..., 0, 0] += 3.0 * eps * CONSTANT_ULPS * 4
+    maps = torch.cat([base, nudged, moved, torch.zeros(1, 1, 4, 4)], dim=1)
+    assert constant_maps(maps, torch.float32).tolist() == [[True, True, False, True]]
+    assert constant_maps(maps.double(), torch.float64).tolist() == [[True, False, False, True]]
 
 
 # --- diagnoses ---------------------------------------------------------------------------------------

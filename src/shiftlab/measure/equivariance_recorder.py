@@ -88,10 +88,21 @@ def select_layers(runner: TorchRunner | OnnxRunner, layers: Sequence[str] | None
 
 class LayerRecorder:
     """Per-layer hooks (forward hooks on modules, or an ONNX runner's layer maps) that accumulate
-    errors per call site and track the receptive field."""
+    errors per call site and track the receptive field.
 
-    def __init__(self, selected: dict[object, str], offsets: Tensor, in_hw: tuple[int, int], mode: str, border: int | None):
+    Args:
+        selected: what to record (a module, a graph layer, or :data:`OUTPUT`) -> its name.
+        offsets: ``[S, 2]`` the input shifts.
+        in_hw: the model's input ``(H, W)``.
+        mode: the shift mode.
+        border: the interior band in input pixels, or None for the receptive-field radius.
+        track_constant: count each recorded map's constant reference maps (the model's output).
+    """
+
+    def __init__(self, selected: dict[object, str], offsets: Tensor, in_hw: tuple[int, int], mode: str,
+                 border: int | None, track_constant: bool = False):
         self.selected, self.offsets, self.in_hw, self.mode, self.border = selected, offsets, in_hw, mode, border
+        self.track_constant = track_constant
         self.records: dict[str, LayerAccumulator] = {}
         self.skipped: dict[str, SkippedLayer] = {}
         self.n = 0
@@ -165,7 +176,8 @@ class LayerRecorder:
             stride = self._stride(source_hw, shape[1:])
             b = math.ceil(self.radius / stride[0] - 1e-9) if self.border is None else math.ceil(self.border / stride[0])
             record = LayerAccumulator(site, kind, shape, self.in_hw, b,
-                                      layer_offsets(self.offsets, self.in_hw, shape[1:], stride), self.mode, stride)
+                                      layer_offsets(self.offsets, self.in_hw, shape[1:], stride), self.mode, stride,
+                                      self.track_constant)
             self.records[site] = record
         elif record.shape != shape:
             raise ValueError(
@@ -192,7 +204,8 @@ class EquivarianceRecorder:
         self.model = None if isinstance(runner, OnnxRunner) else runner.model
         self.layers = LayerRecorder(dict(selection.sites), offsets, in_hw, mode, border)
         self.layers.skipped.update({s.name: s for s in selection.skipped})
-        self.output = LayerRecorder({OUTPUT if self.model is None else self.model: OUTPUT}, offsets, in_hw, mode, 0)
+        self.output = LayerRecorder({OUTPUT if self.model is None else self.model: OUTPUT}, offsets, in_hw, mode, 0,
+                                    track_constant=True)
 
     def start(self, n: int, shift_index: Tensor) -> None:
         """Before a pass of ``n`` images at the shifts ``shift_index`` (the reference first)."""

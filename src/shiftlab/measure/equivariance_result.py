@@ -9,12 +9,14 @@ the largest error measured before it at some shift, else ``inherited``) and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from shiftlab.io import json_safe
 
-__all__ = ["INHERIT_FACTOR", "EquivarianceResult", "LayerEquivariance", "ResolutionJump", "SkippedLayer"]
+__all__ = ["DEGENERATE_CONSTANT_SHARE", "INHERIT_FACTOR", "EquivarianceResult", "LayerEquivariance", "ResolutionJump",
+           "SkippedLayer", "constant_output_reason"]
 
 #: A broken layer counts as adding error (``breaks here``) only when, at some shift, its full or
 #: interior error exceeds this many times the largest error of that kind measured at that shift by
@@ -24,6 +26,14 @@ __all__ = ["INHERIT_FACTOR", "EquivarianceResult", "LayerEquivariance", "Resolut
 #: a new source of error (a padding, a subsampling) typically multiplies the error at the
 #: shifts it affects by far more, or appears where there was none.
 INHERIT_FACTOR = 1.5
+
+#: Share of a dense output's maps (one per image and channel) that are constant at or above which
+#: the output counts as near-constant (``docs/definitions.md``, "Degenerate predictions"), as a
+#: classifier does with this share of its predictions in one class. A constant map has nothing
+#: that could move: the shifted output matches it wherever the model keeps it constant, so its
+#: pixels dilute the EQ-T's mean squared error (by ``1 - share`` when they add no error: 10 dB at
+#: 0.9). When every map is constant EQ-T is undefined (``output_eq_t_db`` is NaN).
+DEGENERATE_CONSTANT_SHARE = 0.9
 
 
 
@@ -110,7 +120,16 @@ def _stride_text(stride: tuple[int, int]) -> str:
 
 @dataclass
 class EquivarianceResult:
-    """Per-layer equivariance profile, in execution order."""
+    """Per-layer equivariance profile, in execution order.
+
+    A model with a dense 4-D output also gets ``output_eq_t_db`` (StyleGAN3's EQ-T of the output,
+    in dB; None for any other output) and its caution (``docs/definitions.md``, "Degenerate
+    predictions"): ``output_constant_share``, the share of the output's maps (one per image and
+    channel) that are constant, and ``degenerate``: None, or one sentence saying why EQ-T means
+    little (:func:`constant_output_reason`). EQ-T is NaN, undefined, when every map is constant
+    (it is not perfect: a constant map has nothing to move), and ``inf`` when a varying output
+    is matched exactly. :meth:`output_eq_t_text` says which, for printing.
+    """
 
     mode: str
     shift_set: str
@@ -122,6 +141,24 @@ class EquivarianceResult:
     output_eq_t_db: float | None = None
     batch_size: int | None = None
     device: str | None = None
+    output_constant_share: float | None = None
+    degenerate: str | None = None
+
+    def output_eq_t_text(self) -> str | None:
+        """EQ-T of the dense output for a reader: ``"18.83 dB"``, ``"inf dB (exactly equivariant)"``
+        or ``"undefined (constant output)"``; None without a dense output.
+
+        Example:
+            >>> r = EquivarianceResult("circular", "grid(1)", [], (1, 8, 8), 2, [], [], math.nan)
+            >>> r.output_eq_t_text()
+            'undefined (constant output)'
+        """
+        eq_t = self.output_eq_t_db
+        if eq_t is None:
+            return None
+        if math.isnan(eq_t):
+            return "undefined (constant output)"
+        return "inf dB (exactly equivariant)" if eq_t == math.inf else f"{eq_t:.2f} dB"
 
     def first_break(self, tol: float = 1e-6, *, interior: bool = False) -> LayerEquivariance | None:
         """The first layer, in execution order, whose error (full or interior) exceeds ``tol``."""
@@ -203,7 +240,8 @@ class EquivarianceResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: infinite values (EQ-T of an exact layer, the error of a layer whose
-        reference output is all zero) are written as the strings ``"inf"``/``"-inf"``. Each layer
+        reference output is all zero) are written as the strings ``"inf"``/``"-inf"``, and an
+        undefined EQ-T (a constant output) as ``"nan"``, with ``degenerate`` saying why. Each layer
         has its ``diagnosis`` (:meth:`LayerEquivariance.diagnose`) and ``origin``
         (:meth:`origins`), both at the default tolerance."""
         origins = self.origins()
@@ -214,6 +252,8 @@ class EquivarianceResult:
             "input_shape": list(self.input_shape),
             "n_images": self.n_images,
             "output_eq_t_db": self.output_eq_t_db,
+            "output_constant_share": self.output_constant_share,
+            "degenerate": self.degenerate,
             "layers": [
                 {**vars(layer), "shape": list(layer.shape), "stride": list(layer.stride), "diagnosis": layer.diagnose(),
                  "origin": origin}
@@ -234,3 +274,27 @@ def _adds(error: float | None, before: float, tol: float, factor: float) -> bool
 def _is_aligned(shift: tuple[float, float], stride: tuple[int, int]) -> bool:
     """Whether ``shift`` is a whole number of ``stride`` steps on both axes (to rounding)."""
     return all(abs(d / s - round(d / s)) < 1e-9 for d, s in zip(shift, stride, strict=True))
+
+
+def constant_output_reason(constant_share: float | None, n_maps: int) -> str | None:
+    """Why the EQ-T of a dense output means little, in one sentence, or None: at least
+    :data:`DEGENERATE_CONSTANT_SHARE` of its ``n_maps`` maps (one per image and channel) are
+    constant (``docs/definitions.md``, "Degenerate predictions").
+
+    Example:
+        >>> constant_output_reason(1.0, 4)[:58]
+        'all 4 output maps (one per image and channel) are constant'
+        >>> constant_output_reason(0.5, 4) is None
+        True
+    """
+    if constant_share is None or constant_share < DEGENERATE_CONSTANT_SHARE:
+        return None
+    if constant_share == 1.0:
+        what = (f"all {n_maps} output maps (one per image and channel) are constant, so EQ-T is undefined: a "
+                "constant map has nothing that could move, whatever the model does with shifts")
+    else:
+        what = (f"{100 * constant_share:.0f}% of the {n_maps} output maps (one per image and channel) are constant: "
+                "a constant map has nothing that could move, so EQ-T mostly measures maps with nothing in them "
+                f"(they dilute its mean squared error, raising EQ-T by up to {-10 * math.log10(1 - constant_share):.0f} "
+                "dB)")
+    return what + ". Measure on images the model responds to (e.g. text for a text detector)."

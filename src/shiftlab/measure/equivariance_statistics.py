@@ -15,7 +15,12 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from shiftlab.measure.equivariance_result import EquivarianceResult, LayerEquivariance, SkippedLayer
+from shiftlab.measure.equivariance_result import (
+    EquivarianceResult,
+    LayerEquivariance,
+    SkippedLayer,
+    constant_output_reason,
+)
 from shiftlab.measure.layer_records import LayerAccumulator
 from shiftlab.measure.shiftsets import ShiftSet
 
@@ -106,7 +111,17 @@ def equivariance_compute(stats: EquivarianceStats) -> EquivarianceResult:
         layers=[_summarise(r, stats.inputs.get(site, (None, False))) for site, r in stats.layers.items()],
         skipped=list(stats.skipped.values()),
         output_eq_t_db=stats.output.eq_t_db() if stats.output is not None else None,
+        output_constant_share=stats.output.constant_share() if stats.output is not None else None,
+        degenerate=_degenerate(stats.output),
     )
+
+
+def _degenerate(output: LayerAccumulator | None) -> str | None:
+    """The caution of a dense output (:func:`~shiftlab.measure.equivariance_result.constant_output_reason`)."""
+    if output is None:
+        return None
+    maps_per_shift = int(output.maps.max()) if output.maps.numel() else 0  # each image and channel, once
+    return constant_output_reason(output.constant_share(), maps_per_shift)
 
 
 

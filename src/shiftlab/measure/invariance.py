@@ -31,6 +31,7 @@ statistics of every rank (:mod:`shiftlab.measure.distributed`, ``docs/distribute
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -58,7 +59,7 @@ __all__ = ["DEGENERATE_MAJORITY_SHARE", "InvarianceResult", "InvarianceStats", "
 
 
 def invariance(
-    model: nn.Module,
+    model: nn.Module | str | os.PathLike[str],
     images: Tensor,
     labels: Tensor | None = None,
     *,
@@ -76,6 +77,8 @@ def invariance(
     Args:
         model: classifier mapping ``[B, C, h, w]`` to logits ``[B, K]``. Measured in eval mode under
             ``torch.inference_mode``; its modes, hooks, parameters and device are restored afterwards.
+            Or an ONNX classifier (``docs/onnx.md``): the path of an ``.onnx`` file or an
+            ``onnxruntime.InferenceSession``.
         images: ``[N, C, H, W]`` floating point. Shifted on the model's device, chunk by chunk.
         labels: optional ``[N]`` class indices, for the accuracy fields.
         shifts: int ``m`` (every shift in ``[-m, m]^2``), a list of ``(dy, dx)`` or a ``ShiftSet``.
@@ -134,7 +137,7 @@ def invariance(
 
 
 def invariance_stats(
-    model: nn.Module,
+    model: nn.Module | str | os.PathLike[str],
     images: Tensor,
     labels: Tensor | None = None,
     *,
@@ -166,7 +169,7 @@ def invariance_stats(
     return _run(request, plan, labels, 0, images.shape[0], batch_size, False)[0]
 
 
-def _check(model: nn.Module, images: Tensor, labels: Tensor | None, shifts: ShiftSpec, mode: str,
+def _check(model: object, images: Tensor, labels: Tensor | None, shifts: ShiftSpec, mode: str,
            batch_size: BatchSize, crop_size: tuple[int, int] | None, device: str | torch.device | None,
            certify: bool | str, progress: ProgressFn | None) -> tuple[Request, Tensor | None]:
     """Every check before a forward pass: ``(the request, labels as int64 on the CPU, where the

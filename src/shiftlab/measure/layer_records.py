@@ -22,11 +22,18 @@ from torch import Tensor
 
 from shiftlab.measure.shifts import shift_many
 
-__all__ = ["LayerAccumulator", "chain_stride", "interior_mask", "layer_offsets", "layer_stride"]
+__all__ = ["CONSTANT_ULPS", "LayerAccumulator", "chain_stride", "constant_maps", "interior_mask", "layer_offsets",
+           "layer_stride"]
 
 #: Shifted references built at once per layer: bounds the extra memory of a layer to this many
 #: copies of its reference maps (the forward pass itself holds 1 + 7 of them).
 TARGETS_AT_ONCE = 2
+
+#: A map (one image, one channel, ``[H_l, W_l]``) counts as constant when its values spread
+#: (max - min) over at most this many units of rounding of its dtype (``torch.finfo(dtype).eps``)
+#: times its largest magnitude: equal values, up to the rounding of the arithmetic that made them
+#: (exactly equal for a map of zeros).
+CONSTANT_ULPS = 8
 
 
 def layer_stride(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[int, int]:
@@ -95,6 +102,9 @@ class LayerAccumulator:
         offsets: ``[S, 2]`` shifts at layer resolution.
         stride: the layer's stride relative to the input (:func:`chain_stride`); default
             :func:`layer_stride` of ``in_hw`` and the map size.
+        track_constant: also count the reference maps that are constant (:data:`CONSTANT_ULPS`),
+            in ``maps`` and ``constant_maps`` (a model's dense output, whose EQ-T a constant map
+            leaves undefined: :meth:`eq_t_db`); without it both stay 0.
     """
 
     name: str
@@ -105,22 +115,26 @@ class LayerAccumulator:
     offsets: Tensor
     mode: str
     stride: tuple[int, int] = None  # type: ignore[assignment]  # set in __post_init__ when not given
+    track_constant: bool = False
     sq_err: Tensor = field(init=False)
     sq_ref: Tensor = field(init=False)
     sq_err_in: Tensor = field(init=False)
     sq_ref_in: Tensor = field(init=False)
     n_in: Tensor = field(init=False)
+    maps: Tensor = field(init=False)
+    constant_maps: Tensor = field(init=False)
     peak_lo: float = math.inf
     peak_hi: float = -math.inf
-    #: The per-shift sums ``[S]`` (float64) that add across images.
-    SUMS: ClassVar[tuple[str, ...]] = ("sq_err", "sq_ref", "sq_err_in", "sq_ref_in", "n_in")
+    #: The per-shift sums ``[S]`` (float64) that add across images. ``maps`` and ``constant_maps``
+    #: count the reference maps (image, channel) compared at each shift, and the constant ones.
+    SUMS: ClassVar[tuple[str, ...]] = ("sq_err", "sq_ref", "sq_err_in", "sq_ref_in", "n_in", "maps", "constant_maps")
 
     def __post_init__(self) -> None:
         if self.stride is None:
             self.stride = layer_stride(self.in_hw, self.shape[1:])
         s = self.offsets.shape[0]
         self.sq_err, self.sq_ref, self.sq_err_in, self.sq_ref_in = (torch.zeros(s, dtype=torch.float64) for _ in range(4))
-        self.n_in = torch.zeros(s, dtype=torch.float64)
+        self.n_in, self.maps, self.constant_maps = (torch.zeros(s, dtype=torch.float64) for _ in range(3))
         self.aligned = torch.all(self.offsets == torch.round(self.offsets), dim=1)
         self._mask = interior_mask(self.offsets, self.shape[1:], self.border)
 
@@ -128,11 +142,12 @@ class LayerAccumulator:
         """The sums of both accumulators: the same layer measured on two sets of images (two
         blocks, or two processes' shards). Sums add, ``peak_lo``/``peak_hi`` take the min/max;
         ``ValueError`` when they describe different layers or shifts."""
-        mine = (self.name, self.kind, self.shape, self.in_hw, self.border, self.mode, self.stride)
-        theirs = (other.name, other.kind, other.shape, other.in_hw, other.border, other.mode, other.stride)
+        mine = (self.name, self.kind, self.shape, self.in_hw, self.border, self.mode, self.stride, self.track_constant)
+        theirs = (other.name, other.kind, other.shape, other.in_hw, other.border, other.mode, other.stride,
+                  other.track_constant)
         if mine != theirs or not torch.equal(self.offsets, other.offsets):
             raise ValueError(f"cannot add the sums of different layers or shift sets: {mine} vs {theirs}")
-        total = LayerAccumulator(*mine[:5], self.offsets, self.mode, self.stride)
+        total = LayerAccumulator(*mine[:5], self.offsets, self.mode, self.stride, self.track_constant)
         for name in self.SUMS:
             setattr(total, name, getattr(self, name) + getattr(other, name))
         total.peak_lo, total.peak_hi = min(self.peak_lo, other.peak_lo), max(self.peak_hi, other.peak_hi)
@@ -174,6 +189,9 @@ class LayerAccumulator:
         self.sq_err_in[shift_index] += (diff2 * mask).sum(dim=(1, 2)).cpu()
         self.sq_ref_in[shift_index] += (tgt2 * mask).sum(dim=(1, 2)).cpu()
         self.n_in[shift_index] += mask.sum(dim=(1, 2)).cpu() * n * output.shape[1]
+        if self.track_constant:
+            self.maps[shift_index] += n * output.shape[1]
+            self.constant_maps[shift_index] += float(constant_maps(ref, output.dtype).sum())
         self.peak_lo = min(self.peak_lo, float(ref.min()))
         self.peak_hi = max(self.peak_hi, float(ref.max()))
 
@@ -185,17 +203,41 @@ class LayerAccumulator:
             err = torch.where(self.n_in > 0, err, math.nan)
         return err
 
+    def constant_share(self) -> float | None:
+        """The share of the reference maps (one per image and channel, over every shift compared)
+        that are constant (:func:`constant_maps`); None when they were not counted."""
+        total = float(self.maps.sum())
+        return float(self.constant_maps.sum()) / total if total else None
+
     def eq_t_db(self) -> float | None:
         """StyleGAN3's EQ-T: ``10 log10(peak^2 / MSE)`` over masked pixels of every non-zero shift.
 
-        ``peak`` is the reference output's dynamic range (max - min). None without masked pixels.
+        ``peak`` is the reference output's dynamic range (max - min). None without masked pixels;
+        NaN (undefined, not perfect) when every reference map is constant (counted with
+        ``track_constant``): a constant map has nothing that could move, whatever the model does
+        with shifts; ``inf`` when the output varies and the shifted outputs match it exactly.
         """
         nonzero = (self.offsets != 0).any(dim=1)
         count = self.n_in[nonzero].sum()
         if count == 0:
             return None
+        if self.constant_share() == 1.0:
+            return math.nan
         mse = float(self.sq_err_in[nonzero].sum() / count)
         peak = self.peak_hi - self.peak_lo
         if mse == 0:
             return math.inf
         return 10 * math.log10(peak**2 / mse) if peak > 0 else -math.inf
+
+
+def constant_maps(maps: Tensor, dtype: torch.dtype) -> Tensor:
+    """Which of ``maps [n, C, H_l, W_l]`` are constant, ``[n, C]`` bool: values spread over at most
+    :data:`CONSTANT_ULPS` units of rounding of ``dtype`` (the dtype the model computed them in)
+    times the map's largest magnitude.
+
+    Example:
+        >>> constant_maps(torch.stack([torch.full((3, 3), 0.5), torch.eye(3)])[None], torch.float32)
+        tensor([[ True, False]])
+    """
+    lo, hi = maps.flatten(2).aminmax(dim=2)
+    return (hi - lo) <= CONSTANT_ULPS * torch.finfo(dtype).eps * torch.maximum(lo.abs(), hi.abs())
