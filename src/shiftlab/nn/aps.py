@@ -269,17 +269,8 @@ class APSPool2d(nn.Module):
 
     def _leaders_choice(self, leader: APSPool2d, n: int, h: int, w: int) -> Tensor:
         """``leader``'s indices ``[N]`` from this forward pass; raises if there are none fresh."""
-        phase, who = leader._phase, self._leader_name or "its leader"
-        if phase is None or phase is self._used:
-            raise RuntimeError(
-                f"APSPool2d follows {who}, which has not chosen a phase since this layer last "
-                "ran: in every forward pass the leader must run before its followers")
-        if not torch.jit.is_tracing() and phase.shape != (n, h, w):  # traced sizes are tensors
-            raise RuntimeError(
-                f"APSPool2d follows {who}, which chose phases for (N, H, W) = {phase.shape}, "
-                f"but this layer's input has {(n, h, w)}; shared phases need the same shape")
-        self._used = phase
-        return phase.indices
+        self._used = fresh_choice(leader, self._used, "APSPool2d", self._leader_name, (n, h, w))
+        return self._used.indices
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         n, _, h, w = _check_input(x, self.channels).shape
@@ -304,3 +295,21 @@ class _Phase:
 
     indices: Tensor
     shape: tuple[int, int, int]
+
+
+def fresh_choice(leader: APSPool2d, used: _Phase | None, follower: str, leader_name: str | None,
+                 shape: tuple[int, int, int], where: str = "input") -> _Phase:
+    """``leader``'s choice from this forward pass for a ``follower`` (its class name, for messages)
+    that last took ``used`` and needs a choice made on a map of ``shape = (N, H, W)`` (the
+    follower's ``where``: its input, or the output of an upsampling follower); a
+    ``RuntimeError`` when the leader has not chosen since, or chose on another shape."""
+    phase, who = leader._phase, leader_name or "its leader"
+    if phase is None or phase is used:
+        raise RuntimeError(
+            f"{follower} follows {who}, which has not chosen a phase since this layer last "
+            "ran: in every forward pass the leader must run before its followers")
+    if not torch.jit.is_tracing() and phase.shape != shape:  # traced sizes are tensors
+        raise RuntimeError(
+            f"{follower} follows {who}, which chose phases for (N, H, W) = {phase.shape}, "
+            f"but this layer's {where} has {shape}; shared phases need the same shape")
+    return phase
