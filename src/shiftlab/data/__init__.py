@@ -2,7 +2,8 @@
 
 Loaders return an :class:`ImageDataset` (float32 images in ``[0, 1]``, int64 labels); use
 :func:`load` with a name from :func:`names`. :mod:`shiftlab.data.canvas` places objects on a
-larger zero canvas at centred, random or all positions.
+larger zero canvas at centred, random or all positions; :mod:`shiftlab.data.scenes` builds
+segmentation scenes (objects apart on a canvas, per-pixel labels).
 """
 
 from shiftlab.data.canvas import (
@@ -27,12 +28,14 @@ from shiftlab.data.folder import load_image_folder
 from shiftlab.data.idx import IdxFormatError, load_idx, read_idx
 from shiftlab.data.mnist5k import load_mnist_5k
 from shiftlab.data.registry import load, names
+from shiftlab.data.scenes import SceneSet, load_scenes, make_scenes
 
 __all__ = [
     "Canvas",
     "GridBatch",
     "IdxFormatError",
     "ImageDataset",
+    "SceneSet",
     "canvas_size_for",
     "centre_position",
     "grid_offsets",
@@ -44,6 +47,8 @@ __all__ = [
     "load_idx",
     "load_image_folder",
     "load_mnist_5k",
+    "load_scenes",
+    "make_scenes",
     "max_shift",
     "names",
     "place_grid",
