@@ -43,13 +43,17 @@ from .info import ModelInfo, info, receptive_field
 from .net import ZooNet, count_parameters
 from .registry import TOTAL_STRIDE, build, default_padding_mode
 from .spec import DOWNSAMPLINGS, HEADS, ZooSpec, describe, names, spec
+from .unet import UNET_DOWNSAMPLINGS, UNET_UPSAMPLINGS, UNet, unet_names
 
 __all__ = [
     "DOWNSAMPLINGS",
     "HEADS",
     "PADDING_MODES",
     "TOTAL_STRIDE",
+    "UNET_DOWNSAMPLINGS",
+    "UNET_UPSAMPLINGS",
     "ModelInfo",
+    "UNet",
     "ZooNet",
     "ZooSpec",
     "build",
@@ -61,4 +65,5 @@ __all__ = [
     "receptive_field",
     "spec",
     "stage_widths",
+    "unet_names",
 ]
