@@ -1,0 +1,174 @@
+"""Shift equivariance of a segmentation network's output (``docs/definitions.md``, "Segmentation
+consistency"; scenes and U-Nets: ``docs/segmentation.md``): for every shift ``d`` of a set, the
+prediction for the shifted scene ``f(T_d x)`` against the shifted prediction ``T_d f(x)``, over the
+pixels where both are defined.
+
+- ``zeros`` shifts move the scene on its canvas and fill with zeros: the *valid* pixels of ``d`` are
+  those whose source pixel ``p - d`` lies inside the canvas (the rest of ``T_d f(x)`` is not
+  defined); ``circular`` shifts roll the scene: every pixel is valid.
+- *Agreement* (ASSC, Rojas-Gomez et al. 2022's average semantic segmentation consistency) at ``d``:
+  the share of valid pixels, over the images, whose predicted class (argmax of the logits) in
+  ``f(T_d x)`` equals that in ``T_d f(x)``; *mASSC*: its mean over the non-zero shifts.
+- *EQ-T* (StyleGAN3) at ``d``: ``10 log10(peak^2 / MSE)`` of the logits over the valid pixels, with
+  ``peak`` the range (max - min) of the unshifted logits; ``inf`` where they match exactly.
+- *mIoU* of the unshifted predictions against the masks, and of each shifted prediction against
+  the shifted masks (valid pixels): the mean over the classes present (in the masks or the
+  predictions) of ``TP / (TP + FP + FN)``, counted over all images of the set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from shiftlab.measure.runner import measuring
+
+__all__ = ["SegmentationShifts", "confusion", "mean_iou", "segmentation_shifts", "shifted_with_valid"]
+
+
+def shifted_with_valid(x: Tensor, d: tuple[int, int], mode: str) -> tuple[Tensor, Tensor]:
+    """``T_d x`` of a batch ``[N, ..., H, W]`` and its valid pixels ``[H, W]`` (bool).
+
+    Example:
+        >>> y, valid = shifted_with_valid(torch.arange(4.0).view(1, 2, 2), (0, 1), "zeros")
+        >>> y.tolist(), valid.tolist()
+        ([[[0.0, 0.0], [0.0, 2.0]]], [[False, True], [False, True]])
+    """
+    dy, dx = d
+    h, w = x.shape[-2:]
+    if mode == "circular":
+        return torch.roll(x, (dy, dx), dims=(-2, -1)), torch.ones(h, w, dtype=torch.bool, device=x.device)
+    if mode != "zeros":
+        raise ValueError(f"mode must be 'zeros' or 'circular', got {mode!r}")
+    if abs(dy) >= h or abs(dx) >= w:
+        raise ValueError(f"shift {d} moves everything off a {h}x{w} canvas")
+    out = torch.zeros_like(x)
+    valid = torch.zeros(h, w, dtype=torch.bool, device=x.device)
+    rows_to, rows_from = slice(max(dy, 0), h + min(dy, 0)), slice(max(-dy, 0), h - max(dy, 0))
+    cols_to, cols_from = slice(max(dx, 0), w + min(dx, 0)), slice(max(-dx, 0), w - max(dx, 0))
+    out[..., rows_to, cols_to] = x[..., rows_from, cols_from]
+    valid[rows_to, cols_to] = True
+    return out, valid
+
+
+def confusion(predicted: Tensor, target: Tensor, num_classes: int, valid: Tensor | None = None) -> Tensor:
+    """``[K, K]`` int64 counts of (target class, predicted class) over the pixels (``valid`` ones).
+
+    Shape:
+        - predicted, target: :math:`(N, H, W)` class indices; valid: :math:`(H, W)` bool
+    """
+    if valid is not None:
+        predicted, target = predicted[:, valid], target[:, valid]
+    flat = target.reshape(-1) * num_classes + predicted.reshape(-1)
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def mean_iou(counts: Tensor) -> float:
+    """The mean over the classes present (a non-zero union) of ``TP / (TP + FP + FN)``, from a
+    :func:`confusion` matrix; NaN when no class is present.
+
+    Example:
+        >>> mean_iou(torch.tensor([[3, 1], [0, 2]]))  # IoU 3/4 and 2/3
+        0.7083333333333333
+    """
+    tp = counts.diag().double()
+    union = counts.sum(0).double() + counts.sum(1).double() - tp
+    present = union > 0
+    return float((tp[present] / union[present]).mean()) if present.any() else math.nan
+
+
+@dataclass(frozen=True)
+class SegmentationShifts:
+    """What :func:`segmentation_shifts` measured, one entry per shift (in the order given).
+
+    Attributes:
+        shifts: ``(dy, dx)`` per shift.
+        mode: ``zeros`` or ``circular``.
+        miou: mIoU of the unshifted predictions against the masks.
+        miou_by_shift: mIoU of ``f(T_d x)`` against ``T_d`` of the masks (valid pixels).
+        agreement_by_shift: ASSC: the share of valid pixels whose class in ``f(T_d x)`` is that of
+            ``T_d f(x)``.
+        eq_t_db_by_shift: EQ-T of the logits (``inf`` where equal).
+        n_images: images measured.
+    """
+
+    shifts: list[tuple[int, int]]
+    mode: str
+    miou: float
+    miou_by_shift: list[float]
+    agreement_by_shift: list[float]
+    eq_t_db_by_shift: list[float]
+    n_images: int
+
+    @property
+    def massc(self) -> float:
+        """Mean agreement over the non-zero shifts (NaN without one)."""
+        values = [a for d, a in zip(self.shifts, self.agreement_by_shift, strict=True) if d != (0, 0)]
+        return sum(values) / len(values) if values else math.nan
+
+    def aligned(self, stride: int) -> list[bool]:
+        """Per shift: are both offsets multiples of ``stride`` (a network's total stride)?"""
+        return [dy % stride == 0 and dx % stride == 0 for dy, dx in self.shifts]
+
+
+def segmentation_shifts(model: nn.Module, images: Tensor, masks: Tensor, shifts: Sequence[tuple[int, int]], *,
+                        mode: str = "zeros", batch_size: int = 64) -> SegmentationShifts:
+    """Measure a segmentation network's shift equivariance and accuracy (module notes).
+
+    The model runs in eval mode under ``torch.inference_mode`` and is restored after, as in
+    :func:`shiftlab.equivariance`.
+
+    Args:
+        model: maps ``[N, C, H, W]`` to logits ``[N, K, H, W]``.
+        images: the scenes.
+        masks: their per-pixel classes ``0 .. K - 1``.
+        shifts: integer ``(dy, dx)`` shifts.
+        mode: ``zeros`` (the scene moves on its canvas) or ``circular``.
+        batch_size: images per forward pass.
+
+    Shape:
+        - images: :math:`(N, C, H, W)`; masks: :math:`(N, H, W)` int64
+
+    Example:
+        >>> from shiftlab.zoo import UNet
+        >>> net = UNet("aps", "aps", num_classes=3, width=4, levels=2, padding_mode="circular")
+        >>> x, y = torch.rand(2, 1, 16, 16), torch.randint(0, 3, (2, 16, 16))
+        >>> res = segmentation_shifts(net, x, y, [(0, 0), (1, 3)], mode="circular")
+        >>> res.massc
+        1.0
+    """
+    if images.dim() != 4 or masks.shape != (images.shape[0], *images.shape[-2:]) or masks.dtype != torch.long:
+        raise ValueError(f"images must be [N, C, H, W] and masks [N, H, W] int64 of the same N, H, W; got "
+                         f"{tuple(images.shape)} and {tuple(masks.shape)} {masks.dtype}")
+    if images.shape[0] == 0:
+        raise ValueError("no images to measure")
+    offsets = [(int(dy), int(dx)) for dy, dx in shifts]
+    if not offsets:
+        raise ValueError("no shifts to measure")
+    with measuring(model, warn=False):
+        ref = torch.cat([model(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)])
+        if ref.dim() != 4 or ref.shape[0] != images.shape[0] or ref.shape[-2:] != images.shape[-2:]:
+            raise ValueError(f"the model must return logits [N, K, H, W] at the input's size, got {tuple(ref.shape)}")
+        k = ref.shape[1]
+        if int(masks.max()) >= k or int(masks.min()) < 0:
+            raise ValueError(f"masks hold classes outside 0 .. {k - 1} (the model's {k} logits)")
+        labels = ref.argmax(dim=1)
+        peak = float(ref.max() - ref.min())
+        miou_by, agree_by, eqt_by = [], [], []
+        for d in offsets:
+            moved, _ = shifted_with_valid(images, d, mode)
+            out = torch.cat([model(moved[i:i + batch_size]) for i in range(0, moved.shape[0], batch_size)])
+            target, valid = shifted_with_valid(ref, d, mode)
+            target_labels, _ = shifted_with_valid(labels, d, mode)
+            target_masks, _ = shifted_with_valid(masks, d, mode)
+            predicted = out.argmax(dim=1)
+            agree_by.append(float((predicted == target_labels)[:, valid].double().mean()))
+            miou_by.append(mean_iou(confusion(predicted, target_masks, k, valid)))
+            mse = float((out - target).square()[..., valid].double().mean())
+            eqt_by.append(math.inf if mse == 0 else 10 * math.log10(peak**2 / mse) if peak > 0 else -math.inf)
+        return SegmentationShifts(offsets, mode, mean_iou(confusion(labels, masks, k)), miou_by, agree_by, eqt_by,
+                                  int(images.shape[0]))
