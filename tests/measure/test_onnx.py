@@ -5,6 +5,7 @@ input gets a clear error that leaves the user's file and session as they were.""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 import warnings
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 import shiftlab as sl
+from shiftlab.measure.onnx_graph import segments
 from shiftlab.measure.onnx_runner import OnnxRunner
 from shiftlab.measure.shifts import shift_many
 
@@ -188,6 +190,101 @@ def test_layer_selection_and_unknown_names(exported):
     assert [(s.name, s.output) for s in res.skipped] == [("/head/head.1/Gemm", "shape (N, 10)")]
     with pytest.raises(ValueError, match=r"unknown layer name\(s\) \['features.3'\]; the model has: \['/features"):
         sl.equivariance(path, images(2), shifts=1, layers=["features.3"])
+
+
+# --- bounded memory: the graph run in pieces of at most maps_at_once layer maps ------------------------
+
+
+class Residual(nn.Module):
+    """Skip connections: maps of one piece that a later piece reads (carried across the cuts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.body = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+        self.down = nn.Conv2d(4, 4, 3, stride=2, padding=1, padding_mode="circular")
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.stem(x)
+        b = self.body(a) + a
+        c = self.down(b)
+        return self.head(torch.cat([c, nn.functional.max_pool2d(b, 2)], dim=1)).sigmoid()
+
+
+@pytest.fixture(scope="module")
+def residual(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return export(Residual().eval(), tmp_path_factory.mktemp("onnx") / "residual.onnx")
+
+
+def watched_pass(runner: OnnxRunner, x: torch.Tensor) -> tuple[list[tuple[str, torch.Tensor, object]], object]:
+    """Every layer map of one pass of ``x`` as the per-layer profile's hook gets it, and the result."""
+    seen: list[tuple[str, torch.Tensor, object]] = []
+    with runner.session() as handle:
+        handle.watch(lambda layer, value, source_hw: seen.append((layer.name, value.clone(), source_hw)))
+        result = runner(x)
+    return seen, result
+
+
+@pytest.mark.parametrize("maps_at_once", [1, 2, 5])
+def test_maps_fetched_in_pieces_equal_the_maps_of_one_run(exported, residual, tmp_path, maps_at_once):
+    """Exactly: the pieces compute every map as the whole graph does (same ops, same order)."""
+    one_image = export(varied("maxpool_fc"), tmp_path / "one.onnx", batch=1)
+    for path in (exported["strided_gap"][1], exported["maxpool_fc"][1], residual, one_image):
+        x = images(3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the fixed batch of one
+            whole, pieces = OnnxRunner(path, maps_at_once=10_000), OnnxRunner(path, maps_at_once=maps_at_once)
+        (maps, result), (maps_k, result_k) = watched_pass(whole, x), watched_pass(pieces, x)
+        assert len(pieces._pieces) > 1 and len(whole._pieces) == 1
+        assert [(name, hw) for name, _, hw in maps_k] == [(name, hw) for name, _, hw in maps]
+        assert all(torch.equal(a, b) for (_, a, _), (_, b, _) in zip(maps_k, maps, strict=True)), path.name
+        assert torch.equal(result_k, result)
+
+
+def test_pieces_cover_the_graph_once_and_fetch_at_most_maps_at_once(exported, residual):
+    for path in (exported["strided_gap"][1], residual):
+        graph = OnnxRunner(path).graph
+        nodes = graph.model.graph.node
+        fetched = {layer.tensor for layer in graph.layers} | set(graph.sources())
+        for k in (1, 3, 10_000):
+            pieces = segments(graph, k)
+            assert [i for piece in pieces for i in piece.nodes] == list(range(len(nodes)))
+            assert [layer for piece in pieces for layer in piece.layers] == list(graph.layers)
+            known = {graph.input.name}
+            for piece in pieces:
+                assert len(fetched & set(piece.outputs)) <= k
+                assert set(piece.inputs) <= known  # made by an earlier piece, and kept until now
+                known = (known | set(piece.outputs)) & piece.keep
+            assert set(graph.result) <= known
+        assert any(len(piece.inputs) > 1 for piece in segments(graph, 1)) == (path == residual)  # skips cross cuts
+
+
+def test_the_profile_does_not_depend_on_maps_at_once(residual):
+    x = images(4)
+    whole = sl.equivariance(residual, x, shifts=2, mode="zeros", batch_size=24, maps_at_once=10_000).to_dict()
+    for k in (1, 4):
+        assert sl.equivariance(residual, x, shifts=2, mode="zeros", batch_size=24, maps_at_once=k).to_dict() == whole
+    with pytest.raises(ValueError, match="maps_at_once must be an int >= 1, got 0"):
+        sl.equivariance(residual, x, shifts=1, maps_at_once=0)
+
+
+def test_the_text_detectors_maps_in_pieces_equal_one_run():
+    """PP-OCRv4's detector (329 maps, squeeze-excitation and an FPN): onnxruntime's layout
+    optimizations would compute some convolutions differently in a piece than in the whole graph;
+    the pieces run without them, so every map is equal."""
+    if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+        pytest.skip("the text detector needs pip install --no-deps rapidocr-onnxruntime")
+    from shiftlab.gallery.onnx_models import text_detector
+
+    path = text_detector().path
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    maps, result = watched_pass(OnnxRunner(path, maps_at_once=10_000), x)
+    maps_k, result_k = watched_pass(OnnxRunner(path, maps_at_once=16), x)
+    assert len(maps) == 329 and [name for name, _, _ in maps_k] == [name for name, _, _ in maps]
+    assert all(torch.equal(a, b) for (_, a, _), (_, b, _) in zip(maps_k, maps, strict=True))
+    assert torch.equal(result_k, result)
 
 
 def test_the_certificate_needs_a_torch_module(exported):

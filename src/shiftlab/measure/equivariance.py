@@ -43,6 +43,7 @@ from shiftlab.measure.driver import BatchSize, ProgressFn, RunInfo, measure_shar
 from shiftlab.measure.equivariance_recorder import OUTPUT, EquivarianceRecorder, LayerSelection, select_layers
 from shiftlab.measure.equivariance_result import INHERIT_FACTOR, EquivarianceResult, LayerEquivariance
 from shiftlab.measure.equivariance_statistics import EquivarianceStats, equivariance_compute
+from shiftlab.measure.onnx_runner import MAPS_AT_ONCE
 from shiftlab.measure.request import Request, check_request
 from shiftlab.measure.shiftsets import ShiftSpec
 
@@ -63,6 +64,7 @@ def equivariance(
     crop_size: tuple[int, int] | None = None,
     device: str | torch.device | None = None,
     progress: ProgressFn | None = None,
+    maps_at_once: int = MAPS_AT_ONCE,
 ) -> EquivarianceResult:
     """Measure the equivariance of every layer of ``model`` under a set of shifts.
 
@@ -84,6 +86,11 @@ def equivariance(
         crop_size: ``(h, w)`` for ``mode="crop"``.
         device: where to run (``"cpu"``, ``"cuda"``, ``"auto"``); default the model's device.
         progress: called as ``progress(done, total)`` after each forward pass.
+        maps_at_once: an ONNX model's layer maps held at once (``docs/onnx.md``, "Memory"): the
+            graph runs in consecutive pieces that each make at most this many of them, so a
+            pass holds that many maps of its images (and the tensors later pieces read) instead
+            of all of them. Results do not depend on it. A torch model's hooks see each map as
+            its forward pass makes it: there it changes nothing.
 
     Returns:
         :class:`EquivarianceResult` with ``.layers`` in execution order, ``.skipped``,
@@ -104,7 +111,8 @@ def equivariance(
         '2'
     """
     with all_or_none():
-        request, selection = _check(model, images, shifts, mode, layers, batch_size, crop_size, device, progress)
+        request, selection = _check(model, images, shifts, mode, layers, batch_size, crop_size, device, progress,
+                                    maps_at_once)
 
         def measure(lo: int, hi: int, size: BatchSize) -> tuple[EquivarianceStats, RunInfo]:
             return _run(request, selection, border, lo, hi, size)
@@ -130,6 +138,7 @@ def equivariance_stats(
     crop_size: tuple[int, int] | None = None,
     device: str | torch.device | None = None,
     progress: ProgressFn | None = None,
+    maps_at_once: int = MAPS_AT_ONCE,
 ) -> EquivarianceStats:
     """The :class:`EquivarianceStats` of ``model`` on all of ``images [N, C, H, W]``, in this
     process (no sharding): :func:`equivariance` without its last step. Statistics of other
@@ -144,17 +153,18 @@ def equivariance_stats(
         >>> abs(equivariance_compute(total).layers[1].unaligned_error - whole.layers[1].unaligned_error) < 1e-12
         True
     """
-    request, selection = _check(model, images, shifts, mode, layers, batch_size, crop_size, device, progress)
+    request, selection = _check(model, images, shifts, mode, layers, batch_size, crop_size, device, progress,
+                                maps_at_once)
     return _run(request, selection, border, 0, images.shape[0], batch_size)[0]
 
 
 def _check(model: object, images: Tensor, shifts: ShiftSpec, mode: str, layers: Sequence[str] | None,
            batch_size: BatchSize, crop_size: tuple[int, int] | None, device: str | torch.device | None,
-           progress: ProgressFn | None) -> tuple[Request, LayerSelection]:
+           progress: ProgressFn | None, maps_at_once: int) -> tuple[Request, LayerSelection]:
     """Every check before the first pass: ``(the request, the layers to record)`` (unknown layer
     names fail here)."""
     request = check_request(model, images, shifts, mode=mode, batch_size=batch_size, crop_size=crop_size,
-                            device=device, progress=progress)
+                            device=device, progress=progress, maps_at_once=maps_at_once)
     return request, select_layers(request.runner, layers)
 
 

@@ -7,6 +7,12 @@ ONNX shape inference: the graph's counterpart of a module's 4-D output. It is na
 node's op type (``Conv``, ``MaxPool``, ``Relu``, ...). Nothing here modifies the user's file or
 model: :func:`with_outputs` serialises a copy.
 
+The per-layer profile holds a bounded number of layer maps at once: :func:`segments` cuts the
+graph, in topological order, into consecutive pieces that each make at most ``maps_at_once``
+layer maps, and :func:`segment_model` makes a piece a model of its own, whose inputs are the
+tensors earlier pieces made and whose outputs are its layer maps and what later pieces read.
+Run one after another, the pieces compute the graph once, as a single run would.
+
 ``onnx`` is imported inside the functions that need it (an optional dependency).
 """
 
@@ -21,7 +27,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["GraphLayer", "ImageInput", "OnnxGraph", "load_model", "read_graph", "require", "with_outputs"]
+__all__ = ["GraphLayer", "ImageInput", "OnnxGraph", "Segment", "load_model", "read_graph", "require", "segment_model",
+           "segments", "with_outputs"]
 
 #: Ops whose output pixel sees a window of its input: their kernel half-width enters the
 #: receptive-field radius (the interior band of ``docs/definitions.md``, "Equivariance metrics").
@@ -288,4 +295,96 @@ def with_outputs(model: Any, tensors: Sequence[str]) -> bytes:
     del copy.graph.output[:]
     copy.graph.output.extend(onnx.ValueInfoProto(name=name) for name in tensors)
     data: bytes = copy.SerializeToString()
+    return data
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a graph (:func:`segments`): the nodes ``nodes`` (indices into the graph's node
+    list, in its topological order).
+
+    ``inputs``: the tensors it reads that are made outside it (the image input, or tensors of
+    earlier pieces); ``outputs``: what it hands back, in node order: its layer maps and layer
+    sources, the graph's results it makes, and the tensors later pieces read; ``layers``: its
+    layer maps, in topological order; ``keep``: the tensors still needed after it runs (read by
+    a later piece, or a result), every other one can be dropped.
+    """
+
+    nodes: range
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    layers: tuple[GraphLayer, ...]
+    keep: frozenset[str]
+
+
+def _reads(node: Any) -> list[str]:
+    """The tensors ``node`` reads: its inputs, and the outer tensors its subgraphs (``If``,
+    ``Loop``, ``Scan`` bodies) use."""
+    names = [name for name in node.input if name]
+    for attr in node.attribute:
+        for body in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+            inside = ({i.name for i in body.input} | {t.name for t in body.initializer}
+                      | {name for n in body.node for name in n.output})
+            names += [name for n in body.node for name in _reads(n) if name not in inside]
+    return names
+
+
+def segments(graph: OnnxGraph, maps_at_once: int) -> tuple[Segment, ...]:
+    """Cut ``graph`` into consecutive pieces that each make at most ``maps_at_once`` (>= 1) of its layer
+    maps and layer sources (the tensors the per-layer profile fetches), in topological order; the
+    last piece runs to the end of the graph. Tensors one piece makes and a later one reads cross
+    the cut as the later piece's inputs.
+
+    Example:
+        >>> from onnx import TensorProto, helper
+        >>> maps = [helper.make_tensor_value_info(t, TensorProto.FLOAT, ["n", 1, 8, 8]) for t in ("x", "y")]
+        >>> nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["a"], ["b"]),
+        ...          helper.make_node("Relu", ["b"], ["y"])]
+        >>> graph = read_graph(helper.make_model(helper.make_graph(nodes, "g", maps[:1], maps[1:])))
+        >>> [(len(piece.layers), piece.inputs, piece.outputs) for piece in segments(graph, 2)]
+        [(2, ('x',), ('a', 'b')), (1, ('b',), ('y',))]
+    """
+    nodes = graph.model.graph.node
+    producer = {name: i for i, node in enumerate(nodes) for name in node.output if name}
+    last_read: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        for name in _reads(node):
+            last_read[name] = i
+    fetched = sorted(dict.fromkeys([layer.tensor for layer in graph.layers] + list(graph.sources())),
+                     key=producer.__getitem__)
+    ends = [producer[name] + 1 for name in fetched[maps_at_once - 1::maps_at_once]]
+    ends = sorted({end for end in ends if end < len(nodes)} | {len(nodes)})
+    initializers = {t.name for t in graph.model.graph.initializer}
+    wanted, results = set(fetched), set(graph.result)
+    pieces = []
+    for start, end in zip([0, *ends[:-1]], ends, strict=True):
+        made = [name for node in nodes[start:end] for name in node.output if name]
+        own = set(made)
+        reads = [name for node in nodes[start:end] for name in _reads(node) if name not in own and name not in initializers]
+        keep = frozenset(name for name in (*producer, graph.input.name)
+                         if name in results or last_read.get(name, -1) >= end)
+        outputs = tuple(name for name in made if name in wanted or name in results or name in keep)
+        pieces.append(Segment(range(start, end), tuple(dict.fromkeys(reads)), outputs,
+                              tuple(layer for layer in graph.layers if start <= producer[layer.tensor] < end), keep))
+    return tuple(pieces)
+
+
+def segment_model(graph: OnnxGraph, segment: Segment, inputs: dict[str, tuple[int, int]]) -> bytes:
+    """A serialised model of the piece ``segment`` of ``graph``: its nodes, the initializers they
+    use, the graph's opsets and functions; ``inputs`` gives each input's ONNX element type and
+    rank (every dimension left free), ``segment.outputs`` are its outputs. ``graph`` itself is not
+    modified."""
+    onnx = require("onnx")
+    source = graph.model
+    nodes = [source.graph.node[i] for i in segment.nodes]
+    used = {name for node in nodes for name in _reads(node)}
+    piece = onnx.helper.make_graph(
+        nodes, f"{source.graph.name} nodes {segment.nodes.start}..{segment.nodes.stop - 1}",
+        [onnx.helper.make_tensor_value_info(name, elem, [f"{name}:{axis}" for axis in range(rank)])
+         for name, (elem, rank) in inputs.items()],
+        [onnx.ValueInfoProto(name=name) for name in segment.outputs],
+        initializer=[t for t in source.graph.initializer if t.name in used])
+    model = onnx.helper.make_model(piece, opset_imports=source.opset_import, ir_version=source.ir_version)
+    model.functions.extend(source.functions)
+    data: bytes = model.SerializeToString()
     return data

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from shiftlab.measure.distributed import local_module
 from shiftlab.measure.driver import BatchSize, ProgressFn, check_inputs
-from shiftlab.measure.onnx_runner import OnnxRunner
+from shiftlab.measure.onnx_runner import MAPS_AT_ONCE, OnnxRunner
 from shiftlab.measure.runner import TorchRunner
 from shiftlab.measure.runner_factory import make_runner
 from shiftlab.measure.shiftsets import ShiftSet, ShiftSpec, as_shift_set
@@ -52,12 +52,13 @@ class Request:
 
 def check_request(model: object, images: Tensor, shifts: ShiftSpec, *, mode: str, batch_size: BatchSize,
                   crop_size: tuple[int, int] | None, device: str | torch.device | None,
-                  progress: ProgressFn | None = None) -> Request:
+                  progress: ProgressFn | None = None, maps_at_once: int = MAPS_AT_ONCE) -> Request:
     """Every check that invariance and equivariance share, before any forward pass: the shift set
     (an int range too large for the images is refused before it is built), the images, the batch
     size, each shift against the image or crop size, then the model (a ``DistributedDataParallel``
-    wrapper measured through the module it holds) and the device."""
+    wrapper measured through the module it holds), the device and, for an ONNX model, the layer
+    maps of one onnxruntime run of the per-layer profile (``maps_at_once``)."""
     shift_set = as_shift_set(shifts, images, mode)
     in_hw = check_inputs(images, shift_set, mode=mode, batch_size=batch_size, crop_size=crop_size)
-    runner = make_runner(local_module(model), device)
+    runner = make_runner(local_module(model), device, maps_at_once=maps_at_once)
     return Request(runner, images, shift_set, mode, batch_size, crop_size, in_hw, progress)

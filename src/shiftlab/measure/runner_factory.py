@@ -10,19 +10,21 @@ import os
 
 import torch
 
-from shiftlab.measure.onnx_runner import OnnxRunner, is_onnx_model
+from shiftlab.measure.onnx_runner import MAPS_AT_ONCE, OnnxRunner, is_onnx_model
 from shiftlab.measure.runner import TorchRunner
 
 __all__ = ["make_runner"]
 
 
-def make_runner(model: object, device: str | torch.device | None = None) -> TorchRunner | OnnxRunner:
+def make_runner(model: object, device: str | torch.device | None = None, *,
+                maps_at_once: int = MAPS_AT_ONCE) -> TorchRunner | OnnxRunner:
     """A :class:`~shiftlab.measure.runner.TorchRunner` for an ``nn.Module``; an
     :class:`~shiftlab.measure.onnx_runner.OnnxRunner` for the path of an ``.onnx`` file or an
-    ``onnxruntime.InferenceSession`` (``docs/onnx.md``). ``TypeError`` for anything else, and
+    ``onnxruntime.InferenceSession`` (``docs/onnx.md``; ``maps_at_once``: the layer maps of one
+    onnxruntime run of its per-layer profile). ``TypeError`` for anything else, and
     ``ValueError`` for a path that is not an ONNX file."""
     if is_onnx_model(model):
-        return OnnxRunner(model, device)
+        return OnnxRunner(model, device, maps_at_once=maps_at_once)
     if isinstance(model, (str, os.PathLike)):
         raise ValueError(f"a model given as a path must be an ONNX file (.onnx), got {os.fspath(model)!r}; load a "
                          "PyTorch model as an nn.Module (your factory and model.load_state_dict) and pass the module")
