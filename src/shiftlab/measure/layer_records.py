@@ -13,6 +13,7 @@ layer add up (``+``) to the sums of both sets of images (blocks, or processes' s
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -20,14 +21,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from shiftlab.measure.shifts import shift_many
+from shiftlab.measure.layer_errors import LayerComparison, flat
 
 __all__ = ["CONSTANT_ULPS", "LayerAccumulator", "chain_stride", "constant_maps", "interior_mask", "layer_offsets",
            "layer_stride"]
-
-#: Shifted references built at once per layer: bounds the extra memory of a layer to this many
-#: copies of its reference maps (the forward pass itself holds 1 + 7 of them).
-TARGETS_AT_ONCE = 2
 
 #: A map (one image, one channel, ``[H_l, W_l]``) counts as constant when its values spread
 #: (max - min) over at most this many units of rounding of its dtype (``torch.finfo(dtype).eps``)
@@ -90,6 +87,15 @@ def interior_mask(offsets: Tensor, hw: tuple[int, int], border: int) -> Tensor:
     return axis(h, d[:, 0])[:, :, None] & axis(w, d[:, 1])[:, None, :]
 
 
+@functools.lru_cache(maxsize=256)
+def _comparison(offsets: tuple[tuple[float, ...], ...], hw: tuple[int, int], border: int, mode: str) -> LayerComparison:
+    """The :class:`~shiftlab.measure.layer_errors.LayerComparison` of a layer's shifts ``[S, 2]``
+    (at its resolution), map size, interior band and mode; made once per process for each (a
+    measurement makes one accumulator per layer, and measurements repeat)."""
+    shifts = torch.tensor(offsets, dtype=torch.float64).reshape(-1, 2)
+    return LayerComparison(shifts, mode, interior_mask(shifts, hw, border))
+
+
 @dataclass
 class LayerAccumulator:
     """Running sums for one layer (one call site) over every shift of the set.
@@ -136,7 +142,7 @@ class LayerAccumulator:
         self.sq_err, self.sq_ref, self.sq_err_in, self.sq_ref_in = (torch.zeros(s, dtype=torch.float64) for _ in range(4))
         self.n_in, self.maps, self.constant_maps = (torch.zeros(s, dtype=torch.float64) for _ in range(3))
         self.aligned = torch.all(self.offsets == torch.round(self.offsets), dim=1)
-        self._mask = interior_mask(self.offsets, self.shape[1:], self.border)
+        self._compare = _comparison(tuple(map(tuple, self.offsets.tolist())), self.shape[1:], self.border, self.mode)
 
     def __add__(self, other: LayerAccumulator) -> LayerAccumulator:
         """The sums of both accumulators: the same layer measured on two sets of images (two
@@ -153,21 +159,6 @@ class LayerAccumulator:
         total.peak_lo, total.peak_hi = min(self.peak_lo, other.peak_lo), max(self.peak_hi, other.peak_hi)
         return total
 
-    def _sums(self, ref: Tensor, shifted: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
-        """``(sum |f(T_d x) - T_{d'} f(x)|^2, sum |T_{d'} f(x)|^2)`` over images and channels per
-        pixel, ``[s, H_l, W_l]`` float64 each, for the shifts ``idx`` (exact shifts where aligned,
-        band-limited ones elsewhere). Each group's targets are built once and reused in place."""
-        mode = "zeros" if self.mode == "crop" else self.mode
-        diff2 = torch.empty((len(idx), *ref.shape[-2:]), dtype=torch.float64, device=ref.device)
-        tgt2 = torch.empty_like(diff2)
-        aligned = self.aligned[idx]
-        for sel in (aligned, ~aligned):
-            for where in sel.nonzero()[:, 0].to(ref.device).split(TARGETS_AT_ONCE):
-                target = shift_many(ref, self.offsets[idx][where.cpu()], mode)  # [g, n, C, H_l, W_l]
-                tgt2[where] = target.square().sum(dim=(1, 2)).double()
-                diff2[where] = target.sub_(shifted[where]).square_().sum(dim=(1, 2)).double()
-        return diff2, tgt2
-
     def add(self, output: Tensor, n: int, shift_index: Tensor) -> None:
         """Accumulate from a hooked output ``[(1 + s) n, C, H_l, W_l]`` (reference images first).
 
@@ -178,22 +169,22 @@ class LayerAccumulator:
         work = output if output.dtype in (torch.float32, torch.float64) else output.float()
         ref = work[:n]
         shifted = work[n:].reshape(len(shift_index), n, *work.shape[1:])
-        diff2, tgt2 = self._sums(ref, shifted, shift_index)  # [s, H_l, W_l]
-        ref2 = ref.square().sum().double()
-        if not (torch.isfinite(ref2) and torch.isfinite(diff2).all()):  # NaN / Inf anywhere reaches these sums
+        per_shift, ref2 = self._compare.sums(ref, shifted, shift_index)
+        lo, hi = flat(ref).aminmax()
+        sums = torch.cat([per_shift.flatten(), torch.stack([ref2, lo.double(), hi.double()])]).cpu()
+        if not torch.isfinite(sums).all():  # NaN / Inf anywhere reaches these sums
             raise ValueError(f"layer {self.name!r} produced NaN or Inf outputs; check the weights (e.g. a diverged "
                              "checkpoint) and the input scaling")
-        mask = self._mask[shift_index].to(diff2.device, diff2.dtype)
-        self.sq_err[shift_index] += diff2.sum(dim=(1, 2)).cpu()
-        self.sq_ref[shift_index] += ref2.cpu()
-        self.sq_err_in[shift_index] += (diff2 * mask).sum(dim=(1, 2)).cpu()
-        self.sq_ref_in[shift_index] += (tgt2 * mask).sum(dim=(1, 2)).cpu()
-        self.n_in[shift_index] += mask.sum(dim=(1, 2)).cpu() * n * output.shape[1]
+        s = len(shift_index)
+        for name, row in zip(("sq_err", "sq_err_in", "sq_ref_in"), sums[:3 * s].view(3, s), strict=True):
+            getattr(self, name).index_add_(0, shift_index, row)
+        self.sq_ref[shift_index] += sums[3 * s]
+        self.n_in[shift_index] += self._compare.interior_count[shift_index] * (n * output.shape[1])
         if self.track_constant:
             self.maps[shift_index] += n * output.shape[1]
             self.constant_maps[shift_index] += float(constant_maps(ref, output.dtype).sum())
-        self.peak_lo = min(self.peak_lo, float(ref.min()))
-        self.peak_hi = max(self.peak_hi, float(ref.max()))
+        self.peak_lo = min(self.peak_lo, float(sums[-2]))
+        self.peak_hi = max(self.peak_hi, float(sums[-1]))
 
     def relative_errors(self, interior: bool = False) -> Tensor:
         """Relative L2 error per shift ``[S]``; NaN where undefined (empty interior)."""
@@ -241,3 +232,4 @@ def constant_maps(maps: Tensor, dtype: torch.dtype) -> Tensor:
     """
     lo, hi = maps.flatten(2).aminmax(dim=2)
     return (hi - lo) <= CONSTANT_ULPS * torch.finfo(dtype).eps * torch.maximum(lo.abs(), hi.abs())
+
