@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 #: Options of each benchmark under --quick.
 QUICK = {"bench_measure.py": ["--images", "200", "--repeats", "2"], "bench_training.py": ["--steps", "10"],
-         "bench_training_loop.py": ["--repeats", "2"],
+         "bench_training_loop.py": ["--repeats", "2"], "bench_onnx_memory.py": ["--maps", "32"],
          "bench_downsample.py": ["--repeats", "5"], "bench_dense_max.py": ["--repeats", "3"],
          "bench_circular_pad.py": ["--steps", "5", "--repeats", "2"], "bench_onnx.py": ["--images", "50", "--repeats", "1"],
          "bench_distributed.py": ["--images", "200", "--repeats", "1"], "bench_study_distributed.py": ["--repeats", "1"]}
