@@ -37,10 +37,16 @@ from torch import Tensor
 
 from shiftlab.measure.shifts import shift_many
 
-__all__ = ["LayerComparison", "ShiftPlan", "Source", "axis_matrix", "flat", "plan_shifts"]
+__all__ = ["DENSE_PIXELS", "LayerComparison", "ShiftPlan", "Source", "axis_matrix", "flat", "plan_shifts"]
 
 #: A pair ``(rows, columns)`` of slices of a map's last two axes.
 Region = tuple[slice, slice]
+
+#: Maps of at most this many pixels are compared through dense ``[H W, H W]`` operators, every
+#: target of a pass in one product (at 8x8 one such product takes half the time of the separable
+#: shift of a single source, and a pass then needs a dozen operations instead of a dozen per shift;
+#: at 12x12 the separable shift is faster).
+DENSE_PIXELS = 64
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,17 @@ def axis_matrix(size: int, d: float, padded: bool, dtype: torch.dtype, device: t
         True
     """
     return _axis_matrix64(size, float(d), padded).to(device=device, dtype=dtype)
+
+
+def _dense_operators(offsets: Tensor, hw: tuple[int, int], mode: str) -> Tensor:
+    """``[S, H W, H W]`` float64: each shift's target as a matrix on the flattened map (row ``i``:
+    the weights of target pixel ``i``), :func:`~shiftlab.measure.shifts.shift_many` of the unit
+    impulses in ``mode`` (zeros for ``"crop"``)."""
+    h, w = hw
+    impulses = torch.eye(h * w, dtype=torch.float64).reshape(h * w, 1, h, w)
+    fill = "zeros" if mode == "crop" else mode
+    moved = [shift_many(impulses, d[None], fill)[0].reshape(h * w, h * w).T for d in offsets]
+    return torch.stack(moved) if moved else impulses.new_empty((0, h * w, h * w))
 
 
 def _channels_last(x: Tensor) -> bool:
@@ -215,8 +232,9 @@ def _difference(shifted: Tensor, source: Tensor, step: tuple[int, int], circular
 
 def _pixel_squares(x: Tensor, buffer: Tensor) -> Tensor:
     """``sum_{n, c} x^2`` per pixel, ``[H, W]`` in the dtype of ``x [n, C, H, W]`` (``buffer``:
-    scratch of its shape and layout)."""
-    return torch.mul(x, x, out=buffer).sum(dim=(0, 1))
+    scratch of its shape and layout). Summed over the images first (whole maps added, faster
+    than both axes at once in either layout), then over the channels."""
+    return torch.mul(x, x, out=buffer).sum(dim=0).sum(dim=0)
 
 
 def flat(x: Tensor) -> Tensor:
@@ -279,18 +297,29 @@ class LayerComparison:
     def __init__(self, offsets: Tensor, mode: str, interior: Tensor) -> None:
         self.plans = plan_shifts(offsets, mode)
         self.circular = mode in ("circular", "fourier")
+        h, w = interior.shape[1:]
+        #: small maps: every target of a pass made at once by its dense operator (:func:`_dense_operators`)
+        self.dense = h * w <= DENSE_PIXELS
         rows, self.columns = _rectangles(interior)
         self.interior_rows = rows.double()
         #: ``[S]`` float64: the interior's pixels per shift
         self.interior_count = interior.sum(dim=(1, 2)).double()
-        self.source_interior = _stepped_back(interior.double(), [p.step for p in self.plans], self.circular)
-        self._on: dict[torch.device, tuple[Tensor, Tensor]] = {}
+        if self.dense:
+            self.operators = _dense_operators(offsets, (h, w), mode)
+            self.interior = interior.reshape(len(offsets), h * w).double()
+        else:
+            self.source_interior = _stepped_back(interior.double(), [p.step for p in self.plans], self.circular)
+        self._on: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
 
-    def _masks(self, device: torch.device) -> tuple[Tensor, Tensor]:
-        """``(interior_rows, source_interior)`` on ``device`` (copied once)."""
-        if device not in self._on:
-            self._on[device] = (self.interior_rows.to(device), self.source_interior.to(device))
-        return self._on[device]
+    def _tensors(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        """On the device of ``like`` (copied once): ``(operators in its dtype, interior)`` for a
+        dense comparison, else ``(interior_rows, source_interior)``."""
+        key = (like.device, like.dtype)
+        if key not in self._on:
+            pair = ((self.operators.to(like), self.interior) if self.dense
+                    else (self.interior_rows, self.source_interior))
+            self._on[key] = (pair[0].to(like.device), pair[1].to(like.device))
+        return self._on[key]
 
     def sums(self, ref: Tensor, shifted: Tensor, shift_index: Tensor) -> tuple[Tensor, Tensor]:
         """The squared errors and targets of one pass, per shift.
@@ -307,9 +336,37 @@ class LayerComparison:
             (0-d) the sum of ``f_l(x)^2``. Sums over one image row (and its channels) are
             taken in the maps' dtype, the rest in float64.
         """
+        if self.dense:
+            return self._dense_sums(ref, shifted, shift_index)
+        return self._sliced_sums(ref, shifted, shift_index)
+
+    def _dense_sums(self, ref: Tensor, shifted: Tensor, shift_index: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`sums` of a small map: the targets of all ``s`` shifts as one batched product
+        of their dense operators with the reference (as in :meth:`_sliced_sums`, summed over
+        images and channels per pixel in the maps' dtype, over pixels in float64)."""
+        n, c, h, w = ref.shape
+        s = len(shift_index)
+        operators, interior = self._tensors(ref)
+        where = shift_index.to(ref.device)
+        stacked = operators[where].reshape(s * h * w, h * w)
+        if _channels_last(ref):  # pixels then channels: [n, h w, C]
+            targets = torch.matmul(stacked, ref.permute(0, 2, 3, 1).reshape(n, h * w, c))
+            targets = targets.view(n, s, h * w, c).transpose(0, 1)
+            maps, dims = shifted.permute(0, 1, 3, 4, 2).reshape(s, n, h * w, c), [1, 3]
+        else:  # [n C, h w]
+            targets = torch.matmul(ref.reshape(n * c, h * w), stacked.T).view(n * c, s, h * w).transpose(0, 1)
+            maps, dims = shifted.reshape(s, n * c, h * w), [1]
+        diff2 = (maps - targets).square_().sum(dim=dims).double()  # [s, h w]
+        tgt2 = targets.square().sum(dim=dims).double()
+        per_shift = torch.stack([diff2.sum(dim=1), (diff2 * interior[where]).sum(dim=1),
+                                 (tgt2 * interior[where]).sum(dim=1)])
+        return per_shift, flat(ref).square().sum().double()
+
+    def _sliced_sums(self, ref: Tensor, shifted: Tensor, shift_index: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`sums` of a map of more than :data:`DENSE_PIXELS` pixels: sources, steps by slices."""
         index = shift_index.tolist()
         h = ref.shape[-2]
-        interior_rows, source_interior = (m[shift_index.to(ref.device)] for m in self._masks(ref.device))
+        interior_rows, source_interior = (m[shift_index.to(ref.device)] for m in self._tensors(ref))
         buffer = torch.empty_like(ref)
         rows, f = _rows(buffer)
         ref2map = _pixel_squares(ref, buffer)
