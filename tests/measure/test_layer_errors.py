@@ -23,8 +23,16 @@ from torch import nn
 import shiftlab as sl
 from shiftlab.measure.equivariance import equivariance_stats
 from shiftlab.measure.equivariance_statistics import EquivarianceStats
-from shiftlab.measure.layer_errors import LayerComparison, ShiftPlan, Source, _corner_dot, _difference, _source_map, \
-    axis_matrix, plan_shifts
+from shiftlab.measure.layer_errors import (
+    LayerComparison,
+    ShiftPlan,
+    Source,
+    _corner_dot,
+    _difference,
+    _source_map,
+    axis_matrix,
+    plan_shifts,
+)
 from shiftlab.measure.layer_records import LayerAccumulator, interior_mask
 from shiftlab.measure.shifts import shift_many
 
