@@ -24,6 +24,8 @@ import shiftlab as sl
 from shiftlab.measure.equivariance import equivariance_stats
 from shiftlab.measure.equivariance_statistics import EquivarianceStats
 from shiftlab.measure.layer_errors import (
+    DENSE_BUDGET,
+    DENSE_PIXELS,
     LayerComparison,
     ShiftPlan,
     Source,
@@ -133,6 +135,22 @@ def test_half_precision_maps_are_compared_in_float32():
     acc.add(out, 2, torch.tensor([0, 1]))
     old.add(out, 2, torch.tensor([0, 1]))
     assert_same_sums(acc, old, FLOAT32_RTOL)
+
+
+@pytest.mark.parametrize("count", [12, 600])
+def test_small_maps_compare_densely_unless_the_shift_set_is_large(count):
+    """8x8 maps: dense operators for 12 shifts, slices for 600 (their operators would pass
+    DENSE_BUDGET); the same sums either way."""
+    offsets = torch.tensor([[(k % 23) / 2 - 5.5, (k // 23) / 4 - 3.0] for k in range(count)], dtype=torch.float64)
+    acc = LayerAccumulator("x", "Conv2d", (3, 8, 8), (16, 16), 1, offsets, "circular")
+    old = LegacyLayerAccumulator("x", "Conv2d", (3, 8, 8), (16, 16), 1, offsets, "circular")
+    assert acc._compare.dense == (count * 64 ** 2 <= DENSE_BUDGET) and DENSE_PIXELS >= 64
+    gen = torch.Generator().manual_seed(8)
+    for index in (torch.tensor([0, 5, 11]), torch.tensor([1, 2, 7, 9])):
+        out = torch.randn((1 + len(index)) * 2, 3, 8, 8, dtype=torch.float64, generator=gen)
+        acc.add(out, 2, index)
+        old.add(out, 2, index)
+    assert_same_sums(acc, old, FLOAT64_RTOL)
 
 
 def _accumulate(x: torch.Tensor, offsets: torch.Tensor, mode: str) -> LayerAccumulator:

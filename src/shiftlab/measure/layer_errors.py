@@ -47,6 +47,9 @@ Region = tuple[slice, slice]
 #: shift of a single source, and a pass then needs a dozen operations instead of a dozen per shift;
 #: at 12x12 the separable shift is faster).
 DENSE_PIXELS = 64
+#: ... while the operators of the whole shift set, ``S (H W)^2`` float64 numbers, stay under this
+#: many (2 MiB; 64 shifts of an 8x8 map): a larger shift set compares by slices.
+DENSE_BUDGET = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -246,16 +249,17 @@ def flat(x: Tensor) -> Tensor:
     return p.view(-1) if p.is_contiguous() else x.reshape(-1)
 
 
-def _rectangles(masks: Tensor) -> tuple[Tensor, list[tuple[int, int]]]:
+def _rectangles(masks: Tensor) -> tuple[Tensor, Tensor, list[tuple[int, int]]]:
     """The rows and columns of masks ``[S, H, W]`` that are each a rectangle (or empty):
-    ``(rows [S, H] bool, columns [(left, right)] * S)`` (``left == right`` when empty)."""
+    ``(rows [S, H] bool, cols [S, W] bool, [(left, right)] * S)``, the mask the outer product of
+    its rows and columns, its columns ``left .. right - 1`` (``left == right`` when empty)."""
     rows, cols = masks.any(dim=2), masks.any(dim=1)
     if not torch.equal(masks, rows[:, :, None] & cols[:, None, :]):
         raise ValueError("an interior mask must be a rectangle")
     w = masks.shape[2]
     left = torch.where(cols.any(dim=1), cols.int().argmax(dim=1), 0)
     right = torch.where(cols.any(dim=1), w - cols.flip(1).int().argmax(dim=1), 0)
-    return rows, list(zip(left.tolist(), right.tolist(), strict=True))
+    return rows, cols, list(zip(left.tolist(), right.tolist(), strict=True))
 
 
 def _rows(x: Tensor) -> tuple[Tensor, int]:
@@ -270,22 +274,21 @@ def _rows(x: Tensor) -> tuple[Tensor, int]:
     return x.reshape(n * c * h, w), 1
 
 
-def _stepped_back(masks: Tensor, steps: Sequence[tuple[int, int]], circular: bool) -> Tensor:
-    """``[S, H, W]``: each mask ``masks[k]`` read at ``q + steps[k]`` (the pixel that the step
-    moves ``q`` to; wrapped when ``circular``, else 0 where that pixel is off the map)."""
-    s, h, w = masks.shape
-    step = torch.tensor(list(steps), dtype=torch.long).reshape(s, 2)
-    rows = torch.arange(h)[None, :] + step[:, :1]  # [S, H]
-    cols = torch.arange(w)[None, :] + step[:, 1:]  # [S, W]
-    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
-    read = masks[torch.arange(s)[:, None, None], (rows % h)[:, :, None], (cols % w)[:, None, :]]
-    return read if circular else read * inside
+def _stepped_back(masks: Tensor, steps: Sequence[int], circular: bool) -> Tensor:
+    """``[S, L]`` float64: each mask ``masks[k]`` (one axis, ``[S, L]`` bool) read at ``q +
+    steps[k]`` (the position the step moves ``q`` to; wrapped when ``circular``, else 0 where it
+    is off the axis)."""
+    s, n = masks.shape
+    at = torch.arange(n)[None, :] + torch.tensor(list(steps), dtype=torch.long).reshape(s, 1)
+    read = masks.gather(1, at % n).double()
+    return read if circular else read * ((at >= 0) & (at < n))
 
 
 class LayerComparison:
     """The comparison of one layer's maps over a shift set: each shift's :class:`ShiftPlan`, its
-    interior (a rectangle of the target's pixels), and the same mask on the source's pixels (the
-    mask stepped back, so the squared targets inside it are a sum over the source's squares).
+    interior (a rectangle of the target's pixels), and the same mask on the source's pixels (its
+    rows and columns stepped back, so the squared targets inside it are a sum over the source's
+    squares); for maps of at most :data:`DENSE_PIXELS` pixels, each shift's dense operator.
 
     Args:
         offsets: ``[S, 2]`` the shifts at layer resolution.
@@ -299,26 +302,27 @@ class LayerComparison:
         self.circular = mode in ("circular", "fourier")
         h, w = interior.shape[1:]
         #: small maps: every target of a pass made at once by its dense operator (:func:`_dense_operators`)
-        self.dense = h * w <= DENSE_PIXELS
-        rows, self.columns = _rectangles(interior)
-        self.interior_rows = rows.double()
+        self.dense = h * w <= DENSE_PIXELS and len(offsets) * (h * w) ** 2 <= DENSE_BUDGET
+        rows, cols, self.columns = _rectangles(interior)
         #: ``[S]`` float64: the interior's pixels per shift
         self.interior_count = interior.sum(dim=(1, 2)).double()
         if self.dense:
             self.operators = _dense_operators(offsets, (h, w), mode)
             self.interior = interior.reshape(len(offsets), h * w).double()
-        else:
-            self.source_interior = _stepped_back(interior.double(), [p.step for p in self.plans], self.circular)
-        self._on: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
+        else:  # the interior's rows; and on the source's pixels, its rows and columns
+            self.interior_rows = rows.double()
+            self.source_rows = _stepped_back(rows, [p.step[0] for p in self.plans], self.circular)
+            self.source_cols = _stepped_back(cols, [p.step[1] for p in self.plans], self.circular)
+        self._on: dict[tuple[torch.device, torch.dtype], tuple[Tensor, ...]] = {}
 
-    def _tensors(self, like: Tensor) -> tuple[Tensor, Tensor]:
+    def _tensors(self, like: Tensor) -> tuple[Tensor, ...]:
         """On the device of ``like`` (copied once): ``(operators in its dtype, interior)`` for a
-        dense comparison, else ``(interior_rows, source_interior)``."""
+        dense comparison, else ``(interior_rows, source_rows, source_cols)``."""
         key = (like.device, like.dtype)
         if key not in self._on:
-            pair = ((self.operators.to(like), self.interior) if self.dense
-                    else (self.interior_rows, self.source_interior))
-            self._on[key] = (pair[0].to(like.device), pair[1].to(like.device))
+            kept = ((self.operators.to(like.dtype), self.interior) if self.dense
+                    else (self.interior_rows, self.source_rows, self.source_cols))
+            self._on[key] = tuple(t.to(like.device) for t in kept)
         return self._on[key]
 
     def sums(self, ref: Tensor, shifted: Tensor, shift_index: Tensor) -> tuple[Tensor, Tensor]:
@@ -366,7 +370,7 @@ class LayerComparison:
         """:meth:`sums` of a map of more than :data:`DENSE_PIXELS` pixels: sources, steps by slices."""
         index = shift_index.tolist()
         h = ref.shape[-2]
-        interior_rows, source_interior = (m[shift_index.to(ref.device)] for m in self._tensors(ref))
+        interior_rows, source_rows, source_cols = (m[shift_index.to(ref.device)] for m in self._tensors(ref))
         buffer = torch.empty_like(ref)
         rows, f = _rows(buffer)
         ref2map = _pixel_squares(ref, buffer)
@@ -393,5 +397,5 @@ class LayerComparison:
         squares = norms.double().square_()
         per_shift = torch.stack([squares[:, 0].sum(dim=1),
                                  (squares[:, 1].view(len(index), -1, h) * interior_rows[:, None, :]).sum(dim=(1, 2)),
-                                 (src2.double() * source_interior).sum(dim=(1, 2))])
+                                 ((src2.double() * source_cols[:, None, :]).sum(dim=2) * source_rows).sum(dim=1)])
         return per_shift, ref2map.double().sum()

@@ -87,7 +87,7 @@ def interior_mask(offsets: Tensor, hw: tuple[int, int], border: int) -> Tensor:
     return axis(h, d[:, 0])[:, :, None] & axis(w, d[:, 1])[:, None, :]
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _comparison(offsets: tuple[tuple[float, ...], ...], hw: tuple[int, int], border: int, mode: str) -> LayerComparison:
     """The :class:`~shiftlab.measure.layer_errors.LayerComparison` of a layer's shifts ``[S, 2]``
     (at its resolution), map size, interior band and mode; made once per process for each (a
