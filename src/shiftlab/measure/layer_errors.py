@@ -359,12 +359,13 @@ class LayerComparison:
         if _channels_last(ref):  # pixels then channels: [n, h w, C]
             targets = torch.matmul(stacked, ref.permute(0, 2, 3, 1).reshape(n, h * w, c))
             targets = targets.view(n, s, h * w, c).transpose(0, 1)
-            maps, dims = shifted.permute(0, 1, 3, 4, 2).reshape(s, n, h * w, c), [1, 3]
-        else:  # [n C, h w]
-            targets = torch.matmul(ref.reshape(n * c, h * w), stacked.T).view(n * c, s, h * w).transpose(0, 1)
-            maps, dims = shifted.reshape(s, n * c, h * w), [1]
-        diff2 = (maps - targets).square_().sum(dim=dims).double()  # [s, h w]
-        tgt2 = targets.square().sum(dim=dims).double()
+            maps = shifted.permute(0, 1, 3, 4, 2).reshape(s, n, h * w, c)
+        else:  # [n C, h w], a trailing channel axis of 1
+            targets = torch.matmul(ref.reshape(n * c, h * w), stacked.T).view(n * c, s, h * w, 1).transpose(0, 1)
+            maps = shifted.reshape(s, n * c, h * w, 1)
+        # [s, h w]: summed over the channels (the innermost axis), then the images
+        diff2 = (maps - targets).square_().sum(dim=3).sum(dim=1).double()
+        tgt2 = targets.square_().sum(dim=3).sum(dim=1).double()
         per_shift = torch.stack([diff2.sum(dim=1), (diff2 * interior[where]).sum(dim=1),
                                  (tgt2 * interior[where]).sum(dim=1)])
         return per_shift, flat(ref).square().sum().double()
