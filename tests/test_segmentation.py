@@ -9,16 +9,17 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from shiftlab.segmentation import confusion, mean_iou, segmentation_shifts, shifted_with_valid
+from shiftlab.measure.shifts import shift
+from shiftlab.segmentation import confusion, mean_iou, segmentation_shifts, valid_pixels
 from shiftlab.zoo import UNet
 
 
 def test_zero_fill_moves_the_map_and_marks_the_vacated_pixels_invalid():
     x = torch.arange(9.0).view(1, 3, 3)
-    y, valid = shifted_with_valid(x, (1, -1), "zeros")
+    y, valid = shift(x, 1, -1, "zeros"), valid_pixels((1, -1), (3, 3), "zeros")
     assert y.tolist() == [[[0, 0, 0], [1, 2, 0], [4, 5, 0]]]
     assert valid.tolist() == [[False, False, False], [True, True, False], [True, True, False]]
-    y, valid = shifted_with_valid(x, (1, -1), "circular")
+    y, valid = shift(x, 1, -1, "circular"), valid_pixels((1, -1), (3, 3), "circular")
     assert torch.equal(y, torch.roll(x, (1, -1), (1, 2))) and valid.all()
 
 
@@ -46,7 +47,7 @@ class Ramp(nn.Module):
 def hand_agreement(model: nn.Module, x: Tensor, d: tuple[int, int]) -> float:
     """ASSC at ``d`` (zero fill) by loops over pixels."""
     with torch.no_grad():
-        ref, moved = model(x).argmax(1), model(shifted_with_valid(x, d, "zeros")[0]).argmax(1)
+        ref, moved = model(x).argmax(1), model(shift(x, *d, "zeros")).argmax(1)
     n, h, w = ref.shape
     same = total = 0
     for b in range(n):
@@ -80,8 +81,8 @@ def test_eq_t_is_finite_where_the_logits_move_otherwise():
     res = segmentation_shifts(Ramp(), x, torch.zeros(2, 6, 6, dtype=torch.long), [(0, 0), (0, 2)])
     with torch.no_grad():
         ref = Ramp()(x)
-        out = Ramp()(shifted_with_valid(x, (0, 2), "zeros")[0])
-        target, valid = shifted_with_valid(ref, (0, 2), "zeros")
+        out = Ramp()(shift(x, 0, 2, "zeros"))
+        target, valid = shift(ref, 0, 2, "zeros"), valid_pixels((0, 2), (6, 6), "zeros")
         mse = float((out - target).square()[..., valid].mean())
     assert res.eq_t_db_by_shift[0] == math.inf
     assert res.eq_t_db_by_shift[1] == pytest.approx(10 * math.log10(float(ref.max() - ref.min()) ** 2 / mse))

@@ -25,34 +25,36 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from shiftlab.measure.layer_records import interior_mask
 from shiftlab.measure.runner import measuring
+from shiftlab.measure.shifts import shift
 
-__all__ = ["SegmentationShifts", "confusion", "mean_iou", "segmentation_shifts", "shifted_with_valid"]
+__all__ = ["SegmentationShifts", "confusion", "mean_iou", "segmentation_shifts", "valid_pixels"]
 
 
-def shifted_with_valid(x: Tensor, d: tuple[int, int], mode: str) -> tuple[Tensor, Tensor]:
-    """``T_d x`` of a batch ``[N, ..., H, W]`` and its valid pixels ``[H, W]`` (bool).
+def valid_pixels(d: tuple[int, int], hw: tuple[int, int], mode: str) -> Tensor:
+    """``[H, W]`` bool: the pixels of ``T_d`` of an ``hw`` map (:func:`~shiftlab.measure.shifts.shift`)
+    that hold a value moved from inside the map: under ``zeros`` those whose source ``p - d`` is
+    inside (the interior mask with no band, :func:`~shiftlab.measure.layer_records.interior_mask`),
+    under ``circular`` every pixel.
 
     Example:
-        >>> y, valid = shifted_with_valid(torch.arange(4.0).view(1, 2, 2), (0, 1), "zeros")
-        >>> y.tolist(), valid.tolist()
-        ([[[0.0, 0.0], [0.0, 2.0]]], [[False, True], [False, True]])
+        >>> valid_pixels((0, 1), (2, 2), "zeros").tolist()
+        [[False, True], [False, True]]
     """
-    dy, dx = d
-    h, w = x.shape[-2:]
+    h, w = hw
     if mode == "circular":
-        return torch.roll(x, (dy, dx), dims=(-2, -1)), torch.ones(h, w, dtype=torch.bool, device=x.device)
+        return torch.ones(h, w, dtype=torch.bool)
     if mode != "zeros":
         raise ValueError(f"mode must be 'zeros' or 'circular', got {mode!r}")
-    if abs(dy) >= h or abs(dx) >= w:
+    if abs(d[0]) >= h or abs(d[1]) >= w:
         raise ValueError(f"shift {d} moves everything off a {h}x{w} canvas")
-    out = torch.zeros_like(x)
-    valid = torch.zeros(h, w, dtype=torch.bool, device=x.device)
-    rows_to, rows_from = slice(max(dy, 0), h + min(dy, 0)), slice(max(-dy, 0), h - max(dy, 0))
-    cols_to, cols_from = slice(max(dx, 0), w + min(dx, 0)), slice(max(-dx, 0), w - max(dx, 0))
-    out[..., rows_to, cols_to] = x[..., rows_from, cols_from]
-    valid[rows_to, cols_to] = True
-    return out, valid
+    return interior_mask(torch.tensor([d], dtype=torch.float64), hw, 0)[0]
+
+
+def _logits(model: nn.Module, images: Tensor, batch_size: int) -> Tensor:
+    """``model`` over ``images`` in batches of ``batch_size``, concatenated."""
+    return torch.cat([model(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)])
 
 
 def confusion(predicted: Tensor, target: Tensor, num_classes: int, valid: Tensor | None = None) -> Tensor:
@@ -149,8 +151,10 @@ def segmentation_shifts(model: nn.Module, images: Tensor, masks: Tensor, shifts:
     offsets = [(int(dy), int(dx)) for dy, dx in shifts]
     if not offsets:
         raise ValueError("no shifts to measure")
+    hw = (int(images.shape[-2]), int(images.shape[-1]))
+    valid_by_shift = [valid_pixels(d, hw, mode).to(images.device) for d in offsets]  # checks mode and shifts first
     with measuring(model, warn=False):
-        ref = torch.cat([model(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)])
+        ref = _logits(model, images, batch_size)
         if ref.dim() != 4 or ref.shape[0] != images.shape[0] or ref.shape[-2:] != images.shape[-2:]:
             raise ValueError(f"the model must return logits [N, K, H, W] at the input's size, got {tuple(ref.shape)}")
         k = ref.shape[1]
@@ -159,12 +163,9 @@ def segmentation_shifts(model: nn.Module, images: Tensor, masks: Tensor, shifts:
         labels = ref.argmax(dim=1)
         peak = float(ref.max() - ref.min())
         miou_by, agree_by, eqt_by = [], [], []
-        for d in offsets:
-            moved, _ = shifted_with_valid(images, d, mode)
-            out = torch.cat([model(moved[i:i + batch_size]) for i in range(0, moved.shape[0], batch_size)])
-            target, valid = shifted_with_valid(ref, d, mode)
-            target_labels, _ = shifted_with_valid(labels, d, mode)
-            target_masks, _ = shifted_with_valid(masks, d, mode)
+        for (dy, dx), valid in zip(offsets, valid_by_shift, strict=True):
+            out = _logits(model, shift(images, dy, dx, mode), batch_size)
+            target, target_labels, target_masks = (shift(t, dy, dx, mode) for t in (ref, labels, masks))
             predicted = out.argmax(dim=1)
             agree_by.append(float((predicted == target_labels)[:, valid].double().mean()))
             miou_by.append(mean_iou(confusion(predicted, target_masks, k, valid)))
