@@ -130,15 +130,16 @@ def make_scenes(dataset: ImageDataset, n_scenes: int, *, canvas_size: int = 64, 
         for _ in range(_PLACEMENT_TRIES):
             count = int(torch.randint(fewest, most + 1, (), generator=generator))
             picked = torch.randint(len(dataset), (count,), generator=generator).tolist()
-            placed = _place(dataset.images, picked, canvas_size, gap, generator)
+            ink_boxes = [ink_box(dataset.images[index]) for index in picked]
+            placed = _place([(bh, bw) for _, _, bh, bw in ink_boxes], canvas_size, gap, generator)
             if placed is not None:
                 break
         else:
             raise ValueError(f"could not place {fewest}-{most} objects {gap} px apart on a {canvas_size}x{canvas_size} "
                              f"canvas in {_PLACEMENT_TRIES} scenes of {_PLACEMENT_TRIES} tries each; use fewer objects, "
                              "a larger canvas or a smaller gap")
-        for k, (index, (top, left, bh, bw)) in enumerate(zip(picked, placed, strict=True)):
-            src_top, src_left, _, _ = ink_box(dataset.images[index])
+        for k, (index, (src_top, src_left, _, _), (top, left, bh, bw)) in enumerate(zip(picked, ink_boxes, placed,
+                                                                                                strict=True)):
             crop = dataset.images[index, :, src_top:src_top + bh, src_left:src_left + bw]
             images[i, :, top:top + bh, left:left + bw] = crop
             ink = (crop > threshold).any(dim=0)
@@ -149,13 +150,12 @@ def make_scenes(dataset: ImageDataset, n_scenes: int, *, canvas_size: int = 64, 
                     f"{dataset.name} scenes")
 
 
-def _place(images: Tensor, picked: list[int], canvas_size: int, gap: int,
+def _place(sizes: list[tuple[int, int]], canvas_size: int, gap: int,
            generator: torch.Generator) -> list[tuple[int, int, int, int]] | None:
-    """Canvas boxes ``(top, left, h, w)`` for the ink boxes of ``picked``, apart; None if one did
+    """Canvas boxes ``(top, left, h, w)`` for boxes of ``sizes`` ``(h, w)``, apart; None if one did
     not fit in :data:`_PLACEMENT_TRIES` tries."""
     placed: list[tuple[int, int, int, int]] = []
-    for index in picked:
-        _, _, bh, bw = ink_box(images[index])
+    for bh, bw in sizes:
         for _ in range(_PLACEMENT_TRIES):
             top = int(torch.randint(canvas_size - bh + 1, (), generator=generator))
             left = int(torch.randint(canvas_size - bw + 1, (), generator=generator))
