@@ -252,11 +252,7 @@ class APSPool2d(nn.Module):
             ValueError: ``leader`` has another stride, or following it would make a cycle.
         """
         if leader is not None:
-            if not isinstance(leader, APSPool2d):
-                raise TypeError(f"leader must be an APSPool2d, got {type(leader).__name__}")
-            if leader.stride != self.stride:
-                raise ValueError(f"leader has stride={leader.stride}, this layer "
-                                 f"stride={self.stride}; shared phases need the same stride")
+            check_leader(leader, self.stride, "shared phases need the same stride")
             chain: APSPool2d | None = leader
             while chain is not None:
                 if chain is self:
@@ -295,6 +291,16 @@ class _Phase:
 
     indices: Tensor
     shape: tuple[int, int, int]
+
+
+def check_leader(leader: object, stride: int, why: str) -> APSPool2d:
+    """``leader`` if it is an :class:`APSPool2d` of ``stride``: else ``TypeError``, or a
+    ``ValueError`` that names both strides and ``why`` they must agree."""
+    if not isinstance(leader, APSPool2d):
+        raise TypeError(f"leader must be an APSPool2d, got {type(leader).__name__}")
+    if leader.stride != stride:
+        raise ValueError(f"leader has stride={leader.stride}, this layer stride={stride}; {why}")
+    return leader
 
 
 def fresh_choice(leader: APSPool2d, used: _Phase | None, follower: str, leader_name: str | None,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .aps import APSPool2d, _check_indices, _Phase, fresh_choice
+from .aps import APSPool2d, _check_indices, _Phase, check_leader, fresh_choice
 from .blurpool import _check_input, _check_int, _check_pad_type, blur_pool2d
 
 __all__ = ["APSUpsample2d", "aps_upsample2d"]
@@ -139,11 +139,7 @@ class APSUpsample2d(nn.Module):
             TypeError: ``leader`` is not an :class:`APSPool2d`.
             ValueError: ``leader`` has another stride.
         """
-        if not isinstance(leader, APSPool2d):
-            raise TypeError(f"leader must be an APSPool2d, got {type(leader).__name__}")
-        if leader.stride != self.stride:
-            raise ValueError(f"leader has stride={leader.stride}, this layer stride={self.stride}; "
-                             "APS upsampling restores its leader's stride")
+        check_leader(leader, self.stride, "APS upsampling restores its leader's stride")
         leader._followed = True
         object.__setattr__(self, "_leader", leader)
         self._leader_name, self._used = name, None
