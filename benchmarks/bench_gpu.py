@@ -19,9 +19,7 @@ warm-up (median), so the ratios are side by side:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_measure import EQ_SHIFTS, bare_batches, images, zoo  # noqa: E402
+from bench_measure import EQ_SHIFTS, bare_batches, images, interleaved, run_bare, zoo  # noqa: E402
 
 import shiftlab as sl  # noqa: E402
 from shiftlab.measure.driver import transform  # noqa: E402
@@ -39,27 +37,17 @@ TRAIN_MODELS = ("maxpool_gap", "strided_gap", "allconv_gap", "blurstrided_gap", 
 
 
 def timed(candidates: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> dict[str, float]:
-    """Median seconds of each candidate (synchronised), interleaved round-robin after one warm-up round."""
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for step in range(1 + repeats):
-        for name, fn in candidates.items():
-            sync()
-            start = time.perf_counter()
+    """Median seconds of each candidate, each run ending with ``torch.cuda.synchronize`` (so its
+    time holds its GPU work, and nothing of it is pending when the next starts), interleaved
+    round-robin after one warm-up round (:func:`bench_measure.interleaved`)."""
+    def synced(fn: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
             fn()
-            sync()
-            if step:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+        return run
 
-
-def bare(model: torch.nn.Module, batches: list[torch.Tensor]) -> None:
-    with torch.inference_mode():
-        for b in batches:
-            model(b)
+    return interleaved({name: synced(fn) for name, fn in candidates.items()}, repeats)
 
 
 def measuring_rows(device: torch.device, n: int, repeats: int) -> list[tuple[str, float, float]]:
@@ -68,7 +56,7 @@ def measuring_rows(device: torch.device, n: int, repeats: int) -> list[tuple[str
     x, labels = images(n, 48).to(device), (torch.arange(n) % 10).to(device)
     grid = ShiftSet.grid(4)
     batches = bare_batches(x, grid, "zeros", 1024)
-    t = timed({"bare": lambda: bare(model, batches),
+    t = timed({"bare": lambda: run_bare(model, batches),
                "shiftlab": lambda: sl.invariance(model, x, labels, shifts=grid, mode="zeros", batch_size=1024,
                                                  certify=False)}, device, repeats)
     rows = [(f"invariance, {n} images x 81 shifts, maxpool_gap 48x48", t["bare"], t["shiftlab"])]
@@ -77,7 +65,7 @@ def measuring_rows(device: torch.device, n: int, repeats: int) -> list[tuple[str
     shifts = ShiftSet.from_list(EQ_SHIFTS)
     needed = [x] + [transform(x, shifts.offsets[i:i + 1], "circular", None)[0] for i in range(len(shifts))]
     batches = [torch.cat(needed[i:i + 4]) for i in range(0, len(needed), 4)]
-    t = timed({"bare": lambda: bare(model, batches),
+    t = timed({"bare": lambda: run_bare(model, batches),
                "shiftlab": lambda: sl.equivariance(model, x, shifts=shifts, batch_size=1024)}, device, repeats)
     rows.append((f"equivariance, every layer, {m} images x 12 shifts, maxpool_gap 48x48", t["bare"], t["shiftlab"]))
     return rows
