@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +29,7 @@ from shiftlab.measure.layer_records import interior_mask
 from shiftlab.measure.runner import measuring
 from shiftlab.measure.shifts import shift
 
-__all__ = ["SegmentationShifts", "confusion", "mean_iou", "segmentation_shifts", "valid_pixels"]
+__all__ = ["SegmentationShifts", "confusion", "image_confusions", "mean_iou", "segmentation_shifts", "valid_pixels"]
 
 
 def valid_pixels(d: tuple[int, int], hw: tuple[int, int], mode: str) -> Tensor:
@@ -83,6 +83,22 @@ def mean_iou(counts: Tensor) -> float:
     return float((tp[present] / union[present]).mean()) if present.any() else math.nan
 
 
+def image_confusions(predicted: Tensor, target: Tensor, num_classes: int, valid: Tensor | None = None) -> Tensor:
+    """``[N, K, K]`` int64: :func:`confusion` of each image on its own (summed over the images it is
+    :func:`confusion` of the set).
+
+    Shape:
+        - predicted, target: :math:`(N, H, W)` class indices; valid: :math:`(H, W)` bool
+    """
+    n = predicted.shape[0]
+    if valid is not None:
+        predicted, target = predicted[:, valid], target[:, valid]
+    flat = (torch.arange(n, device=predicted.device).view(n, *([1] * (predicted.dim() - 1))) * num_classes
+            + target) * num_classes + predicted
+    counts = torch.bincount(flat.reshape(-1), minlength=n * num_classes * num_classes)
+    return counts.view(n, num_classes, num_classes)
+
+
 @dataclass(frozen=True)
 class SegmentationShifts:
     """What :func:`segmentation_shifts` measured, one entry per shift (in the order given).
@@ -96,6 +112,15 @@ class SegmentationShifts:
             ``T_d f(x)``.
         eq_t_db_by_shift: EQ-T of the logits (``inf`` where equal).
         n_images: images measured.
+        agreement_per_image: ASSC of each image at each shift (every image has the same valid
+            pixels at a shift, so ``agreement_by_shift`` is its mean over the images).
+        confusion_centre: :func:`image_confusions` of the unshifted predictions against the masks.
+        confusion_shifted: :func:`image_confusions` of ``f(T_d x)`` against ``T_d`` of the masks over
+            the valid pixels, summed over the non-zero shifts.
+
+    Shape:
+        - agreement_per_image: :math:`(N, S)` float64
+        - confusion_centre, confusion_shifted: :math:`(N, K, K)` int64 (rows: mask class, columns: predicted)
     """
 
     shifts: list[tuple[int, int]]
@@ -105,6 +130,9 @@ class SegmentationShifts:
     agreement_by_shift: list[float]
     eq_t_db_by_shift: list[float]
     n_images: int
+    agreement_per_image: Tensor = field(repr=False)
+    confusion_centre: Tensor = field(repr=False)
+    confusion_shifted: Tensor = field(repr=False)
 
     @property
     def massc(self) -> float:
@@ -162,14 +190,20 @@ def segmentation_shifts(model: nn.Module, images: Tensor, masks: Tensor, shifts:
             raise ValueError(f"masks hold classes outside 0 .. {k - 1} (the model's {k} logits)")
         labels = ref.argmax(dim=1)
         peak = float(ref.max() - ref.min())
+        centre = image_confusions(labels, masks, k)
+        shifted = torch.zeros_like(centre)
         miou_by, agree_by, eqt_by = [], [], []
         for (dy, dx), valid in zip(offsets, valid_by_shift, strict=True):
             out = _logits(model, shift(images, dy, dx, mode), batch_size)
             target, target_labels, target_masks = (shift(t, dy, dx, mode) for t in (ref, labels, masks))
             predicted = out.argmax(dim=1)
-            agree_by.append(float((predicted == target_labels)[:, valid].double().mean()))
-            miou_by.append(mean_iou(confusion(predicted, target_masks, k, valid)))
+            agree_by.append((predicted == target_labels)[:, valid].double().mean(dim=1))
+            counts = image_confusions(predicted, target_masks, k, valid)
+            miou_by.append(mean_iou(counts.sum(0)))
+            if (dy, dx) != (0, 0):
+                shifted += counts
             mse = float((out - target).square()[..., valid].double().mean())
             eqt_by.append(math.inf if mse == 0 else 10 * math.log10(peak**2 / mse) if peak > 0 else -math.inf)
-        return SegmentationShifts(offsets, mode, mean_iou(confusion(labels, masks, k)), miou_by, agree_by, eqt_by,
-                                  int(images.shape[0]))
+        per_image = torch.stack(agree_by, dim=1).cpu()
+        return SegmentationShifts(offsets, mode, mean_iou(centre.sum(0)), miou_by, per_image.mean(0).tolist(), eqt_by,
+                                  int(images.shape[0]), per_image, centre.cpu(), shifted.cpu())

@@ -123,3 +123,24 @@ def test_bad_input_gets_a_clear_error():
         segmentation_shifts(nn.Flatten(), x, masks, [(1, 0)])
     with pytest.raises(ValueError, match="no shifts"):
         segmentation_shifts(Ramp(), x, masks, [])
+
+
+def test_per_image_counts_and_agreement_add_up_to_the_pooled_ones():
+    from shiftlab.segmentation import image_confusions
+    from shiftlab.zoo import UNet
+
+    torch.manual_seed(0)
+    net = UNet("maxpool", "transposed", num_classes=3, width=4, levels=2).eval()
+    x, y = torch.rand(5, 1, 16, 16), torch.randint(0, 3, (5, 16, 16))
+    res = segmentation_shifts(net, x, y, [(0, 0), (1, 2), (-3, 0)], mode="zeros")
+    assert res.agreement_per_image.shape == (5, 3)
+    torch.testing.assert_close(res.agreement_per_image.mean(0), torch.tensor(res.agreement_by_shift, dtype=torch.float64))
+    assert res.confusion_centre.shape == (5, 3, 3)
+    assert mean_iou(res.confusion_centre.sum(0)) == res.miou
+    p, t = torch.randint(0, 3, (4, 6, 6)), torch.randint(0, 3, (4, 6, 6))
+    valid = valid_pixels((1, -2), (6, 6), "zeros")
+    per = image_confusions(p, t, 3, valid)
+    assert torch.equal(per.sum(0), confusion(p, t, 3, valid))
+    assert torch.equal(per[2], confusion(p[2:3], t[2:3], 3, valid))
+    assert int(res.confusion_shifted.sum()) == int(valid_pixels((1, 2), (16, 16), "zeros").sum()
+                                                   + valid_pixels((-3, 0), (16, 16), "zeros").sum()) * 5

@@ -1,0 +1,61 @@
+"""``shiftlab study --task segmentation``: train the U-Net factorial on scenes of real objects,
+measure whether their masks move with their input, write the report (``docs/segmentation.md``)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from shiftlab.segmentation.config import SegStudyConfig
+from shiftlab.segmentation.runner import run_seg_study
+from shiftlab.segmentation.verdict import c10, seg_verdict
+from shiftlab.study.runner import default_workers
+
+__all__ = ["CLASSIFICATION_ONLY", "run_segmentation", "seg_config_from_args"]
+
+#: Options of ``shiftlab study`` that only the classification study reads (their dest names).
+CLASSIFICATION_ONLY = ("data_root", "capacity_widths", "target_accuracy", "schedule", "stop_at_target", "shift_set",
+                       "param_matched", "n_eval", "no_report")
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def seg_config_from_args(args: argparse.Namespace) -> SegStudyConfig:
+    """The :class:`SegStudyConfig` the options ask for (``--preset default`` is the ``full`` study);
+    ``ValueError`` naming any classification-only option that was given."""
+    given = [name for name in CLASSIFICATION_ONLY if getattr(args, name, None) not in (None, False)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(f"{flags} belong(s) to the classification study; the segmentation study takes --preset, "
+                         "--quick, --data, --out, --models, --conditions, --seeds, --width, --max-epochs, --lr, "
+                         "--n-train, --n-test, --workers, --device, --resume")
+    preset = "quick" if args.quick or args.preset == "quick" else "full"
+    return SegStudyConfig.preset(preset, data=args.data, models=_split(args.models), conditions=_split(args.conditions),
+                                 seeds=args.seeds, width=args.width, epochs=args.max_epochs, lr=args.lr,
+                                 n_train=args.n_train, n_test=args.n_test)
+
+
+def run_segmentation(args: argparse.Namespace) -> int:
+    console = Console()
+    config = seg_config_from_args(args)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("segmentation runs", total=config.seeds * len(config.models) * len(config.conditions))
+        results = run_seg_study(config, out, resume=args.resume, workers=args.workers or default_workers(),
+                                device="cpu" if args.device == "auto" else args.device,
+                                on_job=lambda key, done, total: bar.update(task, completed=done, total=total))
+    console.print(f"{len(results.runs)} runs in {time.perf_counter() - t0:.0f} s; results in {out / 'results.json'}")
+    verdict = seg_verdict(results)
+    console.print("[bold]Answer:[/] " + verdict.equivariant, highlight=False)
+    for line in verdict.where + verdict.restores:
+        console.print("  " + line, highlight=False)
+    console.print(f"claim C10: {c10(results).status}; report: {out / 'report.html'}")
+    return 0

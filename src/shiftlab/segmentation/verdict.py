@@ -1,0 +1,132 @@
+"""The segmentation study's answer, computed from its cells and comparisons: is a segmentation FCN
+shift equivariant, at which shifts, where does it break, and what restores it at what cost in
+mIoU; and claim C10 (``docs/segmentation.md``, "The verdict")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shiftlab.report.claims.result import CONFIRMED, INCONCLUSIVE, PARTLY, REFUTED, ClaimResult
+from shiftlab.report.fmt import fmt_diff, fmt_interval
+from shiftlab.stats import decide
+
+from .analysis import BASELINE, SegCell, SegResults, decide_level
+
+__all__ = ["C10_TEXT", "SegVerdict", "c10", "seg_verdict"]
+
+#: Claim C10 as the answers state it.
+C10_TEXT = "A fully convolutional segmentation network (FCN, U-Net) is translation equivariant: masks move with the input."
+#: The matched pairs that isolate a part of the U-Net: (a, b, the part).
+_PARTS = (("unet_aps_transposed", "unet_maxpool_transposed", "the encoder's downsampling"),
+          ("unet_aps_aps", "unet_aps_transposed", "the decoder's upsampling"))
+
+
+@dataclass(frozen=True)
+class SegVerdict:
+    """The answer's sentences, each computed from the results (HTML-free text).
+
+    Attributes:
+        equivariant: whether the baseline U-Net is equivariant, at which shifts, with numbers.
+        where: which part breaks it (encoder, decoder, border), from matched comparisons.
+        restores: which U-Nets are exact or closest, and their cost in mIoU.
+    """
+
+    equivariant: str
+    where: list[str]
+    restores: list[str]
+
+
+def _name(model: str) -> str:
+    down, up = model.removeprefix("unet_").split("_")
+    return f"{model} ({down} down, {up} up)"
+
+
+def _baseline(results: SegResults) -> SegCell | None:
+    condition = results.config.conditions[0]
+    return results.cell(BASELINE, condition) or results.cell(results.config.models[0], condition)
+
+
+def _equivariant(results: SegResults, base: SegCell) -> str:
+    s, m = results.config.stride, results.config.margin
+    a = base.agreement
+    if base.exact:
+        return (f"Yes, exactly: {_name(base.model)}, {base.condition}, agreed with its own shifted prediction at every "
+                f"pixel of every test scene at every shift, in every seed.")
+    outcome = decide_level(a["massc"], 1.0, m)
+    gap = a["gap"]
+    gap_word = {"more": "more", "more, size unresolved": "more (by an unresolved amount)",
+                "about the same": "about as much", "inconclusive": "no clear difference"}.get(decide(gap, m), "less")
+    opening = "No" if outcome in ("less", "less, size unresolved") else f"Within the margin {m} of it, not exactly"
+    return (f"{opening}: {_name(base.model)}, "
+            f"{base.condition}, agrees with its own shifted prediction at {fmt_interval(a['massc'])} of the pixels "
+            f"(mASSC; 1 = equivariant; {outcome} than 1 against the margin {m}). At the multiples of its total stride "
+            f"{s} px it agrees at {fmt_interval(a['aligned'])}, at unaligned shifts of the same distance at "
+            f"{fmt_interval(a['unaligned'])}: {gap_word} at the aligned shifts, a difference of "
+            f"{fmt_diff(gap, margin=m)}; at 1-{s // 2} px {fmt_interval(a['near'])}.")
+
+
+def _where(results: SegResults) -> list[str]:
+    lines = []
+    conditions = results.config.conditions
+    for a, b, part in _PARTS:
+        for cond in conditions:
+            c = results.comparison(a, b, cond, "massc")
+            if c is not None:
+                lines.append(f"{part} ({cond}): {a} vs {b}, mASSC {c.outcome}, {fmt_diff(c.interval, margin=c.margin)}")
+    if "circular" in conditions and len(conditions) > 1:
+        for model in ("unet_aps_aps", BASELINE):
+            c = results.comparison(f"{model}|circular", f"{model}|{conditions[0]}", "circular", "massc")
+            if c is not None:
+                lines.append(f"the border (zero padding and the canvas edge): {model} with circular padding and "
+                             f"circular shifts vs {conditions[0]}, mASSC {c.outcome}, {fmt_diff(c.interval, margin=c.margin)}")
+    return lines
+
+
+def _restores(results: SegResults) -> list[str]:
+    lines = []
+    for cond in results.config.conditions:
+        cells = [c for c in results.cells if c.condition == cond]
+        exact = [c.model for c in cells if c.exact]
+        best = max(cells, key=lambda c: c.agreement["massc"].estimate)
+        base = results.cell(BASELINE, cond)
+        head = (f"{cond}: exactly equivariant: {', '.join(exact)}" if exact
+                else f"{cond}: no U-Net is exactly equivariant; the most consistent is {best.model} "
+                     f"(mASSC {fmt_interval(best.agreement['massc'])})")
+        target = next((results.cell(m, cond) for m in exact), None) or best
+        cost = results.comparison(target.model, BASELINE, cond, "miou") if base and target.model != BASELINE else None
+        if cost is not None:
+            head += (f"; its mIoU {fmt_interval(target.miou)} against the U-Net's {fmt_interval(base.miou)}: "  # type: ignore[union-attr]
+                     f"{cost.outcome}, {fmt_diff(cost.interval, margin=cost.margin)}")
+        lines.append(head)
+    return lines
+
+
+def seg_verdict(results: SegResults) -> SegVerdict:
+    """The answer of ``results`` (module notes)."""
+    base = _baseline(results)
+    if base is None:
+        raise ValueError("the results hold no cell of the study's first condition")
+    return SegVerdict(_equivariant(results, base), _where(results), _restores(results))
+
+
+def c10(results: SegResults) -> ClaimResult:
+    """Claim C10: ``confirmed`` when the baseline U-Net is exactly equivariant (or within the margin
+    of mASSC 1) in every condition; ``partly`` when it is not but some U-Net is exactly
+    equivariant; ``refuted`` when no U-Net is and the baseline is clearly below 1; else
+    ``inconclusive``."""
+    m = results.config.margin
+    bases = [c for c in (results.cell(BASELINE, cond) for cond in results.config.conditions) if c is not None]
+    exact = [c for c in results.cells if c.exact]
+    outcomes = {f"{c.model}|{c.condition}:massc vs 1": decide_level(c.agreement["massc"], 1.0, m) for c in bases}
+    intervals = {f"{c.model}|{c.condition}:massc": c.agreement["massc"] for c in bases}
+    numbers: dict[str, float | None] = {f"{c.model}|{c.condition}:exact": float(c.exact) for c in results.cells}
+    notes = tuple(f"exact: {c.model} ({c.condition})" for c in exact)
+    if bases and all(c.exact or outcomes[f"{c.model}|{c.condition}:massc vs 1"] == "about the same" for c in bases):
+        status = CONFIRMED
+    elif exact:
+        status = PARTLY
+    elif bases and all(o in ("less", "less, size unresolved") for o in outcomes.values()):
+        status = REFUTED
+    else:
+        status = INCONCLUSIVE
+    return ClaimResult("C10", status, numbers, intervals, outcomes, notes)
