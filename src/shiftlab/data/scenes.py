@@ -85,10 +85,10 @@ def _apart(box: tuple[int, int, int, int], placed: list[tuple[int, int, int, int
 
 
 def make_scenes(dataset: ImageDataset, n_scenes: int, *, canvas_size: int = 64, objects: tuple[int, int] = (2, 3),
-                threshold: float = INK_THRESHOLD, gap: int = 1, seed: int = 0) -> SceneSet:
+                threshold: float = INK_THRESHOLD, gap: int = 1, margin: int = 0, seed: int = 0) -> SceneSet:
     """``n_scenes`` scenes of ``objects[0]`` to ``objects[1]`` objects (uniformly many) drawn from
     ``dataset`` (with replacement), each at a random position on a ``canvas_size`` square zero
-    canvas, boxes at least ``gap`` pixels apart. Deterministic for a ``seed``.
+    canvas, boxes at least ``gap`` pixels apart and ``margin`` pixels from the border. Deterministic for a ``seed``.
 
     Args:
         dataset: the source split (images ``[N, C, h, w]`` in ``[0, 1]``).
@@ -97,6 +97,8 @@ def make_scenes(dataset: ImageDataset, n_scenes: int, *, canvas_size: int = 64, 
         objects: the fewest and most objects in a scene (1 <= fewest <= most).
         threshold: the ink threshold of the masks (:data:`INK_THRESHOLD`), in ``[0, 1)``.
         gap: the least distance between two objects' boxes, in pixels (>= 0).
+        margin: the least distance of every box from the canvas border (>= 0): a scene moved by
+            up to ``margin`` pixels (zero-filled) keeps every object whole.
         seed: the random stream of the draws and positions.
 
     Raises:
@@ -117,8 +119,10 @@ def make_scenes(dataset: ImageDataset, n_scenes: int, *, canvas_size: int = 64, 
         raise ValueError(f"objects must be (fewest, most) with 1 <= fewest <= most, got {objects!r}")
     if canvas_size < max(h, w):
         raise ValueError(f"canvas_size {canvas_size} is smaller than the source images ({h}x{w})")
-    if not 0.0 <= threshold < 1.0 or gap < 0:
-        raise ValueError(f"threshold must be in [0, 1) and gap >= 0, got {threshold!r} and {gap!r}")
+    if not 0.0 <= threshold < 1.0 or gap < 0 or margin < 0:
+        raise ValueError(f"threshold must be in [0, 1) and gap, margin >= 0, got {threshold!r}, {gap!r}, {margin!r}")
+    if canvas_size - 2 * margin < max(h, w):
+        raise ValueError(f"a {canvas_size} px canvas with a {margin} px margin has no room for {h}x{w} objects")
     if len(dataset) == 0:
         raise ValueError("the source dataset is empty")
     generator = torch.Generator().manual_seed(seed)
@@ -131,7 +135,7 @@ def make_scenes(dataset: ImageDataset, n_scenes: int, *, canvas_size: int = 64, 
             count = int(torch.randint(fewest, most + 1, (), generator=generator))
             picked = torch.randint(len(dataset), (count,), generator=generator).tolist()
             ink_boxes = [ink_box(dataset.images[index]) for index in picked]
-            placed = _place([(bh, bw) for _, _, bh, bw in ink_boxes], canvas_size, gap, generator)
+            placed = _place([(bh, bw) for _, _, bh, bw in ink_boxes], canvas_size, gap, margin, generator)
             if placed is not None:
                 break
         else:
@@ -150,15 +154,15 @@ def make_scenes(dataset: ImageDataset, n_scenes: int, *, canvas_size: int = 64, 
                     f"{dataset.name} scenes")
 
 
-def _place(sizes: list[tuple[int, int]], canvas_size: int, gap: int,
+def _place(sizes: list[tuple[int, int]], canvas_size: int, gap: int, margin: int,
            generator: torch.Generator) -> list[tuple[int, int, int, int]] | None:
-    """Canvas boxes ``(top, left, h, w)`` for boxes of ``sizes`` ``(h, w)``, apart; None if one did
-    not fit in :data:`_PLACEMENT_TRIES` tries."""
+    """Canvas boxes ``(top, left, h, w)`` for boxes of ``sizes`` ``(h, w)``, apart and ``margin``
+    inside the border; None if one did not fit in :data:`_PLACEMENT_TRIES` tries."""
     placed: list[tuple[int, int, int, int]] = []
     for bh, bw in sizes:
         for _ in range(_PLACEMENT_TRIES):
-            top = int(torch.randint(canvas_size - bh + 1, (), generator=generator))
-            left = int(torch.randint(canvas_size - bw + 1, (), generator=generator))
+            top = margin + int(torch.randint(canvas_size - 2 * margin - bh + 1, (), generator=generator))
+            left = margin + int(torch.randint(canvas_size - 2 * margin - bw + 1, (), generator=generator))
             if _apart((top, left, bh, bw), placed, gap):
                 placed.append((top, left, bh, bw))
                 break
@@ -168,7 +172,7 @@ def _place(sizes: list[tuple[int, int]], canvas_size: int, gap: int,
 
 
 def load_scenes(name: str, split: str, n_scenes: int, *, canvas_size: int = 64, objects: tuple[int, int] = (2, 3),
-                threshold: float = INK_THRESHOLD, gap: int = 1, seed: int | None = None) -> SceneSet:
+                threshold: float = INK_THRESHOLD, gap: int = 1, margin: int = 0, seed: int | None = None) -> SceneSet:
     """Scenes from the ``split`` (``"train"`` or ``"test"``) of the registered dataset ``name``
     (:func:`shiftlab.data.load`), made by :func:`make_scenes` with the other arguments; ``seed``
     defaults to 0 for training scenes and 1 for test scenes.
@@ -182,6 +186,6 @@ def load_scenes(name: str, split: str, n_scenes: int, *, canvas_size: int = 64, 
     if seed is None:
         seed = 0 if split == "train" else 1
     scenes = make_scenes(load(name, split=split), n_scenes, canvas_size=canvas_size, objects=objects,
-                         threshold=threshold, gap=gap, seed=seed)
+                         threshold=threshold, gap=gap, margin=margin, seed=seed)
     return SceneSet(scenes.images, scenes.masks, scenes.boxes, scenes.sources, scenes.classes, scenes.threshold,
                     f"{scenes.name} ({split})")

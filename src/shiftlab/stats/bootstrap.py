@@ -34,6 +34,7 @@ __all__ = [
     "difference",
     "percentile_interval",
     "replicate_means",
+    "replicate_sums",
 ]
 
 #: Bootstrap replicates drawn when a call gives no ``n_boot``.
@@ -198,6 +199,28 @@ def replicate_means(sample: PairedSample, seed_idx: np.ndarray, image_idx: np.nd
         den[partial] = _weighted_sums(defined[partial].astype(np.float64), w_s, w_i)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def replicate_sums(values: np.ndarray, seed_idx: np.ndarray, image_idx: np.ndarray) -> np.ndarray:
+    """Sum of each array over each replicate's drawn seeds and images (with repeats), for
+    statistics that are ratios of sums rather than means (e.g. mIoU from per-image counts).
+
+    Shape:
+        - values: ``(K, n_seeds, n_images)``, finite
+        - seed_idx: ``(B, k_s)``; image_idx: ``(B, k_i)``
+        - output: ``(K, B)``
+
+    Example:
+        >>> replicate_sums(np.array([[[1.0, 2.0], [3.0, 4.0]]]), [[0, 0]], [[1, 1]]).tolist()
+        [[8.0]]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    seed_idx, image_idx = np.asarray(seed_idx), np.asarray(image_idx)
+    if v.ndim != 3 or not np.isfinite(v).all():
+        raise ValueError(f"values must be a finite array [K, n_seeds, n_images], got shape {v.shape}")
+    if seed_idx.ndim != 2 or image_idx.ndim != 2 or seed_idx.shape[0] != image_idx.shape[0]:
+        raise ValueError(f"seed_idx and image_idx must be [B, k] with the same B, got {seed_idx.shape} and {image_idx.shape}")
+    return _weighted_sums(v, _counts(seed_idx, v.shape[1]), _counts(image_idx, v.shape[2]))
 
 
 def percentile_interval(estimate: float, replicates: np.ndarray, level: float = DEFAULT_LEVEL) -> Interval:
