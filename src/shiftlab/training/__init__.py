@@ -1,7 +1,8 @@
-"""Seeded, deterministic, checkpointed and resumable training (CPU).
+"""Seeded, deterministic, checkpointed and resumable training, on the CPU or a GPU, of classifiers
+(class labels ``[N]``) and segmenters (per-pixel labels, masks ``[N, H, W]``).
 
 - :func:`train`, :class:`TrainConfig`, :class:`TrainResult`: the training loop (:mod:`.loop`).
-- :func:`evaluate`: top-1 accuracy in eval mode (:mod:`.evaluate`).
+- :func:`evaluate`: top-1 accuracy (per image, or per pixel for masks) in eval mode (:mod:`.evaluate`).
 - :class:`ProgressEvent`: what ``train(progress=...)`` receives (:mod:`.progress`).
 - :class:`CheckpointError`: an unusable or incompatible checkpoint (:mod:`.checkpoint`).
 """

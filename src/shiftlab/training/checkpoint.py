@@ -68,7 +68,8 @@ def fingerprint(images: Tensor, labels: Tensor) -> str:
     """Return a SHA-256 over the shapes, dtypes and bytes of a dataset.
 
     Shape:
-        - images, labels: any shapes and dtypes (hashed as their raw CPU bytes)
+        - images, labels: any shapes and dtypes, e.g. class labels ``[N]`` or masks ``[N, H, W]``
+          (hashed as their raw CPU bytes)
     """
     digest = hashlib.sha256()
     for tensor in (images, labels):

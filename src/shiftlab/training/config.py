@@ -33,7 +33,8 @@ class TrainConfig:
         lr: AdamW learning rate (> 0).
         weight_decay: AdamW decoupled weight decay (>= 0).
         seed: non-negative seed of the shuffling/augmentation/dropout random streams.
-        augment: ``"none"`` or ``"translate"`` (per-sample random zero-filled shift).
+        augment: ``"none"`` or ``"translate"`` (per-sample random zero-filled shift; masks move
+            with their images by the same offset, the vacated pixels becoming class 0).
         max_shift: for ``augment="translate"``, shifts (dy, dx) are drawn uniformly from
             ``[-max_shift, max_shift]^2`` (must be >= 1); must be 0 for ``augment="none"``.
         precise_bn: recompute BatchNorm statistics exactly over up to 2,048 training images with
@@ -43,12 +44,12 @@ class TrainConfig:
             intermediate recounts changes no weight; it saves ~15% of the training time. An
             intermediate checkpoint holds the running (momentum) statistics.
         target_accuracy: the training accuracy (``train_acc``: over an epoch's batches, in train
-            mode, with its augmentation: a conservative estimate of the final weights' accuracy)
-            that counts as converged (``TrainResult.converged``: the last epoch reached it).
-            With ``stop_at_target`` training stops after the first epoch that reaches it
-            (``epochs`` is then the maximum); without, every run trains all ``epochs`` (a fixed
-            budget) and the target only flags. ``None``: no target. See ``docs/study.md``
-            ("Training budget").
+            mode, with its augmentation: a conservative estimate of the final weights' accuracy;
+            for masks the pixel accuracy) that counts as converged (``TrainResult.converged``:
+            the last epoch reached it). With ``stop_at_target`` training stops after the first
+            epoch that reaches it (``epochs`` is then the maximum); without, every run trains all
+            ``epochs`` (a fixed budget) and the target only flags. ``None``: no target. See
+            ``docs/study.md`` ("Training budget").
         schedule: one of :data:`SCHEDULES`.
         stop_at_target: stop at ``target_accuracy`` (True) or train the whole budget (False).
 
@@ -107,14 +108,18 @@ class TrainResult:
             (with ``stop_at_target``, training stopped there), ``False`` when it did not (all
             epochs ran), ``None`` without a target.
         history: one dict per completed epoch with keys ``epoch`` (1-based), ``train_loss``
-            (mean cross-entropy over the epoch's samples), ``train_acc`` (accuracy on the
-            augmented training batches, in train mode), ``val_acc`` (only when validation data
-            was given; eval mode) and ``seconds`` (wall time of the epoch's training and
-            validation, not of writing its checkpoint).
+            (mean cross-entropy over the epoch's samples; for masks over their pixels),
+            ``train_acc`` (accuracy on the augmented training batches, in train mode), ``val_acc``
+            (only when validation data was given; eval mode) and ``seconds`` (wall time of the
+            epoch's training and validation, not of writing its checkpoint).
         epochs_completed: number of completed epochs (``len(history)``).
         seconds: total training wall time, summed over all epochs including those run before a resume.
         resumed_from: the epoch the run was resumed from, or ``None`` if it started from scratch.
         device: where it trained (``"cpu"``, ``"cuda:0"``, ...).
+
+    Accuracies are shares of correctly classified images for class labels ``[N]``, and of
+    correctly classified pixels for masks ``[N, H, W]`` (correct pixels / ``(N * H * W)``,
+    every pixel counting once, background included).
     """
 
     history: list[dict] = field(default_factory=list)

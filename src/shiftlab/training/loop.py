@@ -1,5 +1,5 @@
-"""Seeded, deterministic, checkpointed and resumable training of an image classifier, on the CPU
-or a GPU (``device=``).
+"""Seeded, deterministic, checkpointed and resumable training of an image classifier (one class
+per image) or segmenter (one class per pixel), on the CPU or a GPU (``device=``).
 
 Determinism. Every random draw comes from streams derived from ``(config.seed, epoch)`` alone
 (see :mod:`._rng`): a per-epoch ``torch.Generator`` shuffles and augments, and the global
@@ -37,7 +37,8 @@ from shiftlab.measure.runner import resolve_device
 from shiftlab.measure.validation import check_module
 
 from ._rng import data_generator, epoch_seeds, seeded_global_rng
-from ._validate import check_dataset, check_validation_pair
+from ._validate import check_dataset, check_logits, check_validation_pair
+from .augment import translate_batch
 from .checkpoint import (
     Checkpoint,
     check_compatible,
@@ -70,7 +71,13 @@ def train(
 
     The model is in train mode while training and is left in eval mode when ``train`` returns
     (also if it raises). Each epoch shuffles the data, optionally applies a random zero-filled
-    translation per sample (``config.augment="translate"``), and takes one step per batch.
+    translation per sample (``config.augment="translate"``; masks move with their images, see
+    :func:`.augment.translate_batch`), and takes one step per batch.
+
+    Labels are class indices per image (a classifier) or per pixel (masks, a segmenter). The loss
+    is the cross-entropy, averaged over images or over pixels; the accuracies (``train_acc``,
+    ``val_acc``, ``config.target_accuracy``) are the share of correctly classified images or,
+    for masks, of correctly classified pixels (correct pixels / ``(N * H * W)``).
 
     Checkpoints. With ``checkpoint_dir`` the state after each epoch is written atomically to
     ``checkpoint_dir/checkpoint.pt`` (see :mod:`.checkpoint`); without ``resume`` an existing
@@ -84,8 +91,9 @@ def train(
     ``converged``). An interruption (e.g. ``KeyboardInterrupt``) loses at most the epoch in progress.
 
     Args:
-        model: classifier mapping ``[B, C, H, W]`` to logits ``[B, K]``; on resume its weights
-            are replaced by the checkpoint's.
+        model: classifier mapping ``[B, C, H, W]`` to logits ``[B, K]``, or for masks a
+            segmenter mapping it to per-pixel logits ``[B, K, H, W]``; on resume its weights are
+            replaced by the checkpoint's.
         images, labels: the training set.
         config: hyper-parameters; see :class:`TrainConfig`.
         checkpoint_dir: directory for the checkpoint, or ``None`` for no checkpointing.
@@ -100,15 +108,17 @@ def train(
         The :class:`TrainResult` over all completed epochs, including any before a resume.
 
     Raises:
-        TypeError, ValueError: malformed inputs (shapes, dtypes, NaN, empty, ``max_shift`` too large).
+        TypeError, ValueError: malformed inputs (shapes, dtypes, NaN, empty, negative labels,
+            masks of another size than the images, ``max_shift`` too large, logits that do not fit
+            the labels).
         CheckpointError: (a ``ValueError``) the checkpoint is corrupt or does not match the
             config (other than ``epochs``), the data or the model.
         FloatingPointError: the training loss became NaN/inf; the message names epoch and step.
 
     Shape:
         - images: ``[N, C, H, W]`` floating point
-        - labels: ``[N]`` ``torch.int64``
-        - val_images: ``[M, C, H, W]``; val_labels: ``[M]``
+        - labels: ``[N]`` ``torch.int64`` class labels, or ``[N, H, W]`` ``torch.int64`` masks
+        - val_images: ``[M, C, H, W]``; val_labels: ``[M]``, or ``[M, H, W]`` with masks
 
     Example:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
@@ -166,7 +176,7 @@ def _check_inputs(
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     check_dataset(images, labels)
-    check_validation_pair(val_images, val_labels)
+    check_validation_pair(val_images, val_labels, labels)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir to resume from")
     height, width = images.shape[-2:]
@@ -226,7 +236,7 @@ def _run_epoch(
         for step, index in enumerate(batches, start=1):
             batch_images, batch_labels = images[index], labels[index]
             if config.augment == "translate":
-                batch_images = random_translate(batch_images, config.max_shift, generator)
+                batch_images, batch_labels = translate_batch(batch_images, batch_labels, config.max_shift, generator)
             batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
             learning_rate = scheduled_lr(config, (epoch - 1) * len(batches) + step - 1, config.epochs * len(batches))
             for group in optimizer.param_groups:
@@ -237,7 +247,7 @@ def _run_epoch(
             correct += batch_correct
             if progress is not None:
                 progress(ProgressEvent("step", epoch, config.epochs, step, len(batches), loss))
-        accuracy = correct / len(labels)
+        accuracy = correct / labels.numel()
         last = epoch == config.epochs or (config.stop_at_target and config.target_accuracy is not None
                                           and accuracy >= config.target_accuracy)
         if config.precise_bn and has_batchnorm(model) and (last or val_images is not None):
@@ -268,12 +278,18 @@ def scheduled_lr(config: TrainConfig, step: int, total_steps: int) -> float:
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor,
           where: str, lr: float) -> tuple[float, int]:
-    """One optimisation step; return the batch loss and number of correct predictions.
+    """One optimisation step; return the batch loss and number of correct predictions (images,
+    or pixels for masks).
 
     The loss is checked before the update, so a NaN/inf loss raises with the weights of the
     last good step.
+
+    Shape:
+        - images: ``[B, C, H, W]``; labels: ``[B]`` or ``[B, H, W]``
+        - model output: ``[B, K]`` or ``[B, K, H, W]`` (matching the labels)
     """
     logits = model(images)
+    check_logits(logits, labels)
     loss = F.cross_entropy(logits, labels)
     value = loss.item()
     if not math.isfinite(value):
