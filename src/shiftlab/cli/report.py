@@ -11,6 +11,9 @@ from rich.table import Table
 from shiftlab.report import build_report, verdict
 from shiftlab.report.explorer import EXPLORER_SCOPES, ExplorerBackfill, add_explorer
 from shiftlab.report.prose import claim_text
+from shiftlab.segmentation.analysis import SegResults
+from shiftlab.segmentation.runner import rebuild_seg_report, seg_results_in
+from shiftlab.segmentation.verdict import c10, seg_verdict
 from shiftlab.study.results import StudyResults, load_results
 
 __all__ = ["add_parser", "run"]
@@ -84,6 +87,23 @@ def _print_backfill(console: Console, done: ExplorerBackfill, run_dir: Path) -> 
                       highlight=False, soft_wrap=True)
 
 
+def _segmentation(console: Console, run_dir: Path, results: SegResults, args: argparse.Namespace) -> int:
+    """The report of a segmentation study (``shiftlab study --task segmentation``)."""
+    if args.explorer:
+        raise ValueError("--explorer is for the classification study; a segmentation study has no shift explorer")
+    if not args.verdict_only:
+        path = rebuild_seg_report(run_dir)
+        if args.quiet:
+            console.print(str(path), highlight=False, soft_wrap=True)
+            return 0
+    v = seg_verdict(results)
+    for line in [v.equivariant, *v.where, *v.restores, f"C10: {c10(results).status}"]:
+        console.print(line, highlight=False)
+    if not args.verdict_only:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console()
     run_dir = Path(args.run_dir)
@@ -92,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     if args.explorer and args.verdict_only:
         raise ValueError("--explorer writes the runs' explorer data and the report; --verdict-only writes nothing: "
                          "give one of them")
+    seg = seg_results_in(run_dir)
+    if seg is not None:
+        return _segmentation(console, run_dir, seg, args)
     if args.explorer:
         def on_run(key: str, done: int, total: int) -> None:
             if not args.quiet:

@@ -114,6 +114,12 @@ class SegCell:
                 "miou_shifted": self.miou_shifted.to_dict(), "exact": self.exact, "eq_t_db": dict(self.eq_t_db),
                 "train_loss": self.train_loss, "train_acc": self.train_acc}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> SegCell:
+        return cls(d["model"], d["condition"], d["params"], d["macs"], d["receptive_field"],
+                   {k: Interval(**v) for k, v in d["agreement"].items()}, Interval(**d["miou"]),
+                   Interval(**d["miou_shifted"]), bool(d["exact"]), dict(d["eq_t_db"]), d["train_loss"], d["train_acc"])
+
 
 @dataclass(frozen=True)
 class SegResults:
@@ -137,6 +143,21 @@ class SegResults:
                 "cells": [c.to_dict() for c in self.cells],
                 "comparisons": [{"condition": cond, **c.to_dict()} for cond, c in self.comparisons],
                 "runs": [r.to_dict() for r in self.runs]}
+
+    @classmethod
+    def from_dict(cls, d: object, *, source: str = "results") -> SegResults:
+        """Inverse of :meth:`to_dict` (decisions decided again from their intervals); ``ValueError``
+        naming ``source`` when the file is not a segmentation study's results."""
+        try:
+            if not isinstance(d, dict) or d.get("task") != "segmentation":
+                raise ValueError("no \"task\": \"segmentation\"")
+            comparisons = [(c["condition"], Comparison(c["label"], c["a"], c["b"], c["metric"], Interval(**c["interval"]),
+                                                       c["margin"])) for c in d["comparisons"]]
+            return cls(SegStudyConfig.from_dict(d["config"]),
+                       [SegRunRecord.from_dict(r, source=source) for r in d["runs"]],
+                       [SegCell.from_dict(c) for c in d["cells"]], comparisons, list(d["classes"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{source} is not the results of a segmentation study ({err})") from err
 
 
 def _image_metrics(record: SegRunRecord, agreement: np.ndarray, stride: int) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from shiftlab.zoo import unet_names
 
@@ -142,7 +143,7 @@ class SegStudyConfig:
         if name not in SEG_PRESETS:
             raise ValueError(f"unknown segmentation preset {name!r}; choose from {list(SEG_PRESETS)}")
         fields = {**SEG_PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(**fields)  # type: ignore[arg-type]  # checked in __post_init__
+        return cls(**fields)
 
     @property
     def is_smoke_test(self) -> bool:
@@ -162,8 +163,9 @@ class SegStudyConfig:
         unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown} (written by another shiftlab version?)")
-        d = {k: tuple(v) if k in ("models", "conditions") and isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
+        fields: dict[str, Any] = {k: tuple(v) if k in ("models", "conditions") and isinstance(v, list) else v
+                                  for k, v in d.items()}
+        return cls(**fields)  # the values are checked in __post_init__
 
 
 #: ``full``: the nine U-Nets x three conditions x 3 seeds (81 runs, about 2.5 hours on 2 cores);

@@ -8,6 +8,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -209,7 +210,7 @@ def run_seg_job(config: SegStudyConfig, data: SegData, job: SegJob, out: Path, *
         eq_t_db_by_shift=[None if v == float("inf") else v for v in measured.eq_t_db_by_shift], layers=layers,
         seconds=time.perf_counter() - start)
     json_path, npz_path = record_paths(out, job.key)
-    arrays = {"agreement": measured.agreement_per_image.numpy().astype(np.float32),
+    arrays: dict[str, Any] = {"agreement": measured.agreement_per_image.numpy().astype(np.float32),
               "counts_centre": _counts(measured.confusion_centre), "counts_shifted": _counts(measured.confusion_shifted)}
     write_atomic(npz_path, lambda f: np.savez_compressed(f, **arrays), root=out)
     write_json_atomic(json_path, record.to_dict(), root=out)  # written last: its presence marks the run finished

@@ -28,13 +28,14 @@ import torch
 from shiftlab.io import open_regular, write_json_atomic, write_text_atomic
 from shiftlab.study.lock import run_dir_lock
 from shiftlab.study.records import RecordError
+from shiftlab.study.results import read_results_json, results_path
 
 from .analysis import SegResults, analyse_seg
 from .config import SegStudyConfig
 from .job import PER_IMAGE, SegData, SegJob, SegRunRecord, load_seg_data, record_paths, run_seg_job, seg_jobs
 from .report import render_seg_report
 
-__all__ = ["load_seg_run", "run_seg_study"]
+__all__ = ["load_seg_run", "rebuild_seg_report", "run_seg_study", "seg_results_in"]
 
 _WORKER: dict = {}
 
@@ -153,3 +154,24 @@ def run_seg_study(config: SegStudyConfig, out: str | Path, *, resume: bool = Fal
         write_json_atomic(out / "results.json", results.to_dict(), root=out)
         write_text_atomic(out / "report.html", render_seg_report(results), root=out)
     return results
+
+
+def seg_results_in(out: str | Path) -> SegResults | None:
+    """The segmentation study's results in ``out`` (a run directory or its results file), None when
+    the results there are another study's; read bounded (:func:`shiftlab.study.results.read_results_json`)."""
+    path = Path(out)
+    path = results_path(path) if path.is_dir() else path
+    payload = read_results_json(path)
+    if not (isinstance(payload, dict) and payload.get("task") == "segmentation"):
+        return None
+    return SegResults.from_dict(payload, source=str(path))
+
+
+def rebuild_seg_report(out: str | Path) -> Path:
+    """Write ``report.html`` of the segmentation study in ``out`` again from its ``results.json``; its path."""
+    out = Path(out)
+    results = seg_results_in(out)
+    if results is None:
+        raise ValueError(f"{results_path(out)} holds another study's results, not a segmentation study's")
+    write_text_atomic(out / "report.html", render_seg_report(results), root=out)
+    return out / "report.html"

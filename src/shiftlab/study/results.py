@@ -202,15 +202,20 @@ def load_results(path: str | Path) -> StudyResults:
     path = Path(path)
     if path.is_dir():
         path = results_path(path)
+    return StudyResults.from_dict(read_results_json(path), source=str(path))
+
+
+def read_results_json(path: Path) -> object:
+    """The parsed JSON of the results file ``path``, bounded as :func:`load_results` says (for any
+    study's results: the classification study's and the segmentation study's)."""
     try:
-        payload = _parse(path, _read_bounded(path))
+        return _parse(path, _read_bounded(path))
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{path} not found: run `shiftlab study --out {path.parent}` first") from err
     except NotARegularFile as err:
         raise RecordError(str(err)) from None
     except (json.JSONDecodeError, lzma.LZMAError) as err:
         raise RecordError(f"{path} is damaged ({err}); `shiftlab study --out {path.parent} --resume` rewrites it") from err
-    return StudyResults.from_dict(payload, source=str(path))
 
 
 def _csv(runs: list[RunRecord]) -> str:
