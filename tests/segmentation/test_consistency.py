@@ -144,3 +144,37 @@ def test_per_image_counts_and_agreement_add_up_to_the_pooled_ones():
     assert torch.equal(per[2], confusion(p[2:3], t[2:3], 3, valid))
     assert int(res.confusion_shifted.sum()) == int(valid_pixels((1, 2), (16, 16), "zeros").sum()
                                                    + valid_pixels((-3, 0), (16, 16), "zeros").sum()) * 5
+
+
+class _PositionBias(torch.nn.Module):
+    """Class 1 where ``x + bias > 0.5``, with ``bias`` a fixed map: a prediction tied to the canvas."""
+
+    def __init__(self, bias):
+        super().__init__()
+        self.register_buffer("bias", bias)
+
+    def forward(self, x):
+        return torch.cat([torch.full_like(x, 0.5), x + self.bias], dim=1)
+
+
+def test_object_agreement_counts_only_pixels_either_map_labels_an_object():
+    torch.manual_seed(1)
+    x = (torch.rand(3, 1, 8, 8) > 0.8).float()
+    bias = torch.where(torch.rand(8, 8) > 0.85, 0.6, 0.0)
+    net = _PositionBias(bias)
+    masks = (x[:, 0] > 0).long()
+    res = segmentation_shifts(net, x, masks, [(0, 0), (2, -1)], mode="zeros")
+    ref = (x[:, 0] + bias > 0.5)
+    moved = (shift(x, 2, -1, "zeros")[:, 0] + bias > 0.5)
+    target = shift(ref.long(), 2, -1, "zeros").bool()
+    valid = valid_pixels((2, -1), (8, 8), "zeros")
+    for i in range(3):
+        objects = (moved[i] | target[i]) & valid
+        expected = float(((moved[i] == target[i]) & objects).sum()) / float(objects.sum())
+        assert res.object_agreement_per_image[i, 1].item() == pytest.approx(expected)
+        assert res.agreement_per_image[i, 1].item() == pytest.approx(float((moved[i] == target[i])[valid].float().mean()))
+    assert (res.object_agreement_per_image[:, 1] < res.agreement_per_image[:, 1]).all()  # background dilutes ASSC
+    assert (res.object_agreement_per_image[:, 0] == 1).all()
+    empty = segmentation_shifts(net.__class__(torch.zeros(8, 8)), torch.zeros(1, 1, 8, 8), torch.zeros(1, 8, 8).long(),
+                                [(1, 1)], mode="zeros")
+    assert torch.isnan(empty.object_agreement_per_image).all() and empty.agreement_by_shift == [1.0]

@@ -43,7 +43,8 @@ def _runs(levels, noise=0.01, seed=0):
                 agree[:, j] = np.clip(level[kind] + noise * rng.standard_normal(N), 0, 1)
         counts = rng.integers(1, 50, size=(N, K, 3)).astype(np.int32)
         records.append(_record(job, level))
-        arrays.append({"agreement": agree, "counts_centre": counts, "counts_shifted": counts})
+        arrays.append({"agreement": 1 - (1 - agree) / 10, "object_agreement": agree, "counts_centre": counts,
+                       "counts_shifted": counts})
     return records, arrays
 
 
@@ -72,14 +73,15 @@ def test_cells_hold_the_per_image_means_and_exactness():
     levels[("unet_aps_aps", "circular")] = EXACT
     results = analyse_seg(CONFIG, *_runs(levels))
     base = results.cell("unet_maxpool_transposed", "plain")
-    assert base.agreement["aligned"].estimate == pytest.approx(0.99, abs=0.005)
-    assert base.agreement["unaligned"].estimate == pytest.approx(0.90, abs=0.005)
-    assert base.agreement["gap"].estimate == pytest.approx(0.09, abs=0.007)
-    assert base.agreement["gap"].low > 0.02 and not base.exact
+    assert base.agreement["object_aligned"].estimate == pytest.approx(0.99, abs=0.005)
+    assert base.agreement["object_unaligned"].estimate == pytest.approx(0.90, abs=0.005)
+    assert base.agreement["object_gap"].estimate == pytest.approx(0.09, abs=0.007)
+    assert base.agreement["gap"].estimate == pytest.approx(0.009, abs=0.001)  # all pixels: a tenth disagrees as much
+    assert base.agreement["object_gap"].low > 0.02 and not base.exact
     exact = results.cell("unet_aps_aps", "circular")
     assert exact.exact and exact.agreement["massc"].estimate == 1.0 == exact.agreement["massc"].low
     assert 0 < base.miou.low <= base.miou.estimate <= base.miou.high < 1
-    both = results.comparison("unet_aps_aps", "unet_maxpool_transposed", "circular", "massc")
+    both = results.comparison("unet_aps_aps", "unet_maxpool_transposed", "circular", "object_massc")
     assert both.outcome == "more" and both.interval.low > 0.02
 
 

@@ -6,13 +6,16 @@ downsampling, the decoder's upsampling and the padding; their decisions against 
 
 Per-image metrics (each a mean of the image's ASSC over a set of shifts, :mod:`.shift_set`):
 ``massc`` (every non-zero shift), ``near``, ``aligned`` and ``unaligned`` (the ring at the total
-stride), ``gap`` (aligned - unaligned: the distance-matched aliasing signature). mIoU is a ratio
+stride), ``gap`` (aligned - unaligned: the distance-matched aliasing signature); and the same
+over the pixels either map labels an object (``object_massc``, ...), where a scene's background,
+about 90% of its pixels and nearly always agreed on, does not dilute the disagreement. mIoU is a ratio
 of sums, not a mean over images: its replicates sum each class's true positives, false positives
 and false negatives over the drawn seeds and images (:func:`miou_replicates`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,8 +30,10 @@ from .shift_set import SHIFT_KINDS, shift_kind
 __all__ = ["AGREEMENT_METRICS", "PAIRS", "SegCell", "SegResults", "analyse_seg", "cell_key", "miou_of_counts",
            "miou_replicates"]
 
-#: Per-image agreement metrics of a cell (module notes).
-AGREEMENT_METRICS = ("massc", *SHIFT_KINDS, "gap")
+_KINDS = ("massc", *SHIFT_KINDS, "gap")
+#: Per-image agreement metrics of a cell (module notes), over all valid pixels and (``object_``)
+#: over the pixels either map labels an object.
+AGREEMENT_METRICS = (*_KINDS, *(f"object_{k}" for k in _KINDS))
 #: The matched U-Net pairs ``(a, b, what the difference isolates)``, compared in every condition.
 PAIRS = (
     ("unet_aps_transposed", "unet_maxpool_transposed", "encoder: APS-D instead of max-pool (transposed up)"),
@@ -160,13 +165,19 @@ class SegResults:
             raise ValueError(f"{source} is not the results of a segmentation study ({err})") from err
 
 
-def _image_metrics(record: SegRunRecord, agreement: np.ndarray, stride: int) -> dict[str, np.ndarray]:
-    """``(N,)`` per-image values of :data:`AGREEMENT_METRICS` from ``agreement`` ``[N, S]``."""
+def _image_metrics(record: SegRunRecord, arrays: dict[str, np.ndarray], stride: int) -> dict[str, np.ndarray]:
+    """``(N,)`` per-image values of :data:`AGREEMENT_METRICS` from the run's ``[N, S]`` agreements
+    (NaN where an image has no defined value over the shifts of a metric)."""
     kinds = np.array([shift_kind(d, stride) for d in record.shifts])
-    out = {"massc": agreement[:, kinds != "centre"].mean(axis=1)}
-    for kind in SHIFT_KINDS:
-        out[kind] = agreement[:, kinds == kind].mean(axis=1)
-    out["gap"] = out["aligned"] - out["unaligned"]
+    out = {}
+    for prefix, name in (("", "agreement"), ("object_", "object_agreement")):
+        values = arrays[name].astype(np.float64)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an image without objects: NaN
+            out[f"{prefix}massc"] = np.nanmean(values[:, kinds != "centre"], axis=1)
+            for kind in SHIFT_KINDS:
+                out[f"{prefix}{kind}"] = np.nanmean(values[:, kinds == kind], axis=1)
+        out[f"{prefix}gap"] = out[f"{prefix}aligned"] - out[f"{prefix}unaligned"]
     return out
 
 
@@ -202,7 +213,7 @@ def analyse_seg(config: SegStudyConfig, records: list[SegRunRecord], arrays: lis
     counts: dict[str, dict[str, np.ndarray]] = {"centre": {}, "shifted": {}}
     for key, runs in by_cell.items():
         runs.sort(key=lambda run: run[0].seed)
-        per_seed = [_image_metrics(r, a["agreement"].astype(np.float64), stride) for r, a in runs]
+        per_seed = [_image_metrics(r, a, stride) for r, a in runs]
         for m in AGREEMENT_METRICS:
             metric_values[m][key] = np.stack([p[m] for p in per_seed])
         counts["centre"][key] = np.stack([a["counts_centre"] for _, a in runs])
@@ -226,7 +237,7 @@ def analyse_seg(config: SegStudyConfig, records: list[SegRunRecord], arrays: lis
     for cond in config.conditions:
         for a, b, label in pairs:
             ka, kb = cell_key(a, cond), cell_key(b, cond)
-            for m in ("massc", "gap"):
+            for m in ("massc", "object_massc", "object_gap"):
                 comparisons.append((cond, Comparison(label, a, b, m, difference(samples[m], ka, kb, n_boot=config.n_boot),
                                                      config.margin)))
             comparisons.append((cond, Comparison(label, a, b, "miou", _ratio_interval(
@@ -235,8 +246,9 @@ def analyse_seg(config: SegStudyConfig, records: list[SegRunRecord], arrays: lis
         for model in config.models:
             ka, kb = cell_key(model, cond), cell_key(model, config.conditions[0])
             label = f"{cond} instead of {config.conditions[0]}"
-            comparisons.append((cond, Comparison(label, ka, kb, "massc",
-                                                 difference(samples["massc"], ka, kb, n_boot=config.n_boot), config.margin)))
+            for m in ("massc", "object_massc"):
+                comparisons.append((cond, Comparison(label, ka, kb, m, difference(samples[m], ka, kb, n_boot=config.n_boot),
+                                                     config.margin)))
     return SegResults(config, list(records), cells, comparisons, list(classes or []))
 
 

@@ -117,10 +117,14 @@ class SegmentationShifts:
         confusion_centre: :func:`image_confusions` of the unshifted predictions against the masks.
         confusion_shifted: :func:`image_confusions` of ``f(T_d x)`` against ``T_d`` of the masks over
             the valid pixels, summed over the non-zero shifts.
+        object_agreement_per_image: the agreement over the valid pixels that either map labels an
+            object (class > 0), so that the background, most of a scene, does not dilute it; NaN
+            where neither map labels any (``docs/definitions.md``, "Segmentation consistency").
 
     Shape:
         - agreement_per_image: :math:`(N, S)` float64
         - confusion_centre, confusion_shifted: :math:`(N, K, K)` int64 (rows: mask class, columns: predicted)
+        - object_agreement_per_image: :math:`(N, S)` float64
     """
 
     shifts: list[tuple[int, int]]
@@ -133,6 +137,7 @@ class SegmentationShifts:
     agreement_per_image: Tensor = field(repr=False)
     confusion_centre: Tensor = field(repr=False)
     confusion_shifted: Tensor = field(repr=False)
+    object_agreement_per_image: Tensor = field(repr=False)
 
     @property
     def massc(self) -> float:
@@ -192,18 +197,21 @@ def segmentation_shifts(model: nn.Module, images: Tensor, masks: Tensor, shifts:
         peak = float(ref.max() - ref.min())
         centre = image_confusions(labels, masks, k)
         shifted = torch.zeros_like(centre)
-        miou_by, agree_by, eqt_by = [], [], []
+        miou_by, agree_by, object_by, eqt_by = [], [], [], []
         for (dy, dx), valid in zip(offsets, valid_by_shift, strict=True):
             out = _logits(model, shift(images, dy, dx, mode), batch_size)
             target, target_labels, target_masks = (shift(t, dy, dx, mode) for t in (ref, labels, masks))
             predicted = out.argmax(dim=1)
-            agree_by.append((predicted == target_labels)[:, valid].double().mean(dim=1))
+            same = (predicted == target_labels)[:, valid]
+            agree_by.append(same.double().mean(dim=1))
+            objects = ((predicted != 0) | (target_labels != 0))[:, valid]
+            object_by.append((same & objects).sum(dim=1).double() / objects.sum(dim=1).double())  # NaN: no object
             counts = image_confusions(predicted, target_masks, k, valid)
             miou_by.append(mean_iou(counts.sum(0)))
             if (dy, dx) != (0, 0):
                 shifted += counts
             mse = float((out - target).square()[..., valid].double().mean())
             eqt_by.append(math.inf if mse == 0 else 10 * math.log10(peak**2 / mse) if peak > 0 else -math.inf)
-        per_image = torch.stack(agree_by, dim=1).cpu()
+        per_image, per_image_objects = torch.stack(agree_by, dim=1).cpu(), torch.stack(object_by, dim=1).cpu()
         return SegmentationShifts(offsets, mode, mean_iou(centre.sum(0)), miou_by, per_image.mean(0).tolist(), eqt_by,
-                                  int(images.shape[0]), per_image, centre.cpu(), shifted.cpu())
+                                  int(images.shape[0]), per_image, centre.cpu(), shifted.cpu(), per_image_objects)

@@ -29,11 +29,12 @@ from .shift_set import seg_shifts
 
 __all__ = ["PER_IMAGE", "SegData", "SegJob", "SegRunRecord", "load_seg_data", "run_seg_job", "seg_jobs"]
 
-#: Arrays of ``runs/KEY.npz``: ``agreement`` ``[N, S]`` float32 (ASSC per image and shift); per
+#: Arrays of ``runs/KEY.npz``: ``agreement`` and ``object_agreement`` ``[N, S]`` float32 (ASSC per
+#: image and shift, over all valid pixels and over those either map labels an object; NaN: none); per
 #: image and class the ``[N, K, 3]`` int32 counts (true positives, false positives, false
 #: negatives) of the unshifted predictions (``counts_centre``) and of the shifted ones summed
 #: over the non-zero shifts (``counts_shifted``).
-PER_IMAGE = ("agreement", "counts_centre", "counts_shifted")
+PER_IMAGE = ("agreement", "object_agreement", "counts_centre", "counts_shifted")
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ def run_seg_job(config: SegStudyConfig, data: SegData, job: SegJob, out: Path, *
         seconds=time.perf_counter() - start)
     json_path, npz_path = record_paths(out, job.key)
     arrays: dict[str, Any] = {"agreement": measured.agreement_per_image.numpy().astype(np.float32),
+                              "object_agreement": measured.object_agreement_per_image.numpy().astype(np.float32),
               "counts_centre": _counts(measured.confusion_centre), "counts_shifted": _counts(measured.confusion_shifted)}
     write_atomic(npz_path, lambda f: np.savez_compressed(f, **arrays), root=out)
     write_json_atomic(json_path, record.to_dict(), root=out)  # written last: its presence marks the run finished

@@ -34,8 +34,8 @@ _KIND_COLOUR = {"near": "#2f5d9e", "aligned": "#2a9d5c", "unaligned": "#c8553d"}
 
 
 def seg_agreement_figure(results: SegResults) -> bytes:
-    """PNG: per condition, each U-Net's mean agreement (ASSC) at the near, aligned and unaligned
-    shifts, with 95% intervals."""
+    """PNG: per condition, each U-Net's mean object agreement (ASSC over the pixels either
+    prediction labels an object) at the near, aligned and unaligned shifts, with 95% intervals."""
     conditions = results.config.conditions
     models = results.config.models
     fig = new_figure(3.6 * len(conditions) + 0.6, 3.8)
@@ -44,16 +44,16 @@ def seg_agreement_figure(results: SegResults) -> bytes:
     for ax, cond in zip(axes, conditions, strict=True):
         for j, kind in enumerate(SHIFT_KINDS):
             cells = [results.cell(m, cond) for m in models]
-            est = np.array([c.agreement[kind].estimate if c else np.nan for c in cells])
-            low = np.array([c.agreement[kind].low if c else np.nan for c in cells])
-            high = np.array([c.agreement[kind].high if c else np.nan for c in cells])
+            est = np.array([c.agreement[f"object_{kind}"].estimate if c else np.nan for c in cells])
+            low = np.array([c.agreement[f"object_{kind}"].low if c else np.nan for c in cells])
+            high = np.array([c.agreement[f"object_{kind}"].high if c else np.nan for c in cells])
             ax.errorbar(x + (j - 1) * 0.22, est, yerr=[est - low, high - est], fmt="o", ms=4, capsize=2,
                         color=_KIND_COLOUR[kind], label=_KIND_LABEL[kind] if ax is axes[0] else None)
         ax.set_title(cond, fontsize=10)
         ax.set_xticks(x, [m.removeprefix("unet_") for m in models], rotation=60, ha="right", fontsize=8)
         ax.set_ylim(top=1.005)
         ax.grid(axis="y", alpha=.3)
-    axes[0].set_ylabel("agreement with the shifted prediction")
+    axes[0].set_ylabel("object agreement with the shifted prediction")
     fig.legend(loc="outside lower center", ncol=3, frameon=False)
     return render(fig)[0]
 
@@ -64,20 +64,24 @@ def _img(png: bytes, alt: str) -> str:
 
 def _cells_table(results: SegResults) -> str:
     head = ("<tr><th>U-Net</th><th>condition</th><th>params</th><th>MACs (M)</th><th>RF (px)</th><th>mASSC</th>"
-            "<th>near</th><th>aligned at S</th><th>unaligned at S</th><th>aligned - unaligned</th><th>exact</th>"
-            "<th>EQ-T unaligned (dB)</th><th>mIoU</th><th>mIoU shifted</th></tr>")
+            "<th>object agreement</th><th>near</th><th>aligned at S</th><th>unaligned at S</th>"
+            "<th>aligned - unaligned</th><th>exact</th><th>EQ-T unaligned (dB)</th><th>mIoU</th><th>mIoU shifted</th></tr>")
     rows = []
     for c in results.cells:
         a = c.agreement
         eqt = c.eq_t_db["unaligned"]
         rows.append(
             f"<tr><td>{esc(c.model)}</td><td class=l>{esc(c.condition)}</td><td>{c.params:,}</td><td>{c.macs / 1e6:.1f}</td>"
-            f"<td>{c.receptive_field}</td><td>{fmt_interval(a['massc'])}</td><td>{fmt_interval(a['near'])}</td>"
-            f"<td>{fmt_interval(a['aligned'])}</td><td>{fmt_interval(a['unaligned'])}</td>"
-            f"<td>{fmt_diff(a['gap'], margin=results.config.margin, short=True)}</td><td>{'yes' if c.exact else 'no'}</td>"
-            f"<td>{'inf' if eqt is None else f'{eqt:.1f}'}</td><td>{fmt_interval(c.miou)}</td>"
-            f"<td>{fmt_interval(c.miou_shifted)}</td></tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+            f"<td>{c.receptive_field}</td><td>{fmt_interval(a['massc'])}</td><td>{fmt_interval(a['object_massc'])}</td>"
+            f"<td>{fmt_interval(a['object_near'])}</td><td>{fmt_interval(a['object_aligned'])}</td>"
+            f"<td>{fmt_interval(a['object_unaligned'])}</td>"
+            f"<td>{fmt_diff(a['object_gap'], margin=results.config.margin, short=True)}</td>"
+            f"<td>{'yes' if c.exact else 'no'}</td><td>{'inf' if eqt is None else f'{eqt:.1f}'}</td>"
+            f"<td>{fmt_interval(c.miou)}</td><td>{fmt_interval(c.miou_shifted)}</td></tr>")
+    note = ("<p class=note>mASSC: agreement over every valid pixel (background included); object agreement and the "
+            "columns after it: over the pixels either prediction labels an object. RF: the receptive field of one logit "
+            "(px); MACs of one 64x64 scene.</p>")
+    return f"{note}<table>{head}{''.join(rows)}</table>"
 
 
 def _comparisons_table(results: SegResults) -> str:

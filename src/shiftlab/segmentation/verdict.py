@@ -52,17 +52,17 @@ def _equivariant(results: SegResults, base: SegCell) -> str:
     if base.exact:
         return (f"Yes, exactly: {_name(base.model)}, {base.condition}, agreed with its own shifted prediction at every "
                 f"pixel of every test scene at every shift, in every seed.")
-    outcome = decide_level(a["massc"], 1.0, m)
-    gap = a["gap"]
+    outcome = decide_level(a["object_massc"], 1.0, m)
+    gap = a["object_gap"]
     gap_word = {"more": "more", "more, size unresolved": "more (by an unresolved amount)",
                 "about the same": "about as much", "inconclusive": "no clear difference"}.get(decide(gap, m), "less")
     opening = "No" if outcome in ("less", "less, size unresolved") else f"Within the margin {m} of it, not exactly"
-    return (f"{opening}: {_name(base.model)}, "
-            f"{base.condition}, agrees with its own shifted prediction at {fmt_interval(a['massc'])} of the pixels "
-            f"(mASSC; 1 = equivariant; {outcome} than 1 against the margin {m}). At the multiples of its total stride "
-            f"{s} px it agrees at {fmt_interval(a['aligned'])}, at unaligned shifts of the same distance at "
-            f"{fmt_interval(a['unaligned'])}: {gap_word} at the aligned shifts, a difference of "
-            f"{fmt_diff(gap, margin=m)}; at 1-{s // 2} px {fmt_interval(a['near'])}.")
+    return (f"{opening}: {_name(base.model)}, {base.condition}, agrees with its own shifted prediction at "
+            f"{fmt_interval(a['object_massc'])} of the pixels that either prediction labels an object ({outcome} than 1 "
+            f"against the margin {m}; mASSC over all pixels, background included, {fmt_interval(a['massc'])}). At the "
+            f"multiples of its total stride {s} px the object agreement is {fmt_interval(a['object_aligned'])}, at "
+            f"unaligned shifts of the same distance {fmt_interval(a['object_unaligned'])}: {gap_word} at the aligned "
+            f"shifts, a difference of {fmt_diff(gap, margin=m)}; at 1-{s // 2} px {fmt_interval(a['object_near'])}.")
 
 
 def _where(results: SegResults) -> list[str]:
@@ -70,15 +70,17 @@ def _where(results: SegResults) -> list[str]:
     conditions = results.config.conditions
     for a, b, part in _PARTS:
         for cond in conditions:
-            c = results.comparison(a, b, cond, "massc")
+            c = results.comparison(a, b, cond, "object_massc")
             if c is not None:
-                lines.append(f"{part} ({cond}): {a} vs {b}, mASSC {c.outcome}, {fmt_diff(c.interval, margin=c.margin)}")
+                lines.append(f"{part} ({cond}): {a} vs {b}, object agreement {c.outcome}, "
+                             f"{fmt_diff(c.interval, margin=c.margin)}")
     if "circular" in conditions and len(conditions) > 1:
         for model in ("unet_aps_aps", BASELINE):
-            c = results.comparison(f"{model}|circular", f"{model}|{conditions[0]}", "circular", "massc")
+            c = results.comparison(f"{model}|circular", f"{model}|{conditions[0]}", "circular", "object_massc")
             if c is not None:
                 lines.append(f"the border (zero padding and the canvas edge): {model} with circular padding and "
-                             f"circular shifts vs {conditions[0]}, mASSC {c.outcome}, {fmt_diff(c.interval, margin=c.margin)}")
+                             f"circular shifts vs {conditions[0]}, object agreement {c.outcome}, "
+                             f"{fmt_diff(c.interval, margin=c.margin)}")
     return lines
 
 
@@ -87,11 +89,11 @@ def _restores(results: SegResults) -> list[str]:
     for cond in results.config.conditions:
         cells = [c for c in results.cells if c.condition == cond]
         exact = [c.model for c in cells if c.exact]
-        best = max(cells, key=lambda c: c.agreement["massc"].estimate)
+        best = max(cells, key=lambda c: c.agreement["object_massc"].estimate)
         base = results.cell(BASELINE, cond)
         head = (f"{cond}: exactly equivariant: {', '.join(exact)}" if exact
                 else f"{cond}: no U-Net is exactly equivariant; the most consistent is {best.model} "
-                     f"(mASSC {fmt_interval(best.agreement['massc'])})")
+                     f"(object agreement {fmt_interval(best.agreement['object_massc'])})")
         target = next((results.cell(m, cond) for m in exact), None) or best
         cost = results.comparison(target.model, BASELINE, cond, "miou") if base and target.model != BASELINE else None
         if cost is not None:
@@ -110,18 +112,19 @@ def seg_verdict(results: SegResults) -> SegVerdict:
 
 
 def c10(results: SegResults) -> ClaimResult:
-    """Claim C10: ``confirmed`` when the baseline U-Net is exactly equivariant (or within the margin
-    of mASSC 1) in every condition; ``partly`` when it is not but some U-Net is exactly
+    """Claim C10: ``confirmed`` when the baseline U-Net is exactly equivariant (or its object
+    agreement within the margin of 1) in every condition; ``partly`` when it is not but some U-Net is exactly
     equivariant; ``refuted`` when no U-Net is and the baseline is clearly below 1; else
     ``inconclusive``."""
     m = results.config.margin
     bases = [c for c in (results.cell(BASELINE, cond) for cond in results.config.conditions) if c is not None]
     exact = [c for c in results.cells if c.exact]
-    outcomes = {f"{c.model}|{c.condition}:massc vs 1": decide_level(c.agreement["massc"], 1.0, m) for c in bases}
-    intervals = {f"{c.model}|{c.condition}:massc": c.agreement["massc"] for c in bases}
+    outcomes = {f"{c.model}|{c.condition}:object_massc vs 1": decide_level(c.agreement["object_massc"], 1.0, m)
+                for c in bases}
+    intervals = {f"{c.model}|{c.condition}:{k}": c.agreement[k] for c in bases for k in ("massc", "object_massc")}
     numbers: dict[str, float | None] = {f"{c.model}|{c.condition}:exact": float(c.exact) for c in results.cells}
     notes = tuple(f"exact: {c.model} ({c.condition})" for c in exact)
-    if bases and all(c.exact or outcomes[f"{c.model}|{c.condition}:massc vs 1"] == "about the same" for c in bases):
+    if bases and all(c.exact or outcomes[f"{c.model}|{c.condition}:object_massc vs 1"] == "about the same" for c in bases):
         status = CONFIRMED
     elif exact:
         status = PARTLY
