@@ -29,6 +29,7 @@ from shiftlab.io import open_regular, write_json_atomic, write_text_atomic
 from shiftlab.study.lock import run_dir_lock
 from shiftlab.study.records import RecordError
 from shiftlab.study.results import read_results_json, results_path
+from shiftlab.study.runner import terminate_pool
 
 from .analysis import SegResults, analyse_seg
 from .config import SegStudyConfig
@@ -108,10 +109,7 @@ def _run_jobs(config: SegStudyConfig, data: SegData, jobs: list[SegJob], out: Pa
                     on_job(key, done, total)
         pool.shutdown(wait=True)
     except BaseException:
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
+        terminate_pool(pool)
         raise
 
 

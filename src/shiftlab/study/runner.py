@@ -230,11 +230,17 @@ def _run_in_pool(config: StudyConfig, jobs: list[Job], out: Path, resume: bool, 
                     calls.on_job(key, done, total)
         pool.shutdown(wait=True)
     except BaseException:
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
+        terminate_pool(pool)
         raise
+
+
+def terminate_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what ``pool`` has not started and terminate its workers (after an error or an
+    interruption: a job in progress is lost, its checkpoints are kept)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 def _drain(events: multiprocessing.Queue | None, progress: Progress | None) -> None:
