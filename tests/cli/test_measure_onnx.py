@@ -61,6 +61,20 @@ def test_an_onnx_file_measures_as_the_python_api(capsys, tmp_path, files):
     assert payload["invariance"]["certificate"]["holds"] is False  # an ONNX graph runs every shift
 
 
+def test_maps_at_once_runs_the_graph_in_pieces_with_the_same_numbers(capsys, tmp_path, files):
+    tables = []
+    for maps in ("1", "32"):
+        path = tmp_path / f"maps{maps}.json"
+        code, _, err = run(capsys, "measure", str(files["classifier"]), "--input-shape", "1,16,16", "-n", "4",
+                           "--shifts", "1", "--maps-at-once", maps, "--json", str(path))
+        assert code == 0, err
+        tables.append(json.loads(path.read_text())["equivariance"])
+    assert tables[0] == tables[1] and len(tables[0]["layers"]) == 9
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, "measure", str(files["classifier"]), "--input-shape", "1,16,16", "--maps-at-once", "0")
+    assert exit_info.value.code == 2 and "--maps-at-once: must be a positive integer" in capsys.readouterr().err
+
+
 def test_a_dense_onnx_output_gets_its_eq_t(capsys, files):
     code, out, err = run(capsys, "measure", str(files["dense"]), "--input-shape", "1,16,16", "-n", "2", "--shifts", "1")
     assert code == 0, err

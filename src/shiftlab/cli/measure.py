@@ -23,7 +23,7 @@ from shiftlab.data.npy import load_npy
 from shiftlab.io import write_json_atomic
 from shiftlab.measure.equivariance import equivariance
 from shiftlab.measure.invariance import invariance
-from shiftlab.measure.onnx_runner import is_onnx_model
+from shiftlab.measure.onnx_runner import MAPS_AT_ONCE, is_onnx_model
 from shiftlab.measure.shifts import MODES
 from shiftlab.models import MODELS
 from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
@@ -97,6 +97,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="polyphase certificate for circular shifts of a global-pool model: one pass per residue "
                         "modulo the total stride when its premise holds on the data (auto), required (yes) or "
                         "never (no); default auto")
+    p.add_argument("--maps-at-once", type=positive_int, default=MAPS_AT_ONCE, metavar="M",
+                   help=f"an ONNX model's layer maps held in memory at once by the per-layer profile (its graph runs in "
+                   f"pieces of at most M maps; docs/onnx.md, 'Memory'); lower it if the profile runs out of memory; "
+                   f"default {MAPS_AT_ONCE}; a PyTorch model ignores it")
     p.add_argument("--seed", type=int, default=0, help="seed of the random images; default 0")
     p.add_argument("--json", dest="json_path", help="also write all results to this JSON file")
     p.set_defaults(run=run)
@@ -301,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[bold]{escape(args.model)}[/]: {escape(about)}, {images.shape[0]} images of {tuple(images.shape[1:])}")
     with progress_bar("per-layer equivariance", console) as update:
         eq = equivariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size,
-                          device=args.device, progress=update)
+                          device=args.device, progress=update, maps_at_once=args.maps_at_once)
     inv = None
     if eq.output_eq_t_db is None:
         with progress_bar("invariance", console) as update:
