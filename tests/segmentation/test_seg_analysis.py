@@ -78,6 +78,7 @@ def test_cells_hold_the_per_image_means_and_exactness():
     assert base.agreement["object_gap"].estimate == pytest.approx(0.09, abs=0.007)
     assert base.agreement["gap"].estimate == pytest.approx(0.009, abs=0.001)  # all pixels: a tenth disagrees as much
     assert base.agreement["object_gap"].low > 0.02 and not base.exact
+    assert base.trained == 0  # the runs' last training pixel accuracy, 0.9, is below the target 0.98
     exact = results.cell("unet_aps_aps", "circular")
     assert exact.exact and exact.agreement["massc"].estimate == 1.0 == exact.agreement["massc"].low
     assert 0 < base.miou.low <= base.miou.estimate <= base.miou.high < 1

@@ -93,6 +93,7 @@ class SegCell:
             (None: infinite, the logits matched exactly).
         train_loss: the last epoch's training loss, mean over seeds.
         train_acc: the last epoch's training pixel accuracy, mean over seeds.
+        trained: seeds whose last epoch reached the config's ``target_accuracy``.
     """
 
     model: str
@@ -107,6 +108,7 @@ class SegCell:
     eq_t_db: dict[str, float | None]
     train_loss: float
     train_acc: float
+    trained: int
 
     @property
     def key(self) -> str:
@@ -117,13 +119,14 @@ class SegCell:
                 "receptive_field": self.receptive_field,
                 "agreement": {k: v.to_dict() for k, v in self.agreement.items()}, "miou": self.miou.to_dict(),
                 "miou_shifted": self.miou_shifted.to_dict(), "exact": self.exact, "eq_t_db": dict(self.eq_t_db),
-                "train_loss": self.train_loss, "train_acc": self.train_acc}
+                "train_loss": self.train_loss, "train_acc": self.train_acc, "trained": self.trained}
 
     @classmethod
     def from_dict(cls, d: dict) -> SegCell:
         return cls(d["model"], d["condition"], d["params"], d["macs"], d["receptive_field"],
                    {k: Interval(**v) for k, v in d["agreement"].items()}, Interval(**d["miou"]),
-                   Interval(**d["miou_shifted"]), bool(d["exact"]), dict(d["eq_t_db"]), d["train_loss"], d["train_acc"])
+                   Interval(**d["miou_shifted"]), bool(d["exact"]), dict(d["eq_t_db"]), d["train_loss"], d["train_acc"],
+                   int(d["trained"]))
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,8 @@ def analyse_seg(config: SegStudyConfig, records: list[SegRunRecord], arrays: lis
             exact=all(bool((a["agreement"] == 1).all()) for _, a in runs),
             eq_t_db={k: (None if np.isinf(v := float(np.median([e[k] for e in eq_t]))) else v) for k in SHIFT_KINDS},
             train_loss=float(np.mean([r.history[-1]["train_loss"] for r, _ in runs])),
-            train_acc=float(np.mean([r.history[-1]["train_acc"] for r, _ in runs]))))
+            train_acc=float(np.mean([r.history[-1]["train_acc"] for r, _ in runs])),
+            trained=sum(r.history[-1]["train_acc"] >= config.target_accuracy for r, _ in runs)))
     comparisons = []
     pairs = [(a, b, label) for a, b, label in PAIRS if a in config.models and b in config.models]
     for cond in config.conditions:

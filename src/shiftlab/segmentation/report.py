@@ -113,10 +113,14 @@ def _layers_table(results: SegResults) -> str:
 
 
 def _training_table(results: SegResults) -> str:
+    seeds = results.config.seeds
     rows = "".join(f"<tr><td>{esc(c.model)}</td><td class=l>{esc(c.condition)}</td><td>{c.train_loss:.4f}</td>"
-                   f"<td>{fmt(c.train_acc, 4)}</td></tr>" for c in results.cells)
-    return ("<table><tr><th>U-Net</th><th class=l>condition</th><th>last-epoch training loss</th>"
-            f"<th>last-epoch training pixel accuracy</th></tr>{rows}</table>")
+                   f"<td>{fmt(c.train_acc, 4)}</td><td>{c.trained} of {seeds}"
+                   f"{'' if c.trained == seeds else ' (under-fitted)'}</td></tr>" for c in results.cells)
+    return (f"<p class=note>A run counts as trained when its last epoch's training pixel accuracy reaches "
+            f"{results.config.target_accuracy} (background included).</p><table><tr><th>U-Net</th><th class=l>condition</th>"
+            "<th>last-epoch training loss</th><th>last-epoch training pixel accuracy</th><th>trained to the target</th>"
+            f"</tr>{rows}</table>")
 
 
 def _loss_figure(results: SegResults) -> bytes:
