@@ -19,16 +19,8 @@ from shiftlab.study.records import RecordError
 TINY = SegStudyConfig.preset("quick")
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    out = tmp_path_factory.mktemp("seg") / "run"
-    done = []
-    results = run_seg_study(TINY, out, on_job=lambda key, i, n: done.append((key, i, n)))
-    return out, results, done
-
-
-def test_a_tiny_study_writes_every_run_the_results_and_the_report(study):
-    out, results, done = study
+def test_a_tiny_study_writes_every_run_the_results_and_the_report(seg_study):
+    out, results, done = seg_study
     assert [d[1:] for d in done] == [(i, 8) for i in range(1, 9)]
     assert len(results.runs) == 8 and len(results.cells) == 4
     for run in results.runs:
@@ -45,8 +37,8 @@ def test_a_tiny_study_writes_every_run_the_results_and_the_report(study):
     assert payload["task"] == "segmentation" and len(payload["runs"]) == 8
 
 
-def test_the_report_is_rebuilt_from_results_json_alone(study, tmp_path, capsys):
-    out, results, _ = study
+def test_the_report_is_rebuilt_from_results_json_alone(seg_study, tmp_path, capsys):
+    out, results, _ = seg_study
     copy = tmp_path / "published"
     copy.mkdir()
     shutil.copy(out / "results.json", copy / "results.json")
@@ -57,8 +49,8 @@ def test_the_report_is_rebuilt_from_results_json_alone(study, tmp_path, capsys):
     assert "C10:" in capsys.readouterr().out
 
 
-def test_resume_redoes_nothing_and_a_changed_config_or_damaged_record_is_refused(study, tmp_path):
-    out, results, _ = study
+def test_resume_redoes_nothing_and_a_changed_config_or_damaged_record_is_refused(seg_study, tmp_path):
+    out, results, _ = seg_study
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
     done = []
@@ -83,3 +75,9 @@ def test_cli_options_map_to_the_config_and_classification_options_are_refused():
                                  n_train=500)
     with pytest.raises(ValueError, match="--shift-set, --n-eval belong"):
         seg_config_from_args(parse("--n-eval", "10", "--shift-set", "residues"))
+
+
+def test_an_unknown_dataset_fails_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset"):
+        run_seg_study(SegStudyConfig.preset("quick", data="mnist"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

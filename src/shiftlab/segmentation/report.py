@@ -11,7 +11,7 @@ import numpy as np
 from shiftlab.report.figures.style import new_figure, render
 from shiftlab.report.fmt import esc, fmt, fmt_diff, fmt_error, fmt_interval, fmt_seconds
 
-from .analysis import SegResults
+from .analysis import SegCell, SegResults
 from .config import seg_condition
 from .shift_set import SHIFT_KINDS
 from .verdict import C10_TEXT, c10, seg_verdict
@@ -27,6 +27,7 @@ p.note { color: #5b6474; font-size: .9rem; } .answer { padding: 4px 18px; backgr
 table { border-collapse: collapse; font-size: .86rem; margin: 8px 0 14px; }
 th, td { border-bottom: 1px solid #dde2ea; padding: 4px 8px; text-align: right; vertical-align: top; }
 th:first-child, td:first-child, td.l, th.l { text-align: left; } tr:nth-child(even) td { background: #f5f7fa; }
+.wide { overflow-x: auto; } h3 { font-size: 1.05rem; margin: 18px 0 4px; }
 .smoke { background: #fff4d6; border-left: 4px solid #d99a00; padding: .6em .9em; } img { max-width: 100%; }
 """
 _KIND_LABEL = {"near": "near (1-S/2 px)", "aligned": "aligned at S", "unaligned": "unaligned at S"}
@@ -53,7 +54,7 @@ def seg_agreement_figure(results: SegResults) -> bytes:
         ax.set_xticks(x, [m.removeprefix("unet_") for m in models], rotation=60, ha="right", fontsize=8)
         ax.set_ylim(top=1.005)
         ax.grid(axis="y", alpha=.3)
-    axes[0].set_ylabel("object agreement with the shifted prediction")
+    axes[0].set_ylabel("object agreement")
     fig.legend(loc="outside lower center", ncol=3, frameon=False)
     return render(fig)[0]
 
@@ -62,26 +63,39 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _cells_table(results: SegResults) -> str:
-    head = ("<tr><th>U-Net</th><th>condition</th><th>params</th><th>MACs (M)</th><th>RF (px)</th><th>mASSC</th>"
-            "<th>object agreement</th><th>near</th><th>aligned at S</th><th>unaligned at S</th>"
-            "<th>aligned - unaligned</th><th>exact</th><th>EQ-T unaligned (dB)</th><th>mIoU</th><th>mIoU shifted</th></tr>")
-    rows = []
+def _models_table(results: SegResults) -> str:
+    seen: dict[str, SegCell] = {}
     for c in results.cells:
+        seen.setdefault(c.model, c)
+    rows = "".join(f"<tr><td>{esc(m)}</td><td>{c.params:,}</td><td>{c.macs / 1e6:.1f}</td><td>{c.receptive_field}</td></tr>"
+                   for m, c in seen.items())
+    return ("<table><tr><th>U-Net</th><th>parameters</th><th>multiply-adds (M, one 64x64 scene)</th>"
+            f"<th>receptive field of one logit (px)</th></tr>{rows}</table>")
+
+
+def _cells_table(results: SegResults, condition: str) -> str:
+    head = ("<tr><th>U-Net</th><th>mASSC</th><th>object agreement</th><th>near</th><th>aligned at S</th>"
+            "<th>unaligned at S</th><th>aligned - unaligned</th><th>exact</th><th>EQ-T unal. (dB)</th><th>mIoU</th>"
+            "<th>mIoU shifted</th></tr>")
+    rows = []
+    for c in (c for c in results.cells if c.condition == condition):
         a = c.agreement
         eqt = c.eq_t_db["unaligned"]
         rows.append(
-            f"<tr><td>{esc(c.model)}</td><td class=l>{esc(c.condition)}</td><td>{c.params:,}</td><td>{c.macs / 1e6:.1f}</td>"
-            f"<td>{c.receptive_field}</td><td>{fmt_interval(a['massc'])}</td><td>{fmt_interval(a['object_massc'])}</td>"
-            f"<td>{fmt_interval(a['object_near'])}</td><td>{fmt_interval(a['object_aligned'])}</td>"
-            f"<td>{fmt_interval(a['object_unaligned'])}</td>"
+            f"<tr><td>{esc(c.model.removeprefix('unet_'))}</td><td>{fmt_interval(a['massc'])}</td>"
+            f"<td>{fmt_interval(a['object_massc'])}</td><td>{fmt_interval(a['object_near'])}</td>"
+            f"<td>{fmt_interval(a['object_aligned'])}</td><td>{fmt_interval(a['object_unaligned'])}</td>"
             f"<td>{fmt_diff(a['object_gap'], margin=results.config.margin, short=True)}</td>"
             f"<td>{'yes' if c.exact else 'no'}</td><td>{'inf' if eqt is None else f'{eqt:.1f}'}</td>"
             f"<td>{fmt_interval(c.miou)}</td><td>{fmt_interval(c.miou_shifted)}</td></tr>")
+    return f"<h3>{esc(condition)}</h3><div class=wide><table>{head}{''.join(rows)}</table></div>"
+
+
+def _cells_section(results: SegResults) -> str:
     note = ("<p class=note>mASSC: agreement over every valid pixel (background included); object agreement and the "
-            "columns after it: over the pixels either prediction labels an object. RF: the receptive field of one logit "
-            "(px); MACs of one 64x64 scene.</p>")
-    return f"{note}<table>{head}{''.join(rows)}</table>"
+            "columns after it: over the pixels either prediction labels an object; near, aligned and unaligned: at the "
+            "shifts of that kind (S = total stride). Intervals: 95%.</p>")
+    return _models_table(results) + note + "".join(_cells_table(results, c) for c in results.config.conditions)
 
 
 def _comparisons_table(results: SegResults) -> str:
@@ -173,10 +187,11 @@ def render_seg_report(results: SegResults) -> str:
         f"{smoke}<section id=question><h2>The question</h2><p>{esc(C10_TEXT)} Does a U-Net's mask move with its "
         "input, at which shifts, which part breaks it, and what restores it at what cost in mIoU?</p></section>"
         f"<section id=answer><h2>The answer</h2><div class=answer><p>{esc(verdict.equivariant)}</p>"
-        f"<p>Where it breaks (matched pairs, mASSC):</p><ul>{where}</ul><p>What restores it:</p><ul>{restores}</ul>"
-        f"</div></section><section id=cells><h2>Every U-Net</h2>{_cells_table(results)}</section>"
+        f"<p>Where it breaks (matched pairs, object agreement):</p><ul>{where}</ul><p>What restores it:</p><ul>{restores}</ul>"
+        f"</div></section><section id=cells><h2>Every U-Net</h2>{_cells_section(results)}</section>"
         f"<section id=figures><h2>Agreement by shift</h2>{_img(seg_agreement_figure(results), 'agreement by shift kind')}"
-        f"</section><section id=comparisons><h2>Matched comparisons</h2>{_comparisons_table(results)}</section>"
+        f"</section><section id=comparisons><h2>Matched comparisons</h2><div class=wide>{_comparisons_table(results)}</div>"
+        "</section>"
         f"<section id=layers><h2>Per layer ({esc(results.config.conditions[-1])}, seed 0)</h2><p class=note>Per part: "
         f"the largest relative error at aligned / unaligned shifts, and the layers where error is added.</p>"
         f"{_layers_table(results)}</section>"

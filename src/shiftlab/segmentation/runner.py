@@ -138,12 +138,12 @@ def run_seg_study(config: SegStudyConfig, out: str | Path, *, resume: bool = Fal
     """
     out = Path(out)
     _check_config(config, out, resume)
+    data = load_seg_data(config)  # a missing or unknown dataset fails before anything is written
     with run_dir_lock(out):
         write_json_atomic(out / "config.json", config.to_dict(), root=out)
         (out / "runs").mkdir(exist_ok=True)
         jobs = seg_jobs(config)
         todo = [job for job in jobs if _load_run(out, job) is None]
-        data = load_seg_data(config)
         if on_job and len(todo) < len(jobs):
             on_job("(finished before)", len(jobs) - len(todo), len(jobs))
         _run_jobs(config, data, todo, out, resume, workers, device, on_job, len(jobs) - len(todo), len(jobs))
