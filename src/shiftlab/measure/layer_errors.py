@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from shiftlab._layout import is_channels_last
 from shiftlab.measure.shifts import shift_many
 
 __all__ = ["DENSE_PIXELS", "LayerComparison", "ShiftPlan", "Source", "axis_matrix", "flat", "plan_shifts"]
@@ -141,16 +142,11 @@ def _dense_operators(offsets: Tensor, hw: tuple[int, int], mode: str) -> Tensor:
     return torch.stack(moved) if moved else impulses.new_empty((0, h * w, h * w))
 
 
-def _channels_last(x: Tensor) -> bool:
-    """Whether ``x [n, C, H, W]`` is stored as ``[n, H, W, C]`` (and not also as ``[n, C, H, W]``)."""
-    return not x.is_contiguous() and x.permute(0, 2, 3, 1).is_contiguous()
-
-
 def _along(x: Tensor, m: Tensor, dim: int) -> Tensor:
     """``m [L, L]`` applied along axis ``dim`` (2: rows, 3: columns) of ``x [n, C, H, W]``, as
     batched matrix products in the memory layout of ``x`` (channels-last kept)."""
     n, c, h, w = x.shape
-    if _channels_last(x):
+    if is_channels_last(x):
         p = x.permute(0, 2, 3, 1)
         out = torch.matmul(m, p.reshape(n, h, w * c) if dim == 2 else p.reshape(n * h, w, c))
         return out.view(n, h, w, c).permute(0, 3, 1, 2)
@@ -193,7 +189,7 @@ def _corner_dot(ref: Tensor) -> Tensor:
     """``[n, C]``: ``sum_{i, j} ref[n, c, i, j] (-1)^(i + j)``."""
     n, c, h, w = ref.shape
     checker = _checker((h, w), ref).reshape(h * w)
-    if _channels_last(ref):
+    if is_channels_last(ref):
         return torch.matmul(checker, ref.permute(0, 2, 3, 1).reshape(n, h * w, c))
     return torch.matmul(ref.reshape(n * c, h * w), checker).view(n, c)
 
@@ -238,7 +234,7 @@ def _pixel_squares(x: Tensor, buffer: Tensor) -> Tensor:
     scratch of its shape and layout). A channels-last map is summed in its memory order, over
     the images, then the channels (up to 3x faster than both logical axes at once)."""
     squared = torch.mul(x, x, out=buffer)
-    if _channels_last(squared):
+    if is_channels_last(squared):
         return squared.permute(0, 2, 3, 1).sum(dim=0).sum(dim=-1)
     return squared.sum(dim=(0, 1))
 
@@ -272,7 +268,7 @@ def _rows(x: Tensor) -> tuple[Tensor, int]:
     ``(rows, f)``, ``f = C`` for channels-last maps, else 1; a view of ``x`` when it is
     contiguous or channels-last."""
     n, c, h, w = x.shape
-    if _channels_last(x):
+    if is_channels_last(x):
         return x.permute(0, 2, 3, 1).reshape(n * h, w * c), c
     return x.reshape(n * c * h, w), 1
 
@@ -356,7 +352,7 @@ class LayerComparison:
         operators, interior = self._tensors(ref)
         where = shift_index.to(ref.device)
         stacked = operators[where].reshape(s * h * w, h * w)
-        if _channels_last(ref):  # pixels then channels: [n, h w, C]
+        if is_channels_last(ref):  # pixels then channels: [n, h w, C]
             targets = torch.matmul(stacked, ref.permute(0, 2, 3, 1).reshape(n, h * w, c))
             targets = targets.view(n, s, h * w, c).transpose(0, 1)
             maps = shifted.permute(0, 1, 3, 4, 2).reshape(s, n, h * w, c)

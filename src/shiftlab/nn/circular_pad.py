@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from shiftlab._layout import is_channels_last
+
 __all__ = ["CircularPad2d", "Conv2d", "circular_pad2d"]
 
 
@@ -65,7 +67,7 @@ def _padded_copy(x: Tensor, pad: tuple[int, ...]) -> Tensor:
     bottom rows (corners included) copied from the padded rows."""
     left, right, top, bottom = pad
     h, w = x.shape[-2:]
-    layout = torch.channels_last if _channels_last(x) else torch.contiguous_format
+    layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
     out = torch.empty((*x.shape[:-2], h + top + bottom, w + left + right), dtype=x.dtype, device=x.device,
                       memory_format=layout)
     rows = slice(top, top + h)
@@ -113,11 +115,6 @@ def circular_pad2d(x: Tensor, pad: Sequence[int]) -> Tensor:
         padded: Tensor = _CircularPad2dFunction.apply(x, ints)  # type: ignore[no-untyped-call]  # torch leaves apply unannotated
         return padded
     return _padded_copy(x, ints)
-
-
-def _channels_last(x: Tensor) -> bool:
-    """Whether ``x`` is a 4-D channels-last tensor (and not also plain contiguous, as with 1 channel)."""
-    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 class CircularPad2d(nn.CircularPad2d):
