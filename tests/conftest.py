@@ -35,3 +35,15 @@ def full_disk():
         return apply
 
     return limited
+
+
+@pytest.fixture(scope="session")
+def seg_study(tmp_path_factory):
+    """One tiny segmentation study (the quick preset), run once: ``(run directory, results,
+    [(key, done, total)] of on_job)``."""
+    from shiftlab.segmentation import SegStudyConfig, run_seg_study
+
+    out = tmp_path_factory.mktemp("seg") / "run"
+    done = []
+    results = run_seg_study(SegStudyConfig.preset("quick"), out, on_job=lambda key, i, n: done.append((key, i, n)))
+    return out, results, done

@@ -156,9 +156,11 @@ def run_seg_study(config: SegStudyConfig, out: str | Path, *, resume: bool = Fal
 
 def seg_results_in(out: str | Path) -> SegResults | None:
     """The segmentation study's results in ``out`` (a run directory or its results file), None when
-    the results there are another study's; read bounded (:func:`shiftlab.study.results.read_results_json`)."""
+    there are none or they are another study's; read bounded (:func:`shiftlab.study.results.read_results_json`)."""
     path = Path(out)
     path = results_path(path) if path.is_dir() else path
+    if not path.is_file():
+        return None  # nothing to read: the caller says what is missing
     payload = read_results_json(path)
     if not (isinstance(payload, dict) and payload.get("task") == "segmentation"):
         return None

@@ -5,8 +5,10 @@
 - :func:`evaluate`: top-1 accuracy (per image, or per pixel for masks) in eval mode (:mod:`.evaluate`).
 - :class:`ProgressEvent`: what ``train(progress=...)`` receives (:mod:`.progress`).
 - :class:`CheckpointError`: an unusable or incompatible checkpoint (:mod:`.checkpoint`).
+- :func:`translate_batch`: the ``augment="translate"`` shifts, masks moved with their images (:mod:`.augment`).
 """
 
+from .augment import translate_batch
 from .checkpoint import CheckpointError
 from .config import TrainConfig, TrainResult
 from .evaluate import evaluate
@@ -21,4 +23,5 @@ __all__ = [
     "TrainResult",
     "evaluate",
     "train",
+    "translate_batch",
 ]
