@@ -74,6 +74,7 @@ table.cells td, table.points td { font-size: 0.8rem; }
 .badge.under-fits { color: #6b2f8a; background: #f3e6fa; border-color: #d3b2e6; }
 td.model { white-space: nowrap; }
 table.claims td:nth-child(2) { width: 27%; }
+table.points td:first-child { min-width: 12em; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; }
 figure { margin: 22px 0 30px; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; border: 1px solid var(--line); border-radius: 4px; }
