@@ -116,3 +116,21 @@ def test_verdict_within_the_margin_and_c10_refuted_or_inconclusive_when_nothing_
     levels[("unet_maxpool_transposed", "circular")] = ALIASED  # one condition clearly below 1, the other not
     mixed = analyse_seg(CONFIG, *_runs(levels, noise=0.002))
     assert c10(mixed).status == "inconclusive"
+
+
+def test_the_verdict_names_the_first_layer_that_adds_error_and_what_reaches_the_logits():
+    from dataclasses import replace
+
+    levels = {(m, c): ALIASED for m in CONFIG.models for c in CONFIG.conditions}
+    records, arrays = _runs(levels)
+    layers = [dict(name="encoder.0.0", part="encoder", stride=1, aligned_error=0.0, unaligned_error=None,
+                   aligned_interior_error=0.0, unaligned_interior_error=None, origin="equivariant"),
+              dict(name="down.0", part="down", stride=2, aligned_error=0.0, unaligned_error=0.3,
+                   aligned_interior_error=0.0, unaligned_interior_error=0.3, origin="breaks here: aliasing"),
+              dict(name="head", part="head", stride=1, aligned_error=0.12, unaligned_error=None,
+                   aligned_interior_error=0.12, unaligned_interior_error=None, origin="inherited")]
+    records = [replace(r, layers=layers) if (r.condition, r.seed) == ("circular", 0) else r for r in records]
+    lines = [line for line in seg_verdict(analyse_seg(CONFIG, records, arrays)).where if line.startswith("per layer")]
+    assert len(lines) == len(CONFIG.models)
+    assert lines[0] == ("per layer (circular, seed 0): unet_maxpool_transposed first adds error at down.0 (down, "
+                        "aliasing); the relative error of its logits over the profile's shifts 0.12")

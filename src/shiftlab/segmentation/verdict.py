@@ -27,7 +27,9 @@ class SegVerdict:
 
     Attributes:
         equivariant: whether the baseline U-Net is equivariant, at which shifts, with numbers.
-        where: which part breaks it (encoder, decoder, border), from matched comparisons.
+        where: which part breaks it (encoder, decoder, border), from matched comparisons; then, per
+            U-Net, the first layer that adds error in its per-layer profile and the error that
+            reaches its logits (``docs/segmentation.md``, "The verdict").
         restores: which U-Nets are exact or closest, and their cost in mIoU.
     """
 
@@ -84,6 +86,23 @@ def _where(results: SegResults) -> list[str]:
     return lines
 
 
+def _first_breaks(results: SegResults) -> list[str]:
+    """Per U-Net (seed 0's profile, circular condition when measured: no border in the reference):
+    the first layer that adds error, its cause, and the relative error that reaches the logits."""
+    cond = "circular" if "circular" in results.config.conditions else results.config.conditions[-1]
+    lines = []
+    for record in results.runs:
+        if record.condition != cond or not record.layers:
+            continue
+        first = next((la for la in record.layers if la["origin"].startswith("breaks here")), None)
+        out = record.layers[-1]["aligned_error"]  # the logits are at stride 1: every shift is aligned there
+        where = (f"first adds error at {first['name']} ({first['part']}, {first['origin'].removeprefix('breaks here: ')})"
+                 if first else "adds no error at any layer")
+        lines.append(f"per layer ({cond}, seed 0): {record.model} {where}; the relative error of its logits over the "
+                     f"profile's shifts {'n/a' if out is None else f'{out:.2g}'}")
+    return lines
+
+
 def _restores(results: SegResults) -> list[str]:
     lines = []
     for cond in results.config.conditions:
@@ -108,7 +127,7 @@ def seg_verdict(results: SegResults) -> SegVerdict:
     base = _baseline(results)
     if base is None:
         raise ValueError("the results hold no cell of the study's first condition")
-    return SegVerdict(_equivariant(results, base), _where(results), _restores(results))
+    return SegVerdict(_equivariant(results, base), _where(results) + _first_breaks(results), _restores(results))
 
 
 def c10(results: SegResults) -> ClaimResult:
