@@ -175,6 +175,8 @@ def test_object_agreement_counts_only_pixels_either_map_labels_an_object():
         assert res.agreement_per_image[i, 1].item() == pytest.approx(float((moved[i] == target[i])[valid].float().mean()))
     assert (res.object_agreement_per_image[:, 1] < res.agreement_per_image[:, 1]).all()  # background dilutes ASSC
     assert (res.object_agreement_per_image[:, 0] == 1).all()
+    assert res.object_agreement_by_shift[1] == pytest.approx(float(res.object_agreement_per_image[:, 1].mean()))
     empty = segmentation_shifts(net.__class__(torch.zeros(8, 8)), torch.zeros(1, 1, 8, 8), torch.zeros(1, 8, 8).long(),
                                 [(1, 1)], mode="zeros")
     assert torch.isnan(empty.object_agreement_per_image).all() and empty.agreement_by_shift == [1.0]
+    assert math.isnan(empty.object_agreement_by_shift[0]) and empty.to_dict()["object_agreement_by_shift"] == [None]

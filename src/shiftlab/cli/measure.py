@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 
 from shiftlab.cli.model_loading import load_model, load_onnx_model
@@ -26,6 +27,7 @@ from shiftlab.measure.invariance import invariance
 from shiftlab.measure.onnx_runner import MAPS_AT_ONCE, is_onnx_model
 from shiftlab.measure.shifts import MODES
 from shiftlab.models import MODELS
+from shiftlab.segmentation import SegmentationShifts, segmentation_shifts
 from shiftlab.study.checkpoints import is_study_checkpoint, load_study_model
 from shiftlab.weights import load_weights
 
@@ -53,6 +55,7 @@ examples:
   shiftlab measure runs/study/checkpoints/strided_gap__centred__seed0 --data mnist-5k --mode zeros
   shiftlab measure examples/cnn.py:maxpool_cnn_circular --input-shape 1,28,28 --shifts 3 --json runs/measure.json
   shiftlab measure my_model.py:build --images batch.npy --weights model.pt
+  shiftlab measure my_unet.py:build --images scenes.npy --masks masks.npy --mode zeros   # a segmentation network
 
 Errors are relative L2: ||f(T_d x) - T_d' f(x)|| / ||f(x)||, d' = d / stride of the layer.
 'aligned' shifts are multiples of the layer's stride (compared with an exact shift), 'unaligned'
@@ -101,6 +104,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"an ONNX model's layer maps held in memory at once by the per-layer profile (its graph runs in "
                    f"pieces of at most M maps; docs/onnx.md, 'Memory'); lower it if the profile runs out of memory; "
                    f"default {MAPS_AT_ONCE}; a PyTorch model ignores it")
+    p.add_argument("--masks", help="a .npy or .pt tensor [N, H, W] of per-pixel classes (int) for --images: the model "
+                   "is a segmentation network, also measured for agreement with its own shifted prediction (ASSC, "
+                   "object agreement), EQ-T and mIoU by shift distance (docs/definitions.md, 'Segmentation "
+                   "consistency'); --mode zeros or circular")
     p.add_argument("--seed", type=int, default=0, help="seed of the random images; default 0")
     p.add_argument("--json", dest="json_path", help="also write all results to this JSON file")
     p.set_defaults(run=run)
@@ -147,6 +154,62 @@ def batch_size_arg(text: str) -> int | str:
 INTEGER_RANGE = (0, 255)
 #: --certify -> the `certify` argument of :func:`shiftlab.invariance`.
 _CERTIFY: dict[str, bool | str] = {"auto": "auto", "yes": True, "no": False}
+
+
+def _read_masks(path: str, images: torch.Tensor) -> torch.Tensor:
+    """The first ``N`` masks of a ``.npy`` / ``.pt`` file for ``images`` ``[N, C, H, W]``: int64 ``[N, H, W]``."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"masks file {p} does not exist")
+    try:
+        data = (torch.from_numpy(load_npy(p)) if p.suffix == ".npy"
+                else torch.load(p, map_location="cpu", weights_only=True))
+    except Exception as err:  # numpy and torch raise several types for a damaged file
+        raise ValueError(f"cannot read masks from {p}: {type(err).__name__}: {err}") from err
+    n, hw = images.shape[0], tuple(images.shape[-2:])
+    if not isinstance(data, torch.Tensor) or data.dim() != 3 or data.is_floating_point() or data.is_complex():
+        what = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__
+        raise ValueError(f"{p} must hold integer class indices [N, H, W], got {what}"
+                         + (f" {data.dtype}" if isinstance(data, torch.Tensor) else ""))
+    if data.shape[0] < n or tuple(data.shape[1:]) != hw:
+        raise ValueError(f"{p} holds masks {tuple(data.shape)}; the {n} images of {hw[0]}x{hw[1]} need [{n}, {hw[0]}, "
+                         f"{hw[1]}] (one mask per image, in the same order)")
+    return data[:n].to(torch.int64)
+
+
+def _masks(args: argparse.Namespace, model: torch.nn.Module | str, images: torch.Tensor) -> torch.Tensor | None:
+    """The ``--masks`` for ``images`` (None without the option); ``ValueError`` when they cannot be used."""
+    if not args.masks:
+        return None
+    if not args.images:
+        raise ValueError("--masks needs --images (the scenes the masks label)")
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError("--masks measures a PyTorch segmentation network; an ONNX model is measured without masks")
+    return _read_masks(args.masks, images)
+
+
+def _segmentation(console: Console, args: argparse.Namespace, model: torch.nn.Module | str, images: torch.Tensor,
+                  masks: torch.Tensor) -> SegmentationShifts:
+    """Measure and print a segmentation network's consistency under every shift of ``[-m, m]^2``, by distance."""
+    assert isinstance(model, torch.nn.Module)  # _masks refused an ONNX model
+    m = args.shifts
+    shifts = [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1)]
+    with progress_bar("segmentation consistency", console):
+        seg = segmentation_shifts(model, images, masks, shifts, mode=args.mode, batch_size=args.batch_size)
+    table = Table(title=f"Segmentation consistency ({seg.mode} shifts, {seg.n_images} images; mIoU unshifted "
+                        f"{seg.miou:.3f}, mASSC {seg.massc:.4f})")
+    for column in ("distance", "shifts", "ASSC", "object agreement", "mIoU", "EQ-T (dB, worst)"):
+        table.add_column(column, justify="right")
+    objects = seg.object_agreement_by_shift
+    for dist in range(1, m + 1):
+        idx = [i for i, (dy, dx) in enumerate(seg.shifts) if max(abs(dy), abs(dx)) == dist]
+        agreement, object_agreement, miou = (sum(values[i] for i in idx) / len(idx)
+                                             for values in (seg.agreement_by_shift, objects, seg.miou_by_shift))
+        worst = min(seg.eq_t_db_by_shift[i] for i in idx)
+        table.add_row(str(dist), str(len(idx)), f"{agreement:.4f}", f"{object_agreement:.4f}", f"{miou:.3f}",
+                      "inf" if math.isinf(worst) and worst > 0 else f"{worst:.1f}")
+    console.print(table)
+    return seg
 
 
 def _read_images(path: str, n: int) -> torch.Tensor:
@@ -302,6 +365,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     model, canvas, about = _model(args)
     images, labels, where = _images(args, canvas)
+    masks = _masks(args, model, images)  # checked before any measurement
     console.print(f"[bold]{escape(args.model)}[/]: {escape(about)}, {images.shape[0]} images of {tuple(images.shape[1:])}")
     with progress_bar("per-layer equivariance", console) as update:
         eq = equivariance(model, images, shifts=args.shifts, mode=args.mode, batch_size=args.batch_size,
@@ -328,6 +392,7 @@ def run(args: argparse.Namespace) -> int:
     if eq.skipped:
         skipped = ", ".join(f"{s.name} ({s.kind}, {s.output})" for s in eq.skipped)
         console.print(Text("Skipped (output is not a 4-D map): " + skipped))
+    seg = _segmentation(console, args, model, images, masks) if masks is not None else None
     if args.json_path:
         payload = {
             "model": args.model,
@@ -335,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
             "images": where,
             "invariance": inv.to_dict() if inv else None,
             "equivariance": eq.to_dict(),
+            "segmentation": seg.to_dict() if seg else None,
         }
         write_json_atomic(args.json_path, payload)
         console.print(Text(f"wrote {args.json_path}"))

@@ -149,6 +149,23 @@ class SegmentationShifts:
         """Per shift: are both offsets multiples of ``stride`` (a network's total stride)?"""
         return [dy % stride == 0 and dx % stride == 0 for dy, dx in self.shifts]
 
+    @property
+    def object_agreement_by_shift(self) -> list[float]:
+        """Per shift, the mean object agreement over the images where it is defined (NaN where none is)."""
+        values = self.object_agreement_per_image
+        defined = ~torch.isnan(values)
+        counts = defined.sum(dim=0)
+        sums = torch.where(defined, values, torch.zeros_like(values)).sum(dim=0)
+        return [float(s / c) if c else math.nan for s, c in zip(sums, counts, strict=True)]
+
+    def to_dict(self) -> dict:
+        """The by-shift numbers (not the per-image arrays) as JSON-safe lists (``inf`` EQ-T as ``None``)."""
+        return {"shifts": [list(d) for d in self.shifts], "mode": self.mode, "n_images": self.n_images,
+                "miou": self.miou, "massc": self.massc, "miou_by_shift": list(self.miou_by_shift),
+                "agreement_by_shift": list(self.agreement_by_shift),
+                "object_agreement_by_shift": [None if math.isnan(v) else v for v in self.object_agreement_by_shift],
+                "eq_t_db_by_shift": [None if math.isinf(v) and v > 0 else v for v in self.eq_t_db_by_shift]}
+
 
 def segmentation_shifts(model: nn.Module, images: Tensor, masks: Tensor, shifts: Sequence[tuple[int, int]], *,
                         mode: str = "zeros", batch_size: int = 64) -> SegmentationShifts:
