@@ -172,11 +172,12 @@ def _train(config: SegStudyConfig, data: SegData, job: SegJob, model: UNet, out:
 
 
 def _build(config: SegStudyConfig, data: SegData, job: SegJob) -> UNet:
-    torch.manual_seed(job.seed)
     down, up = job.model.removeprefix("unet_").split("_")
-    model = UNet(down, up, num_classes=len(data.train.classes), in_channels=int(data.train.images.shape[1]),
-                 width=config.width, levels=config.levels,
-                 padding_mode="circular" if seg_condition(job.condition).circular else "zeros")
+    with torch.random.fork_rng():  # seeded initialisation; the caller's global generator is left as it was
+        torch.manual_seed(job.seed)
+        model = UNet(down, up, num_classes=len(data.train.classes), in_channels=int(data.train.images.shape[1]),
+                     width=config.width, levels=config.levels,
+                     padding_mode="circular" if seg_condition(job.condition).circular else "zeros")
     # channels-last, as the classification study: 1.35-1.5x faster U-Net training steps on the CPU
     # (width 8, batch 32, 64x64, one thread; measured side by side), the same numbers on every run
     return model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -216,7 +217,8 @@ def run_seg_job(config: SegStudyConfig, data: SegData, job: SegJob, out: Path, *
     json_path, npz_path = record_paths(out, job.key)
     arrays: dict[str, Any] = {"agreement": measured.agreement_per_image.numpy().astype(np.float32),
                               "object_agreement": measured.object_agreement_per_image.numpy().astype(np.float32),
-              "counts_centre": _counts(measured.confusion_centre), "counts_shifted": _counts(measured.confusion_shifted)}
+                              "counts_centre": _counts(measured.confusion_centre),
+                              "counts_shifted": _counts(measured.confusion_shifted)}
     write_atomic(npz_path, lambda f: np.savez_compressed(f, **arrays), root=out)
     write_json_atomic(json_path, record.to_dict(), root=out)  # written last: its presence marks the run finished
     return record
