@@ -66,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--task", choices=("classification", "segmentation"), default="classification",
                    help="classification (the question's study; default) or segmentation (U-Nets on scenes: does the mask "
-                   "move with the input? docs/segmentation.md; its presets: default = full, 81 runs, an estimated 3-4 hours on "
+                   "move with the input? docs/segmentation.md; its presets: default = full, 81 runs, an estimated 4 hours on "
                    "2 cores; quick)")
     p.add_argument("--preset", choices=list(PRESETS), default="default", help="what to run (see below); default: default")
     p.add_argument("--quick", action="store_true", help="same as --preset quick")

@@ -89,7 +89,7 @@ class SegStudyConfig:
     models: tuple[str, ...] = tuple(unet_names())
     conditions: tuple[str, ...] = SEG_CONDITIONS
     seeds: int = 3
-    epochs: int = 20
+    epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-2
     target_accuracy: float = 0.98
@@ -174,7 +174,7 @@ class SegStudyConfig:
         return cls(**fields)  # the values are checked in __post_init__
 
 
-#: ``full``: the nine U-Nets x three conditions x 3 seeds (81 runs, an estimated 3-4 hours on 2 cores);
+#: ``full``: the nine U-Nets x three conditions x 3 seeds (81 runs, an estimated 4 hours on 2 cores);
 #: ``quick``: a smoke test of the pipeline (two U-Nets, tiny budget; not evidence).
 SEG_PRESETS: dict[str, dict] = {
     "full": {},
