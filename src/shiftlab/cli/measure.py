@@ -156,16 +156,25 @@ INTEGER_RANGE = (0, 255)
 _CERTIFY: dict[str, bool | str] = {"auto": "auto", "yes": True, "no": False}
 
 
+def _read_tensor(p: Path, what: str) -> object:
+    """What the ``.npy`` / ``.pt`` file ``p`` given as ``--{what}`` holds (a tensor for a ``.npy``; checked by the
+    caller); ``FileNotFoundError`` / ``ValueError`` with the way to save it for a missing, misnamed or damaged file."""
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} file {p} does not exist")
+    if p.suffix not in (".npy", ".pt", ".pth"):
+        raise ValueError(f"--{what} must be a .npy or .pt file, got {p.name}")
+    try:
+        return (torch.from_numpy(load_npy(p)) if p.suffix == ".npy"
+                else torch.load(p, map_location="cpu", weights_only=True))
+    except Exception as err:  # numpy and torch raise several types for a damaged file
+        raise ValueError(f"cannot read {what} from {p}: {type(err).__name__}: {err}; save them with "
+                         "np.save(path, array) or torch.save(tensor, path)") from err
+
+
 def _read_masks(path: str, images: torch.Tensor) -> torch.Tensor:
     """The first ``N`` masks of a ``.npy`` / ``.pt`` file for ``images`` ``[N, C, H, W]``: int64 ``[N, H, W]``."""
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"masks file {p} does not exist")
-    try:
-        data = (torch.from_numpy(load_npy(p)) if p.suffix == ".npy"
-                else torch.load(p, map_location="cpu", weights_only=True))
-    except Exception as err:  # numpy and torch raise several types for a damaged file
-        raise ValueError(f"cannot read masks from {p}: {type(err).__name__}: {err}") from err
+    data = _read_tensor(p, "masks")
     n, hw = images.shape[0], tuple(images.shape[-2:])
     if not isinstance(data, torch.Tensor) or data.dim() != 3 or data.is_floating_point() or data.is_complex():
         what = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__
@@ -220,16 +229,7 @@ def _read_images(path: str, n: int) -> torch.Tensor:
     A channels-last ``[N, H, W, C]`` array is refused with the transpose that fixes it.
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"images file {p} does not exist")
-    if p.suffix not in (".npy", ".pt", ".pth"):
-        raise ValueError(f"--images must be a .npy or .pt file, got {p.name}")
-    try:
-        data = (torch.from_numpy(load_npy(p)) if p.suffix == ".npy"
-                else torch.load(p, map_location="cpu", weights_only=True))
-    except Exception as err:  # numpy and torch raise several types for a damaged file
-        raise ValueError(f"cannot read images from {p}: {type(err).__name__}: {err}; save them with "
-                         "np.save(path, array) or torch.save(tensor, path)") from err
+    data = _read_tensor(p, "images")
     if not isinstance(data, torch.Tensor):
         raise ValueError(f"{p} must hold a single tensor [N, C, H, W], got {type(data).__name__}")
     shape = tuple(data.shape)

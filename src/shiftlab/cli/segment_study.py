@@ -15,14 +15,15 @@ from shiftlab.segmentation.runner import run_seg_study
 from shiftlab.segmentation.verdict import c10, seg_verdict
 from shiftlab.study.runner import default_workers
 
-__all__ = ["CLASSIFICATION_ONLY", "run_segmentation", "seg_config_from_args"]
+__all__ = ["CLASSIFICATION_ONLY", "run_segmentation", "seg_config_from_args", "split_list"]
 
 #: Options of ``shiftlab study`` that only the classification study reads (their dest names).
 CLASSIFICATION_ONLY = ("data_root", "capacity_widths", "target_accuracy", "schedule", "stop_at_target", "shift_set",
                        "param_matched", "n_eval", "no_report")
 
 
-def _split(value: str | None) -> tuple[str, ...] | None:
+def split_list(value: str | None) -> tuple[str, ...] | None:
+    """A comma-separated option as a tuple of its non-empty items (None when the option was not given)."""
     return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 
 
@@ -36,9 +37,9 @@ def seg_config_from_args(args: argparse.Namespace) -> SegStudyConfig:
                          "--quick, --data, --out, --models, --conditions, --seeds, --width, --max-epochs, --lr, "
                          "--n-train, --n-test, --workers, --device, --resume")
     preset = "quick" if args.quick or args.preset == "quick" else "full"
-    return SegStudyConfig.preset(preset, data=args.data, models=_split(args.models), conditions=_split(args.conditions),
-                                 seeds=args.seeds, width=args.width, epochs=args.max_epochs, lr=args.lr,
-                                 n_train=args.n_train, n_test=args.n_test)
+    return SegStudyConfig.preset(preset, data=args.data, models=split_list(args.models),
+                                 conditions=split_list(args.conditions), seeds=args.seeds, width=args.width,
+                                 epochs=args.max_epochs, lr=args.lr, n_train=args.n_train, n_test=args.n_test)
 
 
 def run_segmentation(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from shiftlab.cli.progress import TimeLeftColumn, WorkLeft
-from shiftlab.cli.segment_study import run_segmentation
+from shiftlab.cli.segment_study import run_segmentation, split_list
 from shiftlab.measure import distributed
 from shiftlab.study.conditions import CONDITIONS, condition
 from shiftlab.study.config import PRESETS, StudyConfig
@@ -113,20 +113,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _split(value: str | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
-
-
 def config_from_args(args: argparse.Namespace) -> StudyConfig:
     """The :class:`StudyConfig` the options ask for."""
     return StudyConfig.preset(
-        "quick" if args.quick else args.preset, data=args.data, data_root=args.data_root, models=_split(args.models),
-        conditions=_split(args.conditions), seeds=args.seeds, width=args.width, max_epochs=args.max_epochs,
+        "quick" if args.quick else args.preset, data=args.data, data_root=args.data_root, models=split_list(args.models),
+        conditions=split_list(args.conditions), seeds=args.seeds, width=args.width, max_epochs=args.max_epochs,
         target_accuracy=args.target_accuracy, n_eval=args.n_eval, capacity_widths=_widths(args.capacity_widths),
         n_train=args.n_train, n_test=args.n_test, schedule=args.schedule, stop_at_target=args.stop_at_target,
         lr=args.lr, shift_set=args.shift_set,
         param_matched=None if args.param_matched is None else
-        () if args.param_matched.strip().lower() == "none" else _split(args.param_matched),
+        () if args.param_matched.strip().lower() == "none" else split_list(args.param_matched),
     )
 
 
@@ -136,7 +132,7 @@ def _widths(value: str | None) -> tuple[int, ...] | None:
     if value.strip().lower() == "none":
         return ()
     try:
-        return tuple(int(v) for v in _split(value) or ())
+        return tuple(int(v) for v in split_list(value) or ())
     except ValueError:
         raise ValueError(f"--capacity-widths takes comma-separated integers such as 8,32 (or none), got {value!r}") from None
 

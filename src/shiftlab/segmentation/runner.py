@@ -113,9 +113,12 @@ def _run_jobs(config: SegStudyConfig, data: SegData, jobs: list[SegJob], out: Pa
         raise
 
 
-def load_seg_run(out: Path, config: SegStudyConfig) -> tuple[list[SegRunRecord], list[dict[str, np.ndarray]]]:
-    """Every finished run of ``config`` in ``out``, in job order; ``ValueError`` naming the missing ones."""
-    runs = [(job, _load_run(out, job)) for job in seg_jobs(config)]
+def load_seg_run(out: Path, config: SegStudyConfig, loaded: dict[str, tuple[SegRunRecord, dict[str, np.ndarray]]]
+                 | None = None) -> tuple[list[SegRunRecord], list[dict[str, np.ndarray]]]:
+    """Every finished run of ``config`` in ``out``, in job order; ``ValueError`` naming the missing ones.
+    ``loaded`` holds runs already read, by job key (they are not read again)."""
+    loaded = loaded or {}
+    runs = [(job, loaded[job.key] if job.key in loaded else _load_run(out, job)) for job in seg_jobs(config)]
     missing = [job.key for job, run in runs if run is None]
     if missing:
         raise ValueError(f"{out} lacks {len(missing)} run(s) ({', '.join(missing[:3])}, ...); "
@@ -143,11 +146,12 @@ def run_seg_study(config: SegStudyConfig, out: str | Path, *, resume: bool = Fal
         write_json_atomic(out / "config.json", config.to_dict(), root=out)
         (out / "runs").mkdir(exist_ok=True)
         jobs = seg_jobs(config)
-        todo = [job for job in jobs if _load_run(out, job) is None]
+        finished = {job.key: run for job in jobs if (run := _load_run(out, job)) is not None}  # damage found now
+        todo = [job for job in jobs if job.key not in finished]
         if on_job and len(todo) < len(jobs):
             on_job("(finished before)", len(jobs) - len(todo), len(jobs))
         _run_jobs(config, data, todo, out, resume, workers, device, on_job, len(jobs) - len(todo), len(jobs))
-        records, arrays = load_seg_run(out, config)
+        records, arrays = load_seg_run(out, config, finished)
         results = analyse_seg(config, records, arrays, classes=data.test.classes)
         write_json_atomic(out / "results.json", results.to_dict(), root=out)
         write_text_atomic(out / "report.html", render_seg_report(results), root=out)
