@@ -134,3 +134,20 @@ def test_the_verdict_names_the_first_layer_that_adds_error_and_what_reaches_the_
     assert len(lines) == len(CONFIG.models)
     assert lines[0] == ("per layer (circular, seed 0): unet_maxpool_transposed first adds error at down.0 (down, "
                         "aliasing); the relative error of its logits over the profile's shifts 0.12")
+
+
+def test_the_verdict_says_when_later_layers_undo_an_inner_layers_error():
+    """An APS U-Net's inner maps differ from a band-limited shift at unaligned shifts while its logits are exact."""
+    from dataclasses import replace
+
+    levels = {(m, c): ALIASED for m in CONFIG.models for c in CONFIG.conditions}
+    records, arrays = _runs(levels)
+    layers = [dict(name="down.0", part="down", stride=2, aligned_error=0.0, unaligned_error=0.4,
+                   aligned_interior_error=0.0, unaligned_interior_error=0.4, origin="breaks here: aliasing"),
+              dict(name="head", part="head", stride=1, aligned_error=3e-8, unaligned_error=None,
+                   aligned_interior_error=3e-8, unaligned_interior_error=None, origin="equivariant")]
+    records = [replace(r, layers=layers) if (r.condition, r.seed) == ("circular", 0) else r for r in records]
+    lines = [line for line in seg_verdict(analyse_seg(CONFIG, records, arrays)).where if line.startswith("per layer")]
+    assert lines[0].startswith("per layer (circular, seed 0): unet_maxpool_transposed departs from a band-limited shift "
+                               "first at down.0 (down, aliasing), and later layers undo it")
+    assert lines[0].endswith("the relative error of its logits over the profile's shifts 3e-08")

@@ -86,6 +86,10 @@ def _where(results: SegResults) -> list[str]:
     return lines
 
 
+#: A relative error of the logits at most this is float32 rounding: the network is exact at its output.
+LOGITS_EXACT = 1e-5
+
+
 def _first_breaks(results: SegResults) -> list[str]:
     """Per U-Net (seed 0's profile, circular condition when measured: no border in the reference):
     the first layer that adds error, its cause, and the relative error that reaches the logits."""
@@ -96,8 +100,14 @@ def _first_breaks(results: SegResults) -> list[str]:
             continue
         first = next((la for la in record.layers if la["origin"].startswith("breaks here")), None)
         out = record.layers[-1]["aligned_error"]  # the logits are at stride 1: every shift is aligned there
-        where = (f"first adds error at {first['name']} ({first['part']}, {first['origin'].removeprefix('breaks here: ')})"
-                 if first else "adds no error at any layer")
+        cause = f"({first['part']}, {first['origin'].removeprefix('breaks here: ')})" if first else ""
+        if first is None:
+            where = "adds no error at any layer"
+        elif out is not None and out <= LOGITS_EXACT:
+            where = (f"departs from a band-limited shift first at {first['name']} {cause}, and later layers undo it "
+                     "(exact at the logits: an APS-D map is the other phase of its input, which APS-U puts back)")
+        else:
+            where = f"first adds error at {first['name']} {cause}"
         lines.append(f"per layer ({cond}, seed 0): {record.model} {where}; the relative error of its logits over the "
                      f"profile's shifts {'n/a' if out is None else f'{out:.2g}'}")
     return lines
