@@ -77,3 +77,23 @@ def test_bad_arguments_are_refused():
         UNet("aps", "aps", padding_mode="reflect")
     with pytest.raises(ValueError, match="multiples of 4"):
         unet("unet_maxpool_bilinear")(torch.rand(1, 1, 18, 16))
+
+
+def test_each_skip_merge_is_a_layer_of_the_profile_that_carries_error_without_adding_it():
+    """The merges concatenate; their maps' error is at most the larger of their inputs', so the
+    profile lists one per level and never says a merge breaks equivariance."""
+    from shiftlab import equivariance
+    from shiftlab.zoo.unet import SkipMerge
+
+    net = unet("unet_maxpool_transposed", padding_mode="circular").double().eval()
+    x = torch.randn(4, 1, 16, 16, dtype=torch.float64)
+    up, skip = torch.randn(2, 3, 4, 4), torch.randn(2, 5, 4, 4)
+    assert torch.equal(SkipMerge()(up, skip), torch.cat([up, skip], dim=1))
+    result = equivariance(net, x, shifts=[(0, 1), (1, 2), (4, 0)], mode="circular")
+    names = [layer.name for layer in result.layers]
+    merges = [i for i, name in enumerate(names) if name.startswith("merge.")]
+    assert [names[i] for i in merges] == ["merge.1", "merge.0"]  # the decoder runs from the deepest level
+    assert all(names[i - 1].startswith("up.") and names[i + 1].startswith("decoder.") for i in merges)
+    origins = result.origins(1e-9)
+    assert all(origins[i] == "inherited" for i in merges)
+    assert any(origin.startswith("breaks here") for origin in origins)  # the profile can say a layer breaks it

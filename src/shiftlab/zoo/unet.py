@@ -3,8 +3,9 @@ downsampling and its upsampling as the two factors.
 
 Every U-Net has the same body: ``levels`` encoder levels of two ``conv3x3 - BN - ReLU`` blocks at
 widths ``width, 2 width, 4 width, ...``, a downsampling by 2 between levels, a bottleneck level, and
-a decoder that upsamples by 2, concatenates the encoder's map of the same level (the skip) and
-runs two conv blocks, then a ``1x1`` conv to the class logits at full resolution. They differ in:
+a decoder that upsamples by 2, concatenates the encoder's map of the same level (the skip;
+:class:`SkipMerge`, a module so that the per-layer profile shows each merge) and runs two conv
+blocks, then a ``1x1`` conv to the class logits at full resolution. They differ in:
 
 - downsampling (``UNET_DOWNSAMPLINGS``): ``maxpool`` (``MaxPool2d(2)``, the U-Net's), ``strided``
   (a ``conv3x3`` of stride 2 - BN - ReLU, the FCN's learned pooling), ``blur`` (Zhang's
@@ -34,7 +35,7 @@ from shiftlab.nn import APSUpsample2d, Conv2d, MaxAPSPool2d
 from .blocks import PaddingMode, _blur_pad_type, _max_blur_pool, is_padding_mode
 from .net import count_parameters
 
-__all__ = ["UNET_DOWNSAMPLINGS", "UNET_UPSAMPLINGS", "UNet", "unet_names"]
+__all__ = ["UNET_DOWNSAMPLINGS", "UNET_UPSAMPLINGS", "SkipMerge", "UNet", "unet_names"]
 
 #: How a U-Net downsamples between levels (module notes).
 UNET_DOWNSAMPLINGS = ("maxpool", "strided", "blur", "aps")
@@ -74,6 +75,20 @@ def _up(kind: str, cin: int, cout: int, leader: nn.Module, padding_mode: Padding
     pad_type = "circular" if padding_mode == "circular" else "reflect"
     return nn.Sequential(OrderedDict([("aps", APSUpsample2d(cin, stride=2, filt_size=3, pad_type=pad_type)
                                        .follow(leader.aps)), ("proj", nn.Conv2d(cin, cout, 1))]))
+
+
+class SkipMerge(nn.Module):
+    """The decoder's merge of one level: the upsampled map and the encoder's skip map of the same
+    level, concatenated along the channels (a module, so that the per-layer profile has a row for
+    each merge; no parameters).
+
+    Shape:
+        - up: :math:`(N, C_u, H, W)`; skip: :math:`(N, C_s, H, W)`.
+        - Output: :math:`(N, C_u + C_s, H, W)`.
+    """
+
+    def forward(self, up: Tensor, skip: Tensor) -> Tensor:
+        return torch.cat([up, skip], dim=1)
 
 
 class UNet(nn.Module):
@@ -123,6 +138,7 @@ class UNet(nn.Module):
         self.bottleneck = _block(widths[levels - 1], widths[levels], padding_mode)
         self.up = nn.ModuleList([_up(upsampling, widths[level + 1], widths[level], self.down[level], padding_mode)
                                  for level in range(levels)])
+        self.merge = nn.ModuleList([SkipMerge() for _ in range(levels)])
         self.decoder = nn.ModuleList([_block(2 * widths[level], widths[level], padding_mode) for level in range(levels)])
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
@@ -138,7 +154,7 @@ class UNet(nn.Module):
             x = down(x)
         x = self.bottleneck(x)
         for level in reversed(range(self.levels)):
-            x = self.decoder[level](torch.cat([self.up[level](x), skips[level]], dim=1))
+            x = self.decoder[level](self.merge[level](self.up[level](x), skips[level]))
         out: Tensor = self.head(x)
         return out
 
