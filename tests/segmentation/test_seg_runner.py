@@ -33,6 +33,14 @@ def test_a_tiny_study_writes_every_run_the_results_and_the_report(seg_study):
     for section in ("question", "answer", "cells", "figures", "comparisons", "layers", "training", "claims", "methods"):
         assert f"<section id={section}>" in html
     assert "quick preset" in html and "Claim C10" in html
+    assert "<td class=l>object agreement</td>" in html and "<td class=l>object_massc</td>" not in html
+    # the exact APS U-Net (circular): its APS-D maps depart from a band-limited shift, undone by APS-U
+    aps = next(r for r in results.runs if r.model == "unet_aps_aps" and r.condition == "circular" and r.seed == 0)
+    assert aps.layers[-1]["aligned_error"] < 1e-5
+    assert "departs at down.0.aps" in html
+    maxpool = next(r for r in results.runs if r.model == "unet_maxpool_transposed" and r.condition == "circular"
+                   and r.seed == 0)
+    assert maxpool.layers[-1]["aligned_error"] > 1e-3 and "breaks at down.0" in html
     payload = json.loads((out / "results.json").read_text())
     assert payload["task"] == "segmentation" and len(payload["runs"]) == 8
 

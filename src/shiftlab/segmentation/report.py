@@ -14,7 +14,7 @@ from shiftlab.report.fmt import esc, fmt, fmt_diff, fmt_error, fmt_interval, fmt
 from .analysis import SegCell, SegResults
 from .config import seg_condition
 from .shift_set import SHIFT_KINDS
-from .verdict import C10_TEXT, c10, seg_verdict
+from .verdict import C10_TEXT, LOGITS_EXACT, c10, seg_verdict
 
 __all__ = ["render_seg_report", "seg_agreement_figure"]
 
@@ -31,6 +31,9 @@ th:first-child, td:first-child, td.l, th.l { text-align: left; } tr:nth-child(ev
 .smoke { background: #fff4d6; border-left: 4px solid #d99a00; padding: .6em .9em; } img { max-width: 100%; }
 """
 _KIND_LABEL = {"near": "near (1-S/2 px)", "aligned": "aligned at S", "unaligned": "unaligned at S"}
+#: The comparisons' metrics as the tables name them (the analysis's ids: ``object_`` over object pixels).
+_METRIC_LABEL = {"massc": "mASSC", "object_massc": "object agreement",
+                 "object_gap": "object agreement, aligned - unaligned at S", "miou": "mIoU"}
 _KIND_COLOUR = {"near": "#2f5d9e", "aligned": "#2a9d5c", "unaligned": "#c8553d"}
 
 
@@ -100,7 +103,7 @@ def _cells_section(results: SegResults) -> str:
 
 def _comparisons_table(results: SegResults) -> str:
     rows = [f"<tr><td class=l>{esc(cond)}</td><td class=l>{esc(c.label)}</td><td class=l>{esc(c.a)} - {esc(c.b)}</td>"
-            f"<td class=l>{esc(c.metric)}</td><td>{fmt_diff(c.interval, margin=c.margin)}</td>"
+            f"<td class=l>{esc(_METRIC_LABEL.get(c.metric, c.metric))}</td><td>{fmt_diff(c.interval, margin=c.margin)}</td>"
             f"<td class=l>{esc(c.outcome)}</td></tr>"
             for cond, c in results.comparisons]
     return ("<table><tr><th class=l>condition</th><th class=l>what differs</th><th class=l>a - b</th><th class=l>metric</th>"
@@ -115,13 +118,15 @@ def _layers_table(results: SegResults) -> str:
         parts: dict[str, list[dict]] = {}
         for layer in record.layers:
             parts.setdefault(layer["part"], []).append(layer)
+        undone = record.layers[-1]["aligned_error"] is not None and record.layers[-1]["aligned_error"] <= LOGITS_EXACT
         cells = []
         for part, layers in parts.items():
             worst_a = max((v for la in layers if (v := la["aligned_error"]) is not None), default=None)
             worst_u = max((v for la in layers if (v := la["unaligned_error"]) is not None), default=None)
             breaks = [la["name"] for la in layers if la["origin"].startswith("breaks here")]
+            said = "<br>departs at {} (undone: logits exact)" if undone else "<br>breaks at {}"
             cells.append(f"<td class=l>{esc(part)}: {fmt_error(worst_a)} / {fmt_error(worst_u)}"
-                         f"{'<br>breaks at ' + esc(', '.join(breaks)) if breaks else ''}</td>")
+                         f"{said.format(esc(', '.join(breaks))) if breaks else ''}</td>")
         blocks.append(f"<tr><td>{esc(record.model)}</td>{''.join(cells)}</tr>")
     return f"<table>{''.join(blocks)}</table>"
 
@@ -143,7 +148,7 @@ def _loss_figure(results: SegResults) -> bytes:
     for record in results.runs:
         if record.seed == 0 and record.condition == results.config.conditions[0]:
             ax.plot([h["epoch"] for h in record.history], [h["train_loss"] for h in record.history],
-                    label=record.model.removeprefix("unet_"))
+                    marker="o", markersize=2.5, label=record.model.removeprefix("unet_"))
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (seed 0)")
     ax.set_yscale("log")
@@ -193,7 +198,8 @@ def render_seg_report(results: SegResults) -> str:
         f"</section><section id=comparisons><h2>Matched comparisons</h2><div class=wide>{_comparisons_table(results)}</div>"
         "</section>"
         f"<section id=layers><h2>Per layer ({esc(results.config.conditions[-1])}, seed 0)</h2><p class=note>Per part: "
-        f"the largest relative error at aligned / unaligned shifts, and the layers where error is added.</p>"
+        f"the largest relative error at aligned / unaligned shifts, and the layers where error is added (where the "
+        "logits are exact, the layers whose maps depart from a band-limited shift and later layers undo it).</p>"
         f"{_layers_table(results)}</section>"
         f"<section id=training><h2>Training</h2>{_img(_loss_figure(results), 'training loss')}{_training_table(results)}"
         f"</section><section id=claims><h2>Claim C10: {esc(claim.status)}</h2><p>{esc(C10_TEXT)}</p>"

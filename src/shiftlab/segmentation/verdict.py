@@ -12,7 +12,7 @@ from shiftlab.stats import decide
 
 from .analysis import BASELINE, SegCell, SegResults, decide_level
 
-__all__ = ["C10_TEXT", "SegVerdict", "c10", "seg_verdict"]
+__all__ = ["C10_TEXT", "LOGITS_EXACT", "SegVerdict", "c10", "seg_verdict"]
 
 #: Claim C10 as the answers state it.
 C10_TEXT = "A fully convolutional segmentation network (FCN, U-Net) is translation equivariant: masks move with the input."
