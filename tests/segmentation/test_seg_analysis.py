@@ -151,3 +151,24 @@ def test_the_verdict_says_when_later_layers_undo_an_inner_layers_error():
     assert lines[0].startswith("per layer (circular, seed 0): unet_maxpool_transposed departs from a band-limited shift "
                                "first at down.0 (down, aliasing), and later layers undo it")
     assert lines[0].endswith("the relative error of its logits over the profile's shifts 3e-08")
+
+
+def test_the_mIoU_cost_names_the_budget_and_says_when_the_two_did_not_fit_alike():
+    from dataclasses import replace
+
+    levels = {(m, c): ALIASED for m in CONFIG.models for c in CONFIG.conditions}
+    levels[("unet_aps_aps", "circular")] = EXACT
+    records, arrays = _runs(levels)
+
+    def restored_line(aps_loss: float) -> str:
+        history = [{"epoch": 1, "train_loss": aps_loss, "train_acc": 0.99, "seconds": 1.0}]
+        runs = [replace(r, history=history) if r.model == "unet_aps_aps" else r for r in records]
+        return next(line for line in seg_verdict(analyse_seg(CONFIG, runs, arrays)).restores
+                    if line.startswith("circular"))
+
+    alike = restored_line(0.15)  # the baseline's last loss is 0.1
+    assert f"at the budget of {CONFIG.epochs} epochs, whose last training loss is 0.15 against 0.1" in alike
+    assert "fits the training scenes less" not in alike
+    apart = restored_line(0.45)
+    assert apart.endswith("whose last training loss is 0.45 against 0.1 (4.5x: it fits the training scenes less "
+                          "in the budget, so part of the mIoU difference may be fit rather than architecture)")

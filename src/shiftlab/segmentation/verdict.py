@@ -113,6 +113,18 @@ def _first_breaks(results: SegResults) -> list[str]:
     return lines
 
 
+#: A last-epoch training loss at least this many times another's: the two did not fit the training
+#: scenes alike in the budget, so part of an mIoU difference may be fit, not architecture.
+FIT_RATIO = 2.0
+
+
+def _fit_note(loss: float, base_loss: float) -> str:
+    if base_loss > 0 and loss >= FIT_RATIO * base_loss:
+        return (f" ({loss / base_loss:.1f}x: it fits the training scenes less in the budget, so part of the mIoU "
+                "difference may be fit rather than architecture)")
+    return ""
+
+
 def _restores(results: SegResults) -> list[str]:
     lines = []
     for cond in results.config.conditions:
@@ -126,8 +138,11 @@ def _restores(results: SegResults) -> list[str]:
         target = next((results.cell(m, cond) for m in exact), None) or best
         cost = results.comparison(target.model, BASELINE, cond, "miou") if base and target.model != BASELINE else None
         if cost is not None:
-            head += (f"; its mIoU {fmt_interval(target.miou)} against the U-Net's {fmt_interval(base.miou)}: "  # type: ignore[union-attr]
-                     f"{cost.outcome}, {fmt_diff(cost.interval, margin=cost.margin)}")
+            assert base is not None  # cost is only compared with a baseline cell
+            head += (f"; its mIoU {fmt_interval(target.miou)} against the U-Net's {fmt_interval(base.miou)}: "
+                     f"{cost.outcome}, {fmt_diff(cost.interval, margin=cost.margin)}, at the budget of "
+                     f"{results.config.epochs} epochs, whose last training loss is {target.train_loss:.3g} against "
+                     f"{base.train_loss:.3g}{_fit_note(target.train_loss, base.train_loss)}")
         lines.append(head)
     return lines
 
