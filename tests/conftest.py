@@ -8,6 +8,10 @@ import signal
 import pytest
 import torch
 
+#: --doctest-modules would import every conftest.py as a module named ``conftest``; two of them in
+#: one run (tests/report and tests/training) then collide. They hold fixtures, not doctests.
+collect_ignore_glob = ["*/conftest.py"]
+
 
 @pytest.fixture(scope="module")
 def one_thread():

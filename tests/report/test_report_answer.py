@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from report_results import Cell, make_results
 
-from conftest import Cell, make_results
 from shiftlab.report.answer import _q1, _q2, answer_points, why_points
 from shiftlab.report.answer_text import q1_line, q2_line, why_line
 from shiftlab.stats import Comparison, Interval

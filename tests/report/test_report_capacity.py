@@ -4,8 +4,8 @@ rendered as a point per pair, a paragraph of the answer and a table of the repor
 from __future__ import annotations
 
 import pytest
+from report_results import Cell, make_results
 
-from conftest import Cell, make_results
 from shiftlab.report import verdict
 from shiftlab.report.tables import capacity_table
 

@@ -6,8 +6,8 @@ import dataclasses
 import re
 
 import pytest
+from report_results import Cell, full_cells, make_results
 
-from conftest import Cell, full_cells, make_results
 from shiftlab.report import CLAIMS, STATUSES, evaluate_claims
 
 

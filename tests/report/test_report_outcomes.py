@@ -10,8 +10,8 @@ import re
 
 import numpy as np
 import pytest
+from report_results import Cell, make_results
 
-from conftest import Cell, make_results
 from shiftlab.report import verdict
 from shiftlab.report.claims import ClaimResult
 from shiftlab.report.fmt import fmt_diff

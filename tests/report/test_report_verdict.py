@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from report_results import Cell, make_results
 
-from conftest import Cell, make_results
 from shiftlab.report import PairPoint, verdict
 from shiftlab.report.points import effects_point
 from shiftlab.report.prose import pair_text
