@@ -14,7 +14,7 @@ from shiftlab.report.fmt import esc, fmt, fmt_diff, fmt_error, fmt_interval, fmt
 from .analysis import SegCell, SegResults
 from .config import seg_condition
 from .shift_set import SHIFT_KINDS
-from .verdict import C10_TEXT, LOGITS_EXACT, c10, seg_verdict
+from .verdict import C10_TEXT, c10, logits_exact, seg_verdict
 
 __all__ = ["render_seg_report", "seg_agreement_figure"]
 
@@ -118,13 +118,12 @@ def _layers_table(results: SegResults) -> str:
         parts: dict[str, list[dict]] = {}
         for layer in record.layers:
             parts.setdefault(layer["part"], []).append(layer)
-        undone = record.layers[-1]["aligned_error"] is not None and record.layers[-1]["aligned_error"] <= LOGITS_EXACT
+        said = "<br>departs at {} (undone: logits exact)" if logits_exact(record.layers) else "<br>breaks at {}"
         cells = []
         for part, layers in parts.items():
             worst_a = max((v for la in layers if (v := la["aligned_error"]) is not None), default=None)
             worst_u = max((v for la in layers if (v := la["unaligned_error"]) is not None), default=None)
             breaks = [la["name"] for la in layers if la["origin"].startswith("breaks here")]
-            said = "<br>departs at {} (undone: logits exact)" if undone else "<br>breaks at {}"
             cells.append(f"<td class=l>{esc(part)}: {fmt_error(worst_a)} / {fmt_error(worst_u)}"
                          f"{said.format(esc(', '.join(breaks))) if breaks else ''}</td>")
         blocks.append(f"<tr><td>{esc(record.model)}</td>{''.join(cells)}</tr>")

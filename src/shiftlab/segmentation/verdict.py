@@ -12,7 +12,7 @@ from shiftlab.stats import decide
 
 from .analysis import BASELINE, SegCell, SegResults, decide_level
 
-__all__ = ["C10_TEXT", "LOGITS_EXACT", "SegVerdict", "c10", "seg_verdict"]
+__all__ = ["C10_TEXT", "LOGITS_EXACT", "SegVerdict", "c10", "logits_exact", "seg_verdict"]
 
 #: Claim C10 as the answers state it.
 C10_TEXT = "A fully convolutional segmentation network (FCN, U-Net) is translation equivariant: masks move with the input."
@@ -90,6 +90,13 @@ def _where(results: SegResults) -> list[str]:
 LOGITS_EXACT = 1e-5
 
 
+def logits_exact(layers: list[dict]) -> bool:
+    """Whether a per-layer profile's last map (the logits, at stride 1: every shift aligned there)
+    has a relative error of at most :data:`LOGITS_EXACT`."""
+    out = layers[-1]["aligned_error"]
+    return out is not None and out <= LOGITS_EXACT
+
+
 def _first_breaks(results: SegResults) -> list[str]:
     """Per U-Net (seed 0's profile, circular condition when measured: no border in the reference):
     the first layer that adds error, its cause, and the relative error that reaches the logits."""
@@ -103,7 +110,7 @@ def _first_breaks(results: SegResults) -> list[str]:
         cause = f"({first['part']}, {first['origin'].removeprefix('breaks here: ')})" if first else ""
         if first is None:
             where = "adds no error at any layer"
-        elif out is not None and out <= LOGITS_EXACT:
+        elif logits_exact(record.layers):
             where = (f"departs from a band-limited shift first at {first['name']} {cause}, and later layers undo it "
                      "(exact at the logits: an APS-D map is the other phase of its input, which APS-U puts back)")
         else:
