@@ -91,6 +91,6 @@ def test_resume_with_a_larger_max_epochs_says_what_trains_on_and_a_smaller_one_i
     assert main(["study", *tiny, "--max-epochs", "1"]) == 0
     capsys.readouterr()
     assert main(["study", *tiny, "--max-epochs", "2", "--resume"]) == 0
-    assert "--max-epochs 2 (the run directory had 1): the runs that stopped at 1 epochs" in capsys.readouterr().out
+    assert "--max-epochs 2 (the run directory had 1): the runs that stopped at 1 epoch" in capsys.readouterr().out
     assert main(["study", *tiny, "--max-epochs", "1", "--resume"]) == 2
     assert "only a larger --max-epochs than 2" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from shiftlab.cli.progress import TimeLeftColumn, WorkLeft
 from shiftlab.cli.segment_study import run_segmentation, split_list
 from shiftlab.measure import distributed
+from shiftlab.report.fmt import fmt_count
 from shiftlab.study.conditions import CONDITIONS, condition
 from shiftlab.study.config import PRESETS, StudyConfig
 from shiftlab.study.job import Job, record_paths
@@ -215,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         saved_cap = distributed.first_rank(lambda: check_run_dir(config, out, args.resume))
     if saved_cap is not None and rank == 0:
         console.print(f"--max-epochs {config.max_epochs} (the run directory had {saved_cap}): the runs that stopped "
-                      f"at {saved_cap} epochs below the target accuracy train on from their checkpoints")
+                      f"at {fmt_count(saved_cap, 'epoch')} below the target accuracy train on from their checkpoints")
     t0 = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeLeftColumn())

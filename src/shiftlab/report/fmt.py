@@ -7,7 +7,7 @@ import html
 
 from shiftlab.stats import Interval
 
-__all__ = ["esc", "fmt", "fmt_diff", "fmt_error", "fmt_int", "fmt_interval", "fmt_seconds"]
+__all__ = ["esc", "fmt", "fmt_count", "fmt_diff", "fmt_error", "fmt_int", "fmt_interval", "fmt_seconds"]
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -18,6 +18,16 @@ def fmt(value: float | None, digits: int = 3) -> str:
         ('0.312', 'n/a')
     """
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_count(n: int, noun: str) -> str:
+    """A count with its noun, plural unless it is one (a regular plural: ``noun + "s"``).
+
+    Example:
+        >>> fmt_count(1, "epoch"), fmt_count(8, "epoch")
+        ('1 epoch', '8 epochs')
+    """
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def fmt_interval(iv: Interval | None, digits: int = 3, margin: float | None = None, reference: float = 0.0) -> str:

@@ -15,7 +15,7 @@ from shiftlab.study.results import StudyResults
 from shiftlab.zoo import spec
 
 from .evidence import models
-from .fmt import esc, fmt_seconds
+from .fmt import esc, fmt_count, fmt_seconds
 from .thresholds import THRESHOLDS
 
 __all__ = ["methods_html", "study_command"]
@@ -91,19 +91,20 @@ def _shift_set(results: StudyResults) -> str:
 def _training(cfg: StudyConfig) -> str:
     """How every model was trained: a fixed budget under a schedule, or stopped at the target."""
     if cfg.stop_at_target:
-        return (f"AdamW, {cfg.schedule} learning rate {cfg.lr}, batch size {cfg.batch_size}; at most {cfg.max_epochs} "
-                f"epochs, stopping at the end of the first epoch whose training accuracy reaches the target "
-                f"{cfg.target_accuracy}; a run that never reaches it is flagged 'not converged' and not compared on "
-                "performance.")
+        return (f"AdamW, {cfg.schedule} learning rate {cfg.lr}, batch size {cfg.batch_size}; at most "
+                f"{fmt_count(cfg.max_epochs, 'epoch')}, stopping at the end of the first epoch whose training "
+                f"accuracy reaches the target {cfg.target_accuracy}; a run that never reaches it is flagged 'not "
+                "converged' and not compared on performance.")
     rate = (f"a cosine learning rate from {cfg.lr} down to 0 over the budget" if cfg.schedule == "cosine"
             else f"a constant learning rate {cfg.lr}")
-    return (f"AdamW, {rate}, batch size {cfg.batch_size}; every model trains the same budget of {cfg.max_epochs} "
-            f"epochs; a run whose training accuracy in its last epoch is below the target {cfg.target_accuracy} is "
-            "flagged 'not converged' and not compared on performance.")
+    return (f"AdamW, {rate}, batch size {cfg.batch_size}; every model trains the same budget of "
+            f"{fmt_count(cfg.max_epochs, 'epoch')}; a run whose training accuracy in its last epoch is below the "
+            f"target {cfg.target_accuracy} is flagged 'not converged' and not compared on performance.")
 
 
 def methods_html(results: StudyResults, run_dir: Path) -> str:
     cfg, meta = results.config, results.meta
+    study = StudyConfig.from_dict(cfg)
     a = results.analysis
     command, note = study_command(cfg, str(run_dir))
     arch = "".join(f"<li><b>{esc(m)}</b>: {esc(spec(m).description)}</li>" for m in models(results))
@@ -119,9 +120,10 @@ def methods_html(results: StudyResults, run_dir: Path) -> str:
                    f"BatchNorm - ReLU [- pool], total stride 8:<ul>{arch}</ul>"),
         ("Conditions", f"<ul>{conds}</ul>augmentation range R = {esc(cfg.get('augment_range'))} px; probe offset ±"
                        f"{esc(cfg.get('probe_offset'))} px"),
-        ("Training", _training(StudyConfig.from_dict(cfg)) + " The position probe trains a fixed "
-                     f"{cfg.get('probe_epochs')} epochs (no target). Transfer: the trunk trains on the first half of the "
-                     "classes, then is frozen and a new head trains on the other half (centred) to the same target."),
+        ("Training", _training(study) + " The position probe trains a fixed "
+                     f"{fmt_count(study.probe_epochs, 'epoch')} (no target). Transfer: the trunk trains on the "
+                     "first half of the classes, then is frozen and a new head trains on the other half (centred) "
+                     "to the same target."),
         ("Seeds", f"{cfg.get('seeds')} per model and condition (the seed sets the weight initialisation and the batch order)"),
         ("Per-layer profile", f"circular shifts of {cfg.get('n_profile')} evaluation canvases: relative L2 error of "
                               "every layer against the shifted reference, aligned (shift a multiple of the layer's "

@@ -14,7 +14,7 @@ from shiftlab.study.results import StudyResults
 from .explorer import explorer_css, explorer_section
 from .figures import FigureSpec
 from .figures.answer import ANSWER_FIGURE
-from .fmt import esc
+from .fmt import esc, fmt_count
 from .methods import methods_html
 from .points import EffectsPoint
 from .tables import bands_table, capacity_table, claims_table, effects_table, factorial_tables, mechanism_table, points_table
@@ -168,8 +168,8 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
                "the distance-matched aliasing signature, both FCNs) supersedes it: see docs/study.md.</p>" + top)
     if cfg.is_smoke_test:
         top = (f'<p class="smoke"><b>Smoke test, not evidence.</b> This run used the quick preset (width {cfg.width}, '
-                  f"at most {cfg.max_epochs} epochs, {cfg.n_eval} evaluation images, {cfg.seeds} seeds) to check the "
-                  "pipeline; its numbers do not answer the question. Run <code>shiftlab study</code> for the answer."
+                  f"at most {fmt_count(cfg.max_epochs, 'epoch')}, {cfg.n_eval} evaluation images, {cfg.seeds} seeds) to "
+                  "check the pipeline; its numbers do not answer the question. Run <code>shiftlab study</code> for the answer."
                   "</p>" + top)
     effects = [p for p in v.points if isinstance(p, EffectsPoint)]
     margin = results.analysis.margin

@@ -9,7 +9,7 @@ import base64
 import numpy as np
 
 from shiftlab.report.figures.style import new_figure, render
-from shiftlab.report.fmt import esc, fmt, fmt_diff, fmt_error, fmt_interval, fmt_seconds
+from shiftlab.report.fmt import esc, fmt, fmt_count, fmt_diff, fmt_error, fmt_interval, fmt_seconds
 
 from .analysis import SegCell, SegResults
 from .config import seg_condition
@@ -164,7 +164,7 @@ def _methods(results: SegResults) -> str:
             f"training scenes from the source's training split, {cfg.n_test} test scenes from its test split; "
             f"{len(results.classes)} classes (background included). U-Nets of width {cfg.width}, {cfg.levels} levels "
             f"(total stride S = {cfg.stride}); AdamW, lr {cfg.lr}, cosine schedule, batch {cfg.batch_size}, "
-            f"{cfg.epochs} epochs for every run; {cfg.seeds} seeds.</p><ul>{conds}</ul>"
+            f"{fmt_count(cfg.epochs, 'epoch')} for every run; {fmt_count(cfg.seeds, 'seed')}.</p><ul>{conds}</ul>"
             "<p>Agreement (ASSC) at a shift d: the share of valid pixels whose class in f(T_d x) is that of T_d f(x) "
             "(zero fill: pixels whose source lies on the canvas; circular: all). mASSC: its mean over the non-zero shifts. "
             "Intervals: 95% paired two-way bootstrap over seeds and test scenes "

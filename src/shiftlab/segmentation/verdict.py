@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shiftlab.report.claims.result import CONFIRMED, INCONCLUSIVE, PARTLY, REFUTED, ClaimResult
-from shiftlab.report.fmt import fmt_diff, fmt_interval
+from shiftlab.report.fmt import fmt_count, fmt_diff, fmt_interval
 from shiftlab.stats import decide
 
 from .analysis import BASELINE, SegCell, SegResults, decide_level
@@ -148,7 +148,7 @@ def _restores(results: SegResults) -> list[str]:
             assert base is not None  # cost is only compared with a baseline cell
             head += (f"; its mIoU {fmt_interval(target.miou)} against the U-Net's {fmt_interval(base.miou)}: "
                      f"{cost.outcome}, {fmt_diff(cost.interval, margin=cost.margin)}, at the budget of "
-                     f"{results.config.epochs} epochs, whose last training loss is {target.train_loss:.3g} against "
+                     f"{fmt_count(results.config.epochs, 'epoch')}, whose last training loss is {target.train_loss:.3g} against "
                      f"{base.train_loss:.3g}{_fit_note(target.train_loss, base.train_loss)}")
         lines.append(head)
     return lines
