@@ -56,7 +56,7 @@ def test_a_torchrun_study_gives_the_one_process_results_and_rank0_alone_reports(
     results = load_results(out)
     assert results.measurements() == one
     assert results.meta.ranks == 2 and results.meta.workers == 2  # one worker a rank on 2 cores
-    assert done.stdout.count("4 runs in") == 1 and "with 2 worker(s) on 2 ranks" in done.stdout
+    assert done.stdout.count("4 runs in") == 1 and "with 2 workers on 2 ranks" in done.stdout
     assert done.stdout.count("report: ") == 1 and (out / "report.html").is_file()
     assert "error" not in done.stderr
 

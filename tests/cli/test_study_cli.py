@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -89,7 +90,8 @@ def test_resume_with_a_larger_max_epochs_says_what_trains_on_and_a_smaller_one_i
             "--n-eval", "8", "--workers", "1", "--no-report", "--target-accuracy", "0.99", "--stop-at-target",
             "--schedule", "constant", "--out", str(tmp_path)]
     assert main(["study", *tiny, "--max-epochs", "1"]) == 0
-    capsys.readouterr()
+    # captured output is not a terminal: a plain line per finished job (rich draws no bars there)
+    assert re.search(r"^\[1/1\] maxpool_fc__centred__seed0 done; [0-9.]+ s elapsed$", capsys.readouterr().out, re.M)
     assert main(["study", *tiny, "--max-epochs", "2", "--resume"]) == 0
     assert "--max-epochs 2 (the run directory had 1): the runs that stopped at 1 epoch" in capsys.readouterr().out
     assert main(["study", *tiny, "--max-epochs", "1", "--resume"]) == 2

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from rich.progress import Progress
 
-from shiftlab.cli.progress import STAGE_SHARES, TimeLeftColumn, WorkLeft, time_left
+from shiftlab.cli.progress import STAGE_SHARES, TimeLeftColumn, WorkLeft, job_line, time_left
 from shiftlab.cli.study import _Bars, job_stages, job_weights
 from shiftlab.study.config import StudyConfig
 from shiftlab.study.job import Job, record_paths
@@ -22,6 +22,19 @@ def test_time_left_is_the_work_left_at_the_rate_so_far():
     assert time_left(0.0, 2.5, 60.0) == 0.0
     assert time_left(5.0, 0.0, 60.0) is None  # no work done yet: no rate
     assert time_left(5.0, 1.0, 0.0) is None
+
+
+def test_a_finished_job_gets_a_plain_line_in_a_log_and_none_on_a_terminal():
+    log, terminal = Console(file=io.StringIO()), Console(file=io.StringIO(), force_terminal=True)
+    for console in (log, terminal):
+        job_line(console, "strided_gap__centred__seed1", 4, 9, 600.0, 750.0)
+        job_line(console, "aps_gap__circular__seed0", 9, 9, 1350.0, 0.0)  # the last: nothing is left
+        job_line(console, "[red]odd[/red]", 1, 9, 5.0, None)  # no rate yet; a key is not markup
+    assert log.file.getvalue().splitlines() == [
+        "[4/9] strided_gap__centred__seed1 done; 10.0 min elapsed, about 12.5 min left",
+        "[9/9] aps_gap__circular__seed0 done; 22.5 min elapsed",
+        "[1/9] [red]odd[/red] done; 5.0 s elapsed"]
+    assert terminal.file.getvalue() == ""  # the live bars say it there
 
 
 def simulate(jobs: list[tuple[str, float, int, int]], seconds_per_unit: float, budget: int, chunks: int = 2):

@@ -5,6 +5,7 @@ changed config and a damaged record, and its report is rebuilt from results.json
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -83,6 +84,16 @@ def test_cli_options_map_to_the_config_and_classification_options_are_refused():
                                  n_train=500)
     with pytest.raises(ValueError, match="--shift-set, --n-eval belong"):
         seg_config_from_args(parse("--n-eval", "10", "--shift-set", "residues"))
+
+
+def test_the_cli_runs_a_study_and_logs_each_finished_run(tmp_path, capsys):
+    argv = ["study", "--task", "segmentation", "--quick", "--models", "unet_maxpool_transposed", "--conditions",
+            "plain", "--seeds", "1", "--workers", "1", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out  # not a terminal: a plain line per finished run
+    assert re.search(r"^\[1/1\] unet_maxpool_transposed__plain__seed0 done; [0-9.]+ s elapsed$", out, re.M)
+    assert re.search(r"^1 run in [0-9]+ s; results in ", out, re.M) and "claim C10:" in out
+    assert (tmp_path / "run" / "report.html").exists()
 
 
 def test_an_unknown_dataset_fails_before_anything_is_written(tmp_path):

@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-__all__ = ["STAGE_SHARES", "TimeLeftColumn", "WorkLeft", "progress_bar", "time_left"]
+from shiftlab.report.fmt import fmt_seconds
+
+__all__ = ["STAGE_SHARES", "TimeLeftColumn", "WorkLeft", "job_line", "progress_bar", "time_left"]
 
 
 @contextmanager
@@ -43,6 +45,26 @@ def time_left(work_left: float, work_done: float, seconds: float) -> float | Non
     if work_done <= 0.0 or seconds <= 0.0:
         return None
     return max(0.0, work_left) * seconds / work_done
+
+
+def job_line(console: Console, key: str, done: int, total: int, elapsed: float, left: float | None) -> None:
+    """One plain line for a finished job, written only where ``console`` is not a terminal (a log
+    file or a pipe, e.g. a long run under ``nohup``), where rich draws no bars until the end:
+    ``done/total`` jobs, the job's key, the time since the start and, when known and jobs are left,
+    the time left.
+
+    Example:
+        >>> import io
+        >>> log = Console(file=io.StringIO())
+        >>> job_line(log, "maxpool_gap__centred__seed0", 3, 10, 90.0, 210.0)
+        >>> log.file.getvalue()
+        '[3/10] maxpool_gap__centred__seed0 done; 90.0 s elapsed, about 3.5 min left\\n'
+    """
+    if console.is_terminal:
+        return
+    tail = "" if left is None or done >= total else f", about {fmt_seconds(left)} left"
+    console.print(f"[{done}/{total}] {key} done; {fmt_seconds(elapsed)} elapsed{tail}", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 #: Share of a job's work per stage (renormalised over the stages a job has): training dominates;

@@ -10,6 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from shiftlab.cli.progress import job_line, time_left
+from shiftlab.report.fmt import fmt_count
 from shiftlab.segmentation.config import SegStudyConfig
 from shiftlab.segmentation.runner import run_seg_study
 from shiftlab.segmentation.verdict import c10, seg_verdict
@@ -48,12 +50,19 @@ def run_segmentation(args: argparse.Namespace) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    finished: list[str] = []  # the runs this process finished (the rate of the time-left estimate)
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("segmentation runs", total=config.seeds * len(config.models) * len(config.conditions))
+
+        def on_job(key: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            finished.append(key)
+            elapsed = time.perf_counter() - t0
+            job_line(console, key, done, total, elapsed, time_left(total - done, len(finished), elapsed))
+
         results = run_seg_study(config, out, resume=args.resume, workers=args.workers or default_workers(),
-                                device="cpu" if args.device == "auto" else args.device,
-                                on_job=lambda key, done, total: bar.update(task, completed=done, total=total))
-    console.print(f"{len(results.runs)} runs in {time.perf_counter() - t0:.0f} s; results in {out / 'results.json'}")
+                                device="cpu" if args.device == "auto" else args.device, on_job=on_job)
+    console.print(f"{fmt_count(len(results.runs), 'run')} in {time.perf_counter() - t0:.0f} s; results in {out / 'results.json'}")
     verdict = seg_verdict(results)
     console.print("[bold]Answer:[/] " + verdict.equivariant, highlight=False)
     for line in verdict.where + verdict.restores:

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from shiftlab.cli.progress import TimeLeftColumn, WorkLeft
+from shiftlab.cli.progress import TimeLeftColumn, WorkLeft, job_line
 from shiftlab.cli.segment_study import run_segmentation, split_list
 from shiftlab.measure import distributed
 from shiftlab.report.fmt import fmt_count
@@ -164,7 +164,7 @@ class _Bars:
     rank's share under torchrun)."""
 
     def __init__(self, bar: Progress, config: StudyConfig, out: Path, resume: bool, title: str = "jobs") -> None:
-        self.bar, self.config = bar, config
+        self.bar, self.config, self.start = bar, config, time.monotonic()
         jobs = jobs_of(config)
         todo = [job for job in jobs if not (resume and record_paths(out, job.key)[0].exists())]
         self.jobs = bar.add_task(title, total=len(jobs), completed=len(jobs) - len(todo), finish_at=None)
@@ -186,6 +186,7 @@ class _Bars:
         self.work.finish(key, now)
         self.bar.update(self.jobs, completed=done, total=total)
         self._time_left(now)
+        job_line(self.bar.console, key, done, total, now - self.start, self.work.seconds_left(now))
         line = self.lines.pop(key, None)
         if line is not None:
             self.bar.remove_task(line)
@@ -231,8 +232,9 @@ def run(args: argparse.Namespace) -> int:
     if rank != 0:  # rank 0 reports and writes the report
         return 0
     ranks = "" if size == 1 else f" on {size} ranks"
-    console.print(f"{len(results.runs)} runs in {time.perf_counter() - t0:.0f} s with {results.meta.workers} worker(s)"
-                  f"{ranks} on {results.meta.device}; results in {out / 'results.json'}")
+    console.print(f"{fmt_count(len(results.runs), 'run')} in {time.perf_counter() - t0:.0f} s with "
+                  f"{fmt_count(results.meta.workers, 'worker')}{ranks} on {results.meta.device}; results in "
+                  f"{out / 'results.json'}")
     if not args.no_report:
         from shiftlab.report import build_report, verdict
 
