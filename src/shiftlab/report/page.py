@@ -168,8 +168,9 @@ def render_page(results: StudyResults, v: Verdict, figures: list[tuple[FigureSpe
                "the distance-matched aliasing signature, both FCNs) supersedes it: see docs/study.md.</p>" + top)
     if cfg.is_smoke_test:
         top = (f'<p class="smoke"><b>Smoke test, not evidence.</b> This run used the quick preset (width {cfg.width}, '
-                  f"at most {fmt_count(cfg.max_epochs, 'epoch')}, {cfg.n_eval} evaluation images, {cfg.seeds} seeds) to "
-                  "check the pipeline; its numbers do not answer the question. Run <code>shiftlab study</code> for the answer."
+                  f"at most {fmt_count(cfg.max_epochs, 'epoch')}, {cfg.n_eval} evaluation images, "
+                  f"{fmt_count(cfg.seeds, 'seed')}) to check the pipeline; its numbers do not answer the question. "
+                  "Run <code>shiftlab study</code> for the answer."
                   "</p>" + top)
     effects = [p for p in v.points if isinstance(p, EffectsPoint)]
     margin = results.analysis.margin
