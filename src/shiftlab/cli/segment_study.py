@@ -50,15 +50,16 @@ def run_segmentation(args: argparse.Namespace) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    finished: list[str] = []  # the runs this process finished (the rate of the time-left estimate)
+    finished = 0  # runs this process finished (the rate of the time-left estimate)
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("segmentation runs", total=config.seeds * len(config.models) * len(config.conditions))
 
         def on_job(key: str, done: int, total: int) -> None:
+            nonlocal finished
             bar.update(task, completed=done, total=total)
-            finished.append(key)
+            finished += 1
             elapsed = time.perf_counter() - t0
-            job_line(console, key, done, total, elapsed, time_left(total - done, len(finished), elapsed))
+            job_line(console, key, done, total, elapsed, time_left(total - done, finished, elapsed))
 
         results = run_seg_study(config, out, resume=args.resume, workers=args.workers or default_workers(),
                                 device="cpu" if args.device == "auto" else args.device, on_job=on_job)
